@@ -7,3 +7,4 @@ from .main import cli
 
 # Add sub-commands below, one line each, e.g.
 #   from . import layers as _layers; cli.add_command(_layers.command)
+from . import reproduce as _reproduce; cli.add_command(_reproduce.command)  # noqa: E702

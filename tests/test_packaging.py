@@ -1,0 +1,52 @@
+"""The non-editable install: a wheel must carry layers/ and styles/."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_wheel_carries_data_and_finds_it(tmp_path):
+    wheel_dir = tmp_path / "wheel"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheel_dir), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    (whl,) = wheel_dir.glob("geocity-*.whl")
+    names = zipfile.ZipFile(whl).namelist()
+    expected = sorted(
+        p.name for p in (ROOT / "layers").iterdir() if p.suffix in {".csv", ".geojson", ".gpkg", ".md", ".json"}
+    )
+    shipped = sorted(Path(n).name for n in names if n.startswith("geocity/_layers/"))
+    assert expected and set(expected) <= set(shipped)
+    assert any(n.startswith("geocity/_styles/") and n.endswith(".yaml") for n in names) or not list(
+        (ROOT / "styles").glob("*.yaml")
+    )
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target", str(target), str(whl)],
+        check=True,
+        capture_output=True,
+    )
+    code = (
+        "import geocity, geocity._data as d; from geocity import layers;"
+        "p = d.data_dir('layers'); assert str(p).startswith(%r), p;"
+        "print(len(layers.load('cities')))" % str(target)
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "515"
