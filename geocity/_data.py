@@ -36,9 +36,9 @@ def data_dir(kind: str) -> Path:
     if env:
         return Path(env)
     # source checkout or editable install: the folder beside the package
-    here = Path(__file__).resolve().parent.parent / kind
-    if here.is_dir():
-        return here
+    root = Path(__file__).resolve().parent.parent
+    if (root / "setup.cfg").is_file() and (root / kind).is_dir():
+        return root / kind
     spec = importlib.util.find_spec(_KINDS[kind])
     if spec is not None and spec.submodule_search_locations:
         return Path(list(spec.submodule_search_locations)[0])
