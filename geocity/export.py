@@ -1,0 +1,961 @@
+"""Write tables and layers to files: the one place for formats, atomic moves,
+the overwrite policy and provenance records.
+
+Every geocity module that writes a file goes through this module:
+
+* :func:`write` for vector layers and tables (Shapefile, GeoPackage, GeoJSON,
+  FlatGeobuf, CSV), chosen from the file extension;
+* :func:`atomic_path` for anything else (PNG, TIFF, HTML, ...): a context
+  manager yielding a temporary path that is moved into place on success;
+* :func:`write_metadata` for the ``<output>.meta.json`` provenance record;
+* :func:`check_writable` for the shared overwrite/permission checks;
+* :func:`read` to read an output back, restoring the full field names (and
+  types) of a shapefile from its sidecar.
+
+Policy
+------
+Atomic writes
+    Output is written into a hidden temporary folder *in the destination
+    folder* (``.<name>.<random>.tmp/``, same file system), then each file is
+    moved into place with :func:`os.replace`. A shapefile is a *set*
+    (``.shp .shx .dbf .prj .cpg`` plus the ``.fields.csv`` sidecar and, if
+    asked, the ``.meta.json`` record): the whole set is written in the
+    temporary folder and moved only once complete. On any failure the
+    temporary folder is removed, so no half-written set is left behind.
+Overwriting
+    An existing output (any file of the set) is refused with
+    :class:`~geocity.errors.OutputExistsError` unless ``overwrite=True``
+    (``--overwrite`` on the command line). When overwriting a shapefile, stale
+    files of the old set that the new write did not produce (a ``.qix``
+    index, say) are removed so the set stays consistent. A missing parent
+    folder is created.
+Shapefiles
+    Written in UTF-8 with a ``.cpg`` declaring ``UTF-8`` and a ``.prj``, so
+    Chinese names read back intact in QGIS, ArcGIS and pyogrio on any OS.
+    DBF field names are limited to 10 *bytes*; see :func:`shapefile_field_names`
+    for the deterministic shortening rule. The mapping (``short_name``,
+    ``full_name``, ``type``) goes to the sidecar ``<stem>.fields.csv``, which
+    :func:`read` uses to restore the full names. DBF strings stop at 254
+    bytes: a longer value is a :class:`~geocity.errors.ValidationError` naming
+    the column and rows, never a silent truncation. Datetimes are written as
+    ISO 8601 strings (DBF has no date-time type) and restored by :func:`read`;
+    mixed Polygon/MultiPolygon (or line/point) columns are promoted to Multi.
+List and dict values, extra geometry columns
+    Cells holding lists, tuples, sets or dicts are JSON-encoded (UTF-8,
+    sorted keys) in every format; geometry columns other than the active one
+    are written as WKT text. The shapefile sidecar records type ``json`` /
+    ``wkt`` so :func:`read` decodes them again.
+CSV
+    A plain UTF-8 table (no BOM, ``\\n`` line ends, written by pandas so floats
+    round-trip exactly). A GeoDataFrame of points is written with ``lat`` and
+    ``lon`` columns (WGS 84; existing ``lat``/``lon`` columns are kept if they
+    agree with the geometry); any other geometry as a ``wkt`` column.
+Determinism
+    The same input gives the same bytes for GeoJSON, CSV, FlatGeobuf and
+    shapefile sets: the DBF "last update" header date is fixed (from
+    ``$SOURCE_DATE_EPOCH`` if set, else 1970-01-01), FlatGeobuf is written
+    without its spatial index so features keep their order. GeoPackage
+    timestamps are pinned the same way through GDAL's ``OGR_CURRENT_DATE``;
+    the SQLite container is then byte-identical for the same GDAL/SQLite
+    versions, but may differ across library versions (compare its content,
+    not its bytes). Metadata records carry no timestamps unless a caller puts
+    one in ``extra``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as _dt
+import hashlib
+import io
+import json
+import logging
+import math
+import os
+import platform
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from importlib import metadata as _im
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from .errors import GeocityError, OutputExistsError, ValidationError
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "FORMATS",
+    "DEFAULT_FIELD_NAMES",
+    "write",
+    "read",
+    "write_metadata",
+    "atomic_path",
+    "check_writable",
+    "shapefile_field_names",
+    "output_files",
+]
+
+#: extension -> GDAL driver (``None`` for CSV, written by pandas).
+FORMATS: dict[str, str | None] = {
+    ".shp": "ESRI Shapefile",
+    ".gpkg": "GPKG",
+    ".geojson": "GeoJSON",
+    ".json": "GeoJSON",
+    ".fgb": "FlatGeobuf",
+    ".csv": None,
+}
+
+#: Files that make up a shapefile set (besides the main ``.shp``).
+_SHP_EXTS = (".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".shp.xml")
+_SIDECAR = ".fields.csv"
+_META = ".meta.json"
+
+#: Preferred ≤10-character DBF names of the long column names used across
+#: geocity. Callers extend or override them with ``field_names=``.
+DEFAULT_FIELD_NAMES: dict[str, str] = {
+    "country_iso2": "iso2",
+    "country_name": "country",
+    "coord_source": "coord_src",
+    "score_source": "score_src",
+    "total_score": "tot_score",
+    "mean_score": "mean_score",
+    "infrastructure": "infra",
+    "gdci_change": "gdci_chg",
+    "bri_change": "bri_chg",
+    "dimension": "dimension",
+    "dimension_weights": "dim_wts",
+    "member_ids": "member_ids",
+    "member_names": "members",
+    "min_weight": "min_weight",
+    "within_km": "within_km",
+    "corridor_id": "corr_id",
+    "distance_km": "dist_km",
+}
+
+_DBF_NAME_BYTES = 10
+_DBF_STR_BYTES = 254
+
+
+# --------------------------------------------------------------------------
+# paths, overwrite policy, atomic moves
+# --------------------------------------------------------------------------
+
+
+def _suffix(path: Path) -> str:
+    return path.suffix.lower()
+
+
+def _stem_base(path: Path) -> Path:
+    """``folder/stem`` of a path (``clusters.shp`` -> ``folder/clusters``)."""
+    return path.with_suffix("")
+
+
+def output_files(path: str | os.PathLike, *, metadata: bool = False) -> list[Path]:
+    """Every file that a write to ``path`` may create or replace.
+
+    For a shapefile that is the whole set plus its ``.fields.csv`` sidecar;
+    with ``metadata=True`` also the ``<name>.meta.json`` record.
+    """
+    path = Path(path)
+    if _suffix(path) == ".shp":
+        base = _stem_base(path)
+        files = [base.with_name(base.name + ext) for ext in _SHP_EXTS]
+        files.append(base.with_name(base.name + _SIDECAR))
+    else:
+        files = [path]
+    if metadata:
+        files.append(_meta_path(path))
+    return files
+
+
+def _meta_path(path: Path) -> Path:
+    return path.with_name(path.name + _META)
+
+
+def check_writable(
+    path: str | os.PathLike, overwrite: bool = False, *, also: Iterable[str | os.PathLike] = ()
+) -> Path:
+    """Apply geocity's output policy to ``path`` before writing it.
+
+    Parameters
+    ----------
+    path
+        The output file.
+    overwrite
+        Allow replacing an existing output.
+    also
+        Further files that belong to the same output (a shapefile's set, a
+        metadata record); none of them may exist unless ``overwrite``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path`` as a :class:`~pathlib.Path`; its parent folder exists.
+
+    Raises
+    ------
+    OutputExistsError
+        If the output (or one of ``also``) exists and ``overwrite`` is false.
+    ValidationError
+        If ``path`` is a folder, or its folder cannot be created or written.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ValidationError(f"output {str(path)!r} is a folder; give a file name such as {str(path / 'out.gpkg')!r}")
+    if not overwrite:
+        existing = [p for p in [path, *map(Path, also)] if p.exists()]
+        if existing:
+            names = ", ".join(str(p) for p in existing)
+            raise OutputExistsError(
+                f"output exists: {names}; use overwrite=True / --overwrite to replace it, "
+                "or choose another output path"
+            )
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValidationError(
+            f"cannot create the output folder {str(parent)!r} ({exc.strerror or exc}); "
+            "choose an output path in a folder you can write to"
+        ) from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValidationError(
+            f"cannot write to the output folder {str(parent)!r} (permission denied); "
+            "choose an output path in a folder you can write to"
+        )
+    return path
+
+
+def _make_tmpdir(path: Path) -> Path:
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        return Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent))
+    except OSError as exc:
+        raise ValidationError(
+            f"cannot write to the output folder {str(parent)!r} ({exc.strerror or exc}); "
+            "choose an output path in a folder you can write to"
+        ) from None
+
+
+def _commit(tmpdir: Path, dest_dir: Path, *, overwrite: bool, replaces: Iterable[Path] = ()) -> list[Path]:
+    """Move every file of ``tmpdir`` into ``dest_dir``; all or nothing (best effort).
+
+    ``replaces`` lists files of the output set that should not survive next to
+    the new set (stale members of an old shapefile set) when overwriting.
+    """
+    produced = sorted(p for p in tmpdir.iterdir())
+    targets = [dest_dir / p.name for p in produced]
+    if not overwrite:  # re-check: something may have appeared meanwhile
+        existing = [t for t in targets if t.exists()]
+        if existing:
+            raise OutputExistsError(
+                f"output exists: {', '.join(map(str, existing))}; use overwrite=True / --overwrite to replace it"
+            )
+    moved: list[Path] = []
+    try:
+        for src, dst in zip(produced, targets):
+            os.replace(src, dst)
+            moved.append(dst)
+    except BaseException:
+        for dst in moved:  # do not leave a half set behind
+            with contextlib.suppress(OSError):
+                dst.unlink()
+        raise
+    if overwrite:
+        keep = set(targets)
+        for stale in replaces:
+            if stale not in keep and stale.exists():
+                log.info("removing stale %s of the replaced output", stale)
+                stale.unlink()
+    return targets
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path to write ``path`` to; move it into place on success.
+
+    The temporary file has the same name as ``path`` (so writers that pick
+    the format from the extension work) inside a hidden temporary folder in
+    the destination folder. If the block raises, or writes nothing, the
+    temporary file is deleted and ``path`` is left untouched.
+
+    Parameters
+    ----------
+    path
+        The final output file.
+    overwrite
+        Allow replacing an existing ``path``; otherwise
+        :class:`~geocity.errors.OutputExistsError` is raised *before* the block
+        runs.
+
+    Examples
+    --------
+    >>> with atomic_path("out/plate.png", overwrite=True) as tmp:  # doctest: +SKIP
+    ...     fig.savefig(tmp)
+    """
+    path = check_writable(path, overwrite)
+    tmpdir = _make_tmpdir(path)
+    tmp = tmpdir / path.name
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise GeocityError(f"nothing was written to the temporary file for {str(path)!r}")
+        if not overwrite and path.exists():
+            raise OutputExistsError(
+                f"output exists: {path}; use overwrite=True / --overwrite to replace it"
+            )
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------
+# metadata
+# --------------------------------------------------------------------------
+
+
+def _versions() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for dist in ("geopandas", "shapely", "pyproj", "pyogrio", "numpy", "pandas"):
+        try:
+            out[dist] = _im.version(dist)
+        except _im.PackageNotFoundError:  # pragma: no cover - all are dependencies
+            out[dist] = "not installed"
+    try:
+        import pyogrio
+
+        out["GDAL"] = pyogrio.__gdal_version_string__
+    except Exception:  # pragma: no cover
+        out["GDAL"] = "unknown"
+    try:
+        import pyproj
+
+        out["PROJ"] = pyproj.proj_version_str
+    except Exception:  # pragma: no cover
+        out["PROJ"] = "unknown"
+    return out
+
+
+def _jsonable(obj: Any) -> Any:
+    """Convert parameters to plain JSON values, deterministically."""
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (set, frozenset)):
+        return sorted((_jsonable(v) for v in obj), key=lambda v: json.dumps(v, sort_keys=True))
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return _jsonable(obj.item())
+    if isinstance(obj, float):
+        if math.isnan(obj) or math.isinf(obj):
+            return str(obj)
+        return obj
+    if isinstance(obj, (_dt.date, _dt.datetime, pd.Timestamp)):
+        return obj.isoformat()
+    if obj is None or isinstance(obj, (str, int, bool)):
+        return obj
+    return str(obj)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _metadata_record(output_name: str, params: Mapping | None, inputs: Iterable, extra: Mapping | None) -> str:
+    import geocity
+
+    in_list = []
+    missing = []
+    for p in inputs or ():
+        q = Path(p)
+        if not q.is_file():
+            missing.append(str(p))
+            continue
+        in_list.append({"path": os.fspath(p), "sha256": _sha256(q), "bytes": q.stat().st_size})
+    if missing:
+        raise ValidationError(
+            f"metadata inputs not found: {', '.join(missing)}; pass existing files in inputs="
+        )
+    record: dict[str, Any] = {
+        "output": output_name,
+        "geocity_version": geocity.__version__,
+        "python": platform.python_version(),
+        "libraries": _versions(),
+        "params": _jsonable(dict(params or {})),
+        "inputs": in_list,
+    }
+    if extra:
+        record["extra"] = _jsonable(dict(extra))
+    return json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_metadata(
+    path: str | os.PathLike,
+    *,
+    params: Mapping,
+    inputs: Iterable[str | os.PathLike] = (),
+    extra: Mapping | None = None,
+) -> Path:
+    """Write the provenance record ``<path>.meta.json`` next to an output.
+
+    The record holds the output's file name, the geocity, Python and library
+    versions (geopandas, shapely, pyproj, pyogrio, numpy, pandas, GDAL, PROJ),
+    the parameters, and the SHA-256 and size of each input file. Keys are
+    sorted and indented by 2; there is no timestamp unless one is passed in
+    ``extra``, so the same run gives the same bytes.
+
+    The record follows its output: it is (atomically) replaced whenever it is
+    written — the overwrite policy is applied to the output itself.
+
+    Parameters
+    ----------
+    path
+        The output the record describes (need not exist yet).
+    params
+        Parameters of the run (JSON-able values; paths, numpy scalars,
+        tuples and sets are converted).
+    inputs
+        Input files to checksum. They must exist.
+    extra
+        Anything else to record (e.g. ``{"score_source": "rank-proxy"}``).
+
+    Returns
+    -------
+    pathlib.Path
+        The record's path.
+    """
+    path = Path(path)
+    text = _metadata_record(path.name, params, inputs, extra)
+    meta = _meta_path(path)
+    with atomic_path(meta, overwrite=True) as tmp:
+        tmp.write_text(text, encoding="utf-8", newline="\n")
+    return meta
+
+
+# --------------------------------------------------------------------------
+# field names for DBF
+# --------------------------------------------------------------------------
+
+
+def _nbytes(s: str) -> int:
+    return len(s.encode("utf-8"))
+
+
+def _truncate_bytes(s: str, n: int) -> str:
+    while _nbytes(s) > n:
+        s = s[:-1]
+    return s
+
+
+def _auto_short(name: str) -> str:
+    """Deterministic ≤10-byte DBF name for ``name``.
+
+    Names that fit are kept. Otherwise lower-case vowels (a e i o u) that do
+    not start a word (words are separated by ``_``, ``-`` or space) are
+    dropped from the right until it fits; if it still does not fit, it is cut
+    to 10 bytes (and trailing separators are dropped). ``total_score`` ->
+    ``total_scor``; ``dimension_weights`` -> ``dmnsn_wght``.
+    """
+    if _nbytes(name) <= _DBF_NAME_BYTES:
+        return name
+    chars = list(name)
+    i = len(chars) - 1
+    while _nbytes("".join(chars)) > _DBF_NAME_BYTES and i > 0:
+        if chars[i] in "aeiou" and chars[i - 1] not in "_- ":
+            del chars[i]
+        i -= 1
+    return _truncate_bytes("".join(chars), _DBF_NAME_BYTES).rstrip("_- ") or name[:1]
+
+
+def shapefile_field_names(columns: Iterable[str], field_names: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Map column names to DBF field names of at most 10 bytes.
+
+    Rule, applied in this order:
+
+    1. a name given in ``field_names`` (the caller's explicit choice), else
+       one in :data:`DEFAULT_FIELD_NAMES`;
+    2. a name that already fits in 10 bytes (UTF-8) is kept;
+    3. otherwise the automatic shortening of :func:`_auto_short`.
+
+    DBF names are case-insensitive, so collisions are checked ignoring case.
+    Two columns given the *same explicit* name is an error. An automatic
+    name that collides with a name taken before it (in column order, explicit
+    and kept names first) is numbered deterministically: its last characters
+    are replaced by ``1``, ``2``, … (``abcdefghijk_one`` -> ``abcdfghjk``,
+    then ``abcdefghijk_two`` -> ``abcdfghjk1``).
+
+    Returns
+    -------
+    dict
+        ``{full_name: short_name}`` in column order.
+
+    Raises
+    ------
+    ValidationError
+        If an explicit name is longer than 10 bytes or two columns are
+        explicitly given the same name.
+    """
+    columns = list(columns)
+    explicit = dict(DEFAULT_FIELD_NAMES)
+    explicit.update(field_names or {})
+    problems = []
+    fixed: dict[str, str] = {}
+    for col in columns:
+        if field_names and col in field_names:
+            short = field_names[col]
+        elif col in DEFAULT_FIELD_NAMES and _nbytes(col) > _DBF_NAME_BYTES:
+            short = DEFAULT_FIELD_NAMES[col]
+        elif _nbytes(col) <= _DBF_NAME_BYTES:
+            short = col
+        else:
+            continue
+        if not short or _nbytes(short) > _DBF_NAME_BYTES:
+            problems.append(f"field_names[{col!r}] = {short!r} is not 1-10 bytes long")
+        fixed[col] = short
+    seen: dict[str, str] = {}
+    for col, short in fixed.items():
+        key = short.upper()
+        if key in seen:
+            problems.append(
+                f"columns {seen[key]!r} and {col!r} both map to the shapefile field {short!r} "
+                "(field names are case-insensitive); pass distinct names with field_names={...}"
+            )
+        else:
+            seen[key] = col
+    if problems:
+        raise ValidationError("shapefile field names: " + "; ".join(problems))
+    out: dict[str, str] = {}
+    for col in columns:
+        if col in fixed:
+            out[col] = fixed[col]
+            continue
+        short = _auto_short(col)
+        k = 0
+        cand = short
+        while cand.upper() in seen:
+            k += 1
+            tag = str(k)
+            cand = _truncate_bytes(short, _DBF_NAME_BYTES - len(tag)) + tag
+        seen[cand.upper()] = col
+        out[col] = cand
+        if cand != col:
+            log.debug("shapefile field %r -> %r", col, cand)
+    return out
+
+
+# --------------------------------------------------------------------------
+# preparing the frame
+# --------------------------------------------------------------------------
+
+
+def _is_nested(v: Any) -> bool:
+    return isinstance(v, (list, tuple, dict, set, frozenset, np.ndarray))
+
+
+def _json_cell(v: Any) -> Any:
+    if _is_nested(v):
+        return json.dumps(_jsonable(v), ensure_ascii=False, sort_keys=True)
+    return v
+
+
+def _prepare(data, path: Path) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Copy, validate and normalise the frame; return it and {column: type} notes."""
+    import geopandas as gpd
+    import shapely
+
+    if not isinstance(data, pd.DataFrame):
+        raise ValidationError(
+            f"write() needs a GeoDataFrame or DataFrame, got {type(data).__name__}; "
+            "convert it with geopandas.GeoDataFrame(...) or pandas.DataFrame(...)"
+        )
+    df = data.copy()
+    if any(n is not None for n in df.index.names):
+        df = df.reset_index()
+    df.columns = [str(c) for c in df.columns]
+    dups = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
+    if dups:
+        raise ValidationError(f"duplicate column names {dups}; rename them before writing {path.name}")
+    geom_col = df.geometry.name if isinstance(df, gpd.GeoDataFrame) and df._geometry_column_name in df else None
+    if isinstance(df, gpd.GeoDataFrame) and geom_col is None:
+        df = pd.DataFrame(df)
+    types: dict[str, str] = {}
+    for col in df.columns:
+        if col == geom_col:
+            continue
+        s = df[col]
+        if isinstance(s.dtype, gpd.array.GeometryDtype):  # a second geometry column
+            df[col] = pd.Series(shapely.to_wkt(s.to_numpy(), rounding_precision=-1), index=df.index, dtype=object)
+            types[col] = "wkt"
+            log.info("extra geometry column %r written as WKT text", col)
+        elif s.dtype == object and s.map(_is_nested).any():
+            df[col] = s.map(_json_cell)
+            types[col] = "json"
+            log.info("column %r holds lists/dicts: written as JSON text", col)
+        elif isinstance(s.dtype, pd.CategoricalDtype):
+            df[col] = s.astype(object).where(s.notna(), None)
+            types[col] = "str"
+        elif pd.api.types.is_datetime64_any_dtype(s.dtype):
+            types[col] = str(s.dtype)
+        elif pd.api.types.is_bool_dtype(s.dtype):
+            types[col] = "bool"
+        elif pd.api.types.is_integer_dtype(s.dtype):
+            types[col] = str(s.dtype)
+        elif pd.api.types.is_float_dtype(s.dtype):
+            types[col] = str(s.dtype)
+        else:
+            types[col] = "str"
+    return df, types
+
+
+def _check_dbf_strings(df: pd.DataFrame, types: Mapping[str, str], path: Path) -> None:
+    problems = []
+    for col, t in types.items():
+        if t not in ("str", "json", "wkt"):
+            continue
+        s = df[col]
+        nb = s.map(lambda v: _nbytes(v) if isinstance(v, str) else 0)
+        bad = nb[nb > _DBF_STR_BYTES]
+        if len(bad):
+            rows = ", ".join(f"row {idx!r} ({n} bytes)" for idx, n in list(bad.items())[:5])
+            more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+            problems.append(f"column {col!r}: {rows}{more}")
+    if problems:
+        raise ValidationError(
+            f"cannot write {path.name}: shapefile (DBF) text fields hold at most {_DBF_STR_BYTES} bytes "
+            f"of UTF-8 (a Chinese character takes 3) and geocity never truncates; too long: "
+            + "; ".join(problems)
+            + ". Write a GeoPackage (.gpkg) instead, or move the long values to a separate "
+            "member table (one row per item)."
+        )
+
+
+def _shp_geometry(df, path: Path) -> bool:
+    """Check a GeoDataFrame's geometry types for a shapefile; return promote_to_multi."""
+    import geopandas as gpd
+
+    if not isinstance(df, gpd.GeoDataFrame):
+        return False
+    g = df.geometry
+    kinds = set(g[~(g.isna() | g.is_empty)].geom_type)
+    families = {k.replace("Multi", "") for k in kinds}
+    if "GeometryCollection" in families or len(families) > 1:
+        raise ValidationError(
+            f"cannot write {path.name}: a shapefile holds one geometry type but the layer has "
+            f"{sorted(kinds)}; write a GeoPackage (.gpkg) or GeoJSON, or split the layer by type"
+        )
+    return len(kinds) > 1  # e.g. Polygon + MultiPolygon -> MultiPolygon
+
+
+def _fixed_date() -> _dt.date:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        try:
+            return _dt.datetime.fromtimestamp(int(epoch), tz=_dt.timezone.utc).date()
+        except (ValueError, OverflowError):
+            log.warning("ignoring SOURCE_DATE_EPOCH=%r (not an integer)", epoch)
+    return _dt.date(1970, 1, 1)
+
+
+@contextlib.contextmanager
+def _gdal_config(**options: str) -> Iterator[None]:
+    import pyogrio
+
+    old = {k: pyogrio.get_gdal_config_option(k) for k in options}
+    pyogrio.set_gdal_config_options(options)
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options(old)
+
+
+def _iso(s: pd.Series) -> pd.Series:
+    out = s.map(lambda v: None if pd.isna(v) else pd.Timestamp(v).isoformat())
+    return out.astype(object)
+
+
+# --------------------------------------------------------------------------
+# format writers (all write into a temporary folder)
+# --------------------------------------------------------------------------
+
+
+def _write_shp(df, types, tmp: Path, field_names) -> dict[str, str]:
+    import pyogrio
+
+    import geopandas as gpd
+
+    geom_col = df.geometry.name if isinstance(df, gpd.GeoDataFrame) else None
+    attr_cols = [c for c in df.columns if c != geom_col]
+    names = shapefile_field_names(attr_cols, field_names)
+    _check_dbf_strings(df, types, tmp)
+    promote = _shp_geometry(df, tmp)
+    for col, t in types.items():
+        if t.startswith("datetime64"):
+            df[col] = _iso(df[col])
+    df = df.rename(columns=names)
+    pyogrio.write_dataframe(
+        df,
+        tmp,
+        driver="ESRI Shapefile",
+        promote_to_multi=promote or None,
+        layer_options={"ENCODING": "UTF-8", "DBF_DATE_LAST_UPDATE": _fixed_date().isoformat()},
+    )
+    side = tmp.with_name(tmp.stem + _SIDECAR)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["short_name", "full_name", "type"])
+    for col in attr_cols:
+        w.writerow([names[col], col, types[col]])
+    side.write_text(buf.getvalue(), encoding="utf-8", newline="\n")
+    return names
+
+
+def _write_csv(df, tmp: Path) -> None:
+    import geopandas as gpd
+    import shapely
+
+    if isinstance(df, gpd.GeoDataFrame):
+        gname = df.geometry.name
+        g = df.geometry
+        if df.crs is not None and not df.crs.equals("EPSG:4326"):
+            g = g.to_crs(4326)
+        out = pd.DataFrame(df.drop(columns=[gname]))
+        valid = ~(g.isna() | g.is_empty)
+        kinds = set(g[valid].geom_type)
+        if kinds == {"Point"}:
+            x = g.x.where(valid)
+            y = g.y.where(valid)
+            if "lat" in out.columns and "lon" in out.columns:
+                lat = pd.to_numeric(out["lat"], errors="coerce")
+                lon = pd.to_numeric(out["lon"], errors="coerce")
+                off = ~(np.isclose(lat, y, atol=1e-7, equal_nan=True) & np.isclose(lon, x, atol=1e-7, equal_nan=True))
+                if off.any():
+                    rows = list(out.index[off][:5])
+                    raise ValidationError(
+                        f"cannot write {tmp.name}: columns 'lat'/'lon' disagree with the point geometry "
+                        f"in rows {rows}; drop or fix those columns"
+                    )
+            else:
+                out["lat"] = y.to_numpy()
+                out["lon"] = x.to_numpy()
+        elif kinds:
+            out["wkt"] = shapely.to_wkt(g.to_numpy(), rounding_precision=-1)
+            out.loc[~valid.to_numpy(), "wkt"] = None
+    else:
+        out = pd.DataFrame(df)
+    out.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
+
+
+def _write_ogr(df, tmp: Path, driver: str, layer: str, *, append_to: Path | None, overwrite: bool) -> None:
+    import pyogrio
+
+    opts: dict[str, Any] = {}
+    if driver == "FlatGeobuf":
+        opts["SPATIAL_INDEX"] = "NO"  # keep row order; deterministic
+    if append_to is not None:
+        shutil.copy2(append_to, tmp)
+        if overwrite:
+            opts["OVERWRITE"] = "YES"
+    config = {}
+    if driver == "GPKG":
+        config["OGR_CURRENT_DATE"] = _fixed_date().isoformat() + "T00:00:00.000Z"
+    with _gdal_config(**config):
+        pyogrio.write_dataframe(df, tmp, layer=layer, driver=driver, layer_options=opts or None)
+
+
+def write(
+    data,
+    path: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    layer: str | None = None,
+    metadata: Mapping | None = None,
+    driver: str | None = None,
+    field_names: Mapping[str, str] | None = None,
+    inputs: Iterable[str | os.PathLike] = (),
+) -> list[Path]:
+    """Write a GeoDataFrame or DataFrame; the format follows the extension.
+
+    Parameters
+    ----------
+    data
+        A GeoDataFrame (with a CRS) or a plain DataFrame.
+    path
+        Output file: ``.shp`` (ESRI Shapefile set), ``.gpkg`` (GeoPackage),
+        ``.geojson``/``.json`` (GeoJSON), ``.fgb`` (FlatGeobuf) or ``.csv``
+        (plain table; points as ``lat``/``lon``, other geometry as ``wkt``).
+    overwrite
+        Replace an existing output (any file of a shapefile set). Without it,
+        :class:`~geocity.errors.OutputExistsError` is raised.
+    layer
+        GeoPackage layer name (default: the file stem). Writing a new layer
+        into an existing GeoPackage adds it (the file is copied, extended and
+        moved back atomically); an existing layer of that name needs
+        ``overwrite``. Ignored by single-layer formats, whose layer is named
+        after the file stem.
+    metadata
+        Parameters of the run; if given, :func:`write_metadata` writes
+        ``<path>.meta.json`` as part of the same atomic set.
+    driver
+        Force a GDAL driver name (rarely needed; the extension decides).
+    field_names
+        Preferred ≤10-byte shapefile names, ``{"full_name": "short"}``; see
+        :func:`shapefile_field_names`.
+    inputs
+        Input files checksummed in the metadata record.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Every file written: the main file first (``.shp``, or ``.dbf`` for a
+        table without geometry), then the rest of the set (sidecar, record)
+        sorted by name.
+
+    Raises
+    ------
+    ValidationError
+        Unknown extension, missing CRS, DBF limits (string > 254 bytes, mixed
+        geometry families), unwritable folder.
+    OutputExistsError
+        The output exists and ``overwrite`` is false.
+    """
+    import geopandas as gpd
+
+    path = Path(path)
+    ext = _suffix(path)
+    if path.is_dir():
+        check_writable(path)  # raises the "is a folder" error
+    if driver is None:
+        if ext not in FORMATS:
+            raise ValidationError(
+                f"cannot tell the format of {str(path)!r} from its extension {ext or '(none)'!r}; "
+                f"supported: {', '.join(FORMATS)} (Shapefile, GeoPackage, GeoJSON, FlatGeobuf, CSV)"
+            )
+        driver = FORMATS[ext]
+    elif driver == "CSV":
+        driver = None
+    if isinstance(data, gpd.GeoDataFrame) and data._geometry_column_name in data and data.crs is None:
+        raise ValidationError(
+            f"cannot write {path.name}: the GeoDataFrame has no CRS; set it first, "
+            "e.g. gdf.set_crs(4326) for longitude/latitude in degrees"
+        )
+    df, types = _prepare(data, path)
+    if driver == "ESRI Shapefile":  # validate before touching the file system
+        gname = df.geometry.name if isinstance(df, gpd.GeoDataFrame) else None
+        shapefile_field_names([c for c in df.columns if c != gname], field_names)
+        _check_dbf_strings(df, types, path)
+        _shp_geometry(df, path)
+
+    append_to = None
+    if driver == "GPKG" and layer is not None and path.exists():
+        import pyogrio
+
+        layers = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+        if layer in layers and not overwrite:
+            raise OutputExistsError(
+                f"layer {layer!r} exists in {path}; use overwrite=True / --overwrite to replace it"
+            )
+        check_writable(path, True, also=())
+        append_to = path
+        set_files = [path] + ([_meta_path(path)] if metadata is not None else [])
+    else:
+        set_files = output_files(path, metadata=metadata is not None)
+        check_writable(path, overwrite, also=set_files)
+
+    tmpdir = _make_tmpdir(path)
+    try:
+        tmp = tmpdir / path.name
+        names = None
+        if driver is None:
+            _write_csv(df, tmp)
+        elif driver == "ESRI Shapefile":
+            names = _write_shp(df, types, tmp, field_names)
+        else:
+            _write_ogr(df, tmp, driver, layer or path.stem, append_to=append_to, overwrite=overwrite)
+        if metadata is not None:
+            extra = {"rows": int(len(df)), "format": driver or "CSV"}
+            if names is not None:
+                extra["shapefile_fields"] = names
+            text = _metadata_record(path.name, metadata, inputs, {"written": extra})
+            (tmpdir / _meta_path(path).name).write_text(text, encoding="utf-8", newline="\n")
+        written = _commit(
+            tmpdir,
+            path.parent,
+            overwrite=overwrite or append_to is not None,
+            # a stale record of an older run must not sit next to a new output
+            replaces=output_files(path, metadata=True) if overwrite and append_to is None else (),
+        )
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    log.info("wrote %s (%d rows)", path, len(df))
+    main = path if path in written else _stem_base(path).with_suffix(".dbf")  # table-only shapefile
+    return sorted(written, key=lambda p: (p != main, p.name))
+
+
+# --------------------------------------------------------------------------
+# reading back
+# --------------------------------------------------------------------------
+
+
+def read(path: str | os.PathLike, *, layer: str | None = None):
+    """Read an output of :func:`write` back.
+
+    Shapefiles get their full column names and types (datetime, nullable
+    integers, JSON lists/dicts) back from the ``.fields.csv`` sidecar. A CSV
+    with a ``wkt`` column becomes a GeoDataFrame in EPSG:4326; other CSVs a
+    DataFrame. Other formats are read with pyogrio.
+    """
+    import geopandas as gpd
+    import pyogrio
+
+    path = Path(path)
+    if not path.exists():
+        raise ValidationError(f"cannot read {str(path)!r}: no such file")
+    ext = _suffix(path)
+    if ext == ".csv":
+        df = pd.read_csv(path, encoding="utf-8")
+        if "wkt" in df.columns:
+            import shapely
+
+            wkt = np.array([v if isinstance(v, str) else None for v in df.pop("wkt")], dtype=object)
+            geom = shapely.from_wkt(wkt)
+            return gpd.GeoDataFrame(df, geometry=geom, crs=4326)
+        return df
+    df = pyogrio.read_dataframe(path, layer=layer)
+    if ext != ".shp":
+        return df
+    side = path.with_name(path.stem + _SIDECAR)
+    if not side.exists():
+        log.info("no %s next to %s: field names left as stored", side.name, path.name)
+        return df
+    with open(side, encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    mapping = {r["short_name"]: r["full_name"] for r in rows}
+    for r in rows:
+        col, t = r["short_name"], r["type"]
+        if col not in df.columns:
+            continue
+        if t == "json":
+            df[col] = df[col].map(lambda v: json.loads(v) if isinstance(v, str) else v).astype(object)
+        elif t == "wkt":
+            import shapely
+
+            wkt = np.array([v if isinstance(v, str) else None for v in df[col]], dtype=object)
+            df[col] = gpd.GeoSeries(shapely.from_wkt(wkt), index=df.index, crs=df.crs)
+        elif t.startswith("datetime64"):
+            df[col] = pd.to_datetime(df[col], format="ISO8601").astype(t)
+        elif t == "Int64" or (t.startswith("int") and df[col].isna().any()):
+            df[col] = df[col].astype("Int64")
+    return df.rename(columns=mapping)
