@@ -1,0 +1,97 @@
+"""``geocity corridors``: list the economic corridors, find the points near
+them, export their lines and buffers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from . import options
+
+_corridor_file = click.option(
+    "--corridor-file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Your own corridors (waypoints CSV like layers/corridors.csv, or a line GeoJSON/GPKG); "
+    "they add to or replace the built-in ones.",
+)
+
+
+def _km_list(value: str) -> list[float]:
+    try:
+        out = [float(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated numbers of km, got {value!r}", param_hint="--within-km")
+    if not out:
+        raise click.BadParameter("give at least one distance", param_hint="--within-km")
+    return out
+
+
+@click.group("corridors")
+def command() -> None:
+    """Belt and Road economic corridors (CPEC, CMREC, CICPEC): lines, buffers, membership."""
+
+
+@command.command("list")
+@_corridor_file
+def list_(corridor_file):
+    """List the corridors and their branches with lengths.
+
+    Example: geocity corridors list
+    """
+    from .. import corridors
+
+    gl = corridors.lines(path=corridor_file)
+    for name in corridors.available(path=corridor_file):
+        g = gl[gl.corridor == name]
+        click.echo(f"{name}\t{g.corridor_name_en.iloc[0]}\t{g.corridor_name_zh.iloc[0]}\t"
+                   f"{len(g)} branches\t{g.length_km.sum():.0f} km")
+        for r in g.itertuples(index=False):
+            click.echo(f"  {r.branch}\t{r.from_name} – {r.to_name}\t{r.n_waypoints} waypoints\t{r.length_km:.0f} km")
+
+
+@command.command("members")
+@click.option("--corridor", "corridor", multiple=True, default=("CPEC",), show_default=True,
+              help="Corridor name (repeatable, or comma-separated).")
+@click.option("--within-km", type=float, default=100.0, show_default=True, help="Range in km.")
+@click.option("--points", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Point layer (GPKG/GeoJSON/SHP/FGB, or CSV with lat/lon). Default: the report's cities with ranks.")
+@click.option("--all", "keep_all", is_flag=True, default=False, help="Also keep points outside every corridor.")
+@_corridor_file
+@options.output_file
+@options.overwrite
+def members(corridor, within_km, points, keep_all, corridor_file, output, overwrite):
+    """Points within --within-km of a corridor: distance, chainage, side.
+
+    Example: geocity corridors members --corridor CPEC --within-km 100 -o cpec_cities.csv
+    """
+    from .. import corridors, export
+
+    names = [n.strip() for c in corridor for n in c.split(",") if n.strip()]
+    m = corridors.members(points, corridors=names, within_km=within_km, how="all" if keep_all else "inner",
+                          path=corridor_file)
+    written = export.write(m, output, overwrite=overwrite)
+    click.echo(f"{len(m)} rows -> {', '.join(str(p) for p in written)}")
+
+
+@command.command("export")
+@click.option("--corridor", "corridor", multiple=True, default=(), help="Corridor name (repeatable); default all.")
+@click.option("--within-km", default="50,100,200", show_default=True, help="Buffer distances, comma-separated km.")
+@_corridor_file
+@options.output_file
+@options.overwrite
+def export_(corridor, within_km, corridor_file, output, overwrite):
+    """Write the corridor lines and buffers.
+
+    A GeoPackage gets two layers, ``lines`` and ``buffers``; other formats
+    get two files, ``<name>_lines.<ext>`` and ``<name>_buffers.<ext>``.
+
+    Example: geocity corridors export --within-km 50,100,200 -o corridors.gpkg
+    """
+    from .. import corridors
+
+    names = [n.strip() for c in corridor for n in c.split(",") if n.strip()] or None
+    written = corridors.export(output, within_km=_km_list(within_km), names=names, overwrite=overwrite,
+                               path=corridor_file)
+    click.echo(f"wrote {', '.join(str(p) for p in written)}")

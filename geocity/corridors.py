@@ -1,0 +1,875 @@
+"""Belt and Road economic corridors: geodesic lines, buffers and membership.
+
+The report places its Belt and Road potential cities along three corridors
+(section 3.2): the China–Pakistan Economic Corridor (``CPEC``), the
+China–Mongolia–Russia Economic Corridor (``CMREC``) and the China–Indochina
+Peninsula Economic Corridor (``CICPEC``). The other three Belt and Road land
+corridors are built in as well: the New Eurasian Land Bridge (``NELB``), the
+China–Central Asia–West Asia corridor (``CCWAEC``) and the
+Bangladesh–China–India–Myanmar corridor (``BCIMEC``). Each corridor is a set of named
+*branches*; each branch an ordered list of waypoints joined by ellipsoidal
+geodesics (never straight lines in degrees). The waypoints ship as
+``layers/corridors.csv`` (see ``layers/README.md`` for sources); a user file
+in the same format, or a GeoJSON/GeoPackage of lines, adds or replaces
+corridors (``path=``).
+
+Distances
+---------
+:func:`members` measures the WGS 84 geodesic distance from each point to the
+nearest point of the corridor *line* (not to the nearest waypoint):
+
+1. every branch is densified along its geodesics to vertices at most
+   ``_QUERY_SEGMENT_KM`` apart, and a KD-tree is built on their 3-D unit
+   vectors (chord distance is monotone in arc length, so the search is exact
+   on the sphere with no antimeridian or pole special case);
+2. the nearest vertex bounds the answer: only vertices within
+   ``d_vertex + L/2`` (``L`` the longest sub-segment) can be the ends of the
+   nearest segment, so only their adjacent segments are examined;
+3. the spherical point-to-arc distance (cross-track, clamped to the arc)
+   picks the segment and the foot of the perpendicular;
+4. the foot is placed on the ellipsoidal geodesic (``Geod.fwd``) and the
+   distance re-measured with ``Geod.inv``; as the distance is stationary at
+   the foot, this is ellipsoidal-accurate (≪ 0.1 %).
+
+Points are processed in chunks, so memory stays bounded for 10^6–10^7
+points.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import geodesy
+from .errors import NotFoundError, ValidationError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["available", "waypoints", "lines", "buffer", "members", "export", "MAX_WITHIN_KM"]
+
+#: Largest buffer/membership distance accepted (km). Beyond this a "corridor"
+#: covers half a continent and the question is not meaningful.
+MAX_WITHIN_KM = 2000.0
+#: Vertex spacing of the densified lines used by :func:`members` (km).
+_QUERY_SEGMENT_KM = 5.0
+#: Points per chunk in :func:`members`.
+_CHUNK = 50_000
+#: Neighbours asked from the KD-tree at once before falling back to a ball query.
+_K = 32
+
+COLUMNS = [
+    "corridor",
+    "corridor_name_en",
+    "corridor_name_zh",
+    "branch",
+    "seq",
+    "city_id",
+    "name",
+    "lat",
+    "lon",
+    "source",
+    "branch_source",
+]
+_RESULT_COLUMNS = ["corridor", "branch", "distance_km", "chainage_km", "nearest_waypoint", "side"]
+
+
+# --------------------------------------------------------------------------
+# waypoint tables
+# --------------------------------------------------------------------------
+def _builtin_path() -> Path:
+    from ._data import data_path
+
+    return data_path("layers", "corridors.csv")
+
+
+@lru_cache(maxsize=8)
+def _read_csv_cached(path: str, mtime: float) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"city_id": "string", "name": "string"}, keep_default_na=False, na_values=[""])
+
+
+def _cities_lookup() -> pd.DataFrame:
+    from . import layers
+
+    c = layers.load("cities")
+    return pd.DataFrame(c.drop(columns="geometry", errors="ignore")).set_index("city_id")
+
+
+def _read_user(path: Path) -> pd.DataFrame:
+    """A user corridor file as a waypoint table (validated)."""
+    if not path.exists():
+        raise NotFoundError(f"corridor file {str(path)!r} does not exist")
+    ext = path.suffix.lower()
+    if ext == ".csv":
+        df = pd.read_csv(path, dtype={"city_id": "string", "name": "string"}, keep_default_na=False, na_values=[""])
+        return _normalise_csv(df, str(path))
+    if ext in (".geojson", ".json", ".gpkg", ".fgb", ".shp"):
+        return _lines_to_waypoints(path)
+    raise ValidationError(
+        f"corridor file {str(path)!r}: unknown format {ext or '(none)'!r}; give a waypoints .csv "
+        "(columns corridor, branch, seq, name, lat, lon or city_id) or a line .geojson/.gpkg"
+    )
+
+
+def _normalise_csv(df: pd.DataFrame, what: str) -> pd.DataFrame:
+    missing = [c for c in ("corridor", "branch", "seq") if c not in df.columns]
+    if "city_id" not in df.columns and not {"lat", "lon"} <= set(df.columns):
+        missing.append("lat/lon (or city_id)")
+    if missing:
+        raise ValidationError(
+            f"corridor file {what}: missing column(s) {missing}; expected one row per waypoint with "
+            f"columns {COLUMNS} (lat/lon may be empty where city_id is given)"
+        )
+    df = df.copy()
+    for c in COLUMNS:
+        if c not in df.columns:
+            df[c] = pd.NA
+    problems = []
+    for c in ("corridor", "branch"):
+        bad = df[c].isna() | (df[c].astype("string").str.strip() == "")
+        if bad.any():
+            problems.append(f"empty {c} in row(s) {[int(i) + 2 for i in np.flatnonzero(bad)[:10]]}")
+    seq = pd.to_numeric(df["seq"], errors="coerce")
+    if seq.isna().any():
+        problems.append(f"non-numeric seq in row(s) {[int(i) + 2 for i in np.flatnonzero(seq.isna())[:10]]}")
+    df["seq"] = seq
+    df["corridor"] = df["corridor"].astype("string").str.strip()
+    df["branch"] = df["branch"].astype("string").str.strip()
+    lat = pd.to_numeric(df["lat"], errors="coerce")
+    lon = pd.to_numeric(df["lon"], errors="coerce")
+    has_city = df["city_id"].notna() & (df["city_id"].astype("string").str.strip() != "")
+    need = has_city & (lat.isna() | lon.isna() | df["name"].isna())
+    if has_city.any():
+        try:
+            cities = _cities_lookup()
+        except Exception as exc:  # pragma: no cover - cities layer missing
+            raise ValidationError(f"corridor file {what}: cannot check city_id values ({exc})") from None
+        ids = df.loc[has_city, "city_id"].astype(str).str.strip()
+        unknown = sorted(set(ids) - set(cities.index))
+        if unknown:
+            problems.append(
+                f"unknown city_id(s) {unknown[:10]}; use ids of the cities layer "
+                "(geocity.layers.load('cities').city_id) or give name, lat and lon instead"
+            )
+        else:
+            fill = need[need].index
+            cid = df.loc[fill, "city_id"].astype(str).str.strip()
+            lat.loc[fill] = lat.loc[fill].fillna(pd.Series(cities.loc[cid, "lat"].to_numpy(float), index=fill))
+            lon.loc[fill] = lon.loc[fill].fillna(pd.Series(cities.loc[cid, "lon"].to_numpy(float), index=fill))
+            df.loc[fill, "name"] = df.loc[fill, "name"].fillna(
+                pd.Series(cities.loc[cid, "name_en"].to_numpy(object), index=fill)
+            )
+    if problems:
+        raise ValidationError(f"corridor file {what}: " + "; ".join(problems))
+    nocoord = lat.isna() | lon.isna()
+    if nocoord.any():
+        problems.append(
+            f"row(s) {[int(i) + 2 for i in np.flatnonzero(nocoord)[:10]]} have neither lat/lon nor a city_id"
+        )
+    else:
+        try:
+            geodesy.validate_latlon(lat, lon, what=f"corridor file {what}", labels=[i + 2 for i in range(len(df))])
+        except ValidationError as exc:
+            problems.append(str(exc).split(": ", 1)[-1] + " (row numbers as in the file)")
+    df["lat"], df["lon"] = lat, lon
+    if not problems:
+        sizes = df.groupby(["corridor", "branch"], sort=False).size()
+        short = [f"{c}/{b}" for (c, b), n in sizes.items() if n < 2]
+        if short:
+            problems.append(f"branch(es) {short} have fewer than two waypoints; a branch needs at least two")
+        dup = df.duplicated(["corridor", "branch", "seq"])
+        if dup.any():
+            problems.append(f"duplicate seq within a branch in row(s) {[int(i) + 2 for i in np.flatnonzero(dup)[:10]]}")
+    if problems:
+        raise ValidationError(f"corridor file {what}: " + "; ".join(problems))
+    df["name"] = df["name"].astype("string")
+    unnamed = df["name"].isna() | (df["name"].str.strip() == "")
+    if unnamed.any():
+        df.loc[unnamed, "name"] = [f"{b} #{int(s)}" for b, s in zip(df.loc[unnamed, "branch"], df.loc[unnamed, "seq"])]
+    for c in ("corridor_name_en", "corridor_name_zh"):
+        df[c] = df[c].astype("string").fillna(df["corridor"])
+    df["source"] = df["source"].astype("string").fillna(f"user file {what}")
+    df["branch_source"] = df["branch_source"].astype("string").fillna(f"user file {what}")
+    df["city_id"] = df["city_id"].astype("string")
+    # keep corridors and branches in the order of first appearance, waypoints by seq
+    first_c = {c: i for i, c in enumerate(dict.fromkeys(df["corridor"]))}
+    first_b = {b: i for i, b in enumerate(dict.fromkeys(zip(df["corridor"], df["branch"])))}
+    df["_c"] = df["corridor"].map(first_c)
+    df["_b"] = [first_b[k] for k in zip(df["corridor"], df["branch"])]
+    df = df.sort_values(["_c", "_b", "seq"], kind="stable")
+    df["seq"] = df["seq"].astype(int)
+    return df[COLUMNS].reset_index(drop=True)
+
+
+def _lines_to_waypoints(path: Path) -> pd.DataFrame:
+    import geopandas as gpd
+
+    try:
+        gdf = gpd.read_file(path)
+    except Exception as exc:
+        raise ValidationError(f"corridor file {str(path)!r} cannot be read as a line layer: {exc}") from None
+    gdf = geodesy.to_wgs84(gdf, name=f"corridor file {str(path)!r}")
+    if "corridor" not in gdf.columns:
+        raise ValidationError(
+            f"corridor file {str(path)!r}: features need a 'corridor' property (and optionally 'branch', "
+            "'corridor_name_en', 'corridor_name_zh', 'source')"
+        )
+    rows = []
+    problems = []
+    for i, f in enumerate(gdf.itertuples(index=False)):
+        g = f.geometry
+        if g is None or g.is_empty or g.geom_type not in ("LineString", "MultiLineString"):
+            problems.append(f"feature {i}: geometry must be a LineString, not {getattr(g, 'geom_type', None)}")
+            continue
+        parts = list(g.geoms) if g.geom_type == "MultiLineString" else [g]
+        base = getattr(f, "branch", None) if "branch" in gdf.columns else None
+        base = str(base) if base is not None and not (isinstance(base, float) and math.isnan(base)) else f"line-{i + 1}"
+        for j, part in enumerate(parts):
+            branch = base if len(parts) == 1 else f"{base}-{j + 1}"
+            for k, (x, y) in enumerate(np.asarray(part.coords)[:, :2], start=1):
+                rows.append(
+                    dict(
+                        corridor=str(f.corridor),
+                        corridor_name_en=getattr(f, "corridor_name_en", None) if "corridor_name_en" in gdf.columns else None,
+                        corridor_name_zh=getattr(f, "corridor_name_zh", None) if "corridor_name_zh" in gdf.columns else None,
+                        branch=branch,
+                        seq=k,
+                        city_id=None,
+                        name=None,
+                        lat=y,
+                        lon=x,
+                        source=f"vertex of {path.name}",
+                        branch_source=(getattr(f, "source", None) if "source" in gdf.columns else None)
+                        or f"user file {path.name}",
+                    )
+                )
+    if problems:
+        raise ValidationError(f"corridor file {str(path)!r}: " + "; ".join(problems))
+    if not rows:
+        raise ValidationError(f"corridor file {str(path)!r} holds no line features")
+    return _normalise_csv(pd.DataFrame(rows), str(path))
+
+
+def _table(path=None) -> pd.DataFrame:
+    p = _builtin_path()
+    base = _read_csv_cached(str(p), p.stat().st_mtime).copy()
+    if path is None:
+        return base
+    user = _read_user(Path(path))
+    replaced = sorted(set(user["corridor"]) & set(base["corridor"]))
+    if replaced:
+        log.info("corridor file %s replaces built-in corridor(s) %s", path, replaced)
+    base = base[~base["corridor"].isin(replaced)]
+    return pd.concat([base, user], ignore_index=True)
+
+
+def available(*, path=None) -> list[str]:
+    """Names of the corridors, built-in first (plus those of ``path``).
+
+    The first three are the corridors of the report (section 3.2); the
+    built-in table also holds the other three Belt and Road land corridors.
+
+    Examples
+    --------
+    >>> available()
+    ['CPEC', 'CMREC', 'CICPEC', 'NELB', 'CCWAEC', 'BCIMEC']
+    """
+    return list(dict.fromkeys(_table(path)["corridor"]))
+
+
+def _select(names, path=None) -> tuple[pd.DataFrame, list[str]]:
+    t = _table(path)
+    have = list(dict.fromkeys(t["corridor"]))
+    if names is None:
+        names = have
+    elif isinstance(names, str):
+        names = [names]
+    names = list(names)
+    if not names:
+        raise ValidationError(f"no corridor given; choose from {have}")
+    lookup = {h.upper(): h for h in have}
+    unknown = [n for n in names if str(n).upper() not in lookup]
+    if unknown:
+        raise NotFoundError(f"unknown corridor(s) {unknown}; valid names: {have}")
+    names = list(dict.fromkeys(lookup[str(n).upper()] for n in names))
+    t = t[t["corridor"].isin(names)].copy()
+    t["_order"] = t["corridor"].map({n: i for i, n in enumerate(names)})
+    t = t.sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)
+    return t, names
+
+
+def waypoints(names=None, *, path=None):
+    """The corridor waypoints as a point GeoDataFrame (EPSG:4326).
+
+    Parameters
+    ----------
+    names
+        A corridor name or a list of names (case-insensitive); all if None.
+    path
+        A user corridor file that adds or replaces corridors: a waypoints CSV
+        in the format of ``layers/corridors.csv`` (``lat``/``lon`` may be
+        empty where a ``city_id`` of the cities layer is given), or a line
+        layer (GeoJSON, GeoPackage, ...) with a ``corridor`` property and an
+        optional ``branch`` property; its vertices become the waypoints.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per waypoint with the columns of ``layers/corridors.csv``.
+
+    Examples
+    --------
+    >>> w = waypoints("CPEC")
+    >>> w.loc[w.branch == "eastern", "name"].tolist()[-1]
+    'Karachi'
+    """
+    import geopandas as gpd
+
+    t, _ = _select(names, path)
+    return gpd.GeoDataFrame(t, geometry=gpd.points_from_xy(t["lon"], t["lat"]), crs=geodesy.WGS84)
+
+
+# --------------------------------------------------------------------------
+# lines
+# --------------------------------------------------------------------------
+@dataclass
+class _Branch:
+    corridor: str
+    branch: str
+    wp_lat: np.ndarray
+    wp_lon: np.ndarray
+    wp_name: list
+    lat: np.ndarray  # densified vertices
+    lon: np.ndarray
+    cum_km: np.ndarray  # ellipsoidal chainage of each vertex
+    seg_az: np.ndarray  # forward azimuth of each sub-segment (deg)
+    wp_chainage: np.ndarray
+
+
+def _branches(t: pd.DataFrame, max_segment_km: float) -> list[_Branch]:
+    out = []
+    for (corridor, branch), g in t.groupby(["corridor", "branch"], sort=False):
+        g = g.sort_values("seq")
+        wlat = g["lat"].to_numpy(float)
+        wlon = g["lon"].to_numpy(float)
+        lat, lon = geodesy.densify_geodesic(wlat, wlon, max_segment_km)
+        az, _, d = geodesy.GEOD.inv(lon[:-1], lat[:-1], lon[1:], lat[1:])
+        d = np.asarray(d, dtype=float) / 1000.0
+        cum = np.concatenate([[0.0], np.cumsum(d)])
+        # chainage of each waypoint: the densified vertices include them in order
+        wch = np.concatenate(
+            [[0.0], np.cumsum(geodesy.distance_km(wlat[:-1], wlon[:-1], wlat[1:], wlon[1:]))]
+        )
+        out.append(
+            _Branch(
+                str(corridor), str(branch), wlat, wlon, g["name"].astype(str).tolist(),
+                lat, lon, cum, np.asarray(az, dtype=float), wch,
+            )
+        )
+    return out
+
+
+def _check_segment_km(max_segment_km) -> float:
+    try:
+        v = float(max_segment_km)
+    except (TypeError, ValueError):
+        raise ValidationError(f"max_segment_km must be a number of km, got {max_segment_km!r}") from None
+    if not (np.isfinite(v) and 0.01 <= v <= 1000):
+        raise ValidationError(f"max_segment_km must be between 0.01 and 1000 km, got {max_segment_km!r}")
+    return v
+
+
+def lines(names=None, *, max_segment_km: float = 10.0, path=None):
+    """Corridor branches as geodesic lines, one row per branch.
+
+    Parameters
+    ----------
+    names
+        Corridor name(s); all if None.
+    max_segment_km
+        Densification of the drawn geodesics (vertex spacing, km).
+    path
+        Optional user corridor file (see :func:`waypoints`).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``corridor, corridor_name_en, corridor_name_zh, branch, n_waypoints,
+        from_name, to_name, length_km, branch_source, geometry`` in EPSG:4326;
+        a branch crossing ±180° is a MultiLineString split there.
+        ``length_km`` is the WGS 84 geodesic length through the waypoints.
+
+    Examples
+    --------
+    >>> gdf = lines("CPEC")
+    >>> sorted(gdf.branch)[:2]
+    ['coastal', 'eastern']
+    """
+    import geopandas as gpd
+
+    step = _check_segment_km(max_segment_km)
+    t, _ = _select(names, path)
+    rows = []
+    for (corridor, branch), g in t.groupby(["corridor", "branch"], sort=False):
+        g = g.sort_values("seq")
+        lat = g["lat"].to_numpy(float)
+        lon = g["lon"].to_numpy(float)
+        length = float(np.sum(geodesy.distance_km(lat[:-1], lon[:-1], lat[1:], lon[1:])))
+        rows.append(
+            dict(
+                corridor=corridor,
+                corridor_name_en=g["corridor_name_en"].iloc[0],
+                corridor_name_zh=g["corridor_name_zh"].iloc[0],
+                branch=branch,
+                n_waypoints=len(g),
+                from_name=g["name"].iloc[0],
+                to_name=g["name"].iloc[-1],
+                length_km=round(length, 3),
+                branch_source=g["branch_source"].iloc[0],
+                geometry=geodesy.geodesic_line(lat, lon, step),
+            )
+        )
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=geodesy.WGS84)
+
+
+# --------------------------------------------------------------------------
+# buffers
+# --------------------------------------------------------------------------
+def _check_within(within_km) -> float:
+    try:
+        v = float(within_km)
+    except (TypeError, ValueError):
+        raise ValidationError(f"within_km must be a number of km, got {within_km!r}") from None
+    if not np.isfinite(v) or v <= 0:
+        raise ValidationError(f"within_km must be a positive number of km, got {within_km!r}")
+    if v > MAX_WITHIN_KM:
+        raise ValidationError(
+            f"within_km={within_km!r} is too large: a corridor band wider than {MAX_WITHIN_KM:g} km "
+            "covers half a continent; use a smaller distance"
+        )
+    return v
+
+
+def buffer(corridor, within_km: float, *, dissolve: bool = True, path=None):
+    """Polygons of everything within ``within_km`` of a corridor.
+
+    A point lies inside exactly when its WGS 84 geodesic distance to the
+    corridor line is at most ``within_km`` (to within 0.5 % or 1 km; in
+    practice about 0.1 %). Built piecewise in local azimuthal equidistant
+    projections (:func:`geocity.geodesy.buffer_km`), valid in EPSG:4326 and
+    split at ±180°.
+
+    Parameters
+    ----------
+    corridor
+        A corridor name or a list of names.
+    within_km
+        Buffer distance in km, in (0, 2000].
+    dissolve
+        One row per corridor (True) or one row per branch (False).
+    path
+        Optional user corridor file (see :func:`waypoints`).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``corridor, corridor_name_en, corridor_name_zh, branch, within_km,
+        geometry`` (``branch`` is ``"*"`` when dissolved).
+    """
+    import geopandas as gpd
+    import shapely
+
+    d = _check_within(within_km)
+    gl = lines(corridor, path=path, max_segment_km=10.0)
+    rows = []
+    if dissolve:
+        for c, g in gl.groupby("corridor", sort=False):
+            geom = shapely.MultiLineString([p for x in g.geometry for p in shapely.get_parts(x)])
+            rows.append(
+                dict(corridor=c, corridor_name_en=g.corridor_name_en.iloc[0], corridor_name_zh=g.corridor_name_zh.iloc[0],
+                     branch="*", within_km=d, geometry=geodesy.buffer_km(geom, d))
+            )
+    else:
+        for r in gl.itertuples(index=False):
+            rows.append(
+                dict(corridor=r.corridor, corridor_name_en=r.corridor_name_en, corridor_name_zh=r.corridor_name_zh,
+                     branch=r.branch, within_km=d, geometry=geodesy.buffer_km(r.geometry, d))
+            )
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=geodesy.WGS84)
+
+
+# --------------------------------------------------------------------------
+# membership
+# --------------------------------------------------------------------------
+class _Index:
+    """Densified vertices of one corridor with a KD-tree on unit vectors."""
+
+    def __init__(self, branches: list[_Branch]):
+        from scipy.spatial import cKDTree
+
+        self.branches = branches
+        self.lat = np.concatenate([b.lat for b in branches])
+        self.lon = np.concatenate([b.lon for b in branches])
+        self.cum = np.concatenate([b.cum_km for b in branches])
+        self.bid = np.concatenate([np.full(len(b.lat), i) for i, b in enumerate(branches)])
+        # azimuth of the segment starting at each vertex (NaN at branch ends)
+        self.az = np.concatenate([np.append(b.seg_az, np.nan) for b in branches])
+        self.xyz = geodesy.unit_vectors(self.lat, self.lon)
+        self.tree = cKDTree(self.xyz)
+        seg = self.cum[1:] - self.cum[:-1]
+        same = self.bid[1:] == self.bid[:-1]
+        self.seg_km = np.where(same, seg, 0.0)
+        # longest sub-segment, as a spherical arc (slightly above the ellipsoidal length)
+        chord = np.linalg.norm(self.xyz[1:] - self.xyz[:-1], axis=1)
+        self.max_seg_arc = float(np.max(geodesy.arc_from_chord(chord[same]))) if same.any() else 0.0
+        self.n = len(self.lat)
+
+    def has_next(self, v):
+        nxt = np.minimum(v + 1, self.n - 1)
+        return (v + 1 < self.n) & (self.bid[nxt] == self.bid[v])
+
+
+def _point_arc(p, a, b):
+    """Spherical distance (rad) from unit vectors ``p`` to arcs ``a→b``,
+    the fraction of the arc at the foot, and the signed cross-track sine."""
+    n = np.cross(a, b)
+    nn = np.linalg.norm(n, axis=-1)
+    ok = nn > 1e-15
+    n = np.where(ok[..., None], n / np.where(ok, nn, 1.0)[..., None], 0.0)
+    s = np.einsum("...i,...i->...", p, n)
+    foot = p - s[..., None] * n
+    fn = np.linalg.norm(foot, axis=-1)
+    foot = foot / np.where(fn > 0, fn, 1.0)[..., None]
+    ab = np.arctan2(nn, np.einsum("...i,...i->...", a, b))
+    af = np.arctan2(np.einsum("...i,...i->...", np.cross(a, foot), n), np.einsum("...i,...i->...", a, foot))
+    inside = ok & (af >= 0) & (af <= ab)
+    da = np.arctan2(np.linalg.norm(np.cross(p, a), axis=-1), np.einsum("...i,...i->...", p, a))
+    db = np.arctan2(np.linalg.norm(np.cross(p, b), axis=-1), np.einsum("...i,...i->...", p, b))
+    dxt = np.abs(np.arcsin(np.clip(s, -1.0, 1.0)))
+    dist = np.where(inside, dxt, np.minimum(da, db))
+    t = np.where(inside, np.where(ab > 0, af / np.where(ab > 0, ab, 1.0), 0.0), np.where(da <= db, 0.0, 1.0))
+    return dist, t, s
+
+
+#: Largest relative difference between the ellipsoidal and the spherical
+#: distance of two directions (the WGS 84 radii of curvature span 6335–6400 km
+#: around the mean 6371 km): candidates within this factor are all refined.
+_SPHERE_SLACK = 0.012
+
+
+def _nearest(idx: _Index, lat: np.ndarray, lon: np.ndarray, within_km: float):
+    """Nearest point of the corridor for each point within range.
+
+    The KD-tree gives the nearest vertex; every segment with an end within
+    ``d_vertex + L/2`` (widened by :data:`_SPHERE_SLACK`) is a candidate; the
+    spherical point-to-arc distance discards candidates that cannot be the
+    ellipsoidal nearest; the remaining feet are placed on the ellipsoidal
+    geodesic sub-segments and measured with ``Geod.inv``; the minimum wins.
+
+    Returns
+    -------
+    tuple of arrays
+        Indices of the points within range, start vertex of their nearest
+        sub-segment, fraction along it, distance in km, cross-track sign.
+    """
+    p = geodesy.unit_vectors(lat, lon)
+    dv, _ = idx.tree.query(p)
+    dv_km = geodesy.arc_from_chord(dv)
+    half = idx.max_seg_arc / 2.0
+    slack = 1.0 + 2.0 * _SPHERE_SLACK
+    cand = dv_km <= within_km * slack + half + 1.0
+    ci = np.flatnonzero(cand)
+    if ci.size == 0:
+        return ci, ci, *(np.empty(0),) * 3
+    r_chord = geodesy.chord_from_arc_km(dv_km[ci] * slack + half + 1e-3)
+    k = min(_K, idx.n)
+    dd, nb = idx.tree.query(p[ci], k=k, distance_upper_bound=float(r_chord.max()))
+    if k == 1:
+        dd, nb = dd[:, None], nb[:, None]
+    valid = (nb < idx.n) & (dd <= r_chord[:, None])
+    rows, cols = np.nonzero(valid)
+    verts = nb[rows, cols].astype(np.int64)
+    full = valid[:, -1] if k < idx.n else np.zeros(len(ci), bool)
+    if full.any():  # more than k vertices in the search ball: exact ball query
+        fr = np.flatnonzero(full)
+        lists = idx.tree.query_ball_point(p[ci[fr]], r_chord[fr])
+        rows = np.concatenate([rows, *(np.full(len(lst), r, dtype=rows.dtype) for r, lst in zip(fr, lists))])
+        verts = np.concatenate([verts, *(np.asarray(lst, dtype=np.int64) for lst in lists)])
+    # candidate sub-segments: those starting or ending at a candidate vertex, once each
+    starts = np.concatenate([verts, verts - 1])
+    rows = np.concatenate([rows, rows]).astype(np.int64)
+    ok = (starts >= 0) & idx.has_next(np.maximum(starts, 0))
+    key = np.sort(rows[ok] * idx.n + starts[ok])
+    key = key[np.r_[True, key[1:] != key[:-1]]]
+    rows, st = key // idx.n, key % idx.n
+    dist, t, s = _point_arc(p[ci[rows]], idx.xyz[st], idx.xyz[st + 1])
+    best = np.full(len(ci), np.inf)
+    np.minimum.at(best, rows, dist)
+    sel = dist <= best[rows] * slack + 1e-7
+    rows, st, t, s, key_sel = rows[sel], st[sel], t[sel], s[sel], key[sel]
+    # ellipsoidal refinement: foot on the geodesic sub-segment, then Geod.inv
+    flon, flat, _ = geodesy.GEOD.fwd(idx.lon[st], idx.lat[st], idx.az[st], t * idx.seg_km[st] * 1000.0)
+    d_km = geodesy.distance_km(lat[ci[rows]], lon[ci[rows]], np.asarray(flat), np.asarray(flon))
+    # ties (a junction waypoint shared by two branches) go to the branch listed first
+    order = np.lexsort((key_sel, np.round(d_km, 9), rows))
+    first = order[np.r_[True, rows[order][1:] != rows[order][:-1]]]
+    rows, st, t, s, d_km = rows[first], st[first], t[first], s[first], d_km[first]
+    keep = d_km <= within_km
+    return ci[rows[keep]], st[keep], t[keep], d_km[keep], s[keep]
+
+
+def _points_frame(points):
+    import geopandas as gpd
+
+    what = "points"
+    if points is None:
+        from . import layers
+
+        points = layers.cities_with_ranks()
+    elif isinstance(points, (str, Path)):
+        from . import export
+
+        what = f"points file {str(points)!r}"
+        points = export.read(points)
+    if isinstance(points, pd.DataFrame) and not isinstance(points, gpd.GeoDataFrame):
+        missing = [c for c in ("lat", "lon") if c not in points.columns]
+        if missing:
+            raise ValidationError(
+                f"{what}: a table without geometry needs 'lat' and 'lon' columns (WGS 84 degrees); "
+                f"missing {missing}"
+            )
+        la = pd.to_numeric(points["lat"], errors="coerce").to_numpy(float)
+        lo = pd.to_numeric(points["lon"], errors="coerce").to_numpy(float)
+        geodesy.validate_latlon(la, lo, what=what, labels=list(points.index))
+        points = gpd.GeoDataFrame(points, geometry=gpd.points_from_xy(lo, la), crs=geodesy.WGS84)
+    if not isinstance(points, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        raise ValidationError(
+            f"points must be a GeoDataFrame of points, a DataFrame with lat/lon or a file path "
+            f"(got {type(points).__name__}); "
+            "e.g. geopandas.GeoDataFrame(df, geometry=geopandas.points_from_xy(df.lon, df.lat), crs=4326)"
+        )
+    if isinstance(points, gpd.GeoSeries):
+        points = gpd.GeoDataFrame(geometry=points)
+    if len(points) == 0:
+        raise ValidationError(f"{what} is empty; give at least one point")
+    pts = geodesy.to_wgs84(points, name=what)
+    geom = pts.geometry
+    types = geom.geom_type
+    bad = ~(types == "Point").to_numpy() | geom.is_empty.to_numpy()
+    labels = list(pts.index)
+    if bad.any():
+        rows = [labels[i] for i in np.flatnonzero(bad)[:10]]
+        raise ValidationError(
+            f"{what}: {int(bad.sum())} row(s) without a point geometry (empty, missing or "
+            f"{sorted(set(types[bad].dropna()))}), e.g. {rows}; use .representative_point() for areas "
+            "or drop rows without coordinates"
+        )
+    lon = geom.x.to_numpy(float)
+    lat = geom.y.to_numpy(float)
+    geodesy.validate_latlon(lat, lon, what=what, labels=labels)
+    return pts, lat, lon
+
+
+def members(
+    points=None,
+    *,
+    corridors: Sequence[str] | str = ("CPEC",),
+    within_km: float = 100,
+    how: str = "inner",
+    path=None,
+    chunk_size: int = _CHUNK,
+):
+    """Points within ``within_km`` of each corridor, where along it and on which side.
+
+    Parameters
+    ----------
+    points
+        A point GeoDataFrame in any CRS (reprojected to WGS 84; a layer
+        without a CRS is an error), a DataFrame with ``lat``/``lon`` columns
+        (WGS 84), or a file path (GPKG, GeoJSON, SHP, FGB, or CSV with
+        ``lat``/``lon`` or ``wkt``). Default: the report's cities with their
+        ranks, :func:`geocity.layers.cities_with_ranks`.
+    corridors
+        Corridor name(s) (case-insensitive); ``None`` for all.
+    within_km
+        Range in km, in (0, 2000].
+    how
+        ``"inner"``: one row per point and corridor in range. ``"all"``:
+        also one row (with null corridor columns) per point outside every
+        corridor.
+    path
+        Optional user corridor file (see :func:`waypoints`).
+    chunk_size
+        Points processed at once (memory bound).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The input columns (geometry in EPSG:4326) plus ``corridor``,
+        ``branch`` (the nearest branch), ``distance_km`` (WGS 84 geodesic
+        distance to the nearest point of the corridor line), ``chainage_km``
+        (along that branch from its first waypoint to the foot),
+        ``nearest_waypoint`` (the waypoint of that branch closest to the
+        point) and ``side`` (``left``/``right`` of the branch direction,
+        ``on`` within 1 m). Rows are ordered by corridor, then input order.
+        A point equally near two branches (a junction waypoint) is given to
+        the branch listed first in the table.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> pts = gpd.GeoDataFrame({"name": ["Lahore"]}, geometry=gpd.points_from_xy([74.35], [31.56]), crs=4326)
+    >>> m = members(pts, corridors="CPEC", within_km=50)
+    >>> m.loc[0, "branch"] in ("eastern", "lahore-peshawar"), float(m.loc[0, "distance_km"]) < 5
+    (True, True)
+    """
+    import geopandas as gpd
+
+    d = _check_within(within_km)
+    if how not in ("inner", "all"):
+        raise ValidationError(f"how must be 'inner' or 'all', not {how!r}")
+    if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise ValidationError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    t, names = _select(corridors, path)
+    pts, lat, lon = _points_frame(points)
+    parts = []
+    hit_any = np.zeros(len(pts), dtype=bool)
+    for name in names:
+        branches = _branches(t[t["corridor"] == name], _QUERY_SEGMENT_KM)
+        idx = _Index(branches)
+        res = []
+        for s0 in range(0, len(pts), chunk_size):
+            sl = slice(s0, s0 + chunk_size)
+            i, v, tt, dist, side = _nearest(idx, lat[sl], lon[sl], d)
+            if i.size:
+                res.append((i + s0, v, tt, dist, side))
+        if not res:
+            continue
+        i, v, tt, dist, side = (np.concatenate(x) for x in zip(*res))
+        order = np.argsort(i, kind="stable")
+        i, v, tt, dist, side = i[order], v[order], tt[order], dist[order], side[order]
+        hit_any[i] = True
+        b = idx.bid[v]
+        chain = idx.cum[v] + tt * idx.seg_km[v]
+        nearest_wp = np.empty(len(i), dtype=object)
+        for bi in np.unique(b):
+            m = b == bi
+            br = branches[bi]
+            dm = geodesy.haversine_km(lat[i[m]][:, None], lon[i[m]][:, None], br.wp_lat[None, :], br.wp_lon[None, :])
+            nearest_wp[m] = np.asarray(br.wp_name, dtype=object)[np.argmin(dm, axis=1)]
+        sides = np.where(dist < 0.001, "on", np.where(side > 0, "left", "right"))
+        extra = pd.DataFrame(
+            {
+                "corridor": name,
+                "branch": [branches[x].branch for x in b],
+                # rounded to the millimetre: no 1e-13 noise, same bytes across platforms
+                "distance_km": np.round(dist, 6),
+                "chainage_km": np.round(chain, 6),
+                "nearest_waypoint": nearest_wp,
+                "side": sides,
+            }
+        )
+        base = pts.iloc[i].reset_index(drop=True)
+        parts.append(_join(base, extra))
+    if how == "all" and (~hit_any).any():
+        base = pts.iloc[np.flatnonzero(~hit_any)].reset_index(drop=True)
+        empty = pd.DataFrame(
+            {
+                "corridor": pd.Series([None] * len(base), dtype=object),
+                "branch": pd.Series([None] * len(base), dtype=object),
+                "distance_km": np.nan,
+                "chainage_km": np.nan,
+                "nearest_waypoint": pd.Series([None] * len(base), dtype=object),
+                "side": pd.Series([None] * len(base), dtype=object),
+            }
+        )
+        parts.append(_join(base, empty))
+    if not parts:
+        out = _join(pts.iloc[:0].reset_index(drop=True), pd.DataFrame({c: [] for c in _RESULT_COLUMNS}))
+        out["distance_km"] = out["distance_km"].astype(float)
+        out["chainage_km"] = out["chainage_km"].astype(float)
+        return out
+    out = pd.concat(parts, ignore_index=True)
+    return gpd.GeoDataFrame(out, geometry=pts.geometry.name, crs=geodesy.WGS84)
+
+
+def _join(base, extra):
+    import geopandas as gpd
+
+    clash = [c for c in _RESULT_COLUMNS if c in base.columns]
+    if clash:
+        base = base.rename(columns={c: f"{c}_input" for c in clash})
+    geom = base.geometry.name
+    cols = [c for c in base.columns if c != geom]
+    out = pd.concat([base[cols].reset_index(drop=True), extra.reset_index(drop=True)], axis=1)
+    out[geom] = base.geometry.to_numpy()
+    return gpd.GeoDataFrame(out, geometry=geom, crs=geodesy.WGS84)
+
+
+# --------------------------------------------------------------------------
+# export
+# --------------------------------------------------------------------------
+def export(
+    output,
+    *,
+    within_km: Iterable[float] = (50, 100, 200),
+    names=None,
+    overwrite: bool = False,
+    path=None,
+) -> list[Path]:
+    """Write corridor lines and dissolved buffers through :mod:`geocity.export`.
+
+    Parameters
+    ----------
+    output
+        ``.gpkg``: one file with layers ``lines`` and ``buffers``. Any other
+        format of :func:`geocity.export.write` (``.geojson``, ``.shp``,
+        ``.fgb``, ``.csv``): two files ``<stem>_lines<ext>`` and
+        ``<stem>_buffers<ext>``.
+    within_km
+        Buffer distances (km); one buffer row per corridor and distance.
+    names
+        Corridor name(s); all if None.
+    overwrite
+        Replace existing outputs (refused otherwise, before anything is written).
+    path
+        Optional user corridor file (see :func:`waypoints`).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
+    from . import export as _export
+
+    kms = [within_km] if isinstance(within_km, (int, float)) else list(within_km)
+    if not kms:
+        raise ValidationError("within_km: give at least one buffer distance in km")
+    kms = [_check_within(k) for k in kms]
+    output = Path(output)
+    names = available(path=path) if names is None else names
+    _, names = _select(names, path)
+    meta = {"corridors": names, "within_km": kms, "corridor_file": str(path) if path else None}
+    gl = lines(names, path=path)
+    bufs = pd.concat([buffer(n, k, path=path) for k in kms for n in names], ignore_index=True)
+    import geopandas as gpd
+
+    bufs = gpd.GeoDataFrame(bufs, geometry="geometry", crs=geodesy.WGS84)
+    if output.suffix.lower() == ".gpkg":
+        _export.check_writable(output, overwrite, also=_export.output_files(output, metadata=True)[1:])
+        written = _export.write(gl, output, layer="lines", overwrite=overwrite)
+        written += _export.write(bufs, output, layer="buffers", overwrite=True, metadata=meta)
+        return sorted(set(written))
+    stem, ext = output.stem, output.suffix
+    targets = [output.with_name(f"{stem}_lines{ext}"), output.with_name(f"{stem}_buffers{ext}")]
+    for t in targets:
+        _export.check_writable(t, overwrite, also=[f for f in _export.output_files(t, metadata=True) if f != t])
+    written = _export.write(gl, targets[0], overwrite=overwrite, metadata=meta)
+    written += _export.write(bufs, targets[1], overwrite=overwrite, metadata=meta)
+    return sorted(set(written))
