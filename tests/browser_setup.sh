@@ -29,6 +29,12 @@ if [ ! -x /usr/bin/chromium ]; then
     echo "browser_setup: installing chromium (Debian)"
     apt_install chromium
 fi
+# a CJK font so the screenshots show the Chinese names (the DOM text is
+# checked either way)
+if ! fc-list 2>/dev/null | grep -qi "CJK"; then
+    echo "browser_setup: installing fonts-noto-cjk (Debian)"
+    apt_install fonts-noto-cjk
+fi
 if ! command -v npm >/dev/null 2>&1; then
     echo "browser_setup: installing nodejs + npm (Debian)"
     apt_install nodejs npm
