@@ -1,0 +1,211 @@
+"""Figure recipes of the report's "landscape" and "network" plates (Figures
+2-4, 2-6 … 2-9, 2-11, 2-12): a density surface of city strength, the links
+between cities, cities sized by a 3I score and labelled by the dimension's
+top-20 table.
+
+The report publishes neither the scores nor the flows behind these figures,
+so on the embedded data every plate says what is modelled: the 3I scores are
+rank-derived proxies (:mod:`geocity.scores`), the density surface is a kernel
+density of those scores (:mod:`geocity.density`) and the links come from a
+gravity model (:func:`geocity.network.gravity_links`). Imported lazily by
+:mod:`geocity.figures`, into whose catalogue the recipes register.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+
+from .figures import RecipeContext, _line_handle, _marker_handle, _patch_handle, register
+
+log = logging.getLogger(__name__)
+
+#: Kernel bandwidth of the plates' density underlay, km.
+FIGURE_BANDWIDTH_KM = 400.0
+#: Cell size of the underlay (computed in the plate's own equal-area CRS), km.
+FIGURE_CELL_KM = 40.0
+#: Links kept per city by the gravity model drawn on the plates.
+FIGURE_TOP_K = 3
+#: Distance-decay exponent of the plates' gravity model.
+FIGURE_BETA = 2.0
+#: Link classes by relative strength (weight = strength / strongest link).
+LINK_CLASSES = ((0.25, 1.0), (0.05, 0.25), (0.0, 0.05))
+
+# figure → (score column, report table, dimension filter for Table 2-8,
+#           subtitle en, subtitle zh)
+LANDSCAPES = {
+    "2-4": ("innovation", "2-8", "innov", "Landscape of global innovation network",
+            "全球创新城市网络格局", "Global innovation network", "全球创新网络"),
+    "2-6": ("innovation", "2-1", None, "Landscape of global scientific innovation frontier network",
+            "全球科学创新前沿网络格局", "Scientific innovation frontier", "科学创新前沿"),
+    "2-7": ("innovation", "2-2", None, "Global technological innovation frontier network",
+            "全球技术创新前沿城市网络", "Technological innovation frontier", "技术创新前沿"),
+    "2-8": ("innovation", "2-3", None, "Landscape of global industrial innovation frontier network",
+            "全球产业创新前沿网络格局", "Industrial innovation frontier", "产业创新前沿"),
+    "2-9": ("innovation", "2-8", "innov", "Landscape of global semiconductor frontier network",
+            "全球半导体领域前沿网络格局", "Semiconductor frontier", "半导体领域前沿"),
+    "2-11": ("industry", "2-4", None, "Landscape of global production network",
+             "全球生产网络格局", "Global production network", "全球生产网络"),
+    "2-12": ("industry", "2-5", None, "Landscape of global service network",
+             "全球服务网络格局", "Global service network", "全球服务网络"),
+}
+
+_SCORE_ZH = {"innovation": "创新", "industry": "生产与服务", "infrastructure": "联通设施", "composite": "综合"}
+
+
+# --------------------------------------------------------------------------
+# data (cached per render run in ctx.cache)
+# --------------------------------------------------------------------------
+def _dimension_table(ctx: RecipeContext, table: str, dim_filter: str | None):
+    if "dimension_ranks" not in ctx.cache:
+        from . import layers
+
+        ctx.cache["dimension_ranks"] = layers.load("dimension_ranks")
+    dr = ctx.cache["dimension_ranks"]
+    t = dr.loc[dr["table"].astype(str).str.replace("Table ", "", regex=False).str.strip() == table]
+    if dim_filter is not None and "dimension" in t.columns:
+        t = t.loc[t["dimension"].astype(str).str.lower().str.contains(dim_filter)]
+    return t.sort_values("rank", kind="mergesort")
+
+
+def _links(ctx: RecipeContext, score: str):
+    from .network import gravity_links
+
+    key = ("landscape-links", score, id(ctx.scores_source))
+    if key not in ctx.cache:
+        ctx.cache[key] = gravity_links(ctx.scored(), dimension=score, beta=FIGURE_BETA, top_k=FIGURE_TOP_K)
+    return ctx.cache[key]
+
+
+def _surface(ctx: RecipeContext, plate, score: str):
+    from .density import density
+
+    x0, x1 = sorted(plate.ax.get_xlim())
+    y0, y1 = sorted(plate.ax.get_ylim())
+    key = ("landscape-density", score, id(ctx.scores_source), plate.crs.to_wkt(),
+           tuple(round(v) for v in (x0, y0, x1, y1)))
+    if key not in ctx.cache:
+        ctx.cache[key] = density(ctx.scored(), weight=score, bandwidth_km=FIGURE_BANDWIDTH_KM,
+                                 cell_km=FIGURE_CELL_KM, crs=plate.crs, grid_bounds=(x0, y0, x1, y1))
+    return ctx.cache[key]
+
+
+# --------------------------------------------------------------------------
+# drawing
+# --------------------------------------------------------------------------
+def _ramp(ctx: RecipeContext):
+    from matplotlib.colors import LinearSegmentedColormap
+
+    return LinearSegmentedColormap.from_list("geocity-density", list(ctx.style["palettes"]["sequential"]))
+
+
+def add_density_underlay(plate, surface, *, cmap, zorder: float = 1.5, max_alpha: float = 0.8) -> float:
+    """Draw a :class:`~geocity.density.DensitySurface` computed in the
+    plate's CRS as a translucent image above the land; returns the value
+    shown at full colour (99.5th percentile of the positive cells)."""
+    v = np.asarray(surface.values, dtype=float)
+    pos = v[np.isfinite(v) & (v > 0)]
+    vmax = float(np.percentile(pos, 99.5)) if pos.size else 1.0
+    norm = np.clip(np.nan_to_num(v, nan=0.0) / vmax, 0.0, 1.0)
+    rgba = cmap(norm)
+    rgba[..., 3] = max_alpha * np.sqrt(norm)
+    left, bottom, right, top = surface.bounds
+    ax = plate.ax
+    xlim, ylim = ax.get_xlim(), ax.get_ylim()
+    im = ax.imshow(rgba, extent=(left, right, bottom, top), origin="upper", interpolation="bilinear",
+                   zorder=zorder, aspect=ax.get_aspect())
+    im.set_gid("density")
+    sphere = getattr(plate, "_sphere_patch", None)
+    if sphere is not None:
+        im.set_clip_path(sphere)
+    ax.set_xlim(xlim)
+    ax.set_ylim(ylim)
+    return vmax
+
+
+def _score_area(score, style) -> np.ndarray:
+    sy = style["symbols"]
+    s = np.clip(np.nan_to_num(np.asarray(score, dtype=float)), 0.0, 1.0)
+    return sy["background_city_size"] + (sy["city_size_max"] * 0.7 - sy["background_city_size"]) * s**2
+
+
+def _landscape(name: str):
+    score, table, dim_filter, _t_en, _t_zh, what_en, what_zh = LANDSCAPES[name]
+
+    def recipe(ctx: RecipeContext):
+        st = ctx.style
+        scored = ctx.scored()
+        proxy = ctx.proxy
+        src_en = "rank-derived proxy" if proxy else "user-supplied"
+        src_zh = "排名代理值" if proxy else "用户提供"
+        plate = ctx.world_plate(
+            subtitle_en=f"{what_en}: density and links MODELLED from the {score} score ({src_en})",
+            subtitle_zh=f"{what_zh}：密度与联系由{_SCORE_ZH.get(score, score)}得分（{src_zh}）建模",
+        )
+        # 1. density underlay
+        surf = _surface(ctx, plate, score)
+        cmap = _ramp(ctx)
+        add_density_underlay(plate, surf, cmap=cmap)
+        # 2. links by strength class, weakest first
+        links = _links(ctx, score)
+        ramp = list(st["palettes"]["sequential"])
+        styles = [(ramp[-1], 1.3, 0.9), (ramp[-3], 0.7, 0.75), (ramp[-4], 0.35, 0.55)]
+        for (lo, hi), (color, lw, alpha), z in zip(LINK_CLASSES, styles, (4.6, 4.4, 4.2)):
+            sel = links.loc[(links["weight"] >= lo) & ((links["weight"] < hi) | (hi >= 1.0))]
+            if len(sel):
+                plate.add_lines(sel.geometry, color=color, linewidth=lw, alpha=alpha, zorder=z,
+                                gid=f"links-{lo:g}")
+        # 3. cities sized by the score
+        order = np.argsort(-scored[score].to_numpy(float), kind="mergesort")[::-1]
+        sc = scored.iloc[order]
+        plate.add_points(sc.geometry.x, sc.geometry.y, s=_score_area(sc[score], st), c=st["colors"]["text"],
+                         gid="cities", zorder=6, alpha=0.85)
+        # 4. labels: the dimension's top-20 table
+        t = _dimension_table(ctx, table, dim_filter)
+        top = scored.drop(columns=["rank"], errors="ignore").merge(t[["rank", "city_id"]], on="city_id", how="inner")
+        top = top.sort_values("rank", kind="mergesort").head(20)
+        if len(top):
+            labels = ctx.labels(top, extra=[f"({int(r)})" for r in top["rank"]])
+            plate.add_points(top.geometry.x, top.geometry.y, s=_score_area(top[score], st),
+                             c=st["colors"]["bar_highlight"], gid="top20", zorder=7)
+            plate.add_labels(top.geometry.x, top.geometry.y, labels)
+        # legend
+        handles = [_patch_handle(cmap(0.25), alpha=0.5), _patch_handle(cmap(1.0), alpha=0.8)]
+        labels_ = [ctx.text("Low density (modelled)", "低密度（模型）", sep=" "),
+                   ctx.text("High density (modelled)", "高密度（模型）", sep=" ")]
+        for (lo, hi), (color, lw, _a) in zip(LINK_CLASSES, styles):
+            handles.append(_line_handle(color, lw * 1.5))
+            rng = f"≥ {lo:g}" if hi >= 1.0 else f"{lo:g}–{hi:g}"
+            labels_.append(ctx.text(f"Modelled link, strength {rng}", f"模型联系，强度 {rng}", sep=" "))
+        for v in (1.0, 0.5):
+            handles.append(_marker_handle(st["colors"]["text"], "o", math.sqrt(float(_score_area([v], st)[0]))))
+            labels_.append(ctx.text(f"{score} score {v:g}", f"{_SCORE_ZH.get(score, score)}得分 {v:g}", sep=" "))
+        tab_en = f"Table {table}" + (" (innovation)" if dim_filter else "")
+        handles.append(_marker_handle(st["colors"]["bar_highlight"], "o", 6))
+        labels_.append(ctx.text(f"Top 20, {tab_en} (rank)", f"前 20 位，表 {table}（排名）", sep=" "))
+        plate.add_legend(handles, labels_, title=ctx.text("Density / links / cities", "密度 / 联系 / 城市", sep=" "))
+        plate.add_scalebar()
+        extra = [
+            ctx.text(
+                f"Density: Gaussian kernel of the {score} score, bandwidth {FIGURE_BANDWIDTH_KM:g} km, great-circle "
+                f"distances (geocity.density). Links: gravity model s_i·s_j/d^{FIGURE_BETA:g}, "
+                f"top {FIGURE_TOP_K} per city — MODELLED, the report publishes no flows",
+                f"密度：{_SCORE_ZH.get(score, score)}得分的高斯核密度，带宽 {FIGURE_BANDWIDTH_KM:g} 公里，大圆距离。"
+                f"联系：引力模型 s_i·s_j/d^{FIGURE_BETA:g}，每城市前 {FIGURE_TOP_K} 条——均为模型结果，报告未公布流量数据",
+                sep=" / "),
+        ]
+        if name == "2-9":
+            extra.append(ctx.text(
+                "The report publishes no semiconductor ranking: labels show Table 2-8's innovation top 20",
+                "报告未公布半导体领域排名：标注为表 2-8 创新网络前 20 位", sep=" / "))
+        plate.add_note(ctx.credits(proxy=proxy, extra=extra))
+        return plate
+
+    recipe.__name__ = f"_figure_{name.replace('-', '_')}"
+    return recipe
+
+
+for _name, _spec in LANDSCAPES.items():
+    register(_name, _spec[3], _spec[4])(_landscape(_name))
