@@ -1,0 +1,1149 @@
+"""Geodesic, 3I-weighted DBSCAN and the city cluster identifier.
+
+Two layers:
+
+* :func:`geodesic_dbscan` — an exact weighted DBSCAN on great-circle distance
+  for any number of points (3-D unit vectors with eps as a chord; a compiled
+  grid engine, or a chunked KD-tree engine with bounded memory), identical to
+  scikit-learn's ``DBSCAN(metric="haversine")`` with ``sample_weight``.
+* :class:`CityClusters` — the report's "global dynamic city clusters"
+  (section 2.1, Figure 2-3) and innovation clusters (Figure 2-5): weighted
+  DBSCAN on the cities' 3I scores, then a split of over-large regions into
+  pole catchments, with names, poles, typology, scores and boundaries.
+
+Weights and core points
+-----------------------
+A city is a **core** city when the summed 3I score of the cities within
+``eps_km`` (itself included) reaches ``min_weight``. Because a score is at
+most 1, a city whose own score reaches ``min_weight`` is a core city **on its
+own**: with the defaults (``min_weight`` = 0.45 on rank-size proxies) that is
+the case for the top few cities of the index (Tokyo, Shanghai, Beijing,
+Singapore ...), which is intended — the report's clusters grow around such
+poles — and is logged at INFO level. When such a city has no other city
+within ``eps_km`` it would be a cluster of one: :class:`ClusterWarning` says
+so and the city is left out (``min_members`` = 2).
+
+Why plain DBSCAN is not enough, and the split
+---------------------------------------------
+Weighted DBSCAN joins core cities within ``eps_km`` transitively, so at the
+scale of the report's clusters (several hundred km) it chains whole
+continents: London, Paris, the Rhine, Hamburg, Copenhagen and Stockholm fall
+into one cluster, and so do the Chinese coastal cities. Shrinking ``eps_km``
+inside such a region (recursive splitting with a tighter eps, or any
+single-linkage hierarchy such as HDBSCAN's) cannot give the report's
+**Northern European** cluster: Stockholm's nearest neighbours are about
+380–420 km away, while the chain Copenhagen–Hamburg (≈ 290 km)–Rhine
+(≈ 340 km)–Amsterdam–London (≈ 360 km) only uses shorter links; every
+distance threshold that keeps Stockholm with Copenhagen also keeps London.
+
+``method="split"`` (default) therefore splits a DBSCAN region whose geodesic
+span (largest member-to-member distance) exceeds ``max_span_km`` into **pole
+catchments**, following the report's own reading that "one or several core
+cities are driving the growth of the entire region":
+
+1. take the region's core cities in decreasing score (ties by ``city_id``);
+2. the strongest city not yet assigned is a pole; its cluster is every
+   unassigned city that is density-reachable from it (through unassigned
+   core cities, links ≤ ``eps_km``) **without leaving the circle of radius**
+   ``max_span_km / 2`` around the pole, plus the non-core cities within
+   ``eps_km`` of those cores and inside the circle;
+3. repeat until every core city is assigned; non-core cities still left join
+   the cluster of their nearest core city.
+
+Every resulting cluster is connected by DBSCAN links; its cities claimed in
+step 2 lie within ``max_span_km / 2`` of the pole, so their span is at most
+``max_span_km`` (triangle inequality); a non-core city re-attached in step 3
+lies within ``eps_km`` of a member core. Regions within the span limit are kept
+exactly as DBSCAN found them, and ``method="dbscan"`` keeps plain weighted
+DBSCAN for everything.
+
+Default parameters and why
+--------------------------
+``eps_km = 450``
+    The scale of a city cluster: linked cities are a few hours apart by road
+    or rail, one short flight at most. It must exceed the links the report's
+    clusters need: Dallas–Houston ≈ 360 km, Stockholm to its Nordic
+    neighbours ≈ 380–420 km.
+``min_weight = 0.45``
+    About the weight of a top-10 city (rank-size proxy of rank 5 = 0.45), or
+    Dallas with its Texan neighbours (Dallas 0.25 + Austin + Houston + San
+    Antonio), or eight unranked cities: a cluster needs a strong pole or a
+    dense group.
+``max_span_km = 1100``
+    Twice the 550 km radius that a pole can organise; the largest cluster the
+    report names, Northern Europe, spans Copenhagen–Stockholm ≈ 520 km from
+    its pole, and the megaregions of the literature (Boston–Washington,
+    Tokaido, the Yangtze River Delta) are 600–1000 km long.
+
+Poles, names and typology
+-------------------------
+The **poles** of a cluster are its members whose score is at least
+``pole_share`` (one third) of the top member's, at most ``max_poles`` (3), in
+decreasing score; the ``name`` joins their English names with "–" (e.g.
+"Shenzhen–Hong Kong–Guangzhou"), ``name_zh`` their Chinese names. The
+``typology`` is "single-pole" or "multi-pole" (≥ 2 poles) and "domestic" or
+"cross-border" (members in ≥ 2 ISO 3166 territories, so Hong Kong or Macao
+with mainland cities is cross-border, as the report treats the Greater Bay
+Area). Clusters are ranked by total score (``rank`` 1 = largest); the
+``cluster_id`` equals the rank.
+
+Boundaries
+----------
+One polygon per cluster: the convex (or concave, ``hull="concave"``) hull of
+the members, buffered by ``buffer_km`` in an azimuthal equidistant projection
+centred on the cluster's spherical centroid (never in degrees), brought back
+to EPSG:4326 densified and split at ±180° (a cluster across the antimeridian
+becomes a small MultiPolygon, not a band around the world).
+
+Scores are rank-derived **proxies** unless the user gives real scores
+(:mod:`geocity.scores`); ``clusters_``, ``members_`` and ``params_`` carry
+``score_source`` and ``proxy`` so every output can say so.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from functools import lru_cache
+from typing import Sequence
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+from .errors import ValidationError
+from .geodesy import EARTH_RADIUS_KM, chord_from_arc_km, unit_vectors, validate_latlon
+
+log = logging.getLogger(__name__)
+
+#: Pairs per chunk in the neighbour passes (about 24 bytes each).
+CHUNK_PAIRS: int = 2_000_000
+#: Relative tolerance around eps inside which a pair counts as "on the edge".
+EDGE_RTOL: float = 1e-9
+
+
+class ClusterWarning(UserWarning):
+    """Something about a clustering result the user should look at."""
+
+
+# --------------------------------------------------------------------------
+# functional engine
+# --------------------------------------------------------------------------
+def _validate_engine_args(lat, lon, eps_km, min_weight, weights, algorithm):
+    lat = np.asarray(lat, dtype=float).ravel()
+    lon = np.asarray(lon, dtype=float).ravel()
+    problems = []
+    if lat.size == 0 or lon.size == 0:
+        raise ValidationError("geodesic_dbscan: no points given (empty lat/lon); pass at least one point")
+    validate_latlon(lat, lon, what="geodesic_dbscan points")
+    try:
+        eps_km = float(eps_km)
+    except (TypeError, ValueError):
+        eps_km = float("nan")
+    if not math.isfinite(eps_km) or eps_km <= 0:
+        problems.append(f"eps_km must be a positive number of km, got {eps_km!r}")
+    try:
+        min_weight = float(min_weight)
+    except (TypeError, ValueError):
+        min_weight = float("nan")
+    if not math.isfinite(min_weight) or min_weight <= 0:
+        problems.append(f"min_weight must be a positive number, got {min_weight!r}")
+    if weights is None:
+        w = np.ones(lat.size)
+    else:
+        w = np.asarray(weights, dtype=float).ravel()
+        if w.size != lat.size:
+            problems.append(f"weights has {w.size} values for {lat.size} points")
+        else:
+            bad = ~np.isfinite(w)
+            if bad.any():
+                rows = np.flatnonzero(bad)[:10].tolist()
+                problems.append(f"{int(bad.sum())} weight(s) are NaN or infinite, e.g. rows {rows}")
+            neg = np.isfinite(w) & (w < 0)
+            if neg.any():
+                rows = np.flatnonzero(neg)[:10].tolist()
+                problems.append(f"{int(neg.sum())} weight(s) are negative, e.g. rows {rows}; weights must be ≥ 0")
+    if algorithm not in ("auto", "grid", "kdtree", "brute"):
+        problems.append(f"algorithm must be 'auto', 'grid', 'kdtree' or 'brute', not {algorithm!r}")
+    if problems:
+        raise ValidationError("geodesic_dbscan: " + "; ".join(problems))
+    return lat, lon, eps_km, min_weight, w
+
+
+def geodesic_dbscan(
+    lat,
+    lon,
+    *,
+    eps_km: float,
+    min_weight: float,
+    weights=None,
+    algorithm: str = "auto",
+    chunk_pairs: int = CHUNK_PAIRS,
+    progress: bool = False,
+    return_info: bool = False,
+):
+    r"""Weighted DBSCAN on great-circle distance, for any number of points.
+
+    A point is a **core** point when the summed weight of the points within
+    ``eps_km`` of it (itself included) reaches ``min_weight``. Core points
+    within ``eps_km`` of each other share a cluster; a non-core point within
+    ``eps_km`` of a core point is a **border** point; the rest is noise (−1).
+    The result is the one of scikit-learn's
+    ``DBSCAN(eps=eps_km / EARTH_RADIUS_KM, metric="haversine",
+    min_samples=min_weight).fit(radians, sample_weight=weights)``:
+    identical core flags, noise and labels, including the label numbers.
+
+    Engines
+    -------
+    ``algorithm="auto"`` (default) takes the grid engine for 50 000 points or
+    more when numba is installed, the KD-tree engine otherwise; all engines
+    give identical results.
+
+    ``"grid"``: the unit vectors are binned into cubes whose side is the
+    chord of ``eps_km``, so that every neighbour of a point lies in its cube or
+    one of the 26 around it; compiled (numba) loops sum the weights
+    (multi-threaded), join core points with a union-find and label the
+    border points. Memory: a few arrays of n plus 27 int32 per non-empty
+    cube. About 5–10 × faster than the KD-tree engine on dense layers
+    (1 000 000 clumped points, eps 40 km, ~170 neighbours each: 5 s).
+
+    ``"kdtree"`` (pure NumPy/SciPy):
+    Points become 3-D unit vectors and ``eps_km`` the chord
+    :math:`c = 2\sin(\varepsilon / 2R)` on the sphere of radius
+    :data:`~geocity.geodesy.EARTH_RADIUS_KM` (chord length grows monotonically
+    with arc length, so the neighbour sets are exactly the great-circle ones
+    with no antimeridian or pole case). Exact duplicates are merged first
+    (summing their weights). A :class:`scipy.spatial.cKDTree` then gives, in
+    spatially coherent chunks of about ``chunk_pairs`` neighbour pairs each,
+
+    1. the summed weight around each point → core flags;
+    2. the core–core pairs, merged chunk by chunk into components
+       (a union-find over component labels with
+       :func:`scipy.sparse.csgraph.connected_components`, linear time);
+    3. for each non-core point, its core neighbours → border label.
+
+    No pass holds more than one chunk of pairs, so memory stays bounded
+    (measured on this project's 2-core machine: 1 000 000 clumped points,
+    eps 5 km, 6 s and 210 MB peak traced memory; eps 40 km with about 170
+    neighbours per point, 26 s and 550 MB resident; 300 000 points at eps
+    30 km, 3.6 × faster than scikit-learn with identical labels).
+
+    A pair whose distance lies within a relative :data:`EDGE_RTOL` of
+    ``eps_km`` is decided by the chord comparison; scikit-learn's haversine
+    rounding may decide it the other way. Such pairs are counted in
+    ``info["edge_pairs"]`` (``return_info=True``) and logged at DEBUG level.
+
+    Labels and tie rule
+    -------------------
+    Clusters are numbered in the order of their lowest-index core point and a
+    border point within ``eps_km`` of cores of several clusters goes to the
+    one with the **lowest label** — exactly what scikit-learn's expansion
+    order produces.
+
+    Parameters
+    ----------
+    lat, lon
+        Coordinates in degrees (WGS 84), 1-D, same length.
+    eps_km
+        Neighbourhood radius, great-circle km on the mean-radius sphere.
+    min_weight
+        Summed weight that makes a core point (> 0). With unit weights it is
+        DBSCAN's ``min_samples``. A point whose own weight reaches it is a
+        core point on its own.
+    weights
+        Non-negative weight per point (default 1).
+    algorithm
+        ``"auto"``, ``"grid"`` (numba), ``"kdtree"`` (chunked, any size,
+        pure SciPy) or ``"brute"`` (pure NumPy, O(n²) memory, for checking).
+    chunk_pairs
+        Neighbour pairs handled at once; bounds the peak memory.
+    progress
+        Show tqdm progress bars over the chunks.
+    return_info
+        Also return a dict of diagnostics (unique points, pairs on the eps
+        edge within a relative :data:`EDGE_RTOL`, chunks).
+
+    Returns
+    -------
+    labels : numpy.ndarray of int
+        Cluster label per point, −1 for noise.
+    core_mask : numpy.ndarray of bool
+        True for core points.
+
+    Examples
+    --------
+    >>> labels, core = geodesic_dbscan([0, 0, 0, 40], [179.9, -179.9, 179.95, 0],
+    ...                                eps_km=30, min_weight=2)
+    >>> labels.tolist(), core.tolist()
+    ([0, 0, 0, -1], [True, True, True, False])
+    """
+    lat, lon, eps_km, min_weight, w = _validate_engine_args(lat, lon, eps_km, min_weight, weights, algorithm)
+    X = unit_vectors(lat, lon)
+    r = float(chord_from_arc_km(eps_km, EARTH_RADIUS_KM))
+    if algorithm == "brute":
+        labels, core = _dbscan_brute(X, r, w, min_weight)
+        info = {"n_points": len(X), "n_unique": len(X), "algorithm": "brute"}
+    else:
+        use = algorithm
+        if use == "auto":
+            use = "grid" if (len(X) >= GRID_MIN_POINTS and _grid_ok(r) and _have_numba()) else "kdtree"
+        if use == "grid":
+            if not _have_numba():
+                from .errors import DependencyError
+
+                raise DependencyError(
+                    "algorithm='grid' needs numba (pip install numba); or use algorithm='kdtree'"
+                )
+            if not _grid_ok(r):
+                log.info("eps_km=%g is too small for the grid engine; using the KD-tree", eps_km)
+                use = "kdtree"
+        labels, core, info = _dbscan_kdtree(X, r, w, min_weight, int(chunk_pairs), progress, grid=use == "grid")
+    if return_info:
+        return labels, core, info
+    return labels, core
+
+
+def _dbscan_brute(X: np.ndarray, r: float, w: np.ndarray, min_weight: float):
+    """Reference implementation: full adjacency, scikit-learn's expansion."""
+    d2 = ((X[:, None, :] - X[None, :, :]) ** 2).sum(axis=2)
+    adj = np.sqrt(d2) <= r
+    core = adj.astype(float) @ w >= min_weight
+    n = len(X)
+    labels = np.full(n, -1, dtype=np.int64)
+    label = 0
+    for i in range(n):
+        if labels[i] != -1 or not core[i]:
+            continue
+        stack = [i]
+        while stack:
+            j = stack.pop()
+            if labels[j] != -1:
+                continue
+            labels[j] = label
+            if core[j]:
+                nb = np.flatnonzero(adj[j] & (labels == -1))
+                stack.extend(nb.tolist())
+        label += 1
+    return labels, core
+
+
+def _pair_chunks(
+    tree_all: cKDTree, pts: np.ndarray, order: np.ndarray, r: float, budget: int, progress: bool, desc: str
+):
+    """Yield ``(idx, i, j, d)``: the pairs within chord ``r`` between the points
+    ``pts[idx]`` and ``tree_all``, for consecutive runs ``idx`` of ``order``.
+
+    Run lengths adapt so that each run holds about ``budget`` pairs: the first
+    is sized from the mean neighbour count of a small sample, later ones from
+    the density of the previous run (``order`` is spatially coherent, so
+    density changes slowly).
+    """
+    n = len(order)
+    if n == 0:
+        return
+    rng = np.random.default_rng(0)
+    sample = order[rng.choice(n, size=min(n, 512), replace=False)]
+    mean_nb = float(np.mean(tree_all.query_ball_point(pts[sample], r, return_length=True))) or 1.0
+    size = int(max(1, min(n, budget / mean_nb)))
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n, desc=desc, unit="pt", leave=False)
+    start = 0
+    try:
+        while start < n:
+            idx = order[start : start + size]
+            sub = cKDTree(pts[idx])
+            m = sub.sparse_distance_matrix(tree_all, r * (1.0 + EDGE_RTOL), output_type="ndarray")
+            yield idx, m["i"], m["j"], m["v"]
+            start += len(idx)
+            if bar is not None:
+                bar.update(len(idx))
+            per = max(len(m) / len(idx), 1.0)
+            size = int(max(1, min(4 * size, budget / per)))
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+#: Below this many points ``algorithm="auto"`` uses the KD-tree (no compile time).
+GRID_MIN_POINTS: int = 50_000
+
+
+def _have_numba() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("numba") is not None
+
+
+def _grid_ok(r: float) -> bool:
+    """Cell keys of side ``r`` on [-1, 1]^3 must fit in int64."""
+    return (2.0 / r + 2) < 2.0e6
+
+
+@lru_cache(maxsize=None)
+def _grid_kernels():
+    """Compile (once, cached on disk) the numba kernels of the grid engine."""
+    import numba as nb
+
+    @nb.njit(cache=True)
+    def _find(parent, x):
+        root = x
+        while parent[root] != root:
+            root = parent[root]
+        while parent[x] != root:
+            nxt = parent[x]
+            parent[x] = root
+            x = nxt
+        return root
+
+    @nb.njit(cache=True)
+    def _cell_lookup(ukeys, key):
+        i = np.searchsorted(ukeys, key)
+        if i < ukeys.size and ukeys[i] == key:
+            return i
+        return -1
+
+    @nb.njit(cache=True)
+    def _neighbour_cells(ukeys, ucells, ny, nz):
+        """For each cell, indices of the (up to 27) existing neighbour cells."""
+        m = ukeys.size
+        out = np.full((m, 27), -1, dtype=np.int32)
+        for c in range(m):
+            cx, cy, cz = ucells[c, 0], ucells[c, 1], ucells[c, 2]
+            k = 0
+            for dx in range(-1, 2):
+                for dy in range(-1, 2):
+                    for dz in range(-1, 2):
+                        x, y, z = cx + dx, cy + dy, cz + dz
+                        if x < 0 or y < 0 or z < 0 or y >= ny or z >= nz:
+                            continue
+                        j = _cell_lookup(ukeys, (x * ny + y) * nz + z)
+                        if j >= 0:
+                            out[c, k] = j
+                            k += 1
+        return out
+
+    @nb.njit(cache=True, parallel=True)
+    def _weight_sums(P, w, cell_of, start, end, nbr, r2):
+        n = P.shape[0]
+        out = np.zeros(n)
+        for p in nb.prange(n):
+            c = cell_of[p]
+            s = 0.0
+            x, y, z = P[p, 0], P[p, 1], P[p, 2]
+            for k in range(27):
+                cc = nbr[c, k]
+                if cc < 0:
+                    break
+                for q in range(start[cc], end[cc]):
+                    dx = P[q, 0] - x
+                    dy = P[q, 1] - y
+                    dz = P[q, 2] - z
+                    if dx * dx + dy * dy + dz * dz <= r2:
+                        s += w[q]
+            out[p] = s
+        return out
+
+    @nb.njit(cache=True)
+    def _union_cores(P, core, cell_of, start, end, nbr, r2):
+        n = P.shape[0]
+        parent = np.arange(n)
+        for p in range(n):
+            if not core[p]:
+                continue
+            c = cell_of[p]
+            x, y, z = P[p, 0], P[p, 1], P[p, 2]
+            for k in range(27):
+                cc = nbr[c, k]
+                if cc < 0:
+                    break
+                for q in range(start[cc], end[cc]):
+                    if q <= p or not core[q]:
+                        continue
+                    a = _find(parent, p)
+                    b = _find(parent, q)
+                    if a == b:
+                        continue
+                    dx = P[q, 0] - x
+                    dy = P[q, 1] - y
+                    dz = P[q, 2] - z
+                    if dx * dx + dy * dy + dz * dz <= r2:
+                        if a < b:
+                            parent[b] = a
+                        else:
+                            parent[a] = b
+        for p in range(n):
+            parent[p] = _find(parent, p)
+        return parent
+
+    @nb.njit(cache=True, parallel=True)
+    def _border_labels(P, core, lab, cell_of, start, end, nbr, r2):
+        n = P.shape[0]
+        out = lab.copy()
+        big = np.iinfo(np.int64).max
+        for p in nb.prange(n):
+            if core[p]:
+                continue
+            c = cell_of[p]
+            best = big
+            x, y, z = P[p, 0], P[p, 1], P[p, 2]
+            for k in range(27):
+                cc = nbr[c, k]
+                if cc < 0:
+                    break
+                for q in range(start[cc], end[cc]):
+                    if not core[q] or lab[q] >= best:
+                        continue
+                    dx = P[q, 0] - x
+                    dy = P[q, 1] - y
+                    dz = P[q, 2] - z
+                    if dx * dx + dy * dy + dz * dz <= r2:
+                        best = lab[q]
+            out[p] = best if best != big else -1
+        return out
+
+    return _neighbour_cells, _weight_sums, _union_cores, _border_labels
+
+
+def _dbscan_grid(U, wu, first, r, min_weight):
+    """Exact weighted DBSCAN of unique unit vectors on a grid of cubes of side
+    ``r`` (the chord of eps): every neighbour of a point lies in its cube or
+    one of the 26 around it. Compiled with numba; multi-threaded core test.
+    Memory: a few arrays of n plus 27 int32 per non-empty cube."""
+    neighbour_cells, weight_sums, union_cores, border_labels = _grid_kernels()
+    nu = len(U)
+    nx = int(np.floor(2.0 / r)) + 2
+    cells = np.floor((U + 1.0) / r).astype(np.int64)
+    key = (cells[:, 0] * nx + cells[:, 1]) * nx + cells[:, 2]
+    order = np.argsort(key, kind="stable")
+    P = np.ascontiguousarray(U[order])
+    w = np.ascontiguousarray(wu[order])
+    ks = key[order]
+    new = np.ones(nu, dtype=bool)
+    new[1:] = ks[1:] != ks[:-1]
+    start = np.flatnonzero(new)
+    ukeys = ks[start]
+    end = np.append(start[1:], nu)
+    ucells = np.ascontiguousarray(cells[order][start])
+    cell_of = np.repeat(np.arange(len(ukeys)), end - start)
+    nbr = neighbour_cells(ukeys, ucells, nx, nx)
+    r2 = r * r
+    wsum = weight_sums(P, w, cell_of, start, end, nbr, r2)
+    core = wsum >= min_weight
+    parent = union_cores(P, core, cell_of, start, end, nbr, r2)
+    fs = first[order]
+    lab = np.full(nu, -1, dtype=np.int64)
+    ci = np.flatnonzero(core)
+    if len(ci):
+        roots = parent[ci]
+        keymin = np.full(nu, np.iinfo(np.int64).max)
+        np.minimum.at(keymin, roots, fs[ci])
+        ur = np.unique(roots)
+        rank = np.empty(nu, dtype=np.int64)
+        rank[ur[np.argsort(keymin[ur], kind="stable")]] = np.arange(len(ur))
+        lab[ci] = rank[roots]
+        lab = border_labels(P, core, lab, cell_of, start, end, nbr, r2)
+    out_lab = np.empty(nu, dtype=np.int64)
+    out_core = np.empty(nu, dtype=bool)
+    out_lab[order] = lab
+    out_core[order] = core
+    return out_lab, out_core
+
+
+def _dbscan_kdtree(X, r, w, min_weight, chunk_pairs, progress, *, grid: bool = False):
+    n = len(X)
+    # merge exact duplicates (same neighbours, same core flag, same cluster)
+    o = np.lexsort((X[:, 2], X[:, 1], X[:, 0]))  # stable: first of a run = lowest index
+    Xs = X[o]
+    new = np.ones(n, dtype=bool)
+    new[1:] = np.any(Xs[1:] != Xs[:-1], axis=1)
+    inv = np.empty(n, dtype=np.int64)
+    inv[o] = np.cumsum(new) - 1
+    U = Xs[new]
+    first = o[new]
+    wu = np.bincount(inv, weights=w, minlength=len(U))
+    nu = len(U)
+    if grid:
+        labels_u, core_u = _dbscan_grid(U, wu, first, r, min_weight)
+        info = {"n_points": n, "n_unique": nu, "algorithm": "grid"}
+        return labels_u[inv], core_u[inv], info
+    tree = cKDTree(U)
+    order = np.asarray(tree.indices, dtype=np.int64)  # leaf order: spatially coherent
+    budget = max(int(chunk_pairs), 1)
+    info = {"n_points": n, "n_unique": nu, "algorithm": "kdtree", "edge_pairs": 0, "chunks": 0}
+    # pass 1: summed weight around each unique point
+    wsum = np.zeros(nu)
+    for idx, i, j, d in _pair_chunks(tree, U, order, r, budget, progress, "core test"):
+        info["chunks"] += 1
+        edge = np.abs(d - r) <= EDGE_RTOL * r
+        info["edge_pairs"] += int(edge.sum())
+        keep = d <= r
+        wsum[idx] += np.bincount(i[keep], weights=wu[j[keep]], minlength=len(idx))
+    core_u = wsum >= min_weight
+    # pass 2: union-find over core-core pairs
+    cidx = np.flatnonzero(core_u)
+    root = np.arange(len(cidx))
+    if len(cidx):
+        ctree = cKDTree(U[cidx])
+        corder = np.asarray(ctree.indices, dtype=np.int64)
+        Uc = U[cidx]
+        for idx, i, j, d in _pair_chunks(ctree, Uc, corder, r, budget, progress, "core links"):
+            info["chunks"] += 1
+            keep = d <= r
+            a = root[idx[i[keep]]]
+            b = root[j[keep]]
+            m = a != b
+            if not m.any():
+                continue
+            a, b = a[m], b[m]
+            # components over the current root labels: O(n_core + pairs), no sorting
+            nc = len(cidx)
+            g = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(nc, nc))
+            _, comp = connected_components(g, directed=False)
+            root = comp[root]
+    # cluster numbering: order of the lowest original index of a core point
+    labels_u = np.full(nu, -1, dtype=np.int64)
+    if len(cidx):
+        keymin = np.full(len(cidx), np.iinfo(np.int64).max)
+        np.minimum.at(keymin, root, first[cidx])
+        roots = np.unique(root)
+        rank = np.empty(len(cidx), dtype=np.int64)
+        rank[roots[np.argsort(keymin[roots], kind="stable")]] = np.arange(len(roots))
+        labels_u[cidx] = rank[root]
+        # pass 3: border points take the lowest label among their core neighbours
+        bidx = np.flatnonzero(~core_u)
+        if len(bidx):
+            clab = labels_u[cidx]
+            pos = np.empty(nu, dtype=np.int64)
+            pos[order] = np.arange(nu)
+            border_order = bidx[np.argsort(pos[bidx], kind="stable")]
+            for idx, i, j, d in _pair_chunks(ctree, U, border_order, r, budget, progress, "borders"):
+                info["chunks"] += 1
+                keep = d <= r
+                if not keep.any():
+                    continue
+                best = np.full(len(idx), np.iinfo(np.int64).max)
+                np.minimum.at(best, i[keep], clab[j[keep]])
+                hit = best != np.iinfo(np.int64).max
+                labels_u[idx[hit]] = best[hit]
+    if info["edge_pairs"]:
+        log.debug("geodesic_dbscan: %d neighbour pairs lie within %.0e of eps", info["edge_pairs"], EDGE_RTOL)
+    return labels_u[inv], core_u[inv], info
+
+
+# --------------------------------------------------------------------------
+# the city cluster identifier
+# --------------------------------------------------------------------------
+#: Default parameters of :class:`CityClusters` (see the module docstring).
+DEFAULTS: dict = {
+    "eps_km": 450.0,
+    "min_weight": 0.45,
+    "max_span_km": 1100.0,
+    "pole_share": 1 / 3,
+    "max_poles": 3,
+    "min_members": 2,
+    "buffer_km": 30.0,
+}
+_DASH = "–"
+#: Largest DBSCAN region that method="split" handles (it needs all pairwise distances).
+MAX_SPLIT_MEMBERS: int = 20_000
+#: Deliberate ≤10-character shapefile field names for ``clusters_`` columns
+#: longer than 10 characters (pass as ``field_names`` to geocity.export.write).
+SHAPEFILE_FIELDS: dict[str, str] = {
+    "territories": "terr_iso2",
+    "total_score": "total_scr",
+    "mean_score": "mean_scr",
+    "max_score": "max_scr",
+    "score_source": "score_src",
+    "max_span_km": "maxspan_km",
+    "cluster_name": "clust_name",
+    "country_iso2": "iso2",
+    "infrastructure": "infrastr",
+    "innovation": "innovation",
+}
+
+
+def _pairwise_km(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """Great-circle distances (mean-radius sphere, the DBSCAN metric) in km."""
+    from .geodesy import arc_from_chord
+
+    X = unit_vectors(lat, lon)
+    d = np.sqrt(np.maximum(((X[:, None, :] - X[None, :, :]) ** 2).sum(axis=2), 0.0))
+    return arc_from_chord(d, EARTH_RADIUS_KM)
+
+
+def _split_region(
+    D: np.ndarray, core: np.ndarray, score: np.ndarray, order_key: np.ndarray, eps_km: float, radius_km: float
+) -> np.ndarray:
+    """Partition one DBSCAN cluster into pole catchments (see module docstring).
+
+    ``D`` pairwise km among the members, ``core`` their core flags. Returns a
+    sub-label per member (0, 1, ...) in the order the poles were taken.
+    """
+    n = len(D)
+    sub = np.full(n, -1, dtype=np.int64)
+    link = (D <= eps_km) & core[None, :]  # i -> core j within eps
+    # poles in decreasing score, ties by the stable order key (city_id)
+    cand = np.lexsort((order_key, -score))
+    k = 0
+    for p in cand:
+        if sub[p] != -1 or not core[p]:
+            continue
+        inside = D[p] <= radius_km
+        sub[p] = k
+        stack = [p]
+        while stack:
+            q = stack.pop()
+            nb = np.flatnonzero(link[q] & inside & (sub == -1))
+            sub[nb] = k
+            stack.extend(nb.tolist())
+        # border members (non-core) within eps of a claimed core and inside the radius
+        claimed_core = (sub == k) & core
+        near = (D[:, claimed_core] <= eps_km).any(axis=1) & inside & (sub == -1) & ~core
+        sub[near] = k
+        k += 1
+    # non-core members left out: join the catchment of their nearest core
+    left = np.flatnonzero(sub == -1)
+    if len(left):
+        cores = np.flatnonzero(core)
+        nearest = cores[np.argmin(D[np.ix_(left, cores)], axis=1)]
+        sub[left] = sub[nearest]
+    return sub
+
+
+class CityClusters:
+    """Identify city clusters: weighted geodesic DBSCAN plus pole-catchment split.
+
+    See the module docstring for the method and the defaults.
+
+    Parameters
+    ----------
+    eps_km
+        Neighbourhood radius in great-circle km.
+    min_weight
+        Summed score within ``eps_km`` that makes a core city.
+    dimension_weights
+        Weights of innovation, industry and infrastructure when the composite
+        is recomputed from the three dimensions.
+    method
+        ``"split"`` (DBSCAN, then over-large regions split into pole
+        catchments) or ``"dbscan"`` (plain weighted DBSCAN).
+    max_span_km
+        Largest span of a cluster under ``method="split"``.
+    score
+        Score used as weight: ``"composite"`` (Figure 2-3) or
+        ``"innovation"`` (Figure 2-5), or another dimension.
+    hull, concave_ratio
+        ``"convex"`` or ``"concave"`` (:func:`shapely.concave_hull` with
+        ``ratio=concave_ratio``) boundary.
+    buffer_km
+        Buffer around the hull, km.
+    pole_share, max_poles
+        Rule for the poles (members with score ≥ ``pole_share`` × the top
+        member's, at most ``max_poles``).
+    min_members
+        Smallest cluster kept; smaller groups become noise.
+
+    Attributes
+    ----------
+    labels_ : numpy.ndarray
+        ``cluster_id`` per input city (−1: in no cluster), in input order.
+    clusters_ : geopandas.GeoDataFrame
+        One row per cluster: ``cluster_id, rank, name, name_zh, n_members,
+        n_poles, poles, typology, polarity, scope, territories, total_score,
+        mean_score, max_score, centre_lat, centre_lon, score, score_source,
+        proxy, eps_km, min_weight, method, max_span_km`` and the boundary.
+    members_ : pandas.DataFrame
+        One row per city and cluster: ``cluster_id, cluster_name, city_id,
+        name_en, name_zh, country_iso2, lat, lon, is_core, is_pole, weight``,
+        the score columns and ``score_source``.
+    params_ : dict
+        Parameters, score source, proxy flag and number of clusters (for
+        provenance records).
+    dbscan_labels_, core_sample_mask_ : numpy.ndarray
+        The plain weighted DBSCAN labels and core flags before the split.
+
+    Examples
+    --------
+    >>> from geocity.cluster import CityClusters
+    >>> from geocity.scores import city_scores
+    >>> est = CityClusters().fit(city_scores())
+    >>> gba = est.clusters_.set_index("name").loc["Shenzhen–Hong Kong–Guangzhou"]
+    >>> gba["typology"], gba["name_zh"]
+    ('multi-pole cross-border', '深圳–香港–广州')
+    >>> est.params_["proxy"]
+    True
+    """
+
+    def __init__(
+        self,
+        eps_km: float = DEFAULTS["eps_km"],
+        min_weight: float = DEFAULTS["min_weight"],
+        *,
+        dimension_weights: Sequence[float] = (1, 1, 1),
+        method: str = "split",
+        max_span_km: float = DEFAULTS["max_span_km"],
+        score: str = "composite",
+        hull: str = "convex",
+        concave_ratio: float = 0.3,
+        buffer_km: float = DEFAULTS["buffer_km"],
+        pole_share: float = DEFAULTS["pole_share"],
+        max_poles: int = DEFAULTS["max_poles"],
+        min_members: int = DEFAULTS["min_members"],
+    ) -> None:
+        self.eps_km = eps_km
+        self.min_weight = min_weight
+        self.dimension_weights = dimension_weights
+        self.method = method
+        self.max_span_km = max_span_km
+        self.score = score
+        self.hull = hull
+        self.concave_ratio = concave_ratio
+        self.buffer_km = buffer_km
+        self.pole_share = pole_share
+        self.max_poles = max_poles
+        self.min_members = min_members
+
+    # ------------------------------------------------------------------
+    def get_params(self) -> dict:
+        """The constructor parameters (scikit-learn style)."""
+        keys = (
+            "eps_km min_weight dimension_weights method max_span_km score hull concave_ratio "
+            "buffer_km pole_share max_poles min_members"
+        ).split()
+        return {k: getattr(self, k) for k in keys}
+
+    def _check_params(self) -> None:
+        problems = []
+
+        def positive(name):
+            v = getattr(self, name)
+            try:
+                ok = math.isfinite(float(v)) and float(v) > 0
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                problems.append(f"{name} must be a positive number, got {v!r}")
+
+        for name in ("eps_km", "min_weight", "max_span_km", "buffer_km"):
+            positive(name)
+        if self.method not in ("split", "dbscan"):
+            problems.append(f"method must be 'split' or 'dbscan', not {self.method!r}")
+        if self.score not in ("composite", "innovation", "industry", "infrastructure"):
+            problems.append(
+                f"score must be 'composite', 'innovation', 'industry' or 'infrastructure', not {self.score!r}"
+            )
+        if self.hull not in ("convex", "concave"):
+            problems.append(f"hull must be 'convex' or 'concave', not {self.hull!r}")
+        if not (0.0 <= float(self.concave_ratio) <= 1.0):
+            problems.append(f"concave_ratio must be in [0, 1], got {self.concave_ratio!r}")
+        if not (0.0 < float(self.pole_share) <= 1.0):
+            problems.append(f"pole_share must be in (0, 1], got {self.pole_share!r}")
+        if int(self.max_poles) < 1:
+            problems.append(f"max_poles must be ≥ 1, got {self.max_poles!r}")
+        if int(self.min_members) < 1:
+            problems.append(f"min_members must be ≥ 1, got {self.min_members!r}")
+        if problems:
+            raise ValidationError("CityClusters: " + "; ".join(problems))
+        if self.method == "split" and float(self.max_span_km) < 2 * float(self.eps_km):
+            log.info("max_span_km %.0f < 2 × eps_km: most clusters will be split", float(self.max_span_km))
+
+    def _weights(self, gdf) -> np.ndarray:
+        from .scores import DIMENSIONS, _weights
+
+        w3 = _weights(self.dimension_weights)
+        for c in (*DIMENSIONS, "composite"):
+            if c in gdf.columns:
+                v = gdf[c].to_numpy(dtype=float)
+                neg = np.isfinite(v) & (v < 0)
+                if neg.any():
+                    raise ValidationError(
+                        f"score {c!r} is negative for {gdf['city_id'].to_numpy()[neg][:10].tolist()}; "
+                        "scores must be ≥ 0"
+                    )
+        if self.score == "composite":
+            dims_ok = all(d in gdf.columns for d in DIMENSIONS) and np.isfinite(
+                gdf[list(DIMENSIONS)].to_numpy(dtype=float)
+            ).all()
+            if dims_ok:
+                return gdf[list(DIMENSIONS)].to_numpy(dtype=float) @ w3 / w3.sum()
+            if "composite" not in gdf.columns:
+                raise ValidationError(
+                    "cities have no 'composite' score and not all of innovation/industry/infrastructure; "
+                    "run geocity.scores.city_scores(cities) first"
+                )
+            if tuple(float(x) for x in w3) != (1.0, 1.0, 1.0):
+                log.info("dimension_weights ignored: the scores give a composite but not all three dimensions")
+            col = "composite"
+        else:
+            col = self.score
+            if col not in gdf.columns:
+                raise ValidationError(
+                    f"cities have no {col!r} score; run geocity.scores.city_scores(cities) first "
+                    "or give that column in your scores table"
+                )
+        w = gdf[col].to_numpy(dtype=float)
+        bad = ~np.isfinite(w)
+        if bad.any():
+            ids = gdf["city_id"].to_numpy()[bad][:10].tolist()
+            raise ValidationError(
+                f"score {col!r} is missing for {int(bad.sum())} cities, e.g. {ids}; give that column for "
+                "every city or choose another score"
+            )
+        return w
+
+    # ------------------------------------------------------------------
+    def fit(self, cities=None, y=None) -> "CityClusters":
+        """Identify the clusters of ``cities`` (a scored cities layer).
+
+        Parameters
+        ----------
+        cities
+            GeoDataFrame of points with ``city_id`` and the score columns of
+            :func:`geocity.scores.city_scores`; default: the embedded cities
+            with the rank-proxy scores.
+        y
+            Ignored (scikit-learn convention).
+        """
+        import geopandas as gpd
+        import pandas as pd
+
+        from .geodesy import to_wgs84
+
+        self._check_params()
+        if cities is None:
+            from .scores import city_scores
+
+            cities = city_scores()
+        if not isinstance(cities, pd.DataFrame):
+            raise ValidationError(f"cities must be a GeoDataFrame, got {type(cities).__name__}")
+        if len(cities) == 0:
+            raise ValidationError("cities is empty; nothing to cluster")
+        if "city_id" not in cities.columns:
+            raise ValidationError("cities has no 'city_id' column; use the cities layer or add one")
+        ids = cities["city_id"].astype(str)
+        if ids.duplicated().any():
+            raise ValidationError(
+                f"cities: duplicate city_id(s) {sorted(set(ids[ids.duplicated()]))[:10]}; each city once"
+            )
+        has_geom = isinstance(cities, gpd.GeoDataFrame) and cities._geometry_column_name in cities.columns
+        if has_geom and cities.geometry.notna().all():
+            g = to_wgs84(cities, name="cities")
+            if not (g.geometry.geom_type == "Point").all():
+                raise ValidationError("cities must be points (one Point per city)")
+            lon = g.geometry.x.to_numpy(dtype=float)
+            lat = g.geometry.y.to_numpy(dtype=float)
+        elif {"lat", "lon"} <= set(cities.columns):
+            lat = cities["lat"].to_numpy(dtype=float)
+            lon = cities["lon"].to_numpy(dtype=float)
+        else:
+            raise ValidationError("cities needs point geometry (with a CRS) or lat/lon columns")
+        validate_latlon(lat, lon, what="cities", labels=ids.tolist())
+        w = self._weights(cities)
+        if (w < 0).any():
+            bad = ids[w < 0].tolist()[:10]
+            raise ValidationError(f"negative scores for {bad}; scores must be ≥ 0")
+        eps_km, min_weight = float(self.eps_km), float(self.min_weight)
+        labels, core = geodesic_dbscan(lat, lon, eps_km=eps_km, min_weight=min_weight, weights=w)
+        self.dbscan_labels_ = labels.copy()
+        self.core_sample_mask_ = core
+        self_core = w >= min_weight
+        if self_core.any():
+            log.info(
+                "%d cities weigh at least min_weight=%.3g on their own and are core points by themselves: %s",
+                int(self_core.sum()), min_weight, ", ".join(ids[self_core].tolist()[:20]),
+            )
+        final = labels.copy()
+        if self.method == "split" and labels.max() >= 0:
+            final = np.full(len(labels), -1, dtype=np.int64)
+            nxt = 0
+            for lab in range(labels.max() + 1):
+                idx = np.flatnonzero(labels == lab)
+                if len(idx) > MAX_SPLIT_MEMBERS:
+                    raise ValidationError(
+                        f"a DBSCAN region of {len(idx)} points is too large for method='split' (all-pairs "
+                        f"distances, limit {MAX_SPLIT_MEMBERS}); use method='dbscan' or geodesic_dbscan() "
+                        "for large point layers, or lower eps_km"
+                    )
+                D = _pairwise_km(lat[idx], lon[idx])
+                if D.max() <= float(self.max_span_km):
+                    final[idx] = nxt
+                    nxt += 1
+                    continue
+                sub = _split_region(D, core[idx], w[idx], ids.to_numpy()[idx], eps_km, float(self.max_span_km) / 2)
+                final[idx] = sub + nxt
+                nxt += sub.max() + 1
+        # drop clusters below min_members
+        kept = []
+        for lab in np.unique(final[final >= 0]):
+            m = final == lab
+            if m.sum() < int(self.min_members):
+                if m.sum() == 1 and self_core[m].all():
+                    warnings.warn(
+                        f"{ids[m].iloc[0]} is a core point on its own weight ({w[m][0]:.3g} ≥ min_weight "
+                        f"{min_weight:.3g}) with no other city within {eps_km:.0f} km; it is not a cluster "
+                        f"(min_members={int(self.min_members)}); raise min_weight to avoid one-city cores",
+                        ClusterWarning,
+                        stacklevel=2,
+                    )
+                final[m] = -1
+            else:
+                kept.append(lab)
+        self._build_outputs(cities.reset_index(drop=True), ids.reset_index(drop=True), lat, lon, w, core, final)
+        if len(self.clusters_) == 0:
+            warnings.warn(
+                f"no cluster found with eps_km={eps_km:g}, min_weight={min_weight:g}; lower min_weight "
+                "or raise eps_km",
+                ClusterWarning,
+                stacklevel=2,
+            )
+        return self
+
+    def fit_predict(self, cities=None, y=None) -> np.ndarray:
+        """Fit and return :attr:`labels_`."""
+        return self.fit(cities).labels_
+
+    # ------------------------------------------------------------------
+    def _build_outputs(self, cities, ids, lat, lon, w, core, final) -> None:
+        import geopandas as gpd
+        import pandas as pd
+
+        name_en = cities["name_en"].astype(str) if "name_en" in cities.columns else ids
+        name_zh = _text(cities["name_zh"]) if "name_zh" in cities.columns else pd.Series([""] * len(ids))
+        terr = (
+            _text(cities["country_iso2"]).str.upper()
+            if "country_iso2" in cities.columns
+            else ids.str.rsplit("-", n=1).str[-1].str.upper()
+        )
+        if "score_source" in cities.columns:
+            src = cities["score_source"].astype(str)
+        else:
+            src = pd.Series(["unknown"] * len(ids))
+        proxy = bool(cities.attrs.get("proxy", (src == "rank-proxy").any()))
+        score_source = str(cities.attrs.get("score_source", src.iloc[0] if len(src) else "unknown"))
+        rows, members = [], []
+        score_cols = [c for c in ("innovation", "industry", "infrastructure", "composite") if c in cities.columns]
+        for lab in np.unique(final[final >= 0]):
+            idx = np.flatnonzero(final == lab)
+            idx = idx[np.lexsort((ids.to_numpy()[idx], -w[idx]))]
+            top = w[idx[0]]
+            poles = [i for i in idx if top > 0 and w[i] >= float(self.pole_share) * top]
+            poles = poles[: int(self.max_poles)] or [idx[0]]
+            n_terr = len(set(terr.iloc[idx]))
+            polarity = "multi-pole" if len(poles) >= 2 else "single-pole"
+            scope = "cross-border" if n_terr >= 2 else "domestic"
+            clat, clon = _centre(lat[idx], lon[idx])
+            rows.append(
+                {
+                    "_lab": lab,
+                    "name": _DASH.join(name_en.iloc[poles]),
+                    "name_zh": _DASH.join(z for z in name_zh.iloc[poles] if z) or "",
+                    "n_members": len(idx),
+                    "poles": ";".join(ids.iloc[poles]),
+                    "n_poles": len(poles),
+                    "typology": f"{polarity} {scope}",
+                    "polarity": polarity,
+                    "scope": scope,
+                    "territories": ";".join(sorted(set(terr.iloc[idx]))),
+                    "total_score": float(w[idx].sum()),
+                    "mean_score": float(w[idx].mean()),
+                    "max_score": float(top),
+                    "centre_lat": clat,
+                    "centre_lon": clon,
+                    "geometry": _hull(
+                        lat[idx], lon[idx], clat, clon, self.hull, float(self.concave_ratio), float(self.buffer_km)
+                    ),
+                    "_idx": idx,
+                    "_poles": set(poles),
+                }
+            )
+        rows.sort(key=lambda r: (-r["total_score"], r["name"]))
+        labels = np.full(len(ids), -1, dtype=np.int64)
+        for k, r in enumerate(rows, start=1):
+            r["cluster_id"] = k
+            r["rank"] = k
+            labels[r["_idx"]] = k
+            for i in r["_idx"]:
+                members.append(
+                    {
+                        "cluster_id": k,
+                        "cluster_name": r["name"],
+                        "city_id": ids.iloc[i],
+                        "name_en": name_en.iloc[i],
+                        "name_zh": name_zh.iloc[i],
+                        "country_iso2": terr.iloc[i],
+                        "lat": float(lat[i]),
+                        "lon": float(lon[i]),
+                        "is_core": bool(core[i]),
+                        "is_pole": i in r["_poles"],
+                        "weight": float(w[i]),
+                        **{c: float(cities[c].iloc[i]) for c in score_cols},
+                        "score_source": src.iloc[i],
+                    }
+                )
+        params = {
+            **{k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()},
+            "score_source": score_source,
+            "proxy": proxy,
+        }
+        params["dimension_weights"] = [float(x) for x in self.dimension_weights]
+        cols = [
+            "cluster_id", "rank", "name", "name_zh", "n_members", "n_poles", "poles", "typology", "polarity",
+            "scope", "territories", "total_score", "mean_score", "max_score", "centre_lat", "centre_lon",
+        ]
+        if rows:
+            df = pd.DataFrame([{c: r[c] for c in cols} for r in rows])
+            geoms = [r["geometry"] for r in rows]
+        else:
+            df = pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+            geoms = []
+        df["score"] = self.score
+        df["score_source"] = score_source
+        df["proxy"] = proxy
+        df["eps_km"] = float(self.eps_km)
+        df["min_weight"] = float(self.min_weight)
+        df["method"] = self.method
+        df["max_span_km"] = float(self.max_span_km) if self.method == "split" else float("nan")
+        self.clusters_ = gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geoms, crs="EPSG:4326"), crs="EPSG:4326")
+        self.clusters_.attrs = {"proxy": proxy, "score_source": score_source}
+        mcols = ["cluster_id", "cluster_name", "city_id", "name_en", "name_zh", "country_iso2", "lat", "lon",
+                 "is_core", "is_pole", "weight", "innovation", "industry", "infrastructure", "composite", "score_source"]
+        mem = pd.DataFrame(members) if members else pd.DataFrame(columns=mcols)
+        self.members_ = mem[[c for c in mcols if c in mem.columns]]
+        self.members_.attrs = {"proxy": proxy, "score_source": score_source}
+        self.labels_ = labels
+        self.params_ = {**params, "n_clusters": len(rows)}
+
+
+def _text(s):
+    """A column as str with missing values as ''."""
+    s = s.astype(object)
+    return s.where(s.notna(), "").astype(str)
+
+
+def _centre(lat: np.ndarray, lon: np.ndarray) -> tuple[float, float]:
+    from .geodesy import spherical_centroid
+
+    return spherical_centroid(lat, lon)
+
+
+def _hull(lat, lon, clat, clon, kind: str, ratio: float, buffer_km: float):
+    """Members' hull buffered by ``buffer_km`` in an equidistant projection
+    centred on the cluster, back in EPSG:4326 (split at ±180° if needed)."""
+    import shapely
+    from shapely.geometry import MultiPoint
+
+    from .geodesy import from_local, to_local
+
+    pts = to_local(MultiPoint(np.column_stack([lon, lat])), clat, clon)
+    if kind == "concave" and len(lat) >= 3:
+        h = shapely.concave_hull(pts, ratio=ratio)
+    else:
+        h = pts.convex_hull
+    poly = shapely.buffer(h, buffer_km * 1000.0, quad_segs=16)
+    out = from_local(poly, clat, clon, densify_km=max(min(buffer_km / 2, 10.0), 1.0))
+    return shapely.make_valid(out) if not out.is_valid else out

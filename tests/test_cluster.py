@@ -1,0 +1,539 @@
+"""Tests of geocity.cluster: the geodesic DBSCAN engine against scikit-learn,
+the city cluster identifier, typology, boundaries and bad input."""
+
+from __future__ import annotations
+
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from geocity.cluster import CityClusters, ClusterWarning, geodesic_dbscan
+from geocity.errors import GeocityError, ValidationError
+from geocity.geodesy import EARTH_RADIUS_KM, haversine_km
+
+sklearn_cluster = pytest.importorskip("sklearn.cluster")
+
+
+# --------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------
+def _sklearn(lat, lon, eps_km, min_samples, w):
+    X = np.radians(np.column_stack([lat, lon]))
+    est = sklearn_cluster.DBSCAN(
+        eps=eps_km / EARTH_RADIUS_KM, metric="haversine", algorithm="ball_tree", min_samples=min_samples
+    ).fit(X, sample_weight=w)
+    core = np.zeros(len(lat), dtype=bool)
+    core[est.core_sample_indices_] = True
+    return est.labels_, core
+
+
+def _edge_pairs(lat, lon, eps_km, rtol=1e-9):
+    """Number of pairs whose distance is within ``rtol`` of eps (ambiguous)."""
+    d = haversine_km(lat[:, None], lon[:, None], lat[None, :], lon[None, :])
+    return int((np.abs(d - eps_km) <= rtol * eps_km).sum())
+
+
+def _points(kind: str, n: int, rng):
+    if kind == "uniform":
+        lat = np.degrees(np.arcsin(rng.uniform(-1, 1, n)))
+        lon = rng.uniform(-180, 180, n)
+    elif kind == "clumped":
+        k = 6
+        c = rng.integers(0, k, n)
+        clat, clon = rng.uniform(-60, 60, k), rng.uniform(-180, 180, k)
+        lat = np.clip(clat[c] + rng.normal(0, 1.5, n), -90, 90)
+        lon = (clon[c] + rng.normal(0, 1.5, n) + 180) % 360 - 180
+    elif kind == "duplicates":
+        lat = rng.integers(-3, 4, n).astype(float)
+        lon = rng.integers(-3, 4, n).astype(float)
+    elif kind == "antimeridian":
+        lat = rng.uniform(-6, 6, n)
+        lon = np.where(rng.random(n) < 0.5, rng.uniform(175, 180, n), rng.uniform(-180, -175, n))
+    elif kind == "poles":
+        lat = rng.uniform(86, 90, n) * rng.choice([-1, 1], n)
+        lon = rng.uniform(-180, 180, n)
+    else:  # pragma: no cover
+        raise AssertionError(kind)
+    return lat, lon
+
+
+CASES = [(kind, seed) for kind in ("uniform", "clumped", "duplicates", "antimeridian", "poles") for seed in range(8)]
+
+
+# --------------------------------------------------------------------------
+# engine vs scikit-learn
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("kind,seed", CASES)
+def test_engine_matches_sklearn(kind, seed):
+    rng = np.random.default_rng(1000 + seed)
+    n = int(rng.integers(2, 250))
+    lat, lon = _points(kind, n, rng)
+    w = rng.choice([0.0, 0.5, 1.0, 2.0, 3.3], n)  # includes zero weights
+    eps_km = float(rng.uniform(15, 700))
+    min_samples = int(rng.integers(1, 8))
+    if _edge_pairs(lat, lon, eps_km):
+        pytest.skip("a pair lies within 1e-9 of eps: comparison ill-posed")
+    sk_labels, sk_core = _sklearn(lat, lon, eps_km, min_samples, w)
+    for algorithm in ("kdtree", "brute", "grid"):
+        labels, core = geodesic_dbscan(
+            lat, lon, eps_km=eps_km, min_weight=min_samples, weights=w, algorithm=algorithm
+        )
+        np.testing.assert_array_equal(core, sk_core)
+        np.testing.assert_array_equal(labels == -1, sk_labels == -1)
+        # core partition and (with our documented tie rule) every label identical
+        np.testing.assert_array_equal(labels[core], sk_labels[core])
+        np.testing.assert_array_equal(labels, sk_labels)
+
+
+def test_engine_small_chunks_same_result():
+    rng = np.random.default_rng(7)
+    lat, lon = _points("clumped", 600, rng)
+    w = rng.random(600) * 2
+    a = geodesic_dbscan(lat, lon, eps_km=150, min_weight=4, weights=w, algorithm="kdtree")
+    b = geodesic_dbscan(lat, lon, eps_km=150, min_weight=4, weights=w, algorithm="kdtree", chunk_pairs=37)
+    c = geodesic_dbscan(lat, lon, eps_km=150, min_weight=4, weights=w, algorithm="grid")
+    for other in (b, c):
+        np.testing.assert_array_equal(a[0], other[0])
+        np.testing.assert_array_equal(a[1], other[1])
+
+
+def test_grid_engine_tiny_eps_falls_back_to_kdtree():
+    lat, lon = np.array([0.0, 0.0, 1.0]), np.array([0.0, 1e-8, 1.0])
+    labels, core, info = geodesic_dbscan(lat, lon, eps_km=1e-4, min_weight=2, algorithm="grid", return_info=True)
+    assert info["algorithm"] == "kdtree"
+    assert labels.tolist() == [0, 0, -1]
+
+
+def test_border_points_belong_to_a_cluster_with_a_core_within_eps():
+    rng = np.random.default_rng(3)
+    lat, lon = _points("clumped", 400, rng)
+    eps = 120.0
+    labels, core = geodesic_dbscan(lat, lon, eps_km=eps, min_weight=6)
+    border = np.flatnonzero((labels >= 0) & ~core)
+    assert len(border) > 0
+    d = haversine_km(lat[:, None], lon[:, None], lat[None, :], lon[None, :])
+    for b in border:
+        near_cores = np.flatnonzero(core & (d[b] <= eps))
+        assert labels[b] in set(labels[near_cores])
+        # tie rule: the lowest label among the clusters with a core within eps
+        assert labels[b] == labels[near_cores].min()
+
+
+def test_antimeridian_and_pole_points_cluster_together():
+    labels, core = geodesic_dbscan(
+        [0.0, 0.0, 0.1, 89.9, 89.9, 40.0], [179.95, -179.95, 180.0, 0.0, 180.0, 0.0], eps_km=30, min_weight=2
+    )
+    assert labels[0] == labels[1] == labels[2] != -1
+    assert labels[3] == labels[4] != -1 and labels[3] != labels[0]
+    assert labels[5] == -1 and not core[5]
+
+
+def test_single_heavy_point_is_core_on_its_own():
+    labels, core = geodesic_dbscan([0, 10], [0, 10], eps_km=10, min_weight=1.0, weights=[1.5, 0.2])
+    assert core.tolist() == [True, False]
+    assert labels.tolist() == [0, -1]
+
+
+def test_return_info_counts_unique_points():
+    lat = np.array([1.0, 1.0, 1.0, 2.0])
+    lon = np.array([1.0, 1.0, 1.0, 2.0])
+    labels, core, info = geodesic_dbscan(lat, lon, eps_km=1, min_weight=3, return_info=True)
+    assert info["n_unique"] == 2 and info["n_points"] == 4
+    assert labels.tolist() == [0, 0, 0, -1]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    pts=st.lists(
+        st.tuples(st.floats(-90, 90, allow_nan=False), st.floats(-180, 180, allow_nan=False), st.floats(0, 3)),
+        min_size=1,
+        max_size=40,
+    ),
+    eps=st.floats(1, 3000),
+    min_weight=st.floats(0.1, 6),
+)
+def test_core_noise_invariants(pts, eps, min_weight):
+    lat, lon, w = (np.array(c, dtype=float) for c in zip(*pts))
+    labels, core = geodesic_dbscan(lat, lon, eps_km=eps, min_weight=min_weight, weights=w)
+    d = haversine_km(lat[:, None], lon[:, None], lat[None, :], lon[None, :])
+    inside = d <= eps * (1 - 1e-9)
+    outside = d > eps * (1 + 1e-9)
+    wsum_lo = inside.astype(float) @ w
+    wsum_hi = (~outside).astype(float) @ w
+    # a core's certain neighbourhood may miss edge pairs, its possible one may not
+    assert np.all(wsum_hi[core] >= min_weight - 1e-9)
+    assert np.all(wsum_lo[~core] < min_weight + 1e-9)
+    # noise has no core within eps; every labelled point is a core or near one
+    assert np.all(core[labels == -1] == False)  # noqa: E712
+    for i in np.flatnonzero(labels >= 0):
+        assert core[i] or np.any(core & ~outside[i] & (labels == labels[i]))
+    # brute force agrees
+    lb, cb = geodesic_dbscan(lat, lon, eps_km=eps, min_weight=min_weight, weights=w, algorithm="brute")
+    if not _edge_pairs(lat, lon, eps):
+        np.testing.assert_array_equal(cb, core)
+        np.testing.assert_array_equal(lb, labels)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"lat": [0, np.nan], "lon": [0, 1]}, "non-finite"),
+        ({"lat": [0, 95], "lon": [0, 1]}, "outside"),
+        ({"lat": [120, 130], "lon": [40, 50]}, "swapped"),
+        ({"lat": [], "lon": []}, "no points"),
+        ({"lat": [0, 1], "lon": [0]}, "lengths"),
+        ({"eps_km": 0}, "eps_km"),
+        ({"eps_km": -5}, "eps_km"),
+        ({"eps_km": float("nan")}, "eps_km"),
+        ({"min_weight": 0}, "min_weight"),
+        ({"weights": [1, -1]}, "negative"),
+        ({"weights": [1, np.nan]}, "NaN"),
+        ({"weights": [1, 2, 3]}, "weights has 3"),
+        ({"algorithm": "ball"}, "algorithm"),
+    ],
+)
+def test_engine_bad_input(kwargs, match):
+    args = {"lat": [0.0, 1.0], "lon": [0.0, 1.0], "eps_km": 100, "min_weight": 1}
+    args.update(kwargs)
+    lat, lon = args.pop("lat"), args.pop("lon")
+    with pytest.raises(ValidationError, match=match):
+        geodesic_dbscan(lat, lon, **args)
+
+
+def test_engine_gathers_problems_into_one_message():
+    with pytest.raises(GeocityError) as exc:
+        geodesic_dbscan([0, 1], [0, 1], eps_km=-1, min_weight=0, weights=[-1, 1])
+    msg = str(exc.value)
+    assert "eps_km" in msg and "min_weight" in msg and "negative" in msg
+
+
+# --------------------------------------------------------------------------
+# CityClusters on hand-made layers
+# --------------------------------------------------------------------------
+def _layer(rows, attrs=None):
+    df = pd.DataFrame(rows, columns=["city_id", "name_en", "name_zh", "country_iso2", "lat", "lon", "composite"])
+    for d in ("innovation", "industry", "infrastructure"):
+        df[d] = df["composite"]
+    df["score_source"] = "user"
+    gdf = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df.lon, df.lat), crs="EPSG:4326")
+    gdf.attrs = attrs or {"proxy": False, "score_source": "user"}
+    return gdf
+
+
+GBA = [
+    ("shenzhen-cn", "Shenzhen", "深圳", "CN", 22.543, 114.058, 0.9),
+    ("hong-kong-hk", "Hong Kong", "香港", "HK", 22.278, 114.175, 0.85),
+    ("guangzhou-cn", "Guangzhou", "广州", "CN", 23.129, 113.264, 0.8),
+    ("dongguan-cn", "Dongguan", "东莞", "CN", 23.018, 113.749, 0.1),
+]
+TEXAS = [
+    ("dallas-us", "Dallas", "达拉斯", "US", 32.783, -96.807, 0.6),
+    ("houston-us", "Houston", "休斯敦", "US", 29.763, -95.363, 0.1),
+]
+LONELY = [("lonely-xx", "Lonely", "", "FR", -40.0, -100.0, 0.05)]
+
+
+def test_typology_multi_pole_cross_border_and_single_pole_domestic():
+    est = CityClusters(eps_km=400, min_weight=0.5).fit(_layer(GBA + TEXAS + LONELY))
+    c = est.clusters_.set_index("name")
+    assert list(c.index) == ["Shenzhen–Hong Kong–Guangzhou", "Dallas"]
+    gba = c.loc["Shenzhen–Hong Kong–Guangzhou"]
+    assert gba["typology"] == "multi-pole cross-border"
+    assert gba["name_zh"] == "深圳–香港–广州"
+    assert gba["n_members"] == 4 and gba["rank"] == 1 and gba["cluster_id"] == 1
+    assert gba["poles"] == "shenzhen-cn;hong-kong-hk;guangzhou-cn"
+    assert gba["total_score"] == pytest.approx(2.65)
+    assert gba["mean_score"] == pytest.approx(2.65 / 4)
+    assert c.loc["Dallas", "typology"] == "single-pole domestic"
+    assert est.labels_.tolist() == [1, 1, 1, 1, 2, 2, -1]
+    m = est.members_
+    assert set(m.columns) >= {"cluster_id", "city_id", "name_en", "name_zh", "is_core", "is_pole", "composite"}
+    assert m.loc[m.city_id == "dongguan-cn", "is_pole"].item() is False or not m.loc[m.city_id == "dongguan-cn", "is_pole"].item()
+    assert est.params_["eps_km"] == 400 and est.params_["proxy"] is False
+    assert est.clusters_.geometry.is_valid.all()
+    assert (est.clusters_.geom_type == "Polygon").all()
+
+
+def test_typology_domestic_multi_pole():
+    rows = [
+        ("a-cn", "A", "甲", "CN", 30.0, 120.0, 0.8),
+        ("b-cn", "B", "乙", "CN", 30.5, 120.5, 0.7),
+    ]
+    est = CityClusters(eps_km=200, min_weight=0.5).fit(_layer(rows))
+    assert est.clusters_["typology"].tolist() == ["multi-pole domestic"]
+    assert est.clusters_["name"].tolist() == ["A–B"]
+
+
+def test_buffer_is_in_km_and_contains_members():
+    est = CityClusters(eps_km=400, min_weight=0.5, buffer_km=25).fit(_layer(GBA))
+    poly = est.clusters_.geometry.iloc[0]
+    for _, r in est.members_.iterrows():
+        assert poly.contains(shapely.Point(r.lon, r.lat))
+    # Dongguan 25 km buffer: a point 20 km east of the easternmost member is inside, 35 km is not
+    from geocity.geodesy import GEOD
+
+    east = est.members_.sort_values("lon").iloc[-1]
+    lon20, lat20, _ = GEOD.fwd(east.lon, east.lat, 90, 20_000)
+    lon35, lat35, _ = GEOD.fwd(east.lon, east.lat, 90, 35_000)
+    assert poly.contains(shapely.Point(lon20, lat20))
+    assert not poly.contains(shapely.Point(lon35, lat35))
+
+
+def test_concave_hull_valid():
+    rng = np.random.default_rng(0)
+    rows = [
+        (f"c{i}-cn", f"C{i}", f"城{i}", "CN", 30 + rng.normal(0, 1), 115 + rng.normal(0, 1), 0.3) for i in range(25)
+    ]
+    est = CityClusters(eps_km=300, min_weight=0.9, hull="concave").fit(_layer(rows))
+    assert len(est.clusters_) == 1
+    g = est.clusters_.geometry.iloc[0]
+    assert g.is_valid and g.geom_type in ("Polygon", "MultiPolygon")
+    convex = CityClusters(eps_km=300, min_weight=0.9).fit(_layer(rows)).clusters_.geometry.iloc[0]
+    assert g.area <= convex.area + 1e-9
+
+
+def test_antimeridian_cluster_is_small_multipolygon():
+    rows = [
+        ("suva-fj", "Suva", "苏瓦", "FJ", -18.1416, 178.4419, 0.3),
+        ("nuku-alofa-to", "Nuku'alofa", "努库阿洛法", "TO", -21.1394, -175.2049, 0.3),
+        ("apia-ws", "Apia", "阿皮亚", "WS", -13.8333, -171.7667, 0.3),
+    ]
+    est = CityClusters(eps_km=1200, min_weight=0.6, max_span_km=3000).fit(_layer(rows))
+    assert len(est.clusters_) == 1
+    g = est.clusters_.geometry.iloc[0]
+    assert g.is_valid and g.geom_type == "MultiPolygon"
+    parts = list(g.geoms)
+    assert len(parts) == 2
+    west = [p for p in parts if p.bounds[0] < 0][0]
+    east = [p for p in parts if p.bounds[0] > 0][0]
+    assert west.bounds[0] == pytest.approx(-180.0) and west.bounds[2] < -170
+    assert east.bounds[2] == pytest.approx(180.0) and east.bounds[0] > 175
+    assert est.clusters_["typology"].item() == "multi-pole cross-border"
+
+
+def test_split_separates_chained_regions():
+    # a chain of equally spaced cities 300 km apart with eps 350: one DBSCAN region,
+    # split into pole catchments whose span stays within max_span_km
+    lats = np.zeros(12)
+    lons = np.arange(12) * (300 / 111.195)
+    scores = np.linspace(0.3, 0.9, 12)
+    rows = [(f"p{i}-xx", f"P{i}", "", "XX", lats[i], lons[i], scores[i]) for i in range(12)]
+    layer = _layer(rows)
+    plain = CityClusters(eps_km=350, min_weight=0.5, method="dbscan").fit(layer)
+    assert len(plain.clusters_) == 1
+    split = CityClusters(eps_km=350, min_weight=0.5, max_span_km=1000).fit(layer)
+    assert len(split.clusters_) > 1
+    for cid in split.clusters_.cluster_id:
+        m = split.members_[split.members_.cluster_id == cid]
+        d = haversine_km(m.lat.to_numpy()[:, None], m.lon.to_numpy()[:, None], m.lat.to_numpy(), m.lon.to_numpy())
+        assert d.max() <= 1000
+    # the strongest city is the pole of the top cluster
+    assert split.clusters_.sort_values("max_score").iloc[-1]["poles"].startswith("p11-xx")
+    # every city is still in a cluster
+    assert (split.labels_ > 0).all()
+
+
+def test_method_dbscan_matches_engine_partition():
+    rng = np.random.default_rng(5)
+    n = 120
+    lat, lon = _points("clumped", n, rng)
+    sc = rng.random(n)
+    rows = [(f"x{i}-xx", f"X{i}", "", "XX", lat[i], lon[i], sc[i]) for i in range(n)]
+    est = CityClusters(eps_km=200, min_weight=2.0, method="dbscan", min_members=1).fit(_layer(rows))
+    labels, core = geodesic_dbscan(lat, lon, eps_km=200, min_weight=2.0, weights=sc)
+    a, b = est.labels_, labels
+    assert np.array_equal(a == -1, b == -1)
+    # same partition up to renumbering
+    pairs = set(zip(a[a > 0].tolist(), b[b >= 0].tolist()))
+    assert len(pairs) == len(set(a[a > 0])) == len(set(b[b >= 0]))
+    assert np.array_equal(est.core_sample_mask_, core)
+
+
+def test_one_city_core_warns_and_is_dropped():
+    rows = [("big-xx", "Big", "", "XX", 0.0, 0.0, 0.9), ("far-xx", "Far", "", "XX", 0.0, 50.0, 0.1)]
+    with pytest.warns(ClusterWarning, match="core point on its own"):
+        est = CityClusters(eps_km=100, min_weight=0.5).fit(_layer(rows + GBA))
+    assert len(est.clusters_) == 1
+    assert est.labels_[0] == -1 and est.labels_[1] == -1
+
+
+def test_no_cluster_warns():
+    rows = [("a-xx", "A", "", "XX", 0.0, 0.0, 0.1), ("b-xx", "B", "", "XX", 0.0, 50.0, 0.1)]
+    with pytest.warns(ClusterWarning, match="no cluster"):
+        est = CityClusters(eps_km=100, min_weight=0.5).fit(_layer(rows))
+    assert len(est.clusters_) == 0
+    assert len(est.members_) == 0
+    assert est.clusters_.crs is not None
+
+
+@pytest.mark.parametrize(
+    "params,match",
+    [
+        ({"eps_km": 0}, "eps_km"),
+        ({"min_weight": -1}, "min_weight"),
+        ({"method": "hdbscan"}, "method"),
+        ({"score": "gdp"}, "score"),
+        ({"hull": "alpha"}, "hull"),
+        ({"buffer_km": 0}, "buffer_km"),
+        ({"dimension_weights": (1, -1, 1)}, "weights"),
+    ],
+)
+def test_city_clusters_bad_params(params, match):
+    with pytest.raises(ValidationError, match=match):
+        CityClusters(**params).fit(_layer(GBA))
+
+
+def test_city_clusters_bad_layers():
+    layer = _layer(GBA)
+    with pytest.raises(ValidationError, match="duplicate"):
+        CityClusters().fit(pd.concat([layer, layer.iloc[:1]]))
+    with pytest.raises(ValidationError, match="empty"):
+        CityClusters().fit(layer.iloc[:0])
+    bad = layer.copy()
+    bad["composite"] = [0.5, np.nan, 0.5, 0.5]
+    bad = bad.drop(columns=["innovation"])
+    with pytest.raises(ValidationError, match="hong-kong-hk"):
+        CityClusters().fit(bad)
+    neg = layer.copy()
+    neg["innovation"] = [-0.5, 0.1, 0.1, 0.1]
+    with pytest.raises(ValidationError, match="negative"):
+        CityClusters().fit(neg)
+    swapped = pd.DataFrame(layer.drop(columns="geometry"))
+    swapped["lat"], swapped["lon"] = layer["lon"], layer["lat"]
+    with pytest.raises(ValidationError, match="swapped"):
+        CityClusters().fit(swapped)
+    nocrs = layer.set_crs(None, allow_override=True)
+    with pytest.raises(ValidationError, match="CRS"):
+        CityClusters().fit(nocrs)
+    with pytest.raises(ValidationError, match="innovation"):
+        CityClusters(score="innovation").fit(layer.drop(columns="innovation"))
+
+
+def test_dimension_weights_change_the_weights():
+    layer = _layer(GBA)
+    layer["innovation"] = [1.0, 0.0, 0.0, 0.0]
+    est = CityClusters(eps_km=400, min_weight=0.5, dimension_weights=(1, 0, 0)).fit(layer)
+    assert est.members_.set_index("city_id").loc["shenzhen-cn", "weight"] == pytest.approx(1.0)
+    assert est.members_.set_index("city_id").loc["hong-kong-hk", "weight"] == pytest.approx(0.0)
+    assert est.clusters_["name"].item() == "Shenzhen"
+
+
+# --------------------------------------------------------------------------
+# the report's clusters on the embedded layers (default parameters)
+# --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def report_clusters():
+    pytest.importorskip("geocity.layers")
+    from geocity.scores import city_scores
+
+    cities = city_scores()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the default run must not warn
+        est = CityClusters().fit(cities)
+    return est
+
+
+def _cluster_of(est, city_id):
+    m = est.members_
+    row = m[m.city_id == city_id]
+    assert len(row) == 1, f"{city_id} is in no cluster"
+    return int(row.cluster_id.iloc[0])
+
+
+def test_report_greater_bay_area(report_clusters):
+    est = report_clusters
+    c = _cluster_of(est, "shenzhen-cn")
+    for cid in ("hong-kong-hk", "guangzhou-cn", "macao-mo", "dongguan-cn", "foshan-cn", "zhuhai-cn"):
+        assert _cluster_of(est, cid) == c, cid
+    row = est.clusters_.set_index("cluster_id").loc[c]
+    assert row["typology"] == "multi-pole cross-border"
+    assert set(row["poles"].split(";")) >= {"shenzhen-cn", "hong-kong-hk"}
+
+
+def test_report_northern_europe(report_clusters):
+    est = report_clusters
+    c = _cluster_of(est, "copenhagen-dk")
+    for cid in ("stockholm-se", "oslo-no", "gothenburg-se"):
+        assert _cluster_of(est, cid) == c, cid
+    m = est.members_
+    assert not ((m.cluster_id == c) & m.city_id.isin(["london-gb", "paris-fr", "amsterdam-nl"])).any()
+    row = est.clusters_.set_index("cluster_id").loc[c]
+    assert row["typology"] == "multi-pole cross-border"
+
+
+def test_report_dallas_houston_and_vancouver_seattle(report_clusters):
+    est = report_clusters
+    assert _cluster_of(est, "dallas-us") == _cluster_of(est, "houston-us")
+    c = _cluster_of(est, "vancouver-ca")
+    assert _cluster_of(est, "seattle-us") == c
+    assert est.clusters_.set_index("cluster_id").loc[c, "typology"].endswith("cross-border")
+
+
+def test_report_top_five_has_three_china_japan_clusters(report_clusters):
+    top5 = report_clusters.clusters_.sort_values("rank").head(5)
+    cn_jp = top5["territories"].map(lambda t: bool(set(t.split(";")) & {"CN", "JP"}))
+    assert cn_jp.sum() >= 3
+    poles = ";".join(top5["poles"])
+    for city in ("tokyo-jp", "shanghai-cn", "beijing-cn"):
+        assert city in poles
+
+
+def test_report_outputs_say_proxy(report_clusters):
+    est = report_clusters
+    assert est.params_["proxy"] is True
+    assert (est.clusters_["score_source"] == "rank-proxy").all()
+    assert est.clusters_["proxy"].all()
+    assert est.clusters_.geometry.is_valid.all()
+    assert (est.clusters_["rank"].to_numpy() == np.arange(1, len(est.clusters_) + 1)).all()
+
+
+def test_report_innovation_clusters():
+    pytest.importorskip("geocity.layers")
+    from geocity.scores import city_scores
+
+    est = CityClusters(score="innovation").fit(city_scores())
+    assert est.params_["score"] == "innovation"
+    top = est.clusters_.sort_values("rank").head(8)
+    poles = ";".join(top["poles"])
+    for city in ("tokyo-jp", "beijing-cn", "london-gb"):
+        assert city in poles
+
+
+@pytest.mark.slow
+def test_engine_one_million_points_memory_bounded():
+    import time
+    import tracemalloc
+
+    n = 1_000_000
+    rng = np.random.default_rng(1)
+    k = 5000
+    c = rng.integers(0, k, n)
+    clat = np.degrees(np.arcsin(rng.uniform(-0.95, 0.95, k)))
+    clon = rng.uniform(-180, 180, k)
+    lat = np.clip(clat[c] + rng.normal(0, 0.3, n), -90, 90)
+    lon = (clon[c] + rng.normal(0, 0.3, n) + 180) % 360 - 180
+    lat[:1000] = lat[1000:2000]  # exact duplicates
+    lon[:1000] = lon[1000:2000]
+    tracemalloc.start()
+    try:
+        t0 = time.perf_counter()
+        labels, core = geodesic_dbscan(lat, lon, eps_km=5, min_weight=10, algorithm="kdtree", chunk_pairs=1_000_000)
+        elapsed = time.perf_counter() - t0
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert labels.shape == (n,) and core.shape == (n,)
+    assert core.any() and (labels >= 0).any()
+    assert np.array_equal(labels[:1000], labels[1000:2000])
+    assert peak < 1.5e9, f"peak traced memory {peak / 1e6:.0f} MB"
+    # the compiled grid engine gives the same answer
+    lg, cg = geodesic_dbscan(lat, lon, eps_km=5, min_weight=10, algorithm="grid")
+    np.testing.assert_array_equal(lg, labels)
+    np.testing.assert_array_equal(cg, core)
+    assert elapsed < 120, f"{elapsed:.0f} s"
