@@ -23,7 +23,7 @@ the 100th: the top of the index dominates, as it does in the report's
 clusters, without erasing the mid-ranked cities. A city that appears in no
 list gets the base score :math:`b = t(\bar r_u)` (:data:`BASE_SCORE`
 ≈ 0.057), the score of the middle rank of the unranked block,
-:math:`\bar r_u = (101 + 515) / 2 = 308`, i.e. its expected rank when the
+:math:`\bar r_u = (101 + 516) / 2 = 308.5`, i.e. its expected rank when the
 report says only that it is not in the top 100. A dimension score is the
 strongest published evidence for that dimension
 
@@ -92,9 +92,9 @@ log = logging.getLogger(__name__)
 #: Exponent of the rank-size transform ``t(r) = r ** -RANK_EXPONENT``.
 RANK_EXPONENT: float = 0.5
 #: Cities analysed by the report (Appendix 3) and depth of the GDCI ranking.
-N_CITIES: int = 515
+N_CITIES: int = 516
 N_RANKED: int = 100
-#: Score of a city in none of the published lists: t at the middle unranked rank (308).
+#: Score of a city in none of the published lists: t at the middle unranked rank (308.5 of 101..516).
 BASE_SCORE: float = float(((N_RANKED + 1 + N_CITIES) / 2) ** -RANK_EXPONENT)
 #: The three dimensions of the 3I model, in order.
 DIMENSIONS: tuple[str, str, str] = ("innovation", "industry", "infrastructure")

@@ -49,4 +49,4 @@ def test_wheel_carries_data_and_finds_it(tmp_path):
         text=True,
     )
     assert res.returncode == 0, res.stderr
-    assert res.stdout.strip() == "515"
+    assert res.stdout.strip() == "516"

@@ -1,0 +1,40 @@
+"""``geocity geocode``: geocode a CSV of city names offline."""
+
+from __future__ import annotations
+
+import click
+
+from . import options
+
+
+@click.command("geocode")
+@click.argument("input_csv", type=click.Path(dir_okay=False))
+@click.option("--name-col", required=True, help="Column with the city names (English or Chinese).")
+@click.option("--country-col", default=None, help="Optional column with the country (ISO code, English or Chinese).")
+@click.option("--encoding", default=None,
+              help="Encoding of the CSV (e.g. utf-8, gbk, gb18030). Default: detect UTF-8 / UTF-8-BOM / GB18030.")
+@options.output_file
+@options.overwrite
+def command(input_csv: str, name_col: str, country_col: str | None, encoding: str | None, output: str,
+            overwrite: bool) -> None:
+    """Geocode the names in INPUT_CSV with the report's cities and the offline
+    GeoNames gazetteer; write every row, placed or not, to OUTPUT.
+
+    Rows that cannot be placed (empty, unknown or ambiguous names) are kept with
+    an empty geometry and listed on stderr.
+
+    Example: geocity geocode my_cities.csv --name-col 城市 --country-col country -o placed.gpkg
+    """
+    from .. import export as _export
+    from ..geocode import geocode_file
+
+    gdf = geocode_file(input_csv, name_col=name_col, country_col=country_col, encoding=encoding)
+    click.echo(f"read {input_csv} as {gdf.attrs['encoding']}", err=True)
+    for line in gdf.attrs["report"]:
+        click.echo(f"warning: {line}", err=True)
+    paths = _export.write(gdf, output, overwrite=overwrite,
+                          metadata={"input": str(input_csv), "name_col": name_col, "country_col": country_col,
+                                    "encoding": gdf.attrs["encoding"]},
+                          inputs=[input_csv])
+    counts = ", ".join(f"{v} {k}" for k, v in gdf.attrs["counts"].items())
+    click.echo(f"wrote {len(gdf)} rows to {paths[0]} ({counts})")

@@ -1,0 +1,134 @@
+"""The offline geocoder: encodings, bad input, ambiguity; rows are never dropped."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from geocity.errors import GeocityError, NotFoundError, ValidationError
+from geocity.geocode import geocode, geocode_file, read_table
+
+ROWS = [("北京", "中国"), ("圣地亚哥", "智利"), ("", ""), ("北京", "中国"), ("不存在的城市", ""), ("Santiago", ""),
+        ("Lahore", "PK"), ("圣保罗", "巴西")]
+
+
+def _csv(tmp_path, rows=ROWS, encoding="utf-8", header=("城市", "国家"), name="in.csv"):
+    p = tmp_path / name
+    text = ",".join(header) + "\n" + "\n".join(",".join(r) for r in rows) + "\n"
+    p.write_bytes(text.encode(encoding))
+    return p
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    return geocode_file(_csv(tmp_path_factory.mktemp("g"), encoding="gbk"), name_col="城市", country_col="国家")
+
+
+def test_gbk_detected(result):
+    assert result.attrs["encoding"] == "gb18030"
+    assert result["城市"].tolist() == [r[0] for r in ROWS]
+
+
+@pytest.mark.parametrize("encoding, expected", [("utf-8", "utf-8"), ("utf-8-sig", "utf-8-sig")])
+def test_utf8_detected(tmp_path, encoding, expected):
+    df, used = read_table(_csv(tmp_path, encoding=encoding))
+    assert used == expected
+    assert list(df.columns) == ["城市", "国家"] and df["城市"].iloc[1] == "圣地亚哥"
+
+
+def test_explicit_encoding(tmp_path):
+    p = _csv(tmp_path, encoding="gbk")
+    df, used = read_table(p, encoding="gbk")
+    assert used == "gbk" and df["城市"].iloc[0] == "北京"
+    with pytest.raises(ValidationError, match="not valid utf-8"):
+        read_table(p, encoding="utf-8")
+    with pytest.raises(ValidationError, match="unknown encoding"):
+        read_table(p, encoding="no-such-codec")
+
+
+def test_rows_kept_in_order(result):
+    assert len(result) == len(ROWS)
+    assert result.crs.to_epsg() == 4326
+    assert result["match"].tolist() == ["exact", "exact", "unmatched", "exact", "unmatched", "ambiguous", "exact",
+                                        "exact"]
+    assert result["city_id"].tolist()[:2] == ["beijing-cn", "santiago-cl"]
+    placed = result["match"].isin(["exact", "alias"])
+    assert result.geometry[placed].notna().all() and result.geometry[~placed].isna().all()
+    assert result.loc[~placed, "lat"].isna().all()
+
+
+def test_empty_unknown_duplicate_reported(result):
+    rep = "\n".join(result.attrs["report"])
+    assert "row 3: empty name" in rep
+    assert "row 5: '不存在的城市' not found" in rep
+    assert "rows 1, 4: duplicate name '北京'" in rep
+    assert "row 6: 'Santiago' is ambiguous" in rep
+    assert result.attrs["counts"] == {"exact": 5, "alias": 0, "ambiguous": 1, "unmatched": 2}
+
+
+def test_ambiguous_candidates(result):
+    cands = result.loc[5, "candidates"]
+    assert "santiago-cl" in cands and "santiago-cu" in cands
+    assert math.isnan(result.loc[5, "lat"])
+    out = geocode(pd.DataFrame({"n": ["Santiago", "Santiago", "Hyderabad", "Tripoli", "San Jose"],
+                                "c": ["Cuba", "CL", "印度", "Libya", "USA"]}), name_col="n", country_col="c")
+    assert out["city_id"].tolist() == ["santiago-cu", "santiago-cl", "hyderabad-in", "tripoli-ly", "san-jose-us"]
+    assert (out["match"] != "ambiguous").all()
+
+
+def test_aliases_and_gazetteer():
+    out = geocode(pd.DataFrame({"n": ["Sao Paulo", "Kandygash", "oakland", "Luoyang", "洛阳", "Springfield"]}),
+                  name_col="n")
+    assert out["match"].tolist() == ["alias", "alias", "exact", "exact", "alias", "ambiguous"]
+    assert out["city_id"].tolist()[:3] == ["sao-paulo-br", "kandyagash-kz", "oakland-us"]
+    assert out["coord_source"].iloc[3] == out["coord_source"].iloc[4] and out["coord_source"].iloc[3].startswith(
+        "geonames:")
+    assert abs(out["lat"].iloc[3] - 34.67) < 0.1
+
+
+def test_gazetteer_alias_finds_report_city():
+    out = geocode(pd.DataFrame({"n": ["Bombay", "Peking", "Saigon"]}), name_col="n")
+    assert out["city_id"].tolist() == ["mumbai-in", "beijing-cn", "ho-chi-minh-vn"]
+    assert out["match"].tolist() == ["alias"] * 3
+
+
+def test_unknown_country_reported():
+    out = geocode(pd.DataFrame({"n": ["Lahore"], "c": ["Atlantis"]}), name_col="n", country_col="c")
+    assert out["city_id"].iloc[0] == "lahore-pk"
+    assert "unknown country 'Atlantis'" in out.attrs["report"][0]
+
+
+def test_missing_column(tmp_path):
+    with pytest.raises(NotFoundError, match=r"\['city'\] not in the table.*城市"):
+        geocode_file(_csv(tmp_path), name_col="city")
+    with pytest.raises(NotFoundError, match="nation"):
+        geocode(pd.DataFrame({"n": ["x"]}), name_col="n", country_col="nation")
+
+
+def test_column_clash():
+    with pytest.raises(ValidationError, match="lat"):
+        geocode(pd.DataFrame({"n": ["Lahore"], "lat": ["1"]}), name_col="n")
+
+
+def test_unreadable_files(tmp_path):
+    with pytest.raises(NotFoundError, match="does not exist"):
+        read_table(tmp_path / "missing.csv")
+    with pytest.raises(ValidationError, match="folder"):
+        read_table(tmp_path)
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(ValidationError, match="empty"):
+        read_table(empty)
+    garbage = tmp_path / "garbage.csv"
+    garbage.write_bytes(b"name\n\xff\xff\xff\xfe\n")
+    with pytest.raises(ValidationError, match="neither UTF-8 nor GB18030"):
+        read_table(garbage)
+    for exc in (NotFoundError, ValidationError):
+        assert issubclass(exc, GeocityError)
+
+
+def test_not_a_dataframe():
+    with pytest.raises(ValidationError, match="DataFrame"):
+        geocode(["Beijing"], name_col="n")
