@@ -71,7 +71,12 @@ CORRIDORS = {
     "BCIMEC": ("Bangladesh–China–India–Myanmar Economic Corridor", "孟中印缅经济走廊"),
 }
 
-_WIKI = "atlas: Wikipedia article coordinates (WGS 84, arc-minute precision)"
+# Places GeoNames' city lists lack (passes, border posts, small towns). Their
+# positions were taken from the places' Wikipedia articles to arc-minute
+# precision (about +-2 km) and were not checked against a second gazetteer;
+# a corridor line passes through them, so +-2 km is within the 0.5 % / 1 km
+# buffer tolerance only relative to the drawn alignment, not the real road.
+_WIKI = "atlas: approximate (+-2 km), Wikipedia article coordinates at arc-minute precision, not cross-checked"
 # Short citations (branch_source must fit a 254-byte shapefile field); the
 # full titles are in layers/README.md.
 _LTP = "CPEC Long Term Plan 2017–2030 (MoPD&R Pakistan / NDRC China)"
@@ -88,7 +93,7 @@ BRANCHES: list[tuple[str, str, str, list]] = [
         f"{_LTP}: northern axis Kashgar–Khunjerab Pass–Islamabad, Karakoram Highway N-35",
         [
             "kashgar-cn",
-            A("Tashkurgan", 37.7750, 75.2289, _WIKI + ", 'Tashkurgan Town'"),
+            G(1279901, "Tashkurgan"),  # Tashqorghan, seat of Taxkorgan county
             A("Khunjerab Pass", 36.8500, 75.4278, _WIKI + ", 'Khunjerab Pass' (border post, 4,693 m)"),
             A("Sost", 36.6833, 74.8167, _WIKI + ", 'Sost' (Pakistani dry port)"),
             G(1183614),  # Karimabad (Hunza)
@@ -386,7 +391,7 @@ BRANCHES: list[tuple[str, str, str, list]] = [
             "dali-cn",
             G(1281673),  # Baoshan (Yunnan)
             G(1280570, "Ruili"),
-            A("Muse", 23.9833, 97.9000, _WIKI + ", 'Muse, Myanmar' (border town)"),
+            "muse-mm",
             G(1314759),  # Lashio
             "mandalay-mm",
             G(1321218, "Kalay"),
