@@ -76,17 +76,17 @@ def _step_network(out: Path, **_) -> list[Path]:
     return network.reproduce(out / "network")
 
 
-def _step_figures(out: Path, *, lang: str = "both", formats: Sequence[str] = ("png", "pdf"), **_) -> list[Path]:
+def _step_figures(out: Path, *, lang: str = "en,zh", formats: Sequence[str] = ("png", "pdf"), **_) -> list[Path]:
     from . import figures
 
-    return figures.render_all(out / "figures", lang=lang, formats=tuple(formats), overwrite=True)
+    return figures.render_all(out / "figures", lang=lang.split(","), formats=tuple(formats), overwrite=True)
 
 
 def _step_webmap(out: Path, **_) -> list[Path]:
     from .render import leaflet
 
     m = leaflet.webmap()
-    return leaflet.save(m, out / "map.html", overwrite=True)
+    return [leaflet.save(m, out / "map.html", overwrite=True)]
 
 
 _FUNCS: dict[str, Callable[..., list[Path]]] = {
@@ -105,7 +105,7 @@ def reproduce(
     *,
     overwrite: bool = False,
     steps: Sequence[str] | None = None,
-    lang: str = "both",
+    lang: str = "en,zh",
     formats: Sequence[str] = ("png", "pdf"),
     within_km: float = 100.0,
 ) -> list[Path]:
@@ -122,7 +122,9 @@ def reproduce(
     steps
         Subset of :data:`STEPS` to run (default: all).
     lang, formats
-        Passed to the figure catalogue.
+        Passed to the figure catalogue: ``"en,zh"`` (default) renders an
+        English and a Chinese version of every plate, ``"both"`` bilingual
+        plates.
     within_km
         Corridor buffer and membership distance.
 

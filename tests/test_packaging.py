@@ -23,7 +23,7 @@ def test_wheel_carries_data_and_finds_it(tmp_path):
     (whl,) = wheel_dir.glob("geocity-*.whl")
     names = zipfile.ZipFile(whl).namelist()
     expected = sorted(
-        p.name for p in (ROOT / "layers").iterdir() if p.suffix in {".csv", ".geojson", ".gpkg", ".md", ".json"}
+        p.name for p in (ROOT / "layers").iterdir() if p.suffix in {".csv", ".geojson", ".gpkg", ".md", ".json", ".txt"}
     )
     shipped = sorted(Path(n).name for n in names if n.startswith("geocity/_layers/"))
     assert expected and set(expected) <= set(shipped)

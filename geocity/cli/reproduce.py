@@ -13,7 +13,8 @@ from . import options
 @options.output_dir
 @options.overwrite
 @click.option("--steps", default=",".join(pipeline.STEPS), show_default=True, help="Comma-separated steps to run.")
-@click.option("--lang", type=click.Choice(["en", "zh", "both"]), default="both", show_default=True)
+@click.option("--lang", default="en,zh", show_default=True,
+              help="Figure languages: en, zh, both (bilingual plates), or a comma list.")
 @click.option("--format", "formats", default="png,pdf", show_default=True, help="Figure formats, comma-separated.")
 @click.option("--within-km", type=float, default=100.0, show_default=True, help="Corridor buffer distance (km).")
 def command(output, overwrite, steps, lang, formats, within_km):
