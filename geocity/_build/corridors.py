@@ -24,23 +24,11 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..corridors import COLUMNS
 from ..errors import NotFoundError, ValidationError
 
 log = logging.getLogger(__name__)
 
-COLUMNS = [
-    "corridor",
-    "corridor_name_en",
-    "corridor_name_zh",
-    "branch",
-    "seq",
-    "city_id",
-    "name",
-    "lat",
-    "lon",
-    "source",
-    "branch_source",
-]
 
 
 @dataclass(frozen=True)

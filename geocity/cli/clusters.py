@@ -19,13 +19,7 @@ from . import options
     show_default=True,
     help="Score used as weight: composite (Figure 2-3) or innovation (Figure 2-5).",
 )
-@click.option(
-    "--scores",
-    "scores_file",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="Your own city scores (CSV keyed by city_id) instead of the rank proxies.",
-)
+@options.scores_file
 @click.option(
     "--method",
     type=click.Choice(["split", "dbscan"]),

@@ -15,13 +15,7 @@ from . import options
     default=None,
     help="Point layer (GPKG/GeoJSON/SHP/FGB, or CSV with lat/lon). Default: the report's cities with their 3I scores.",
 )
-@click.option(
-    "--scores",
-    "scores_file",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="Your own city scores (CSV keyed by city_id) instead of the rank proxies; cities only.",
-)
+@options.scores_file
 @click.option(
     "--weight",
     default=None,

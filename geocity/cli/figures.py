@@ -19,8 +19,7 @@ from . import options
 @click.option("--dpi", type=int, default=None, help="PNG resolution (default from the style: 300).")
 @click.option("--basemap", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Polygon layer to use as the base map (e.g. an officially approved map) instead of Natural Earth.")
-@click.option("--scores", "scores_file", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Your own city scores (CSV keyed by city_id) instead of the rank proxies.")
+@options.scores_file
 @options.overwrite
 @options.quiet
 def command(names, list_, output, lang, formats, dpi, basemap, scores_file, overwrite, quiet):

@@ -24,13 +24,7 @@ from . import options
     "--min-distance-km", type=float, default=_network.MIN_DISTANCE_KM, show_default=True,
     help="Distance floor of the gravity model.",
 )
-@click.option(
-    "--scores",
-    "scores_file",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="Your own city scores (CSV keyed by city_id) instead of the rank proxies.",
-)
+@options.scores_file
 @click.option(
     "--skip-unresolved", is_flag=True, default=False,
     help="Drop (and list) edge rows whose cities do not resolve.",

@@ -27,3 +27,10 @@ overwrite = click.option(
     help="Replace outputs that already exist (refused otherwise).",
 )
 quiet = click.option("-q", "--quiet", is_flag=True, default=False, help="No progress bars.")
+scores_file = click.option(
+    "--scores",
+    "scores_file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Your own city scores (CSV keyed by city_id or name) instead of the rank-derived proxies.",
+)
