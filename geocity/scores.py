@@ -125,7 +125,7 @@ def rank_score(rank, *, base: float = BASE_SCORE, exponent: float = RANK_EXPONEN
     Examples
     --------
     >>> rank_score([1, 4, 100, float("nan")]).round(4).tolist()
-    [1.0, 0.5, 0.1, 0.057]
+    [1.0, 0.5, 0.1, 0.0569]
     """
     r = np.asarray(rank, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
