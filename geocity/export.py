@@ -135,6 +135,10 @@ DEFAULT_FIELD_NAMES: dict[str, str] = {
     "within_km": "within_km",
     "corridor_id": "corr_id",
     "distance_km": "dist_km",
+    # city clusters (geocity.cluster): the same names whoever writes them
+    "territories": "terr_iso2",
+    "max_span_km": "maxspan_km",
+    "cluster_name": "clust_name",
 }
 
 _DBF_NAME_BYTES = 10
@@ -321,10 +325,10 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
 
 def _versions() -> dict[str, str]:
     out: dict[str, str] = {}
-    for dist in ("geopandas", "shapely", "pyproj", "pyogrio", "numpy", "pandas"):
+    for dist in ("geopandas", "shapely", "pyproj", "pyogrio", "numpy", "pandas", "scipy", "numba"):
         try:
             out[dist] = _im.version(dist)
-        except _im.PackageNotFoundError:  # pragma: no cover - all are dependencies
+        except _im.PackageNotFoundError:  # pragma: no cover - numba is optional, the rest are dependencies
             out[dist] = "not installed"
     try:
         import pyogrio
@@ -691,7 +695,18 @@ def _iso(s: pd.Series) -> pd.Series:
 # --------------------------------------------------------------------------
 
 
-def _write_shp(df, types, tmp: Path, field_names) -> dict[str, str]:
+def _empty_geometry_type(df, geometry_type: str | None) -> str | None:
+    """``geometry_type`` when the layer has no geometry to infer the type
+    from (no rows, or only missing/empty geometries), else ``None``."""
+    import geopandas as gpd
+
+    if geometry_type is None or not isinstance(df, gpd.GeoDataFrame):
+        return None
+    g = df.geometry
+    return geometry_type if bool((g.isna() | g.is_empty).all()) else None
+
+
+def _write_shp(df, types, tmp: Path, field_names, geometry_type: str | None = None) -> dict[str, str]:
     import pyogrio
 
     import geopandas as gpd
@@ -701,6 +716,7 @@ def _write_shp(df, types, tmp: Path, field_names) -> dict[str, str]:
     names = shapefile_field_names(attr_cols, field_names)
     _check_dbf_strings(df, types, tmp)
     promote = _shp_geometry(df, tmp)
+    declared = _empty_geometry_type(df, geometry_type)
     for col, t in types.items():
         if t.startswith("datetime64"):
             df[col] = _iso(df[col])
@@ -710,6 +726,7 @@ def _write_shp(df, types, tmp: Path, field_names) -> dict[str, str]:
         tmp,
         driver="ESRI Shapefile",
         promote_to_multi=promote or None,
+        geometry_type=declared,
         layer_options={"ENCODING": "UTF-8", "DBF_DATE_LAST_UPDATE": _fixed_date().isoformat()},
     )
     side = tmp.with_name(tmp.stem + _SIDECAR)
@@ -758,7 +775,9 @@ def _write_csv(df, tmp: Path) -> None:
     out.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
 
 
-def _write_ogr(df, tmp: Path, driver: str, layer: str, *, append_to: Path | None, overwrite: bool) -> None:
+def _write_ogr(
+    df, tmp: Path, driver: str, layer: str, *, append_to: Path | None, overwrite: bool, geometry_type: str | None = None
+) -> None:
     import pyogrio
 
     opts: dict[str, Any] = {}
@@ -772,7 +791,10 @@ def _write_ogr(df, tmp: Path, driver: str, layer: str, *, append_to: Path | None
     if driver == "GPKG":
         config["OGR_CURRENT_DATE"] = _fixed_date().isoformat() + "T00:00:00.000Z"
     with _gdal_config(**config):
-        pyogrio.write_dataframe(df, tmp, layer=layer, driver=driver, layer_options=opts or None)
+        pyogrio.write_dataframe(
+            df, tmp, layer=layer, driver=driver, layer_options=opts or None,
+            geometry_type=_empty_geometry_type(df, geometry_type),
+        )
 
 
 def write(
@@ -785,6 +807,7 @@ def write(
     driver: str | None = None,
     field_names: Mapping[str, str] | None = None,
     inputs: Iterable[str | os.PathLike] = (),
+    geometry_type: str | None = None,
 ) -> list[Path]:
     """Write a GeoDataFrame or DataFrame; the format follows the extension.
 
@@ -815,6 +838,10 @@ def write(
         :func:`shapefile_field_names`.
     inputs
         Input files checksummed in the metadata record.
+    geometry_type
+        Geometry type to declare (e.g. ``"MultiPolygon"``) when the layer has
+        no geometry to infer it from — an empty result — so that the file
+        still has the layer's type and field types; ignored otherwise.
 
     Returns
     -------
@@ -881,9 +908,12 @@ def write(
         if driver is None:
             _write_csv(df, tmp)
         elif driver == "ESRI Shapefile":
-            names = _write_shp(df, types, tmp, field_names)
+            names = _write_shp(df, types, tmp, field_names, geometry_type)
         else:
-            _write_ogr(df, tmp, driver, layer or path.stem, append_to=append_to, overwrite=overwrite)
+            _write_ogr(
+                df, tmp, driver, layer or path.stem, append_to=append_to, overwrite=overwrite,
+                geometry_type=geometry_type,
+            )
         if metadata is not None:
             extra = {"rows": int(len(df)), "format": driver or "CSV"}
             if names is not None:

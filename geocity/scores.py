@@ -116,6 +116,7 @@ __all__ = [
     "rank_score",
     "rank_proxy_scores",
     "city_scores",
+    "input_files",
 ]
 
 
@@ -234,7 +235,19 @@ def _read_user_table(source) -> pd.DataFrame:
             raise NotFoundError(f"scores file {str(p)!r} does not exist")
         try:
             return pd.read_csv(p, encoding="utf-8-sig")
-        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        except UnicodeDecodeError as exc:
+            hint = ""
+            try:
+                p.read_bytes().decode("gb18030")
+                hint = (" It looks like GBK/GB18030 (the Chinese Windows encoding, e.g. Excel's plain 'CSV' "
+                        "on a Chinese system).")
+            except UnicodeDecodeError:
+                pass
+            raise ValidationError(
+                f"scores file {str(p)!r} is not UTF-8 (byte {exc.start}: {exc.reason}).{hint} "
+                "Save it as UTF-8 (Excel: 'CSV UTF-8'; or iconv -f GB18030 -t UTF-8) and retry"
+            ) from exc
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise ValidationError(
                 f"scores file {str(p)!r} is not a readable UTF-8 CSV table ({exc}); "
                 "give a CSV with a city_id (or name) column and score columns"
@@ -375,6 +388,33 @@ def _user_scores(source, city_ids: pd.Index, w: np.ndarray, cities=None) -> pd.D
     if missing.any():
         log.warning("%d cities are not in the scores table and get score 0", int(missing.sum()))
     return out
+
+
+def input_files(source=None) -> list:
+    """Files :func:`city_scores` reads with the embedded cities layer: the
+    ``cities`` layer, plus the rank tables for the proxies (``source=None``)
+    or the user's scores file — for the checksums of provenance records
+    (:func:`geocity.export.write_metadata`).
+
+    >>> [p.name for p in input_files()]
+    ['cities.csv', 'dimension_ranks.csv', 'gdci_2022.csv']
+    """
+    from pathlib import Path
+
+    from . import layers
+    from ._data import data_dir
+
+    names = ["cities"] + (["dimension_ranks", "gdci_2022"] if source is None else [])
+    files = []
+    for name in names:
+        for fname in layers.LAYERS[name][0]:
+            path = data_dir("layers") / fname
+            if path.is_file():
+                files.append(path)
+                break
+    if isinstance(source, (str, PathLike)):
+        files.append(Path(source))
+    return files
 
 
 def city_scores(cities=None, *, source=None, weights: Sequence[float] = (1, 1, 1)):

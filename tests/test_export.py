@@ -81,7 +81,7 @@ def test_shapefile_set_cpg_prj_and_chinese(tmp_path):
     )
     assert sorted(p.name for p in written) == _files(tmp_path)
     assert written[0] == out  # main file first
-    assert (tmp_path / "clusters.cpg").read_text(encoding="ascii").strip() == "UTF-8"
+    assert (tmp_path / "clusters.cpg").read_bytes() == b"UTF-8"  # exactly, as QGIS/ArcGIS expect
     assert "WGS" in (tmp_path / "clusters.prj").read_text()
     info = pyogrio.read_info(out)
     assert info["encoding"] == "UTF-8"
@@ -306,7 +306,7 @@ def test_metadata_record(tmp_path):
     rec = json.loads(text)
     assert rec["params"] == {"eps_km": 500.0, "weights": [1, 1, 1]}
     assert rec["inputs"][0]["sha256"] == hashlib.sha256(src.read_bytes()).hexdigest()
-    for lib in ["geopandas", "shapely", "pyproj", "pyogrio", "GDAL", "numpy"]:
+    for lib in ["geopandas", "shapely", "pyproj", "pyogrio", "GDAL", "PROJ", "numpy", "pandas", "scipy", "numba"]:
         assert lib in rec["libraries"]
     assert "geocity_version" in rec and "python" in rec
     assert list(rec) == sorted(rec)
@@ -343,3 +343,27 @@ def test_atomic_path(tmp_path):
     assert out.read_bytes() == b"new"
     assert _files(out.parent) == ["fig.png"]
     assert export.check_writable(tmp_path / "x" / "y.tif") == tmp_path / "x" / "y.tif"
+
+
+@pytest.mark.parametrize("ext", ["shp", "gpkg", "fgb", "geojson"])
+def test_empty_layer_keeps_declared_geometry_type_and_field_types(tmp_path, ext):
+    empty = _polygons().iloc[:0]
+    out = tmp_path / f"empty.{ext}"
+    export.write(empty, out, geometry_type="MultiPolygon")
+    info = pyogrio.read_info(out)
+    assert len(pyogrio.read_dataframe(out)) == 0  # (FlatGeobuf without index reports features=-1)
+    if ext == "shp":
+        assert info["geometry_type"] in ("Polygon", "MultiPolygon")  # a shapefile polygon type
+        assert (tmp_path / "empty.cpg").read_bytes() == b"UTF-8"
+    elif ext != "geojson":  # GeoJSON declares no layer type
+        assert info["geometry_type"] == "MultiPolygon"
+    if ext != "geojson":  # an empty GeoJSON FeatureCollection has no field list
+        short = {"total_score": "tot_score"} if ext == "shp" else {}
+        types = dict(zip(info["fields"], info["dtypes"]))
+        assert types["cluster_id"] == "int64" and types[short.get("total_score", "total_score")] == "float64"
+        back = export.read(out)
+        assert len(back) == 0
+        assert {"cluster_id", "name", "total_score", "typology"} <= set(back.columns)
+    # with rows, the hint is ignored and the data decide
+    export.write(_polygons(), tmp_path / f"full.{ext}", geometry_type="Point")
+    assert "Point" not in pyogrio.read_info(tmp_path / f"full.{ext}")["geometry_type"]

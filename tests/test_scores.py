@@ -192,3 +192,28 @@ def test_user_scores_unknown_and_ambiguous_names():
     twin = pd.concat([cities, cities.iloc[:1].assign(city_id="tokyo-xx")], ignore_index=True)
     with pytest.raises(ValidationError, match="ambiguous.*city_id"):
         scores.city_scores(twin, source=pd.DataFrame({"name": ["Tokyo"], "composite": [1.0]}))
+
+
+def test_gbk_scores_file_is_a_clear_error(tmp_path):
+    gbk = tmp_path / "scores_gbk.csv"
+    gbk.write_bytes("name_zh,composite\n东京,1.0\n休斯敦,0.3\n".encode("gbk"))
+    with pytest.raises(ValidationError) as err:
+        scores.city_scores(_cities(), source=gbk)
+    msg = str(err.value)
+    assert "not UTF-8" in msg and "GB18030" in msg and "CSV UTF-8" in msg
+    assert "\n" not in msg
+    # the same table saved as UTF-8 (with or without BOM) works, Chinese names included
+    for enc in ("utf-8", "utf-8-sig"):
+        ok = tmp_path / f"scores_{enc}.csv"
+        ok.write_bytes("name_zh,composite\n东京,1.0\n休斯敦,0.3\n".encode(enc))
+        out = scores.city_scores(_cities(), source=ok).set_index("city_id")
+        assert out.loc["houston-us", "composite"] == pytest.approx(0.3)
+
+
+def test_input_files_for_provenance(tmp_path):
+    pytest.importorskip("geocity.layers")
+    assert [p.name for p in scores.input_files()] == ["cities.csv", "dimension_ranks.csv", "gdci_2022.csv"]
+    assert all(p.is_file() for p in scores.input_files())
+    user = tmp_path / "mine.csv"
+    user.write_text("city_id,composite\ntokyo-jp,1\n", encoding="utf-8")
+    assert [p.name for p in scores.input_files(user)] == ["cities.csv", "mine.csv"]

@@ -49,18 +49,18 @@ def command(eps_km, min_weight, score, scores_file, method, max_span_km, hull, b
     metadata record with the parameters and the score source is written next
     to each output. Without --scores the scores are rank-derived proxies.
 
+    A run that finds no cluster (e.g. a tiny --eps-km) prints a warning and
+    writes empty but valid outputs (no rows, same fields).
+
     Example: geocity clusters -o out/clusters.shp
     """
+    import warnings
+
     from .. import export, scores
-    from ..cluster import DEFAULTS, SHAPEFILE_FIELDS, CityClusters
+    from ..cluster import DEFAULTS, SHAPEFILE_FIELDS, CityClusters, ClusterWarning
 
     out = Path(output)
     members = Path(members_path) if members_path else out.with_name(out.stem + "_members.csv")
-    # refuse before computing anything if either output exists
-    for path in (out, members):
-        also = [p for p in export.output_files(path, metadata=True) if p != path]
-        export.check_writable(path, overwrite, also=also)
-    cities = scores.city_scores(source=scores_file)
     est = CityClusters(
         eps_km=DEFAULTS["eps_km"] if eps_km is None else eps_km,
         min_weight=DEFAULTS["min_weight"] if min_weight is None else min_weight,
@@ -69,10 +69,26 @@ def command(eps_km, min_weight, score, scores_file, method, max_span_km, hull, b
         score=score,
         hull=hull,
         buffer_km=DEFAULTS["buffer_km"] if buffer_km is None else buffer_km,
-    ).fit(cities)
-    inputs = [scores_file] if scores_file else []
+    )
+    # user mistakes first (parameters, scores table), then the output policy, so that
+    # a bad run leaves nothing behind (not even a new output folder)
+    est._check_params()
+    cities = scores.city_scores(source=scores_file)
+    for path in (out, members):  # refuse before clustering if either output exists
+        also = [p for p in export.output_files(path, metadata=True) if p != path]
+        export.check_writable(path, overwrite, also=also)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ClusterWarning)
+        est.fit(cities)
+    for w in caught:
+        if issubclass(w.category, ClusterWarning):
+            click.echo(f"Warning: {w.message}", err=True)
+        else:  # pragma: no cover - pass anything else on unchanged
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    inputs = scores.input_files(scores_file)
     export.write(
-        est.clusters_, out, overwrite=overwrite, metadata=est.params_, inputs=inputs, field_names=SHAPEFILE_FIELDS
+        est.clusters_, out, overwrite=overwrite, metadata=est.params_, inputs=inputs, field_names=SHAPEFILE_FIELDS,
+        geometry_type="MultiPolygon",
     )
     export.write(
         est.members_, members, overwrite=overwrite, metadata=est.params_, inputs=inputs, field_names=SHAPEFILE_FIELDS
