@@ -146,6 +146,7 @@ import logging
 import math
 import warnings
 from functools import lru_cache
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -752,6 +753,26 @@ def _split_region(
     return sub
 
 
+def check_outputs(
+    path: str | Path, members_path: str | Path | None = None, *, overwrite: bool = False
+) -> tuple[Path, Path]:
+    """Apply the output policy to a cluster export before any work is done.
+
+    Returns the cluster path and the member-table path (default
+    ``<stem>_members.csv`` beside ``path``); raises
+    :class:`~geocity.errors.OutputExistsError` if any file of either set
+    exists and ``overwrite`` is false.
+    """
+    from . import export
+
+    path = Path(path)
+    members_path = Path(members_path) if members_path else path.with_name(f"{path.stem}_members.csv")
+    for p in (path, members_path):
+        also = [q for q in export.output_files(p, metadata=True) if q != p]
+        export.check_writable(p, overwrite, also=also)
+    return path, members_path
+
+
 class CityClusters:
     """Identify city clusters: weighted geodesic DBSCAN plus pole-catchment split.
 
@@ -1041,6 +1062,51 @@ class CityClusters:
                 stacklevel=2,
             )
         return self
+
+    def write(
+        self,
+        path: str | Path,
+        *,
+        members_path: str | Path | None = None,
+        overwrite: bool = False,
+        inputs: Sequence = (),
+    ) -> list[Path]:
+        """Export the fitted clusters and their member table.
+
+        Parameters
+        ----------
+        path
+            Cluster polygons; format from the extension (``.shp``, ``.gpkg``,
+            ``.geojson``, ``.fgb``), written with the fixed short DBF field
+            names of :data:`SHAPEFILE_FIELDS` and a provenance record.
+        members_path
+            Member table (one row per city and cluster; ``.csv`` or any
+            vector format). Default: ``<stem>_members.csv`` beside ``path``.
+        overwrite
+            Replace existing outputs (refused otherwise).
+        inputs
+            Files whose checksums go into the provenance record, e.g.
+            :func:`geocity.scores.input_files`.
+
+        Returns
+        -------
+        list of pathlib.Path
+            Every file written.
+        """
+        from . import export
+
+        if not hasattr(self, "clusters_"):
+            raise ValidationError("CityClusters.write: call fit() first")
+        path, members_path = check_outputs(path, members_path, overwrite=overwrite)
+        written = export.write(
+            self.clusters_, path, overwrite=overwrite, metadata=self.params_, inputs=inputs,
+            field_names=SHAPEFILE_FIELDS, geometry_type="MultiPolygon",
+        )
+        written += export.write(
+            self.members_, members_path, overwrite=overwrite, metadata=self.params_, inputs=inputs,
+            field_names=SHAPEFILE_FIELDS,
+        )
+        return written
 
     def fit_predict(self, cities=None, y=None) -> np.ndarray:
         """Fit and return :attr:`labels_`."""

@@ -32,17 +32,14 @@ def _step_layers(out: Path, **_) -> list[Path]:
 
 
 def _step_clusters(out: Path, **_) -> list[Path]:
-    from . import export, scores
+    from . import scores
     from .cluster import CityClusters
 
     written: list[Path] = []
     cities = scores.city_scores()
     for score, stem in (("composite", "clusters"), ("innovation", "innovation_clusters")):
         est = CityClusters(score=score).fit(cities)
-        written += export.write(
-            est.clusters_, out / "clusters" / f"{stem}.shp", overwrite=True, metadata=est.params_
-        )
-        written += export.write(est.members_, out / "clusters" / f"{stem}_members.csv", overwrite=True)
+        written += est.write(out / "clusters" / f"{stem}.shp", overwrite=True, inputs=scores.input_files())
     return written
 
 

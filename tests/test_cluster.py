@@ -655,3 +655,22 @@ def test_engine_one_million_points_memory_bounded():
     np.testing.assert_array_equal(lg, labels)
     np.testing.assert_array_equal(cg, core)
     assert elapsed < 120, f"{elapsed:.0f} s"
+
+
+def test_write_exports_polygons_and_members_and_refuses_overwrite(report_clusters, tmp_path):
+    import pyogrio
+
+    from geocity.errors import OutputExistsError
+    from geocity.export import read
+
+    out = tmp_path / "c.shp"
+    written = report_clusters.write(out)
+    names = {p.name for p in written}
+    assert {"c.shp", "c.cpg", "c.fields.csv", "c_members.csv"} <= names
+    back = read(out)
+    assert len(back) == len(report_clusters.clusters_)
+    assert set(back["name_zh"]) == set(report_clusters.clusters_["name_zh"])
+    assert pyogrio.read_info(out)["geometry_type"] in ("Polygon", "MultiPolygon")  # shapefiles do not tell them apart
+    with pytest.raises(OutputExistsError):
+        report_clusters.write(tmp_path / "other.shp", members_path=tmp_path / "c_members.csv")
+    assert not (tmp_path / "other.shp").exists()  # refused before anything was written

@@ -56,8 +56,8 @@ def command(eps_km, min_weight, score, scores_file, method, max_span_km, hull, b
     """
     import warnings
 
-    from .. import export, scores
-    from ..cluster import DEFAULTS, SHAPEFILE_FIELDS, CityClusters, ClusterWarning
+    from .. import scores
+    from ..cluster import DEFAULTS, CityClusters, ClusterWarning, check_outputs
 
     out = Path(output)
     members = Path(members_path) if members_path else out.with_name(out.stem + "_members.csv")
@@ -74,9 +74,7 @@ def command(eps_km, min_weight, score, scores_file, method, max_span_km, hull, b
     # a bad run leaves nothing behind (not even a new output folder)
     est._check_params()
     cities = scores.city_scores(source=scores_file)
-    for path in (out, members):  # refuse before clustering if either output exists
-        also = [p for p in export.output_files(path, metadata=True) if p != path]
-        export.check_writable(path, overwrite, also=also)
+    check_outputs(out, members, overwrite=overwrite)  # refuse before clustering if an output exists
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ClusterWarning)
         est.fit(cities)
@@ -86,13 +84,7 @@ def command(eps_km, min_weight, score, scores_file, method, max_span_km, hull, b
         else:  # pragma: no cover - pass anything else on unchanged
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     inputs = scores.input_files(scores_file)
-    export.write(
-        est.clusters_, out, overwrite=overwrite, metadata=est.params_, inputs=inputs, field_names=SHAPEFILE_FIELDS,
-        geometry_type="MultiPolygon",
-    )
-    export.write(
-        est.members_, members, overwrite=overwrite, metadata=est.params_, inputs=inputs, field_names=SHAPEFILE_FIELDS
-    )
+    est.write(out, members_path=members, overwrite=overwrite, inputs=inputs)
     if not quiet:
         label = "rank-proxy scores" if est.params_["proxy"] else "user scores"
         click.echo(f"{len(est.clusters_)} clusters ({label}) → {out}; members → {members}")
