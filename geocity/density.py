@@ -984,7 +984,7 @@ def density_overlay(
         A :class:`DensitySurface`, a GeoTIFF path or a ``(values, transform,
         crs)`` tuple.
     cmap, vmax, opacity
-        Colour ramp, the value shown at full colour (default: the 99.5th
+        Colour ramp (a matplotlib colormap or its name), the value shown at full colour (default: the 99.5th
         percentile of positive cells) and the alpha of the densest cells;
         zero/low density fades to transparent.
     as_png
@@ -1026,7 +1026,7 @@ def density_overlay(
     if vmax is None:
         vmax = float(np.percentile(pos, 99.5)) if pos.size else 1.0
     norm = np.clip(np.nan_to_num(dst, nan=0.0) / (vmax or 1.0), 0.0, 1.0)
-    rgba = matplotlib.colormaps[cmap](norm)
+    rgba = (matplotlib.colormaps[cmap] if isinstance(cmap, str) else cmap)(norm)  # a name or a Colormap
     rgba[..., 3] = opacity * np.sqrt(norm)
     img = (rgba * 255).round().astype(np.uint8)
     md = surface.metadata or {}
@@ -1036,7 +1036,8 @@ def density_overlay(
         caption += f", bandwidth {float(md['bandwidth_km']):g} km"
     if md.get("weights_proxy"):
         caption += " — weights are rank-derived proxies"
-    legend = {"vmin": 0.0, "vmax": vmax, "cmap": cmap, "units": units, "caption": caption}
+    legend = {"vmin": 0.0, "vmax": vmax, "cmap": cmap if isinstance(cmap, str) else getattr(cmap, "name", str(cmap)),
+              "units": units, "caption": caption}
     bounds = [[south, west], [north, east]]
     if not as_png:
         return img, bounds, legend

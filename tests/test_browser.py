@@ -382,6 +382,84 @@ def test_map_loads_counts_toggles_popups(browser, synthetic_map):
         page.close()
 
 
+DENSITY = "Density: composite (modelled, proxy) / 密度：综合（模型，代理值）"
+LINKS = "Links: modelled links (gravity model) / 联系：模型联系（引力模型）"
+
+
+def _overlay_loaded(page: Page) -> dict:
+    """Wait for the density image overlay and report its element's state."""
+    page.page.wait_for_function(
+        """() => { const im = document.querySelector('.leaflet-geocityDensity-pane img.leaflet-image-layer');
+                   return im && im.complete && im.naturalWidth > 0; }""")
+    return page.page.evaluate(
+        """() => { const im = document.querySelector('.leaflet-geocityDensity-pane img.leaflet-image-layer');
+                   const r = im.getBoundingClientRect();
+                   return {n: document.querySelectorAll('img.leaflet-image-layer').length, w: im.naturalWidth,
+                           h: im.naturalHeight, shownW: r.width, data: im.src.startsWith('data:image/png;base64,'),
+                           z: getComputedStyle(im.parentElement).zIndex}; }""")
+
+
+def test_density_overlay_and_links(browser, synthetic_map):
+    """Issue 7 on the web map: the density image overlay loads (offline, a
+    data URI) under the vectors with its legend; the modelled links toggle,
+    their popups show both names as text and say "modelled"."""
+    page = Page(browser, synthetic_map)
+    try:
+        im = _overlay_loaded(page)
+        assert im["n"] == 1 and im["w"] > 0 and im["h"] > 0 and im["shownW"] > 100 and im["data"], im
+        assert im["z"] == "350"  # under the overlay pane (400) of cities, clusters and links
+        layers = page.layers()
+        assert layers[DENSITY]["on"] and not layers[LINKS]["on"]
+        n_links = layers[LINKS]["n"]
+        assert n_links == 15  # 6 cities, top 5 per city: every pair
+        legend = page.page.locator(".geocity-legend")
+        assert "modelled from rank-derived proxy scores" in legend.inner_text()
+        links_legend = page.page.locator(".geocity-legend-layer", has_text="relative strength")
+        assert links_legend.count() == 1 and not links_legend.is_visible()
+        n_paths = page.page.locator(".leaflet-overlay-pane path.leaflet-interactive").count()
+
+        # switch the links on in the layer control: their lines and legend appear
+        page.page.hover(".leaflet-control-layers")
+        label = page.page.locator(".leaflet-control-layers-overlays label", has_text="Links:")
+        label.locator("input").click()
+        assert page.layers()[LINKS]["on"]
+        assert page.page.locator(".leaflet-overlay-pane path.leaflet-interactive").count() == n_paths + n_links
+        assert links_legend.is_visible()
+        page.page.mouse.move(5, 400)
+
+        # the popup of the link to the hostile name: text, not markup
+        text = page.page.evaluate(
+            """() => {
+            const map = window[Object.keys(window).find(k => /^map_[0-9a-f]+$/.test(k))];
+            map.closePopup();
+            let hit = null;
+            map.eachLayer(l => { if (!hit && l.feature && (l.feature.properties.link || '').includes('onerror')
+                                      && l.feature.properties.link.includes('London')) hit = l; });
+            const c = hit.getBounds().getCenter();
+            map.setView(c, 4, {animate: false});
+            hit.fire('click', {latlng: c}, true);  // propagates to the GeoJSON layer's popup
+            return document.querySelector('.leaflet-popup-content').innerText;
+            }""")
+        for s in (HOSTILE, "London", "modelled (gravity model)", "strength", " km"):
+            assert s in text, (s, text)
+        assert page.page.locator(".leaflet-popup-content img").count() == 0
+        page.screenshot("webmap-density-links.png")
+
+        # and off again; the density overlay toggles too
+        page.page.hover(".leaflet-control-layers")
+        label.locator("input").click()
+        assert not page.layers()[LINKS]["on"] and not links_legend.is_visible()
+        page.page.locator(".leaflet-control-layers-overlays label", has_text="Density:").locator("input").click()
+        assert not page.layers()[DENSITY]["on"]
+        assert page.page.locator("img.leaflet-image-layer").count() == 0
+        assert page.page.evaluate("() => window.__xss === undefined")
+        assert page.dialogs == [], page.dialogs
+        assert page.errors == [], page.errors
+        assert page.unserved == [], page.unserved
+    finally:
+        page.close()
+
+
 def test_cluster_popup_and_offline_basemap(browser, tmp_path):
     clusters, members = _clusters()
     countries = gpd.GeoDataFrame({"iso_a2": ["AA", "BB"], "name_en": ["Aland", "Be<b>land"]},
@@ -459,9 +537,10 @@ def test_report_map(browser, tmp_path):
         if _in_ci():
             raise
         pytest.skip(f"embedded cities layer not available yet: {exc}")
-    have = [name for name, mod in (("clusters", "geocity.cluster"), ("corridors", "geocity.corridors"))
+    have = [name for name, mod in (("clusters", "geocity.cluster"), ("corridors", "geocity.corridors"),
+                                   ("density", "geocity.density"), ("network", "geocity.network"))
             if _importable(mod)]
-    m = leaflet.webmap(("cities", *have))
+    m = leaflet.webmap(("cities", *have))  # the default map of `geocity reproduce` (out/map.html)
     out = leaflet.save(m, tmp_path / "map.html")
     page = Page(browser, out)
     try:
@@ -470,6 +549,13 @@ def test_report_map(browser, tmp_path):
         ranked = gl.cities_with_ranks()
         assert counts["GDCI top 100 / 全球动力城市指数前100"] == int((ranked["gdci_rank"] <= 100).sum()) >= 99
         assert counts["BRI potential top 100 / 一带一路潜力城市前100"] == int((ranked["bri_rank"] <= 100).sum()) >= 99
+        if "density" in have:
+            im = _overlay_loaded(page)
+            assert im["n"] == 1 and im["w"] > 0, im
+        if "network" in have:
+            from geocity import network
+
+            assert counts[LINKS] == len(network.gravity_links(dimension="composite", top_k=5))
         text = page.click_city("beijing-cn")
         assert "Beijing" in text and "北京" in text and "GDCI" in text
         page.screenshot("webmap-report.png")

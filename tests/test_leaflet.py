@@ -326,3 +326,182 @@ def test_cli_default_map(runner, tmp_path):
     assert {p["city_id"] for p in props if "city_id" in p} == set(layers.load("cities")["city_id"])
     beijing = next(p["pop"] for p in props if p.get("city_id") == "beijing-cn")
     assert "北京" in beijing and "GDCI 2022 rank" in beijing and "proxy" in beijing and "CMREC" in beijing
+    # issue 7: the composite density overlay (on) and the modelled links (off), page still small
+    assert len(_overlays(html)) == 1
+    assert json.dumps("Density: composite (modelled, proxy) / 密度：综合（模型，代理值）") in html
+    from geocity import network
+
+    assert sum(1 for p in props if "link" in p) == len(network.gravity_links(dimension="composite", top_k=5))
+    assert out.stat().st_size < 4_000_000
+
+
+def test_cli_density_and_network_layers(runner, tmp_path):
+    from geocity import density
+
+    tif = density.write_geotiff(_surface(), tmp_path / "innovation.tif")
+    out = tmp_path / "dn.html"
+    res = runner.invoke(cli, ["webmap", "-o", str(out), "--layers", "density,network", "--tiles", "none",
+                              "--density-tif", str(tif), "--network-dimension", "innovation", "--top-k", "2",
+                              "--lang", "en"])
+    assert res.exit_code == 0, res.output
+    html = out.read_text(encoding="utf-8")
+    assert len(_overlays(html)) == 1 and json.dumps("Density: innovation (modelled, proxy)") in html
+    assert json.dumps("Links: modelled links (gravity model)") in html and "s = innovation" in html
+    assert "Report cities" not in html
+    res = runner.invoke(cli, ["webmap", "-o", str(tmp_path / "x.html"), "--layers", "density",
+                              "--density-weights", "innovation,wealth"])
+    assert res.exit_code == 1 and "wealth" in res.output and "innovation, industry, infrastructure, composite" in res.output
+
+
+# --------------------------------------------------------------------------
+# density overlays and links (issue 7)
+# --------------------------------------------------------------------------
+def _surface(proxy=True):
+    """A small lon/lat surface (a bump at 20° E, 30° N) with proxy weights."""
+    from affine import Affine
+
+    from geocity.density import DensitySurface
+
+    y, x = np.mgrid[0:40, 0:40]
+    values = np.exp(-((x - 20) ** 2 + (y - 20) ** 2) / 50.0) * 1e-6
+    md = {"weight": "innovation", "weights_proxy": proxy, "units": "innovation per km2", "kernel": "gaussian",
+          "bandwidth_km": 300.0}
+    return DensitySurface(values=values, transform=Affine(1.0, 0.0, 0.0, 0.0, -1.0, 50.0), crs=pyproj_crs(4326),
+                          metadata=md)
+
+
+def pyproj_crs(code):
+    from pyproj import CRS
+
+    return CRS.from_epsg(code)
+
+
+def _overlays(html: str) -> list[tuple[bytes, list]]:
+    """(PNG bytes, bounds) of every image overlay in the page."""
+    import base64
+
+    out = []
+    for m in re.finditer(r'L\.imageOverlay\(\s*"data:image/png;base64,([A-Za-z0-9+/=]+)",\s*(\[\[.*?\]\]),', html):
+        out.append((base64.b64decode(m.group(1)), json.loads(m.group(2))))
+    return out
+
+
+def test_density_overlay_embedded_with_bounds_and_legend():
+    from geocity import density
+
+    m = leaflet.new_map()
+    leaflet.add_density(m, _surface())
+    html = leaflet.to_html(leaflet.finish(m))
+    (png, bounds), = _overlays(html)
+    # the image density_overlay made (already Web Mercator), embedded as is:
+    # no second mercator projection by folium
+    want_png, want_bounds, info = density.density_overlay(_surface(), cmap=leaflet._density_cmap(
+        leaflet._styles.load_style()))
+    assert png == want_png and png.startswith(b"\x89PNG")
+    assert bounds == want_bounds and np.allclose(bounds, [[10.0, 0.0], [50.0, 40.0]])
+    assert "geocityDensity" in html and "https://" not in html.split("L.imageOverlay(")[1][:200]
+    name = "Density: innovation (modelled, proxy) / 密度：创新（模型，代理值）"
+    assert json.dumps(name) in html  # a toggle in the layer control
+    legend = html[html.index('class="geocity-legend"'):]
+    legend = legend[:legend.index("</details>")]
+    for s in ("linear-gradient", "modelled from rank-derived proxy scores", "由排名推算的代理得分建模",
+              "innovation per km²", f"{info['vmax']:.3g}", "bandwidth 300 km"):
+        assert s in legend, s
+    from geocity import styles
+
+    assert all(c in legend for c in styles.sequential_colors())  # the plates' ramp
+
+
+def test_density_not_proxy_and_from_geotiff(tmp_path):
+    from geocity import density
+
+    path = density.write_geotiff(_surface(proxy=False), tmp_path / "d.tif")
+    html = leaflet.to_html(leaflet.webmap(["density"], surfaces=path))
+    assert len(_overlays(html)) == 1
+    assert "proxy" not in html[html.index('class="geocity-legend"'):] and "modelled" in html
+    assert json.dumps("Density: innovation (modelled) / 密度：创新（模型）") in html
+
+
+def test_density_one_overlay_per_dimension_first_shown():
+    html = leaflet.to_html(leaflet.webmap(["density"], cities=_cities(), density_weights="innovation,composite"))
+    assert len(_overlays(html)) == 2
+    sections = re.findall(r'<div class="geocity-legend-layer" data-geocity-layer="([^"]*)"( style="display:none")?',
+                          html)
+    assert [(n.split(":")[1].split("(")[0].strip(), bool(h)) for n, h in sections] == [
+        ("innovation", False), ("composite", True)]
+    assert "overlayadd overlayremove" in html  # legend sections follow the layer toggles
+    assert html.count(".addTo(map_") >= 1
+
+
+def _links():
+    from geocity import network
+
+    return network.gravity_links(_cities(), dimension="composite", top_k=2)
+
+
+def test_links_popups_escaped_modelled_and_scaled():
+    links = _links()
+    html = leaflet.to_html(leaflet.webmap(["network"], links=links, cities=_cities()))
+    props = [p for p in _geojson_props(html) if "link" in p]
+    assert len(props) == len(links) > 0
+    assert "<img src=x" not in html and "<b>坏" not in html
+    hostile = [p for p in props if "onerror" in p["link"]]
+    assert hostile and all("&lt;img src=x onerror=alert(1)&gt; &lt;b&gt;坏&lt;/b&gt;" in p["link"] for p in hostile)
+    assert any("Nuku&#x27;alofa &#96;&#36;{x}&#96;" in p["link"] for p in props)
+    for p in props:
+        assert p["source"] == "modelled (gravity model) / 模型结果（引力模型）"
+        assert p["distance"].endswith(" km") and re.fullmatch(r"\S+ \(\d\.\d{3}\)", p["strength"])
+        assert " — " in p["link"] and "<" not in p["link"] + p["strength"]
+    # drawn weakest first, widths grow with the strength
+    w = [float(re.search(r"\((.*)\)", p["strength"]).group(1)) for p in props]
+    widths = [p["style"]["weight"] for p in props]
+    assert w == sorted(w) and widths == sorted(widths) and widths[-1] > widths[0]
+    # popup labels written once, escaped; layer name and legend say modelled
+    assert json.dumps(["link / 联系", "strength (relative) / 强度（相对值）", "distance / 距离", "source / 来源"]) in html
+    assert json.dumps("Links: modelled links (gravity model) / 联系：模型联系（引力模型）") in html
+    legend = html[html.index('class="geocity-legend"'):]
+    assert "relative strength ≥ 0.25" in legend and "rank-derived proxy scores" in legend and "gravity" in legend
+
+
+def test_links_observed_and_antimeridian():
+    import geopandas as gpd
+
+    from geocity.geodesy import geodesic_line
+
+    links = gpd.GeoDataFrame(
+        {"source_id": ["tokyo-jp"], "target_id": ["los-angeles-us"], "source_name": ["Tokyo"],
+         "target_name": ["Los Angeles"], "weight": [1.0], "strength": [3.0], "distance_km": [8800.0],
+         "modelled": [False]},
+        geometry=[geodesic_line([35.7, 34.05], [139.7, -118.24], 200)], crs="EPSG:4326")
+    html = leaflet.to_html(leaflet.webmap(["network"], links=links))
+    (p,) = [p for p in _geojson_props(html) if "link" in p]
+    assert p["source"] == "observed (edge table) / 观测值（联系表）" and p["distance"] == "8,800 km"
+    assert json.dumps("Links: links / 联系：联系") in html
+    assert '"MultiLineString"' in html  # split at ±180°, drawn across the Pacific
+
+
+def test_default_map_has_density_and_network_switched_right():
+    html = leaflet.to_html(_map())
+    assert len(_overlays(html)) == 1
+    assert json.dumps("Density: composite (modelled, proxy) / 密度：综合（模型，代理值）") in html
+    assert json.dumps("Links: modelled links (gravity model) / 联系：模型联系（引力模型）") in html
+    assert re.search(r'data-geocity-layer="Links[^"]*" style="display:none"', html)  # links start off
+
+
+def test_density_and_links_bad_input(tmp_path):
+    with pytest.raises(NotFoundError, match=r"'pressure'.*valid: innovation, industry, infrastructure, composite"):
+        leaflet.webmap(["density"], cities=_cities(), density_weights=["pressure"])
+    with pytest.raises(NotFoundError, match="network_dimension"):
+        leaflet.webmap(["network"], cities=_cities(), network_dimension="nope")
+    with pytest.raises(ValidationError, match="does not exist"):
+        leaflet.add_density(leaflet.new_map(), tmp_path / "missing.tif")
+    with pytest.raises(ValidationError, match="DensitySurface"):
+        leaflet.add_density(leaflet.new_map(), [1, 2, 3])
+    with pytest.raises(ValidationError, match="opacity"):
+        leaflet.add_density(leaflet.new_map(), _surface(), opacity=2)
+    with pytest.raises(ValidationError, match="must hold LineString or MultiLineString"):
+        leaflet.add_links(leaflet.new_map(), _cities())
+    with pytest.raises(ValidationError, match="weight"):
+        leaflet.add_links(leaflet.new_map(), _links().drop(columns=["weight"]))
+    html = leaflet.to_html(leaflet.webmap(["network"], links=_links().iloc[:0]))
+    assert "no links to show" in html

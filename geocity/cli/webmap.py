@@ -1,5 +1,5 @@
 """``geocity webmap``: an interactive Leaflet map (one HTML file) of the
-report's cities, clusters and corridors."""
+report's cities, clusters, corridors, density surfaces and modelled networks."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from . import options
 @click.command("webmap")
 @click.option(
     "--layers",
-    default="cities,clusters,corridors",
+    default="cities,clusters,corridors,density,network",
     show_default=True,
-    help="Comma-separated layers: cities (with the GDCI and BRI top 100), clusters, corridors.",
+    help="Comma-separated layers: cities (with the GDCI and BRI top 100), clusters, corridors, "
+         "density (image overlay of a kernel density surface), network (modelled gravity links).",
 )
 @click.option("--within-km", type=float, default=100.0, show_default=True,
               help="Corridor buffer distance in km (also the range for corridor distances in city popups).")
@@ -24,14 +25,24 @@ from . import options
                    "or 'none' for the embedded Natural Earth countries only (works offline).")
 @click.option("--lang", type=click.Choice(["en", "zh", "both"]), default="both", show_default=True,
               help="Language of tooltips, popups and legend.")
+@click.option("--density-weights", default="composite", show_default=True,
+              help="Comma-separated scores with one density overlay each: innovation, industry, "
+                   "infrastructure, composite (the first is switched on).")
+@click.option("--density-tif", "density_tifs", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Show this GeoTIFF (from `geocity density`) instead of computing the overlays; repeatable.")
+@click.option("--network-dimension", default="composite", show_default=True,
+              help="Score of the gravity model of the network layer.")
+@click.option("--top-k", type=int, default=5, show_default=True, help="Gravity links kept per city.")
 @options.output_file
 @options.overwrite
-def command(layers, within_km, points, tiles, lang, output, overwrite):
+def command(layers, within_km, points, tiles, lang, density_weights, density_tifs, network_dimension, top_k,
+            output, overwrite):
     """Write an interactive map (Leaflet, one HTML file) with a layer control,
     bilingual tooltips and popups, a legend, search, scale, fullscreen and
-    measure tools.
+    measure tools. Density surfaces and links are modelled from the
+    (rank-derived proxy) scores and labelled as such.
 
-    Example: geocity webmap -o out/map.html
+    Example: geocity webmap -o out/map.html --layers cities,density,network
     """
     from ..render import leaflet
 
@@ -41,6 +52,10 @@ def command(layers, within_km, points, tiles, lang, output, overwrite):
         points=points,
         tiles=leaflet.DEFAULT_TILES if tiles is None else tiles,
         lang=lang,
+        density_weights=density_weights,
+        surfaces=list(density_tifs) or None,
+        network_dimension=network_dimension,
+        top_k=top_k,
     )
     path = leaflet.save(m, output, overwrite=overwrite)
     click.echo(f"wrote {path}")

@@ -1,4 +1,5 @@
-"""Interactive Leaflet maps (folium) of the report's cities, clusters and corridors.
+"""Interactive Leaflet maps (folium) of the report's cities, clusters, corridors,
+density surfaces and (modelled) city networks.
 
 :func:`webmap` builds a :class:`folium.Map` from the embedded layers (or adds
 them to a map you pass); the ``add_*`` functions add one kind of layer each
@@ -11,6 +12,13 @@ layer name is HTML-escaped here (:func:`escape`), including backticks and
 ``$`` because folium places some texts inside JavaScript template literals.
 folium's ``GeoJsonTooltip``/``GeoJsonPopup`` insert property values as raw
 HTML, so the properties we give them are already-escaped HTML fragments.
+
+Density surfaces (:func:`add_density`) are PNG image overlays embedded as
+data URIs (the page works offline), in a pane under the vector layers;
+links (:func:`add_links`) are GeoJSON lines whose popup labels are written
+once. Both say "modelled" (and "proxy" for rank-derived scores) in their
+layer names, popups and legend sections; a layer's legend section shows
+only while the layer is switched on.
 
 Colours and symbol sizes come from the shared style sheet
 (:mod:`geocity.styles`), the same one the static renderer uses. A marker of
@@ -56,6 +64,8 @@ __all__ = [
     "add_clusters",
     "add_corridors",
     "add_points",
+    "add_density",
+    "add_links",
     "add_basemap",
     "add_legend",
     "add_note",
@@ -67,7 +77,28 @@ __all__ = [
 ]
 
 #: Layer names :func:`webmap` (and ``geocity webmap --layers``) accepts.
-LAYERS: tuple[str, ...] = ("cities", "clusters", "corridors")
+LAYERS: tuple[str, ...] = ("cities", "clusters", "corridors", "density", "network")
+#: Layers of :func:`webmap` by default (and of ``geocity reproduce``'s
+#: ``out/map.html``): all of them. The density overlay starts switched on,
+#: the modelled links start switched off (1 800 lines hide the cities).
+DEFAULT_LAYERS: tuple[str, ...] = LAYERS
+#: Score columns the density overlays and the gravity links can use.
+DIMENSIONS: tuple[str, ...] = ("innovation", "industry", "infrastructure", "composite")
+#: Bandwidth of the web map's density overlays, km (that of the density
+#: GeoTIFFs of ``geocity reproduce``).
+DENSITY_BANDWIDTH_KM = 300.0
+#: Cell size of the web map's density overlays, km: coarser than the
+#: GeoTIFFs (25 km) to keep the page small; the image is smoothed anyway.
+DENSITY_CELL_KM = 50.0
+#: Relative-strength classes of the links (weight = strength / strongest
+#: link), the same classes as the printed network plates.
+LINK_CLASSES: tuple[tuple[float, float], ...] = ((0.25, 1.0), (0.05, 0.25), (0.0, 0.05))
+#: Links' coordinates are rounded to this many decimals (about 100 m).
+LINK_DECIMALS = 3
+#: Densification of the web map's gravity links, km.
+LINK_SEGMENT_KM = 150.0
+_DENSITY_PANE = "geocityDensity"
+_BASE_PANE = "geocityBase"
 #: Default tile layer. Tile providers that need an API key (CartoDB since
 #: 2026, Stadia, MapTiler, ...) are refused: a shared page cannot carry a key.
 DEFAULT_TILES = "Esri.WorldGrayCanvas"
@@ -124,7 +155,22 @@ _LABELS = {
     "proxy": ("(proxy)", "（代理值）"),
     "search": ("Search city", "搜索城市"),
     "empty": ("Nothing to show", "无数据"),
+    "density_proxy_note": ("modelled from rank-derived proxy scores, not data published by the report",
+                           "由排名推算的代理得分建模，非报告发布的数据"),
+    "density_note": ("modelled (kernel density of the weights)", "模型结果（权重的核密度）"),
+    "links": ("Links", "联系"),
+    "links_modelled": ("modelled links (gravity model)", "模型联系（引力模型）"),
+    "links_observed": ("links", "联系"),
+    "strength": ("strength", "强度"),
+    "link_distance": ("distance", "距离"),
+    "link_source": ("source", "来源"),
+    "modelled_gravity": ("modelled (gravity model)", "模型结果（引力模型）"),
+    "observed": ("observed (edge table)", "观测值（联系表）"),
+    "links_proxy_note": ("modelled from rank-derived proxy scores; the report publishes no flows",
+                         "由排名推算的代理得分建模；报告未公布流量数据"),
+    "links_note": ("modelled; the report publishes no flows", "模型结果；报告未公布流量数据"),
 }
+_DIM_ZH = {"innovation": "创新", "industry": "产业", "infrastructure": "基础设施", "composite": "综合"}
 
 
 # --------------------------------------------------------------------------
@@ -385,6 +431,8 @@ _PAGE_CSS = """
 .geocity-legend i{display:inline-block;width:11px;height:11px;margin-right:5px;vertical-align:-1px;border:1px solid #fff}
 .geocity-legend i.line{height:3px;vertical-align:3px;border:0}
 .geocity-legend i.dot{border-radius:50%}
+.geocity-link-popup th{white-space:nowrap}
+.geocity-legend i.ramp{width:110px;height:9px;vertical-align:-1px;border:1px solid #ccc}
 .geocity-legend .geocity-legend-note{color:#5b6470;font-size:11px;max-width:260px}
 .geocity-note{position:absolute;z-index:1000;top:10px;left:50%;transform:translateX(-50%);background:#fff8e1;
  border:1px solid #d08a2e;padding:6px 10px;border-radius:4px;font:13px Arial,"Noto Sans CJK SC",sans-serif}
@@ -421,34 +469,96 @@ def add_legend(m: folium.Map, sections: Sequence[tuple[str, Sequence[tuple[str, 
         The map.
     sections
         ``[(section title, [(kind, colour, label), ...]), ...]`` with ``kind``
-        one of ``"dot"``, ``"box"``, ``"line"`` or ``"note"`` (text only,
+        one of ``"dot"``, ``"box"``, ``"line"``, ``"ramp"`` (colour: comma-
+        separated ``#rrggbb`` stops, low to high) or ``"note"`` (text only,
         colour ignored); titles and labels are plain text (escaped here);
-        colours must be ``#rrggbb``.
+        colours must be ``#rrggbb``. The sections that :func:`add_density`
+        and :func:`add_links` register follow these, each shown only while
+        its layer is switched on.
     title
         Legend title (plain text).
     """
+    m._geocity_legend_base = (list(sections), title)
+    _render_legend(m, force=True)
+    return m
+
+
+def _legend_items(items: Sequence[tuple[str, str, str]]) -> list[str]:
+    parts = []
+    for kind, color, label in items:
+        if kind == "note":
+            parts.append(f'<div class="geocity-legend-note">{escape(label)}</div>')
+            continue
+        stops = str(color).split(",") if kind == "ramp" else [str(color)]
+        for c in stops:
+            if not re.fullmatch(r"#[0-9a-fA-F]{3,8}", c):
+                raise ValidationError(f"legend colour {c!r} for {label!r} is not a #rrggbb colour")
+        if kind == "ramp":
+            parts.append(f'<div><i class="ramp" style="background:linear-gradient(to right,{",".join(stops)})">'
+                         f'</i><br>{escape(label)}</div>')
+            continue
+        cls = kind if kind in ("dot", "line") else "box"
+        parts.append(f'<div><i class="{cls}" style="background:{color}"></i>{escape(label)}</div>')
+    return parts
+
+
+def _render_legend(m: folium.Map, *, force: bool = False) -> None:
+    sections, title = getattr(m, "_geocity_legend_base", ([], "Legend"))
+    layered = getattr(m, "_geocity_layer_legends", [])
+    if not force and not layered and getattr(m, "_geocity_legend", None) is None:
+        return
     parts = [f"<details open><summary>{escape(title)}</summary>"]
     for sec_title, items in sections:
         if not items:
             continue
         parts.append(f'<div class="geocity-legend-title">{escape(sec_title)}</div>')
-        for kind, color, label in items:
-            if kind == "note":
-                parts.append(f'<div class="geocity-legend-note">{escape(label)}</div>')
-                continue
-            if not re.fullmatch(r"#[0-9a-fA-F]{3,8}", str(color)):
-                raise ValidationError(f"legend colour {color!r} for {label!r} is not a #rrggbb colour")
-            cls = kind if kind in ("dot", "line") else "box"
-            parts.append(f'<div><i class="{cls}" style="background:{color}"></i>{escape(label)}</div>')
+        parts.extend(_legend_items(items))
+    for layer_name, shown, sec_title, items in layered:
+        # layer_name is the (escaped) name the layer control shows; escaped
+        # again here, the attribute reads back as that name in the browser
+        hidden = "" if shown else ' style="display:none"'
+        parts.append(f'<div class="geocity-legend-layer" data-geocity-layer="{escape(layer_name)}"{hidden}>'
+                     f'<div class="geocity-legend-title">{escape(sec_title)}</div>'
+                     + "".join(_legend_items(items)) + "</div>")
     content = "".join(parts) + "</details>"
     old = getattr(m, "_geocity_legend", None)
     if old is not None:
         old.content = content
-        return m
+        return
     box = _HtmlBox(content, css_class="geocity-legend", kind="legend")
     m._geocity_legend = box
     m.add_child(box)
-    return m
+
+
+class _LegendToggle(MacroElement):
+    """Show a layer's legend section only while the layer is on."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        {{ this._parent.get_name() }}.on("overlayadd overlayremove", function (e) {
+            document.querySelectorAll(".geocity-legend-layer").forEach(function (el) {
+                if (el.getAttribute("data-geocity-layer") === e.name) {
+                    el.style.display = e.type === "overlayadd" ? "" : "none";
+                }
+            });
+        });
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self):
+        super().__init__()
+        self._name = "geocity_legend_toggle"
+
+
+def _add_layer_legend(m: folium.Map, layer_name: str, shown: bool, title: str,
+                      items: Sequence[tuple[str, str, str]]) -> None:
+    if not hasattr(m, "_geocity_layer_legends"):
+        m._geocity_layer_legends = []
+        m.add_child(_LegendToggle())
+    m._geocity_layer_legends.append((layer_name, shown, title, list(items)))
+    _render_legend(m)
 
 
 def add_controls(m: folium.Map, *, search_layer: folium.GeoJson | None = None, lang: str = "both") -> folium.Map:
@@ -534,6 +644,14 @@ def new_map(*, tiles: str | None = DEFAULT_TILES, prefer_canvas: bool = False,
     return m
 
 
+def _pane(m: folium.Map, name: str, z_index: int) -> None:
+    """Create a map pane (once per map) that ignores the mouse."""
+    panes = m.__dict__.setdefault("_geocity_panes", set())
+    if name not in panes:
+        m.add_child(folium.map.CustomPane(name, z_index=z_index, pointer_events=False))
+        panes.add(name)
+
+
 def add_basemap(m: folium.Map, countries, *, style: Mapping | None = None, lang: str = "both") -> folium.GeoJson:
     """Add country polygons as the map's base layer (for pages without tiles).
 
@@ -548,8 +666,10 @@ def add_basemap(m: folium.Map, countries, *, style: Mapping | None = None, lang:
     # display only: simplify to about 1 km and round to about 100 m
     geoms = shapely.simplify(countries.geometry.to_numpy(), BASEMAP_SIMPLIFY_DEG, preserve_topology=True)
     data = _collection(geoms, [{"style": s} for _ in range(len(countries))], decimals=3)
+    # own pane below the density overlay (and the overlay pane of the vectors)
+    _pane(m, _BASE_PANE, 250)
     layer = _geojson(data, name=_t("countries", lang), overlay=False, popup=False, tooltip=False,
-                     interactive=False)
+                     interactive=False, pane=_BASE_PANE)
     m.add_child(layer)
     m._geocity_basemap = True
     _style_element(m, colors["ocean"])
@@ -1022,6 +1142,220 @@ def add_points(m: folium.Map, gdf, *, name: str | None = None, lang: str = "both
 
 
 # --------------------------------------------------------------------------
+# density overlays and links (issue 7)
+# --------------------------------------------------------------------------
+def _density_cmap(style: Mapping):
+    """The density ramp of the printed plates: the style's sequential palette."""
+    from matplotlib.colors import LinearSegmentedColormap
+
+    return LinearSegmentedColormap.from_list("geocity-density", list(_styles.sequential_colors(style)))
+
+
+def _lang_text(en: str, zh: str, lang: str) -> str:
+    return en if lang == "en" else zh if lang == "zh" else f"{en} / {zh}"
+
+
+def add_density(m: folium.Map, surface, *, name: str | None = None, show: bool = True, lang: str = "both",
+                style: Mapping | None = None, opacity: float = 0.75, vmax: float | None = None,
+                legend: bool = True) -> folium.raster_layers.ImageOverlay:
+    """Add a density surface as an image overlay, with its legend.
+
+    The image (from :func:`geocity.density.density_overlay`, already in Web
+    Mercator) is embedded in the page as a PNG data URI, so the map works
+    offline; it lies in a pane under the vector layers and ignores the
+    mouse. Its colour ramp is the style's sequential palette (as on the
+    printed plates); low density fades to transparent.
+
+    Parameters
+    ----------
+    m
+        The map.
+    surface
+        A :class:`geocity.density.DensitySurface`, the path of a GeoTIFF
+        written by :func:`geocity.density.write_geotiff`, or a ``(values,
+        transform, crs)`` tuple.
+    name
+        Layer name in the layer control (plain text); default from the
+        surface's weight column, saying "modelled" (and "proxy" when the
+        weights are rank-derived proxies).
+    show
+        Whether the overlay starts switched on.
+    lang
+        ``"en"``, ``"zh"`` or ``"both"`` for the layer name and legend.
+    opacity, vmax
+        Alpha of the densest cells and the value shown at full colour
+        (default: the 99.5th percentile of the positive cells).
+    legend
+        Add a legend section (colour ramp, units, caption), shown while the
+        overlay is on.
+
+    Returns
+    -------
+    folium.raster_layers.ImageOverlay
+    """
+    import base64
+
+    from .. import density as _density
+
+    _check_lang(lang)
+    style = style or _styles.load_style()
+    if not (isinstance(opacity, (int, float)) and 0 < float(opacity) <= 1):
+        raise ValidationError(f"`opacity` must be a number in (0, 1], got {opacity!r}")
+    if isinstance(surface, (str, Path)) and not Path(surface).is_file():
+        raise ValidationError(f"density surface file {str(surface)!r} does not exist; give a GeoTIFF written by "
+                              "geocity density (or a DensitySurface)")
+    if not isinstance(surface, (str, Path, tuple, _density.DensitySurface)):
+        raise ValidationError(f"`surface` must be a DensitySurface, a GeoTIFF path or a (values, transform, crs) "
+                              f"tuple, got {type(surface).__name__}")
+    cmap = _density_cmap(style)
+    png, bounds, info = _density.density_overlay(surface, cmap=cmap, vmax=vmax, opacity=float(opacity))
+    md = getattr(surface, "metadata", None) or {}
+    if isinstance(surface, (str, Path)):
+        md = _density.read_geotiff(surface).metadata
+    weight = _text(md.get("weight")) or "weight"
+    proxy = bool(md.get("weights_proxy"))
+    if name is None:
+        tag_en = "modelled, proxy" if proxy else "modelled"
+        tag_zh = "模型，代理值" if proxy else "模型"
+        name = _lang_text(f"Density: {weight} ({tag_en})",
+                          f"密度：{_DIM_ZH.get(weight, weight)}（{tag_zh}）", lang)
+    _style_element(m, None)
+    _pane(m, _DENSITY_PANE, 350)
+    uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    layer = folium.raster_layers.ImageOverlay(
+        image=uri, bounds=[[round(float(v), 6) for v in c] for c in bounds], mercator_project=False,
+        pixelated=False, name=escape(name), show=show, overlay=True, control=True, pane=_DENSITY_PANE,
+        interactive=False, className="geocity-density")
+    m.add_child(layer)
+    if legend:
+        stops = list(_styles.sequential_colors(style))
+        units = _text(info.get("units")).replace("km2", "km²")
+        items = [("ramp", ",".join(stops), f"0 – {float(info['vmax']):.3g} {units}"),
+                 ("note", "", _lang_text(*_LABELS["density_proxy_note" if proxy else "density_note"], lang)),
+                 ("note", "", _text(info.get("caption")).replace("km2", "km²"))]
+        _add_layer_legend(m, escape(name), show, name, items)
+    return layer
+
+
+def _link_style(weight: float, ramp: Sequence[str]) -> dict:
+    """Colour and opacity by strength class (as on the plates), width scaled
+    continuously by the relative strength."""
+    w = min(max(float(weight), 0.0), 1.0) if math.isfinite(float(weight)) else 0.0
+    colors = (ramp[-1], ramp[-3], ramp[-4])
+    alphas = (0.9, 0.75, 0.55)
+    k = next(i for i, (lo, _hi) in enumerate(LINK_CLASSES) if w >= lo)
+    return {"color": colors[k], "weight": round(0.6 + 4.4 * math.sqrt(w), 1), "opacity": alphas[k]}
+
+
+def add_links(m: folium.Map, links, *, cities=None, name: str | None = None, show: bool = True,
+              lang: str = "both", style: Mapping | None = None, legend: bool = True) -> folium.GeoJson | None:
+    """Add links between cities (e.g. :func:`geocity.network.gravity_links`).
+
+    Lines are drawn weakest first with widths scaled by the relative
+    strength (``weight``) and colours by the strength classes of the
+    printed network plates. Tooltips name both cities; popups give both
+    names, the strength, the distance and whether the link is modelled
+    (gravity model) or observed.
+
+    Parameters
+    ----------
+    m
+        The map.
+    links
+        Line GeoDataFrame with ``source_name, target_name`` (or
+        ``source_id, target_id``), ``weight`` in [0, 1] and optionally
+        ``strength, distance_km, modelled``, as made by
+        :mod:`geocity.network` (geodesic arcs, split at ±180°).
+    cities
+        Optional cities (``city_id, name_zh``) to show the Chinese names.
+    name
+        Layer name (plain text); default says "modelled" for modelled links.
+    show
+        Whether the layer starts switched on.
+    legend
+        Add a legend section, shown while the layer is on.
+
+    Returns
+    -------
+    folium.GeoJson or None
+        The layer, or None (and a note on the map) when ``links`` is empty.
+    """
+    _check_lang(lang)
+    style = style or _styles.load_style()
+    links = _check_shapes(links, "links", ("LineString", "MultiLineString"))
+    modelled = bool(len(links)) and "modelled" in links.columns and bool(links["modelled"].fillna(False).astype(bool).any())
+    if name is None:
+        key = "links_modelled" if modelled or links.attrs.get("modelled") else "links_observed"
+        name = _lang_text(_LABELS["links"][0] + ": " + _LABELS[key][0], _LABELS["links"][1] + "：" + _LABELS[key][1],
+                          lang)
+    if len(links) == 0:
+        add_note(m, f"{name}: no links to show")
+        return None
+    cols = set(links.columns)
+    if not ({"source_name", "target_name"} <= cols or {"source_id", "target_id"} <= cols):
+        raise ValidationError("links need 'source_name' and 'target_name' (or 'source_id' and 'target_id') columns; "
+                              "pass geocity.network.gravity_links(...) or edge_links(...)")
+    if "weight" not in cols:
+        raise ValidationError("links have no 'weight' column (relative strength in [0, 1]); pass geocity.network links")
+    _style_element(m, None)
+    zh = {}
+    if cities is not None and "city_id" in getattr(cities, "columns", []) and "name_zh" in cities.columns:
+        zh = {str(k): _text(v) for k, v in zip(cities["city_id"], cities["name_zh"])}
+    proxy = bool(links.attrs.get("proxy"))
+    ramp = _styles.sequential_colors(style)
+    recs = links.drop(columns=links.geometry.name).to_dict("records")
+    order = np.argsort(pd.to_numeric(links["weight"], errors="coerce").fillna(0.0).to_numpy(), kind="stable")
+    # 1 800 links: the popup's labels are written once (folium's
+    # GeoJsonPopup aliases), each feature carries only its escaped values
+    fields = [("link", _lang_text("link", "联系", lang)),
+              ("strength", _lang_text(f"{_LABELS['strength'][0]} (relative)", f"{_LABELS['strength'][1]}（相对值）", lang)),
+              ("distance", _lang_text(*_LABELS["link_distance"], lang)),
+              ("source", _lang_text(*_LABELS["link_source"], lang))]
+    props, geoms = [], []
+    for i in order:
+        r = recs[i]
+        ends = []
+        for end in ("source", "target"):
+            en = _text(r.get(f"{end}_name")) or _text(r.get(f"{end}_id"))
+            z = zh.get(_text(r.get(f"{end}_id")), "")
+            ends.append(_name({"en": en, "zh": z}, lang, en_col="en", zh_col="zh"))
+        w = pd.to_numeric(r.get("weight"), errors="coerce")
+        w = float(w) if pd.notna(w) else float("nan")
+        st = pd.to_numeric(r.get("strength"), errors="coerce")
+        strength = (f"{float(st):.3g} " if pd.notna(st) else "") + (f"({w:.3f})" if math.isfinite(w) else "")
+        d = pd.to_numeric(r.get("distance_km"), errors="coerce")
+        is_model = bool(r.get("modelled")) if _text(r.get("modelled")) != "" else modelled
+        props.append({"style": _link_style(w if math.isfinite(w) else 0.0, ramp),
+                      "link": escape(f"{ends[0]} — {ends[1]}"),
+                      "strength": escape(strength.strip()),
+                      "distance": escape(f"{float(d):,.0f} km") if pd.notna(d) else "",
+                      "source": _t("modelled_gravity" if is_model else "observed", lang)})
+        geoms.append(links.geometry.iloc[i])
+    data = _collection(geoms, props, decimals=LINK_DECIMALS)
+    layer = folium.GeoJson(
+        data, name=escape(name), show=show, overlay=True, control=True,
+        tooltip=folium.GeoJsonTooltip(fields=["link"], labels=False),
+        popup=folium.GeoJsonPopup(fields=[f for f, _ in fields], aliases=[escape(a) for _, a in fields],
+                                  labels=True, max_width=360, class_name="geocity-popup geocity-link-popup"),
+    )
+    m.add_child(layer)
+    _register_bounds(m, _bounds(links))
+    if legend:
+        items = []
+        for (lo, hi) in LINK_CLASSES:
+            rng = f"≥ {lo:g}" if hi >= 1.0 else f"{lo:g}–{hi:g}"
+            items.append(("line", _link_style(max(lo, 1e-9) if lo else 0.0, ramp)["color"],
+                          _lang_text(f"relative strength {rng}", f"相对强度 {rng}", lang)))
+        if modelled:
+            items.append(("note", "", _lang_text(*_LABELS["links_proxy_note" if proxy else "links_note"], lang)))
+            model = _text(links.attrs.get("model")) or _text(recs[0].get("model"))
+            if model:
+                items.append(("note", "", model))
+        _add_layer_legend(m, escape(name), show, name, items)
+    return layer
+
+
+# --------------------------------------------------------------------------
 # the whole map
 # --------------------------------------------------------------------------
 def _check_lang(lang: str) -> None:
@@ -1122,17 +1456,52 @@ def _load_corridors(within_km: float):
     return _corr.lines(names), _corr.buffer(names, within_km)
 
 
-def webmap(layers: Sequence[str] | str = LAYERS, *, m: folium.Map | None = None, within_km: float = 100,
+def _check_dimensions(values, what: str) -> tuple[str, ...]:
+    if isinstance(values, str):
+        values = [p.strip() for p in values.split(",") if p.strip()]
+    values = tuple(values)
+    bad = [v for v in values if v not in DIMENSIONS]
+    if bad or not values:
+        raise NotFoundError(f"unknown dimension(s) {', '.join(map(repr, bad)) or '(none given)'} in `{what}`; "
+                            f"valid: {', '.join(DIMENSIONS)}")
+    return values
+
+
+def _load_density(cities, weights: Sequence[str]) -> list:
+    """Density surfaces of the report's cities (world Equal Earth grid)."""
+    from .. import density as _density
+
+    pts = cities.drop(columns=["corridors"], errors="ignore")
+    return [_density.density(pts, weight=w, bandwidth_km=DENSITY_BANDWIDTH_KM, cell_km=DENSITY_CELL_KM,
+                             extent=(-180, -90, 180, 90)) for w in weights]
+
+
+def _load_links(cities, dimension: str, top_k: int):
+    from .. import network as _network
+
+    pts = cities.drop(columns=["corridors"], errors="ignore")
+    # 150 km segments: smooth at web-map zooms, a third of the vertices of 50 km
+    return _network.gravity_links(pts, dimension=dimension, top_k=top_k, max_segment_km=LINK_SEGMENT_KM)
+
+
+def webmap(layers: Sequence[str] | str = DEFAULT_LAYERS, *, m: folium.Map | None = None, within_km: float = 100,
            points=None, tiles: str | None = DEFAULT_TILES, lang: str = "both", cities=None,
            clusters=None, cluster_members=None, corridor_lines=None, corridor_buffers=None,
+           density_weights: Sequence[str] | str = ("composite",), surfaces=None,
+           network_dimension: str = "composite", top_k: int = 5, links=None,
            style: Mapping | str | None = None) -> folium.Map:
-    """An interactive map of the report's cities, clusters and corridors.
+    """An interactive map of the report's cities, clusters, corridors,
+    density surfaces and (modelled) city networks.
 
     Parameters
     ----------
     layers
-        Any of :data:`LAYERS` (list or comma-separated string). ``"cities"``
-        gives the report's cities plus the GDCI and BRI top-100 layers.
+        Any of :data:`LAYERS` (list or comma-separated string); default
+        :data:`DEFAULT_LAYERS`. ``"cities"`` gives the report's cities plus
+        the GDCI and BRI top-100 layers; ``"density"`` one image overlay
+        per ``density_weights`` dimension (the first switched on) with its
+        legend; ``"network"`` the gravity-model links (switched off at
+        first).
     m
         A map to add to; a new one when None.
     within_km
@@ -1147,6 +1516,20 @@ def webmap(layers: Sequence[str] | str = LAYERS, *, m: folium.Map | None = None,
         ``"en"``, ``"zh"`` or ``"both"``.
     cities, clusters, cluster_members, corridor_lines, corridor_buffers
         Layers to show instead of the embedded/computed ones.
+    density_weights
+        Score columns (:data:`DIMENSIONS`) whose kernel density
+        (bandwidth :data:`DENSITY_BANDWIDTH_KM`, cells of
+        :data:`DENSITY_CELL_KM`, great-circle distances) is overlaid.
+    surfaces
+        Density surfaces to show instead of computing them: a
+        ``DensitySurface``, GeoTIFF path or ``(values, transform, crs)``
+        tuple, a list of such, or a dict of layer name → such.
+    network_dimension, top_k
+        Score column and links per city of the gravity model
+        (:func:`geocity.network.gravity_links`).
+    links
+        Links to show instead of the gravity model (e.g.
+        :func:`geocity.network.edge_links`).
     style
         Style name or dict (default ``"base"``).
 
@@ -1163,6 +1546,10 @@ def webmap(layers: Sequence[str] | str = LAYERS, *, m: folium.Map | None = None,
     """
     layers = _check_layers(layers)
     _check_lang(lang)
+    if "density" in layers and surfaces is None:
+        density_weights = _check_dimensions(density_weights, "density_weights")
+    if "network" in layers and links is None:
+        _check_dimensions([network_dimension], "network_dimension")
     try:
         ok = float(within_km) > 0 and math.isfinite(float(within_km))
     except (TypeError, ValueError):
@@ -1195,9 +1582,22 @@ def webmap(layers: Sequence[str] | str = LAYERS, *, m: folium.Map | None = None,
     legend: list[tuple[str, list[tuple[str, str, str]]]] = []
     search_layer = None
     unplaced = None
-    if cities is None and ("cities" in layers or ("clusters" in layers and clusters is None)):
+    need_cities = ("cities" in layers or ("clusters" in layers and clusters is None)
+                   or ("density" in layers and surfaces is None) or ("network" in layers and links is None))
+    if cities is None and need_cities:
         cities = _load_cities(within_km)
         unplaced = _unplaced_ranked(cities)
+    if "density" in layers:
+        if surfaces is None:
+            surfaces = _load_density(cities, density_weights)
+        items = (list(surfaces.items()) if isinstance(surfaces, Mapping)
+                 else [(None, x) for x in surfaces] if isinstance(surfaces, list) else [(None, surfaces)])
+        for i, (nm, surf) in enumerate(items):
+            add_density(m, surf, name=nm, show=(i == 0), lang=lang, style=style)
+    if "network" in layers:
+        if links is None:
+            links = _load_links(cities, network_dimension, top_k)
+        add_links(m, links, cities=cities, show=False, lang=lang, style=style)
     if "clusters" in layers:
         if clusters is None:
             clusters, cluster_members = _load_clusters(cities)
@@ -1245,8 +1645,8 @@ def webmap(layers: Sequence[str] | str = LAYERS, *, m: folium.Map | None = None,
     if points is not None:
         add_points(m, points, lang=lang, style=style)
     if not layers and points is None:
-        add_note(m, "No layers chosen: pass layers=('cities', 'clusters', 'corridors') or --layers")
-    if legend:
+        add_note(m, f"No layers chosen: pass layers={LAYERS!r} or --layers")
+    if legend or getattr(m, "_geocity_layer_legends", None):
         add_legend(m, legend, title=" / ".join(_LABELS["legend"]) if lang == "both" else _LABELS["legend"][0 if lang == "en" else 1])
     add_controls(m, search_layer=search_layer or getattr(m, "_geocity_search_layer", None), lang=lang)
     finish(m)
