@@ -83,11 +83,51 @@ def _decode(raw: bytes, encoding: str | None, path: Path) -> tuple[str, str]:
     except UnicodeDecodeError:
         pass
     try:
-        return raw.decode("gb18030"), "gb18030"
+        text = raw.decode("gb18030")
     except UnicodeDecodeError:
         raise ValidationError(
-            f"cannot decode {path}: it is neither UTF-8 nor GB18030/GBK; save it as UTF-8 or pass --encoding"
+            f"cannot decode {path}: it is neither UTF-8 nor GB18030/GBK; save it as UTF-8 or pass --encoding "
+            "(e.g. cp1252 for a Western-European spreadsheet export)"
         ) from None
+    _check_not_latin(text, raw, path)
+    return text, "gb18030"
+
+
+def _latin_mojibake(text: str) -> int | None:
+    """Index of the first character that looks like Latin-1/Windows-1252 read as GB18030.
+
+    An accented Latin letter (one byte >= 0x80 in Windows-1252) followed by an
+    ASCII letter decodes in GB18030 as one two-byte character whose second byte
+    is that ASCII letter ("São" -> "S鉶", "Zürich" -> "Z黵ich"). GB2312 text --
+    the Chinese of GBK files -- never has an ASCII second byte, and a rare
+    GBK-only character right after a Latin letter is very unlikely in a list of
+    names.
+    """
+    for i, ch in enumerate(text):
+        if i == 0 or ord(ch) < 0x80 or not ("a" <= text[i - 1].lower() <= "z"):
+            continue
+        b = ch.encode("gb18030")
+        if len(b) == 2 and (0x41 <= b[1] <= 0x5A or 0x61 <= b[1] <= 0x7A):
+            return i
+    return None
+
+
+def _check_not_latin(text: str, raw: bytes, path: Path) -> None:
+    i = _latin_mojibake(text)
+    if i is None:
+        return
+    try:
+        latin = raw.decode("cp1252")
+    except UnicodeDecodeError:
+        return
+    line_no = text.count("\n", 0, i) + 1
+    as_gb = text.splitlines()[line_no - 1]
+    as_latin = latin.splitlines()[line_no - 1] if line_no <= len(latin.splitlines()) else "?"
+    raise ValidationError(
+        f"cannot tell the encoding of {path}: it is not UTF-8, and line {line_no} reads {as_gb!r} as GB18030/GBK "
+        f"but {as_latin!r} as Windows-1252 (Latin-1); pass --encoding cp1252 (or latin-1) if the second is "
+        "right, --encoding gb18030 if the first is, or save the file as UTF-8"
+    )
 
 
 def read_table(path: str | os.PathLike, *, encoding: str | None = None) -> tuple[pd.DataFrame, str]:
@@ -100,12 +140,23 @@ def read_table(path: str | os.PathLike, *, encoding: str | None = None) -> tuple
     encoding
         Force an encoding (any Python codec name). Default: a UTF-8 BOM means
         ``utf-8-sig``; text that decodes as UTF-8 is ``utf-8``; otherwise
-        ``gb18030`` (a superset of GBK and GB2312).
+        ``gb18030`` (a superset of GBK and GB2312) -- unless the text looks like
+        Windows-1252/Latin-1 read as GB18030 ("São" -> "S鉶"), which raises a
+        :class:`ValidationError` naming the line and both readings.
 
     Returns
     -------
     (pandas.DataFrame, str)
         All columns as strings (empty cells as ``""``) and the encoding used.
+
+    Raises
+    ------
+    NotFoundError
+        The file does not exist.
+    ValidationError
+        A folder, an empty or binary file, undecodable text, an unparsable
+        CSV, or rows with more cells than the header (which would shift the
+        columns).
     """
     p = Path(path)
     if not p.exists():
@@ -126,12 +177,31 @@ def read_table(path: str | os.PathLike, *, encoding: str | None = None) -> tuple
         sep = dialect.delimiter
     except csv.Error:
         sep = ","
+    _check_row_lengths(text, sep, p)
     try:
-        df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, skipinitialspace=False)
+        df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, skipinitialspace=False,
+                         index_col=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise ValidationError(f"cannot parse {p} as CSV ({used}): {exc}") from None
     df.columns = [str(c).strip() for c in df.columns]
     return df, used
+
+
+def _check_row_lengths(text: str, sep: str, path: Path) -> None:
+    """Refuse rows with more cells than the header: pandas would silently shift
+    the columns (the extra leading cells become the index)."""
+    try:
+        rows = csv.reader(io.StringIO(text), delimiter=sep)
+        header = next(rows, [])
+        long = [(rows.line_num, len(r)) for r in rows if len(r) > len(header)]
+    except csv.Error as exc:
+        raise ValidationError(f"cannot parse {path} as CSV: {exc}") from None
+    if long:
+        where = ", ".join(f"line {n} ({k} cells)" for n, k in long[:10]) + (" ..." if len(long) > 10 else "")
+        raise ValidationError(
+            f"{path}: {len(long)} row(s) have more cells than the header's {len(header)} "
+            f"(separator {sep!r}): {where}; quote cells that contain {sep!r}, or fix the header"
+        )
 
 
 # --------------------------------------------------------------------------- index
@@ -258,10 +328,16 @@ def geocode(table: pd.DataFrame, *, name_col: str, country_col: str | None = Non
     NotFoundError
         ``name_col`` or ``country_col`` is not a column of ``table``.
     ValidationError
+        ``name_col`` is missing or empty (the message lists the columns), or
         ``table`` already has one of the output columns.
     """
     if not isinstance(table, pd.DataFrame):
         raise ValidationError(f"table must be a pandas DataFrame, got {type(table).__name__}")
+    if name_col is None or (isinstance(name_col, str) and not name_col.strip()):
+        raise ValidationError(
+            f"no name column given: say which column holds the city names (--name-col / name_col=); "
+            f"the table's columns are {list(map(str, table.columns))}"
+        )
     missing = [c for c in (name_col, country_col) if c is not None and c not in table.columns]
     if missing:
         raise NotFoundError(

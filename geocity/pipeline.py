@@ -82,7 +82,9 @@ def _step_figures(out: Path, *, lang: str = "en,zh", formats: Sequence[str] = ("
 def _step_webmap(out: Path, **_) -> list[Path]:
     from .render import leaflet
 
-    m = leaflet.webmap()
+    # show the density GeoTIFF this run wrote, so the map and the raster agree
+    tif = out / "density" / "composite_density.tif"
+    m = leaflet.webmap(surfaces=tif if tif.exists() else None)
     return [leaflet.save(m, out / "map.html", overwrite=True)]
 
 

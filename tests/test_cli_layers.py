@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import pandas as pd
+import pyogrio
 import pytest
 
 from geocity.cli.main import cli
@@ -28,6 +29,42 @@ def test_layers_export_cities(runner, tmp_path, ext):
     if ext != "csv":
         assert back.crs.to_epsg() == 4326
         assert "北京" in set(back.name_zh)
+
+
+_EXTS = ["shp", "gpkg", "geojson", "csv", "fgb"]
+
+
+@pytest.mark.parametrize("ext", _EXTS)
+@pytest.mark.parametrize("name", ["cities", "gdci_2022", "bri_2022", "dimension_ranks", "basemap", "corridors"])
+def test_layers_export_every_layer_and_format(runner, tmp_path, name, ext):
+    from geocity import layers
+
+    data = layers.load(name)
+    out = tmp_path / f"{name}.{ext}"
+    res = runner.invoke(cli, ["layers", "export", name, "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    written = res.output.strip().rsplit(" to ", 1)[1]  # a table written as .shp is a lone .dbf
+    back = pyogrio.read_dataframe(written, read_geometry=isinstance(data, gpd.GeoDataFrame) and ext != "csv")
+    assert len(back) == len(data)
+    if isinstance(data, gpd.GeoDataFrame) and ext != "csv":
+        assert back.crs.to_epsg() == 4326 and back.geometry.notna().all()
+    key = "iso_a2" if name == "basemap" else "city_id"
+    def values(col):  # CSV reads a null back as ""
+        return {v for v in col if isinstance(v, str) and v}
+
+    assert values(back[key]) == values(data[key])
+
+
+def test_layers_export_refuses_overwrite_every_format(runner, tmp_path):
+    for ext in _EXTS:
+        out = tmp_path / f"cities.{ext}"
+        assert runner.invoke(cli, ["layers", "export", "cities", "-o", str(out)]).exit_code == 0
+        before = out.read_bytes()
+        res = runner.invoke(cli, ["layers", "export", "cities", "-o", str(out)])
+        assert res.exit_code == 1 and "overwrite" in res.output and "Traceback" not in res.output, (ext, res.output)
+        assert out.read_bytes() == before
+    res = runner.invoke(cli, ["layers", "export", "cities", "-o", str(tmp_path / "cities.txt")])
+    assert res.exit_code == 1 and ".gpkg" in res.output and "Traceback" not in res.output
 
 
 def test_layers_export_overwrite(runner, tmp_path):
@@ -68,6 +105,22 @@ def test_geocode_cli(runner, tmp_path):
     assert res.exit_code == 1 and "overwrite" in res.output
 
 
+def test_geocode_cli_gpkg_keeps_unmatched(runner, tmp_path):
+    """BOM + semicolons + duplicates + empty + unknown rows: all in the GPKG, unplaced ones with null geometry."""
+    src = tmp_path / "bom.csv"
+    src.write_bytes("\ufeffcity;country\nBeijing;CN\n;\nBeijing;CN\nAtlantisville;\nSão Paulo;BR\n".encode("utf-8"))
+    out = tmp_path / "out.gpkg"
+    res = runner.invoke(cli, ["geocode", str(src), "--name-col", "city", "--country-col", "country", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "as utf-8-sig" in res.output and "duplicate name 'beijing'" in res.output
+    back = pyogrio.read_dataframe(out)
+    assert back.crs.to_epsg() == 4326
+    assert back["city"].tolist() == ["Beijing", "", "Beijing", "Atlantisville", "São Paulo"]
+    assert back["match"].tolist() == ["exact", "unmatched", "exact", "unmatched", "exact"]
+    assert back.geometry.isna().tolist() == [False, True, False, True, False]
+    assert back["city_id"].tolist()[4] == "sao-paulo-br"
+
+
 def test_geocode_cli_bad_input(runner, tmp_path):
     out = str(tmp_path / "o.gpkg")
     res = runner.invoke(cli, ["geocode", str(_gbk(tmp_path)), "--name-col", "city", "-o", out])
@@ -78,3 +131,11 @@ def test_geocode_cli_bad_input(runner, tmp_path):
     assert res.exit_code == 1 and "not valid utf-8" in res.output
     res = runner.invoke(cli, ["geocode", str(_gbk(tmp_path)), "--name-col", "城市", "--encoding", "gbk", "-o", out])
     assert res.exit_code == 0 and "as gbk" in res.output
+    res = runner.invoke(cli, ["geocode", str(_gbk(tmp_path)), "-o", str(tmp_path / "n.gpkg")])  # no --name-col
+    assert res.exit_code == 1 and "no name column given" in res.output and "['城市', '国家']" in res.output
+    binary = tmp_path / "bin.csv"
+    binary.write_bytes(b"name\n\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    res = runner.invoke(cli, ["geocode", str(binary), "--name-col", "name", "-o", str(tmp_path / "b.gpkg")])
+    assert res.exit_code == 1 and "not a text CSV" in res.output
+    assert "Traceback" not in res.output
+    assert not (tmp_path / "n.gpkg").exists() and not (tmp_path / "b.gpkg").exists()

@@ -132,3 +132,37 @@ def test_unreadable_files(tmp_path):
 def test_not_a_dataframe():
     with pytest.raises(ValidationError, match="DataFrame"):
         geocode(["Beijing"], name_col="n")
+
+
+def test_latin1_not_taken_for_gbk(tmp_path):
+    """Windows-1252 bytes also decode as GB18030 ("São" -> "S鉶"): refuse to guess, name the line."""
+    p = tmp_path / "latin.csv"
+    p.write_bytes("name\nSão Paulo\nZürich\n".encode("cp1252"))
+    with pytest.raises(ValidationError, match=r"line 2 reads 'S鉶 Paulo'.*'São Paulo' as Windows-1252.*cp1252"):
+        read_table(p)
+    df, used = read_table(p, encoding="cp1252")
+    assert used == "cp1252" and df["name"].tolist() == ["São Paulo", "Zürich"]
+    # real GBK text with Latin letters around it is still detected as GB18030
+    g = tmp_path / "gbk.csv"
+    g.write_bytes("name,note\n北京,GDP第一\n广州,A股\n".encode("gbk"))
+    assert read_table(g)[1] == "gb18030"
+
+
+def test_semicolon_and_ragged_rows(tmp_path):
+    p = tmp_path / "semi.csv"
+    p.write_bytes("城市;国家\n北京;中国\n;\nLondon;GB\n".encode("utf-8"))
+    out = geocode_file(p, name_col="城市", country_col="国家")
+    assert out["city_id"].tolist() == ["beijing-cn", "", "london-gb"]
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_bytes(b"name,country\nBeijing,CN,extra,cells\nLondon\n")
+    with pytest.raises(ValidationError, match=r"more cells than the header's 2.*line 2 \(4 cells\)"):
+        read_table(ragged)
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_bytes(b'name,country\n"Washington, D.C.",US\nLondon\n')
+    df, _ = read_table(quoted)
+    assert df["name"].tolist() == ["Washington, D.C.", "London"] and df["country"].tolist() == ["US", ""]
+
+
+def test_no_name_column_lists_columns():
+    with pytest.raises(ValidationError, match=r"no name column given.*\['city', 'country'\]"):
+        geocode(pd.DataFrame({"city": ["Lahore"], "country": ["PK"]}), name_col=None)

@@ -106,10 +106,40 @@ def test_coordinates(cities):
     ("washington-us", 38.9, -77.04), ("portland-us", 45.52, -122.68), ("kyaukpuyu-mm", 19.43, 93.55),
     ("victoria-sc", -4.62, 55.45), ("saint-denis-re", -20.88, 55.45), ("xishuangbanna-cn", 22.0, 100.8),
     ("honghe-cn", 23.37, 103.38), ("perth-au", -31.95, 115.86), ("newcastle-gb", 54.97, -1.61),
+    # same-name places (reference positions from atlases, not from the build's inputs)
+    ("georgetown-gy", 6.80, -58.16), ("kingston-jm", 17.99, -76.79), ("st-john-ag", 17.12, -61.85),
+    ("st-george-gd", 12.05, -61.75), ("saint-pierre-pm", 46.78, -56.18), ("tripoli-lb", 34.44, 35.83),
+    ("tripoli-ly", 32.89, 13.19), ("hyderabad-pk", 25.39, 68.37), ("hyderabad-in", 17.39, 78.49),
+    ("san-jose-cr", 9.93, -84.08), ("san-jose-us", 37.34, -121.89), ("valencia-es", 39.47, -0.38),
+    ("cartagena-es", 37.60, -0.99), ("san-diego-us", 32.72, -117.16), ("oakland-us", 37.80, -122.27),
+    ("auckland-nz", -36.85, 174.76), ("merida-mx", 20.97, -89.62), ("santa-cruz-bo", -17.78, -63.18),
+    # overseas territories and dependencies (region = the sovereign's)
+    ("papeete-pf", -17.54, -149.57), ("willemstad-cw", 12.11, -68.93), ("douglas-im", 54.15, -4.48),
+    ("saint-helier-je", 49.19, -2.11), ("saipan-mp", 15.19, 145.75),
+    # prefectures and leagues -> their seats
+    ("yanbian-cn", 42.89, 129.51), ("xilingol-cn", 43.94, 116.07), ("dehong-cn", 24.43, 98.58),
+    ("kizilsu-kyrgyz-cn", 39.71, 76.17), ("ili-cn", 43.91, 81.28), ("bortala-cn", 44.90, 82.07),
+    ("xing-an-cn", 46.08, 122.07), ("altai-cn", 47.85, 88.13), ("hulunbuir-cn", 49.21, 119.74),
+    # ports, border towns, parks and special zones
+    ("dong-dang-vn", 21.95, 106.70), ("mong-cai-vn", 21.53, 107.97), ("muse-mm", 23.99, 97.90),
+    ("lao-cai-vn", 22.49, 103.95), ("chambishi-zm", -12.63, 28.05), ("dukem-et", 8.80, 38.90),
+    ("lekki-ng", 6.44, 3.93), ("morowali-id", -2.81, 122.16), ("rashakai-pk", 34.07, 71.85),
+    ("kandyagash-kz", 49.47, 57.42), ("gwadar-pk", 25.12, 62.33), ("hambantota-lk", 6.12, 81.12),
 ])
 def test_famous_and_trap_cities(cities, cid, lat, lon):
     r = cities.set_index("city_id").loc[cid]
     assert float(distance_km(r.lat, r.lon, lat, lon)) < 15
+
+
+@pytest.mark.parametrize("a, b, min_km", [
+    ("lekki-ng", "lagos-ng", 40),  # the free zone, not the Lekki suburb of Lagos
+    ("dukem-et", "addis-ababa-et", 25), ("kizilsu-kyrgyz-cn", "kashgar-cn", 20),
+    ("santiago-cl", "santiago-cu", 5000), ("san-jose-cr", "san-jose-us", 3000),
+    ("hyderabad-pk", "hyderabad-in", 1000), ("tripoli-lb", "tripoli-ly", 1500),
+])
+def test_distinct_places_apart(cities, a, b, min_km):
+    c = cities.set_index("city_id")
+    assert float(distance_km(c.loc[a, "lat"], c.loc[a, "lon"], c.loc[b, "lat"], c.loc[b, "lon"])) > min_km
 
 
 def test_overrides_reviewed(cities):
@@ -129,13 +159,16 @@ def test_within_country(cities):
     except NotFoundError:
         pytest.skip("layers/basemap.* not built yet (python -m geocity._build --only basemap)")
     far = []
+    shapes = {}  # one union per country, not per city
     for r in cities.itertuples():
         iso = r.country_iso2
-        polys = basemap[basemap.iso_a2 == iso]
-        if polys.empty:
-            polys = basemap[basemap.iso_a2 == BASEMAP_PARENT.get(iso, "")]
-        assert not polys.empty, f"no basemap polygon for {iso} ({r.city_id})"
-        shape = unary_union(polys.geometry.values)
+        if iso not in shapes:
+            polys = basemap[basemap.iso_a2 == iso]
+            if polys.empty:
+                polys = basemap[basemap.iso_a2 == BASEMAP_PARENT.get(iso, "")]
+            assert not polys.empty, f"no basemap polygon for {iso} ({r.city_id})"
+            shapes[iso] = unary_union(polys.geometry.values)
+        shape = shapes[iso]
         if shape.contains(r.geometry):
             continue
         p = nearest_points(shape, r.geometry)[0]
@@ -176,7 +209,7 @@ def test_cities_with_ranks():
 
 
 @pytest.mark.slow
-def test_committed_equal_build(tmp_path):
+def test_committed_equal_build(tmp_path, capsys):
     from geocity._build import report
 
     if not report.report_path().exists():
@@ -186,3 +219,14 @@ def test_committed_equal_build(tmp_path):
                                          "geocode_report.txt"}
     for p in written:
         assert filecmp.cmp(p, data_dir("layers") / p.name, shallow=False), f"{p.name} differs from the build"
+    # the build prints every decision that was not a unique exact match, as written to the report
+    printed = capsys.readouterr().out.splitlines()
+    lines = (tmp_path / "geocode_report.txt").read_text(encoding="utf-8").splitlines()
+    decisions = [ln for ln in lines if not ln.startswith("#")]
+    assert printed == decisions and f"# {len(decisions)} decisions" in lines
+    cities = layers.load("cities")
+    with open(data_dir("layers") / "geocode_overrides.csv", encoding="utf-8", newline="") as f:
+        for r in csv.DictReader(f):  # every override is one decision line
+            iso = r["country"]
+            zh = cities.loc[(cities.name_en == r["city"]) & (cities.country_iso2 == iso), "name_zh"].item()
+            assert sum(f" {r['city']} / {zh} [{iso}]:" in ln for ln in decisions) == 1, r["city"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 
 from . import options
@@ -9,13 +11,16 @@ from . import options
 
 @click.command("geocode")
 @click.argument("input_csv", type=click.Path(dir_okay=False))
-@click.option("--name-col", required=True, help="Column with the city names (English or Chinese).")
+@click.option("--name-col", default=None,
+              help="Column with the city names (English or Chinese). Required; without it the error lists the "
+                   "file's columns.")
 @click.option("--country-col", default=None, help="Optional column with the country (ISO code, English or Chinese).")
 @click.option("--encoding", default=None,
-              help="Encoding of the CSV (e.g. utf-8, gbk, gb18030). Default: detect UTF-8 / UTF-8-BOM / GB18030.")
+              help="Encoding of the CSV (e.g. utf-8, gbk, gb18030). Default: detect UTF-8 / UTF-8-BOM / GB18030; "
+                   "a file that reads as Windows-1252 just as well is refused with a hint.")
 @options.output_file
 @options.overwrite
-def command(input_csv: str, name_col: str, country_col: str | None, encoding: str | None, output: str,
+def command(input_csv: str, name_col: str | None, country_col: str | None, encoding: str | None, output: str,
             overwrite: bool) -> None:
     """Geocode the names in INPUT_CSV with the report's cities and the offline
     GeoNames gazetteer; write every row, placed or not, to OUTPUT.
@@ -28,7 +33,15 @@ def command(input_csv: str, name_col: str, country_col: str | None, encoding: st
     from .. import export as _export
     from ..geocode import geocode_file
 
-    gdf = geocode_file(input_csv, name_col=name_col, country_col=country_col, encoding=encoding)
+    # the problems are echoed below one per line; the library's summary warning
+    # (which points API users at gdf.attrs) would only repeat them
+    log = logging.getLogger("geocity.geocode")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        gdf = geocode_file(input_csv, name_col=name_col, country_col=country_col, encoding=encoding)
+    finally:
+        log.setLevel(level)
     click.echo(f"read {input_csv} as {gdf.attrs['encoding']}", err=True)
     for line in gdf.attrs["report"]:
         click.echo(f"warning: {line}", err=True)
