@@ -768,8 +768,7 @@ def check_outputs(
     path = Path(path)
     members_path = Path(members_path) if members_path else path.with_name(f"{path.stem}_members.csv")
     for p in (path, members_path):
-        also = [q for q in export.output_files(p, metadata=True) if q != p]
-        export.check_writable(p, overwrite, also=also)
+        export.check_output(p, overwrite)
     return path, members_path
 
 

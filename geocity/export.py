@@ -235,6 +235,26 @@ def check_writable(
     return path
 
 
+def check_output(path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Check, before any work, that :func:`write` will accept ``path``: a
+    supported extension, and no file of its set (shapefile parts, sidecar,
+    metadata record) in the way unless ``overwrite``.
+
+    Commands call this first so that a run that would be refused at the end
+    is refused at once.
+    """
+    path = Path(path)
+    if path.is_dir():
+        check_writable(path)  # raises the "is a folder" error
+    ext = _suffix(path)
+    if ext not in FORMATS:
+        raise ValidationError(
+            f"cannot tell the format of {str(path)!r} from its extension {ext or '(none)'!r}; "
+            f"supported: {', '.join(FORMATS)} (Shapefile, GeoPackage, GeoJSON, FlatGeobuf, CSV)"
+        )
+    return check_writable(path, overwrite, also=output_files(path, metadata=True))
+
+
 def _make_tmpdir(path: Path) -> Path:
     parent = path.parent if str(path.parent) else Path(".")
     try:
@@ -866,10 +886,7 @@ def write(
         check_writable(path)  # raises the "is a folder" error
     if driver is None:
         if ext not in FORMATS:
-            raise ValidationError(
-                f"cannot tell the format of {str(path)!r} from its extension {ext or '(none)'!r}; "
-                f"supported: {', '.join(FORMATS)} (Shapefile, GeoPackage, GeoJSON, FlatGeobuf, CSV)"
-            )
+            check_output(path, True)  # raises the unknown-extension error
         driver = FORMATS[ext]
     elif driver == "CSV":
         driver = None

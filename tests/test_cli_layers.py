@@ -139,3 +139,20 @@ def test_geocode_cli_bad_input(runner, tmp_path):
     assert res.exit_code == 1 and "not a text CSV" in res.output
     assert "Traceback" not in res.output
     assert not (tmp_path / "n.gpkg").exists() and not (tmp_path / "b.gpkg").exists()
+
+
+def test_geocode_refuses_bad_output_before_geocoding(runner, tmp_path, monkeypatch):
+    import geocity.geocode as gc
+
+    def boom(*a, **k):  # the output is checked first: geocoding must not start
+        raise AssertionError("geocoding ran before the output was checked")
+
+    monkeypatch.setattr(gc, "geocode_file", boom)
+    src = tmp_path / "in.csv"
+    src.write_text("name\nBeijing\n", encoding="utf-8")
+    existing = tmp_path / "out.gpkg"
+    existing.write_bytes(b"x")
+    res = runner.invoke(cli, ["geocode", str(src), "--name-col", "name", "-o", str(existing)])
+    assert res.exit_code == 1 and "--overwrite" in res.output and "Traceback" not in res.output
+    res = runner.invoke(cli, ["geocode", str(src), "--name-col", "name", "-o", str(tmp_path / "out.xyz")])
+    assert res.exit_code == 1 and "supported" in res.output
