@@ -161,7 +161,7 @@ def _landscape(name: str):
         order = np.argsort(-scored[score].to_numpy(float), kind="mergesort")[::-1]
         sc = scored.iloc[order]
         plate.add_points(sc.geometry.x, sc.geometry.y, s=_score_area(sc[score], st), c=st["colors"]["text"],
-                         gid="cities", zorder=6, alpha=0.85)
+                         gid="cities", zorder=6, alpha=0.85, obstacle=False)  # labels keep off the top 20 only
         # 4. labels: the dimension's top-20 table
         t = _dimension_table(ctx, table, dim_filter)
         top = scored.drop(columns=["rank"], errors="ignore").merge(t[["rank", "city_id"]], on="city_id", how="inner")
@@ -181,7 +181,8 @@ def _landscape(name: str):
             labels_.append(ctx.text(f"Modelled link, strength {rng}", f"模型联系，强度 {rng}", sep=" "))
         for v in (1.0, 0.5):
             handles.append(_marker_handle(st["colors"]["text"], "o", math.sqrt(float(_score_area([v], st)[0]))))
-            labels_.append(ctx.text(f"{score} score {v:g}", f"{_SCORE_ZH.get(score, score)}得分 {v:g}", sep=" "))
+            labels_.append(ctx.text(f"{score.capitalize()} score {v:g} ({src_en})",
+                                    f"{_SCORE_ZH.get(score, score)}得分 {v:g}（{src_zh}）", sep=" "))
         tab_en = f"Table {table}" + (" (innovation)" if dim_filter else "")
         handles.append(_marker_handle(st["colors"]["bar_highlight"], "o", 6))
         labels_.append(ctx.text(f"Top 20, {tab_en} (rank)", f"前 20 位，表 {table}（排名）", sep=" "))

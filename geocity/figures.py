@@ -376,7 +376,8 @@ def _add_insets(plate: Plate, ctx: RecipeContext, shown, *, label_col: str = "_l
             continue
         pts = shown.loc[near]
         plate.add_inset(**spec, basemap=ctx.basemap_gdf(), points=pts, label_col=label_col,
-                        point_color=list(pts["_color"]) if "_color" in pts.columns else None)
+                        point_color=list(pts["_color"]) if "_color" in pts.columns else None,
+                        point_marker=list(pts["_marker"]) if "_marker" in pts.columns else None)
 
 
 def _ranked(ctx: RecipeContext, col: str, n: int):
@@ -485,20 +486,26 @@ def _figure_2_2(ctx: RecipeContext):
     area = _rank_area(top["gdci_rank"], 100, st)
     top["_label"] = ctx.labels(top)
     top["_color"] = [sym.get(c, sym["same"])["color"] for c in top["gdci_change"].fillna("same")]
+    top["_marker"] = [sym.get(c, sym["same"])["marker"] for c in top["gdci_change"].fillna("same")]
     labelled = (top["gdci_rank"] <= st["labels"]["max_rank"]).to_numpy()
+    small = st["symbols"]["change_size"]
     for ch, spec in sym.items():
         m = (top["gdci_change"] == ch).to_numpy()
         for obst in (True, False):  # labels keep off the labelled cities' symbols only
             k = m & (labelled == obst)
             if k.any():
-                plate.add_points(top.loc[k, "lon"], top.loc[k, "lat"], s=area[k] * 1.1, c=spec["color"],
-                                 marker=spec["marker"], gid=f"cities-{ch}", zorder=6, obstacle=obst)
+                # big symbols (labelled top ranks) below the small ones; new entries on top and
+                # never smaller than change_size, so a rare symbol is not lost under its neighbours
+                s_k = np.maximum(area[k] * 1.1, small) if ch == "new" else area[k] * 1.1
+                z = 6.4 if ch == "new" else (6.0 if obst else 6.2)
+                plate.add_points(top.loc[k, "lon"], top.loc[k, "lat"], s=s_k, c=spec["color"],
+                                 marker=spec["marker"], gid=f"cities-{ch}", zorder=z, obstacle=obst or ch == "new")
     _add_insets(plate, ctx, top)
     lab = top.loc[top["gdci_rank"] <= st["labels"]["max_rank"]]
     plate.add_labels(lab["lon"], lab["lat"], list(lab["_label"]))
     handles, labels = [], []
     for ch, spec in sym.items():
-        handles.append(_marker_handle(spec["color"], spec["marker"], 6.5))
+        handles.append(_marker_handle(spec["color"], spec["marker"], 8.5 if spec["marker"] == "*" else 6.5))
         labels.append(ctx.text(spec["label_en"], spec["label_zh"], sep=" "))
     for r, h in zip((1, 50, 100), _size_handles([1, 50, 100], 100, st, st["symbols"]["background_city_color"])):
         handles.append(h)
@@ -716,6 +723,8 @@ def _figure_3_2(ctx: RecipeContext):
     for c in names:
         handles.append(_line_handle(cc.get(c, cc["other"]), 2))
         labels.append(ctx.text(c, cz.get(c, c), sep=" "))
+    handles.append(_patch_handle(cc["other"], alpha=0.25))
+    labels.append(ctx.text(f"{CORRIDOR_WITHIN_KM:g} km buffer (corridor colour)", f"{CORRIDOR_WITHIN_KM:g} 公里缓冲区（走廊颜色）", sep=" "))
     for r, h in zip((1, 50, 100), _size_handles([1, 50, 100], 100, st, st["symbols"]["background_city_color"])):
         handles.append(h)
         labels.append(ctx.text(f"Rank {r}", f"第 {r} 位", sep=" "))

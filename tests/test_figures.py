@@ -102,7 +102,8 @@ def _assert_map_plate(plate: Plate, path):
     img = imread(path)[..., :3]
     bb = plate.ax.get_position()
     h, w = img.shape[:2]
-    m = img[int((1 - bb.y1) * h):int((1 - bb.y0) * h), int(bb.x0 * w):int(bb.x1 * w)]
+    kept = 1.0 - plate.trim_fraction  # the empty paper below the note is cut off
+    m = img[int((1 - bb.y1) / kept * h):int((1 - bb.y0) / kept * h), int(bb.x0 * w):int(bb.x1 * w)]
     assert np.mean(np.any(m < 0.97, axis=-1)) > 0.5, "map area blank"
     assert len(np.unique(m.reshape(-1, 3).round(2), axis=0)) > 10
 
@@ -176,3 +177,51 @@ def test_user_scores_replace_the_proxy(tmp_path):
     assert "user-supplied" in plate.ax.get_xlabel() and "PROXY" not in plate.ax.get_xlabel()
     notes = " ".join(t.get_text() for t in plate.fig.texts if t.get_gid() == "note")
     assert "supplied by the user" in notes
+
+
+def test_figure_2_2_shows_the_top_100_with_change_symbols(cache):
+    """All 100 GDCI cities (Qingdao, ranked 25 but not in Appendix 3, too),
+    each with its up/down/same/new symbol; the rare 'new' star is drawn on
+    top and not below change_size; insets repeat the change symbols."""
+    from geocity import layers
+
+    plate = figures.build("2-2", cache=cache)
+    cols = [c for c in plate.ax.collections if (c.get_gid() or "").startswith("cities-")]
+    offsets = np.vstack([c.get_offsets() for c in cols])
+    assert np.isfinite(offsets).all(axis=1).sum() == 100
+    ranked = layers.cities_with_ranks()
+    top = ranked.loc[ranked["gdci_rank"] <= 100]
+    assert "qingdao-cn" in set(top["city_id"])
+    for ch in set(top["gdci_change"]):
+        n = sum(len(c.get_offsets()) for c in cols if c.get_gid() == f"cities-{ch}")
+        assert n == int((top["gdci_change"] == ch).sum()), ch
+    new = [c for c in cols if c.get_gid() == "cities-new"]
+    assert new and all(c.get_zorder() > max(o.get_zorder() for o in cols if o not in new) for c in new)
+    assert min(new[0].get_sizes()) >= plate.style["symbols"]["change_size"]
+    leg = [l for l in plate.fig.legends if l.get_gid() == "legend"][0]
+    assert {"Up", "Down", "Unchanged", "New entry"} <= {t.get_text() for t in leg.get_texts()}
+    gba = [a for a in plate.insets if "Greater Bay" in a.get_title(loc="left")][0]
+    assert len(gba.collections) >= 2  # Guangzhou down, Shenzhen up, Hong Kong unchanged: several markers
+
+
+def test_figure_3_2_legend_names_the_buffers(cache):
+    plate = figures.build("3-2", cache=cache)
+    leg = [l for l in plate.fig.legends if l.get_gid() == "legend"][0]
+    labels = [t.get_text() for t in leg.get_texts()]
+    assert any("100 km buffer" in t for t in labels)
+    assert {"CMREC", "CICPEC", "CPEC"} <= set(labels)
+
+
+def test_corridor_plate_is_trimmed_and_titled_in_both_languages(tmp_path, cache):
+    plate = figures.build("corridor-cpec", lang="zh", cache=cache)
+    p = figures.save_figure(plate, tmp_path / "c.png", dpi=DPI)
+    h_full = plate.fig.get_figheight() * DPI
+    assert 0.05 < plate.trim_fraction < 0.3
+    assert imread(p).shape[0] == pytest.approx(h_full * (1 - plate.trim_fraction), abs=2)
+    texts = {t.get_gid(): t.get_text() for t in plate.fig.texts}
+    assert texts["title"].startswith("中巴经济走廊") and "China–Pakistan" in texts["title-alt"]
+    # the note sits just below the legend
+    r = plate.fig.canvas.get_renderer()
+    leg = plate.fig.legends[0].get_window_extent(r)
+    note = [t for t in plate.fig.texts if t.get_gid() == "note"][0].get_window_extent(r)
+    assert 0 < leg.y0 - note.y1 < 0.05 * plate.fig.get_figheight() * plate.fig.dpi

@@ -51,8 +51,9 @@ def _map_pixels(plate, img):
     fig = plate.fig
     bb = plate.ax.get_position()
     h, w = img.shape[:2]
+    kept = 1.0 - plate.trim_fraction  # save_figure cuts the empty paper below the note
     x0, x1 = int(bb.x0 * w), int(bb.x1 * w)
-    y0, y1 = int((1 - bb.y1) * h), int((1 - bb.y0) * h)
+    y0, y1 = int((1 - bb.y1) / kept * h), int((1 - bb.y0) / kept * h)
     del fig
     return img[y0:y1, x0:x1, :3]
 
@@ -183,20 +184,44 @@ def test_insets_and_locator(basemap, tmp_path):
     assert iax in plate.insets and iax.get_gid() == "inset"
     assert any(p.get_gid() == "inset-locator" for p in plate.ax.patches)
     assert len([t for t in iax.texts if t.get_gid() == "label"]) == 2
+    sb = [a for a in iax.artists if a.get_gid() == "inset-scalebar"]
+    assert sb and sb[0].fixed_value == 50 and sb[0].dx == 1.0  # 50 km in a CRS true at the inset centre
+    # one marker per point (Figure 2-2's change symbols)
+    iax2 = plate.add_inset(title_en="Singapore", title_zh="新加坡", lat=1.33, lon=103.84, half_width_km=35,
+                           basemap=basemap, points=gpd.GeoDataFrame(geometry=[Point(103.85, 1.29), Point(103.7, 1.35)],
+                                                                    crs=4326),
+                           point_color=["#c0392b", "#2e6da4"], point_marker=["^", "v"])
+    assert sorted(len(c.get_offsets()) for c in iax2.collections) == [1, 1]
+    # a label of a city inside the locator box keeps clear of the box's frame
+    plate.add_points([114.17], [22.32], s=10)
+    assert plate.add_labels([114.17], [22.32], ["Hong Kong"]) == ["Hong Kong"]
+    r = plate.fig.canvas.get_renderer()
+    lab = [t for t in plate.ax.texts if t.get_gid() == "label"][0]
+    from matplotlib.text import Text
+
+    loc = [p for p in plate.ax.patches if p.get_gid() == "inset-locator"][0].get_window_extent(r)
+    assert not Text.get_window_extent(lab, r).overlaps(loc)
     _png(plate, tmp_path)
 
 
 def test_labels_do_not_collide(basemap):
     plate = static.world_plate(title_en="t", basemap=basemap)
-    lon = np.array([114.0, 114.1, 114.2, 113.9, 114.05, 2.35])
-    lat = np.array([22.5, 22.3, 22.4, 22.6, 22.45, 48.85])
-    names = [f"City number {i}" for i in range(5)] + ["Paris"]
+    rng = np.random.default_rng(0)
+    lon = np.r_[114.0 + rng.uniform(-0.3, 0.3, 40), 2.35]
+    lat = np.r_[22.5 + rng.uniform(-0.3, 0.3, 40), 48.85]
+    names = [f"City number {i}" for i in range(40)] + ["Paris"]
     plate.add_points(lon, lat, s=10)
     placed = plate.add_labels(lon, lat, names)
     assert "City number 0" in placed and "Paris" in placed
-    assert len(placed) < len(names)  # some of the five stacked cities had to go
+    assert len(placed) < len(names)  # some of the forty stacked cities had to go
+    labels = [t for t in plate.ax.texts if t.get_gid() == "label"]
+    leaders = [t for t in labels if t.arrow_patch is not None]
+    assert leaders  # crowded labels moved further out, with a leader line to their point
+    assert all(t.get_text() != "Paris" for t in leaders)  # an uncrowded label stays next to its point
     r = plate.fig.canvas.get_renderer()
-    boxes = [t.get_window_extent(r) for t in plate.ax.texts if t.get_gid() == "label"]
+    from matplotlib.text import Text
+
+    boxes = [Text.get_window_extent(t, r) for t in labels]  # the text only, not the leader
     for i in range(len(boxes)):
         for j in range(i + 1, len(boxes)):
             assert not boxes[i].overlaps(boxes[j])
@@ -263,6 +288,8 @@ def test_outputs_deterministic_and_vector_text(basemap, tmp_path):
     assert b"CreationDate" not in pdf
     svg = (tmp_path / "a.svg").read_text(encoding="utf-8")
     assert "<text" in svg and "Deterministic" in svg and "<dc:date>" not in svg
+    # map labels too stay text (their halo is a separate outline below them, not a path effect)
+    assert re.search(r"<text[^>]*>London</text>", svg)
     png = (tmp_path / "a.png").read_bytes()
     assert b"Software" not in png[:400]
 
@@ -335,3 +362,24 @@ def test_missing_glyph_warning_fails_a_run():
     fig.text(0.5, 0.5, "北京", family=["DejaVu Sans"])
     with pytest.raises(UserWarning, match="missing from font"):
         fig.savefig(io.BytesIO(), format="png")
+
+
+def test_title_is_bilingual_and_bottom_band_trimmed(basemap, tmp_path):
+    plate = static.world_plate(title_en="World", title_zh="世界", subtitle_en="sub", lang="en", basemap=basemap)
+    from matplotlib.lines import Line2D
+
+    plate.add_legend([Line2D([], [], marker="o", ls="")], ["City"], title="Legend")
+    plate.add_note(["Source: test"])
+    texts = {t.get_gid(): t for t in plate.fig.texts}
+    assert texts["title"].get_text() == "World" and texts["title-alt"].get_text() == "世界"
+    assert "Noto Sans CJK SC" in texts["title-alt"].get_fontfamily()
+    img = _png(plate, tmp_path)
+    assert plate.trim_fraction > 0.05  # no inset: the strip below the legend is cut
+    assert img.shape[0] == pytest.approx(plate.fig.get_figheight() * DPI * (1 - plate.trim_fraction), abs=2)
+    assert static.save_figure(plate, tmp_path / "again.png", dpi=DPI).read_bytes() == (tmp_path / "p.png").read_bytes()
+    # switched off in the style: full sheet, one language
+    st = static.load_style(overrides={"furniture": {"title_bilingual": False, "trim_bottom": False}})
+    p2 = static.world_plate(title_en="World", title_zh="世界", lang="zh", style=st, basemap=basemap)
+    p2.add_note(["n"])
+    assert "title-alt" not in {t.get_gid() for t in p2.fig.texts}
+    assert _png(p2, tmp_path, "full.png").shape[0] == round(p2.fig.get_figheight() * DPI)

@@ -507,6 +507,9 @@ class Plate:
     label_boxes: list = field(default_factory=list)
     obstacles: list = field(default_factory=list)
     insets: list = field(default_factory=list)
+    trim_fraction: float = 0.0
+    _trim_done: bool = False
+    _trim_bbox: Any = None
     _fwd: Any = None
     _inv: Any = None
 
@@ -681,11 +684,36 @@ class Plate:
         renderer = self.fig.canvas.get_renderer()
         hpx = self.fig.get_figheight() * self.fig.dpi
         self.title_bottom = t.get_window_extent(renderer).y0 / hpx
+        # the report's captions are bilingual: the other language's title
+        # as a second, smaller line (lang="both" already has both)
+        alt, alt_family = self._alt_title(en, zh)
+        if alt:
+            alt = _wrap(alt, width_pt / (st["fonts"]["title_alt_size"] * 0.6))
+            a = self.fig.text(x, self.title_bottom - f["subtitle_gap"] * 0.5, alt, ha="left", va="top",
+                              family=alt_family, size=st["fonts"]["title_alt_size"], color=st["colors"]["text"],
+                              gid="title-alt")
+            self.title_bottom = a.get_window_extent(renderer).y0 / hpx
         if sub:
             y_sub = self.title_bottom - f["subtitle_gap"]
             s = self.fig.text(x, y_sub, sub, ha="left", va="top",
                               **self.fontdict("subtitle_size", color=st["colors"]["muted_text"]), gid="subtitle")
             self.title_bottom = s.get_window_extent(renderer).y0 / hpx
+
+    def _alt_title(self, en: str | None, zh: str | None) -> tuple[str, list[str]]:
+        """The title in the plate's other language and its font family
+        (``furniture.title_bilingual``); empty when there is none, when the
+        plate is already bilingual, or (English plates) when no CJK font is
+        installed, in which case the plate stays English-only."""
+        if not self.style["furniture"]["title_bilingual"] or self.lang == "both" or not (en and zh):
+            return "", []
+        if self.lang == "zh":
+            return en, list(self.family)
+        try:
+            cjk = ensure_cjk_font(font_families(self.style)["zh"])
+        except DependencyError:
+            log.info("no CJK font: the English plate gets no Chinese title line")
+            return "", []
+        return zh, [*self.family, cjk]
 
     def _map_box(self, box_: Sequence[float]) -> tuple[float, float, float, float]:
         """``box_`` lowered at the top so that it clears the title block."""
@@ -734,7 +762,8 @@ class Plate:
             fixed_value=length_km, fixed_units="km",
             scale_formatter=lambda value, unit: f"{value:,.0f} {unit}" if value >= 1 else f"{value:g} {unit}",
             location=st["furniture"]["scalebar_loc"],
-            width_fraction=0.008, box_alpha=0.0, frameon=False, color=st["colors"]["text"],
+            width_fraction=0.008, box_alpha=st["furniture"]["scalebar_box_alpha"], box_color=st["colors"]["halo"],
+            frameon=st["furniture"]["scalebar_box_alpha"] > 0, color=st["colors"]["text"],
             scale_loc="top", border_pad=0.8, sep=2,
             font_properties={"family": self.family, "size": st["fonts"]["legend_size"]},
         )
@@ -877,9 +906,56 @@ class Plate:
         self.fig.text(x, y, txt, ha="left", va="bottom", linespacing=1.35, gid="note",
                       **self.fontdict("note_size", color=st["colors"]["muted_text"]))
 
+    def trim(self):
+        """Close the empty band between the plate's content and its note.
+
+        With ``furniture.trim_bottom`` the source note moves up to
+        ``furniture.note_gap`` below the lowest legend, inset, chart axis or
+        map label, and the paper below it is cut off. Returns the kept part
+        of the figure (a :class:`~matplotlib.transforms.Bbox` in inches, for
+        ``savefig(bbox_inches=...)``) or None (nothing to trim). Runs once;
+        later calls return the same box.
+        """
+        from matplotlib.transforms import Bbox
+
+        if self._trim_done:
+            return self._trim_bbox
+        self._trim_done = True
+        f = self.style["furniture"]
+        if not f["trim_bottom"]:
+            return None
+        fig = self.fig
+        renderer = fig.canvas.get_renderer()
+        notes = [t for t in fig.texts if t.get_gid() == "note"]
+        parts = [a.get_tightbbox(renderer) for a in fig.axes if a.get_visible()]
+        parts += [lg.get_window_extent(renderer) for lg in fig.legends]
+        parts += [t.get_window_extent(renderer) for t in fig.texts if t.get_gid() != "note" and t.get_text()]
+        parts = [b for b in parts if b is not None and b.height > 0]
+        if not parts:
+            return None
+        hpx = fig.get_figheight() * fig.dpi
+        content_y0 = min(b.y0 for b in parts)
+        margin = f["note_xy"][1] * hpx
+        gap = f["note_gap"] * hpx
+        bottom = content_y0 - margin
+        if notes:
+            note = notes[0]
+            nb = note.get_window_extent(renderer)
+            shift = (content_y0 - gap) - nb.y1
+            if shift > 0:
+                x, y = note.get_position()
+                note.set_position((x, y + shift / hpx))
+                nb = note.get_window_extent(renderer)
+            bottom = min(nb.y0, content_y0) - margin
+        if bottom <= 0.5:
+            return None
+        self.trim_fraction = bottom / hpx
+        self._trim_bbox = Bbox([[0.0, bottom / fig.dpi], [fig.get_figwidth(), fig.get_figheight()]])
+        return self._trim_bbox
+
     def add_inset(self, *, title_en: str, title_zh: str, lat: float, lon: float, half_width_km: float,
                   basemap=None, points=None, label_col: str | None = None, point_size: float = 14.0,
-                  point_color=None) -> Any:
+                  point_color=None, point_marker=None) -> Any:
         """A small locator inset (own local projection) in the legend strip,
         for a region too small at the plate's scale (e.g. the Greater Bay
         Area, Singapore), with a box marking it on the main map."""
@@ -925,6 +1001,21 @@ class Plate:
         iax.set_title(self.text(title_en, title_zh, sep=" "), loc="left", pad=2,
                       **self.fontdict("note_size", weight=self.bold))
         iax.set_gid("inset")
+        # the inset's own scale: its azimuthal equidistant CRS is true (1 m per unit) at its centre
+        from matplotlib_scalebar.scalebar import ScaleBar
+
+        want = 0.3 * 2 * half_width_km
+        mag = 10 ** math.floor(math.log10(want))
+        length = max(m * mag for m in (1, 2, 5) if m * mag <= want)
+        isb = ScaleBar(1.0, units="m", dimension="si-length", fixed_value=length, fixed_units="km",
+                       scale_formatter=lambda value, unit: f"{value:g} {unit}", location="lower left",
+                       width_fraction=0.015, box_alpha=st["furniture"]["scalebar_box_alpha"],
+                       box_color=st["colors"]["halo"], frameon=st["furniture"]["scalebar_box_alpha"] > 0,
+                       color=st["colors"]["text"], scale_loc="top", border_pad=0.3, pad=0.2, sep=1,
+                       font_properties={"family": self.family, "size": st["fonts"]["note_size"]})
+        isb.set_gid("inset-scalebar")
+        isb.set_zorder(20)
+        iax.add_artist(isb)
         if points is not None and len(points):
             if "lon" in points.columns and "lat" in points.columns:
                 plon, plat = points["lon"].to_numpy(float), points["lat"].to_numpy(float)
@@ -934,9 +1025,16 @@ class Plate:
             px, py = np.asarray(px), np.asarray(py)
             inside = (np.abs(px) < hw) & (np.abs(py) < hh)
             c = point_color if point_color is not None else st["colors"]["bar_highlight"]
-            cc = np.asarray(c)[inside] if isinstance(c, (list, np.ndarray)) else c
-            iax.scatter(px[inside], py[inside], s=point_size, c=cc, edgecolors=st["symbols"]["city_edge_color"],
-                        linewidths=st["symbols"]["city_edge_width"], zorder=5)
+            cc = np.asarray(c, dtype=object)[inside] if isinstance(c, (list, np.ndarray)) else c
+            # one marker for all, or one per point (e.g. Figure 2-2's change symbols)
+            mk = (np.asarray(point_marker, dtype=object)[inside] if isinstance(point_marker, (list, np.ndarray))
+                  else np.full(int(inside.sum()), point_marker or "o", dtype=object))
+            for m in dict.fromkeys(mk):
+                k = mk == m
+                ck = list(cc[k]) if isinstance(cc, np.ndarray) else cc
+                iax.scatter(px[inside][k], py[inside][k], s=point_size * (1.4 if m in ("*", "^", "v") else 1.0),
+                            c=ck, marker=m, edgecolors=st["symbols"]["city_edge_color"],
+                            linewidths=st["symbols"]["city_edge_width"], zorder=5)
             if label_col:
                 texts = list(points[label_col].astype(str).to_numpy()[inside])
                 saved = self.obstacles
@@ -979,6 +1077,16 @@ _POSITIONS = [  # (dx, dy) in units of offset, ha, va
 ]
 
 
+#: Last-resort positions further out, drawn with a thin leader line to the point.
+_LEADER_POSITIONS = [
+    (r * dx, r * dy, ha, va)
+    for r in (5.0, 7.5, 10.0)
+    for dx, dy, ha, va in ((1, 1, "left", "bottom"), (-1, 1, "right", "bottom"), (1, -1, "left", "top"),
+                           (-1, -1, "right", "top"), (1.3, 0, "left", "center"), (-1.3, 0, "right", "center"),
+                           (0, 1.3, "center", "bottom"), (0, -1.3, "center", "top"))
+]
+
+
 def _place_labels(plate: Plate, ax, x, y, texts, *, size, weight, max_labels, inset=False) -> list[str]:
     st = plate.style
     fig = plate.fig
@@ -987,11 +1095,14 @@ def _place_labels(plate: Plate, ax, x, y, texts, *, size, weight, max_labels, in
     axbox = ax.get_window_extent(renderer)
     pad = st["labels"]["padding_points"] * fig.dpi / 72.0
     off = st["labels"]["offset_points"]
-    halo = [patheffects.withStroke(linewidth=st["labels"]["halo_width"], foreground=st["colors"]["halo"])]
+    # the halo is a separate, stroked twin below the label: a path effect on the
+    # label itself would turn its text into outlines in SVG/PDF
+    halo = [patheffects.Stroke(linewidth=st["labels"]["halo_width"], foreground=st["colors"]["halo"])]
     to_disp = ax.transData.transform
     boxes = [] if inset else plate.label_boxes
     # obstacles (markers, furniture) in display coords
     obst = []
+    is_pt = []
     for o in plate.obstacles:
         if o[0] == "pt":
             px, py = to_disp((o[1], o[2]))
@@ -1001,11 +1112,14 @@ def _place_labels(plate: Plate, ax, x, y, texts, *, size, weight, max_labels, in
             ax0, ay0 = to_disp((o[1], o[2]))
             ax1, ay1 = to_disp((o[3], o[4]))
             obst.append((min(ax0, ax1), min(ay0, ay1), max(ax0, ax1), max(ay0, ay1)))
+        is_pt.append(o[0] == "pt")
     for t in ax.texts:  # graticule labels and other fixed text
         if t.get_gid() in ("graticule-label", "north-arrow-label"):
             bb = t.get_window_extent(renderer)
             obst.append((bb.x0, bb.y0, bb.x1, bb.y1))
+            is_pt.append(False)
     obst = np.asarray(obst, dtype=float).reshape(-1, 4)
+    is_pt = np.asarray(is_pt, dtype=bool)
     weights = [weight] * len(texts) if isinstance(weight, str) else list(weight)
     placed = []
     for xi, yi, t, wgt in zip(x, y, texts, weights):
@@ -1015,20 +1129,35 @@ def _place_labels(plate: Plate, ax, x, y, texts, *, size, weight, max_labels, in
             continue
         pxy = to_disp((xi, yi))
         # the own marker is not an obstacle for its own label
-        own = (obst[:, 0] <= pxy[0] + 0.5) & (obst[:, 2] >= pxy[0] - 0.5) & (obst[:, 1] <= pxy[1] + 0.5) & (obst[:, 3] >= pxy[1] - 0.5)
+        # (boxes such as an inset's locator frame stay obstacles even around the point)
+        own = is_pt & (obst[:, 0] <= pxy[0] + 0.5) & (obst[:, 2] >= pxy[0] - 0.5) & (obst[:, 1] <= pxy[1] + 0.5) & (obst[:, 3] >= pxy[1] - 0.5)
         others = obst[~own]
         ok = False
-        for dx, dy, ha, va in _POSITIONS:
+        for i, (dx, dy, ha, va) in enumerate(_POSITIONS + ([] if inset else _LEADER_POSITIONS)):
+            leader = i >= len(_POSITIONS)
             ann = ax.annotate(t, (xi, yi), xytext=(dx * off, dy * off), textcoords="offset points", ha=ha, va=va,
                               fontsize=size, family=plate.family, color=st["colors"]["text"], fontweight=wgt,
-                              path_effects=halo, zorder=15, annotation_clip=False, linespacing=1.0)
+                              zorder=15, annotation_clip=False, linespacing=1.0)
             bb = ann.get_window_extent(renderer)
             b = (bb.x0 - pad, bb.y0 - pad, bb.x1 + pad, bb.y1 + pad)
             inside = b[0] >= axbox.x0 and b[2] <= axbox.x1 and b[1] >= axbox.y0 and b[3] <= axbox.y1
             hit = any(b[0] < q[2] and b[2] > q[0] and b[1] < q[3] and b[3] > q[1] for q in boxes)
             if not hit and others.size:
                 hit = bool(np.any((b[0] < others[:, 2]) & (b[2] > others[:, 0]) & (b[1] < others[:, 3]) & (b[3] > others[:, 1])))
+            if inside and not hit and leader:  # keep the leader line off other labels too
+                seg = _segment_box(pxy, b)
+                hit = any(seg[0] < q[2] and seg[2] > q[0] and seg[1] < q[3] and seg[3] > q[1] for q in boxes)
             if inside and not hit:
+                common = dict(xytext=(dx * off, dy * off), textcoords="offset points", ha=ha, va=va, fontsize=size,
+                              family=plate.family, fontweight=wgt, annotation_clip=False, linespacing=1.0)
+                twin = ax.annotate(t, (xi, yi), color=st["colors"]["halo"], path_effects=halo, zorder=14.5, **common)
+                twin.set_gid("label-halo")
+                if leader:
+                    ann.remove()
+                    ann = ax.annotate(
+                        t, (xi, yi), color=st["colors"]["text"], zorder=15, **common,
+                        arrowprops=dict(arrowstyle="-", color=st["colors"]["muted_text"], linewidth=0.4,
+                                        shrinkA=1.0, shrinkB=2.0))
                 ann.set_gid("label")
                 boxes.append(b)
                 placed.append(t)
@@ -1038,6 +1167,17 @@ def _place_labels(plate: Plate, ax, x, y, texts, *, size, weight, max_labels, in
         if not ok:
             log.debug("label %r dropped (no free position)", t)
     return placed
+
+
+def _segment_box(pxy, b) -> tuple[float, float, float, float]:
+    """A thin box along the leader from the point ``pxy`` to the nearest
+    edge of the label box ``b`` (display coordinates), shrunk at both ends."""
+    cx = min(max(pxy[0], b[0]), b[2])
+    cy = min(max(pxy[1], b[1]), b[3])
+    x0, x1 = sorted((pxy[0], cx))
+    y0, y1 = sorted((pxy[1], cy))
+    sx, sy = (x1 - x0) * 0.2, (y1 - y0) * 0.2
+    return (x0 + sx, y0 + sy, x1 - sx, y1 - sy)
 
 
 # --------------------------------------------------------------------------
@@ -1227,8 +1367,10 @@ def save_figure(fig: Figure | Plate, path: str | Path, *, dpi: int | None = None
 
     from ..export import atomic_path
 
+    bbox = None
     if isinstance(fig, Plate):
         style = style or fig.style
+        bbox = fig.trim()
         fig = fig.fig
     st = style or load_style()
     path = Path(path)
@@ -1239,6 +1381,7 @@ def save_figure(fig: Figure | Plate, path: str | Path, *, dpi: int | None = None
     rc = {"svg.fonttype": "none", "svg.hashsalt": "geocity", "pdf.fonttype": st["output"]["pdf_fonttype"],
           "pdf.compression": 6}
     with matplotlib.rc_context(rc), atomic_path(path, overwrite=overwrite) as tmp:
-        fig.savefig(tmp, format=fmt, dpi=dpi, metadata=_METADATA[fmt], facecolor=fig.get_facecolor())
+        fig.savefig(tmp, format=fmt, dpi=dpi, metadata=_METADATA[fmt], facecolor=fig.get_facecolor(),
+                    bbox_inches=bbox)
     log.info("wrote %s", path)
     return path
