@@ -27,18 +27,22 @@ nearest point of the corridor *line* (not to the nearest waypoint):
    nearest segment, so only their adjacent segments are examined;
 3. the spherical point-to-arc distance (cross-track, clamped to the arc)
    picks the segment and the foot of the perpendicular;
-4. the foot is placed on the ellipsoidal geodesic (``Geod.fwd``) and the
-   distance re-measured with ``Geod.inv``; as the distance is stationary at
-   the foot, this is ellipsoidal-accurate (≪ 0.1 %).
+4. the foot is placed on the ellipsoidal geodesic between the two waypoints
+   (``Geod.fwd``), moved by one Newton step along it (the spherical foot can
+   be ~0.5 % of the distance off the ellipsoidal one, +1.5 m at 100 km), and
+   the distance re-measured with ``Geod.inv``: within 1 mm of an exact
+   ellipsoidal minimisation (``tests/test_scale.py``).
 
-Points are processed in chunks, so memory stays bounded for 10^6–10^7
-points.
+Points are processed in chunks, and points of 1° cells out of reach of every
+vertex are skipped before any tree query, so memory stays bounded and time
+grows with the points near the corridor for 10^6–10^7 points.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -63,6 +67,16 @@ _QUERY_SEGMENT_KM = 5.0
 _CHUNK = 50_000
 #: Neighbours asked from the KD-tree at once before falling back to a ball query.
 _K = 32
+
+
+def _n_workers() -> int:
+    """Threads for the chunks of :func:`members` (NumPy, SciPy and PROJ release the
+    GIL): the CPUs available, at most ``OMP_NUM_THREADS`` when set, at most 8."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        n = min(n, int(env))
+    return max(1, min(n, 8))
 
 COLUMNS = [
     "corridor",
@@ -529,6 +543,50 @@ class _Index:
         chord = np.linalg.norm(self.xyz[1:] - self.xyz[:-1], axis=1)
         self.max_seg_arc = float(np.max(geodesy.arc_from_chord(chord[same]))) if same.any() else 0.0
         self.n = len(self.lat)
+        self._coarse = None
+        # the waypoint-to-waypoint geodesic of each sub-segment: its first and last vertex
+        # (densify_geodesic keeps the waypoints as vertices); if a waypoint cannot be matched,
+        # every sub-segment is its own group (slower, same result)
+        wstart, wend, off = [], [], 0
+        for b in branches:
+            nv = len(b.lat)
+            marks, j = [0], 0
+            for la, lo in zip(b.wp_lat[1:], b.wp_lon[1:]):
+                dl = np.abs((b.lon[j + 1 :] - lo + 180.0) % 360.0 - 180.0)
+                hit = np.flatnonzero((b.lat[j + 1 :] == la) & (dl < 1e-9))
+                if hit.size == 0:
+                    marks = list(range(nv))
+                    break
+                j += 1 + int(hit[0])
+                marks.append(j)
+            if marks[-1] != nv - 1:
+                marks = list(range(nv))
+            m = np.asarray(marks)
+            grp = np.clip(np.searchsorted(m, np.arange(nv), side="right") - 1, 0, max(len(m) - 2, 0))
+            wstart.append(m[grp] + off)
+            wend.append(m[np.minimum(grp + 1, len(m) - 1)] + off)
+            off += nv
+        self.wstart = np.concatenate(wstart)
+        self.wend = np.concatenate(wend)
+        # chainage made increasing across branches, to find a vertex from (branch, chainage)
+        self.gcum = self.cum + self.bid * 1e7
+
+    def coarse_km(self, bound_km: float) -> np.ndarray:
+        """Distance (km) from the centre of every 1° lon/lat cell to the nearest
+        vertex, ``inf`` beyond ``bound_km`` (cached per bound).
+
+        A point of a cell is at least this minus :data:`_COARSE_HALF_DIAG_KM`
+        from every vertex, so whole cells can be skipped without a tree query.
+        """
+        if self._coarse is None or self._coarse[0] != bound_km:
+            clat, clon = np.meshgrid(89.5 - np.arange(180.0), np.arange(360.0) - 179.5, indexing="ij")
+            ub = float(geodesy.chord_from_arc_km(min(bound_km, 20000.0))) * (1.0 + 1e-9)
+            d, _ = self.tree.query(geodesy.unit_vectors(clat.ravel(), clon.ravel()), distance_upper_bound=ub)
+            fin = np.isfinite(d)
+            km = np.full(d.shape, np.inf)
+            km[fin] = geodesy.arc_from_chord(d[fin])
+            self._coarse = (bound_km, km.reshape(180, 360))
+        return self._coarse[1]
 
     def has_next(self, v):
         nxt = np.minimum(v + 1, self.n - 1)
@@ -561,16 +619,21 @@ def _point_arc(p, a, b):
 #: distance of two directions (the WGS 84 radii of curvature span 6335–6400 km
 #: around the mean 6371 km): candidates within this factor are all refined.
 _SPHERE_SLACK = 0.012
+#: Largest distance from the centre of a 1° cell to a point of the cell, km
+#: (the corner of an equatorial cell, 78.6 km on the sphere), with a margin.
+_COARSE_HALF_DIAG_KM = 80.0
 
 
 def _nearest(idx: _Index, lat: np.ndarray, lon: np.ndarray, within_km: float):
     """Nearest point of the corridor for each point within range.
 
-    The KD-tree gives the nearest vertex; every segment with an end within
+    Points in 1° cells out of reach are skipped (:meth:`_Index.coarse_km`);
+    the KD-tree gives the nearest vertex; every segment with an end within
     ``d_vertex + L/2`` (widened by :data:`_SPHERE_SLACK`) is a candidate; the
     spherical point-to-arc distance discards candidates that cannot be the
-    ellipsoidal nearest; the remaining feet are placed on the ellipsoidal
-    geodesic sub-segments and measured with ``Geod.inv``; the minimum wins.
+    ellipsoidal nearest; per waypoint-to-waypoint geodesic the best remaining
+    foot is placed on the ellipsoidal geodesic, refined by one Newton step
+    along it and measured with ``Geod.inv``; the minimum wins.
 
     Returns
     -------
@@ -578,18 +641,25 @@ def _nearest(idx: _Index, lat: np.ndarray, lon: np.ndarray, within_km: float):
         Indices of the points within range, start vertex of their nearest
         sub-segment, fraction along it, distance in km, cross-track sign.
     """
-    p = geodesy.unit_vectors(lat, lon)
-    dv, _ = idx.tree.query(p)
-    dv_km = geodesy.arc_from_chord(dv)
     half = idx.max_seg_arc / 2.0
     slack = 1.0 + 2.0 * _SPHERE_SLACK
-    cand = dv_km <= within_km * slack + half + 1.0
-    ci = np.flatnonzero(cand)
+    reach = within_km * slack + half + 1.0
+    # exact pre-filter: skip the points of 1° cells that are out of reach of every vertex
+    row = np.clip(np.floor(90.0 - lat).astype(np.intp), 0, 179)
+    col = np.clip(np.floor(lon + 180.0).astype(np.intp), 0, 359)
+    bound = reach + _COARSE_HALF_DIAG_KM
+    pre = np.flatnonzero(idx.coarse_km(bound)[row, col] <= bound)
+    p = geodesy.unit_vectors(lat[pre], lon[pre])
+    dv, _ = idx.tree.query(p)
+    dv_km = geodesy.arc_from_chord(dv)
+    cand = dv_km <= reach
+    ci = pre[cand]  # indices into lat/lon
     if ci.size == 0:
         return ci, ci, *(np.empty(0),) * 3
-    r_chord = geodesy.chord_from_arc_km(dv_km[ci] * slack + half + 1e-3)
+    p = p[cand]  # unit vectors of the candidates, aligned with ci
+    r_chord = geodesy.chord_from_arc_km(dv_km[cand] * slack + half + 1e-3)
     k = min(_K, idx.n)
-    dd, nb = idx.tree.query(p[ci], k=k, distance_upper_bound=float(r_chord.max()))
+    dd, nb = idx.tree.query(p, k=k, distance_upper_bound=float(r_chord.max()))
     if k == 1:
         dd, nb = dd[:, None], nb[:, None]
     valid = (nb < idx.n) & (dd <= r_chord[:, None])
@@ -598,7 +668,7 @@ def _nearest(idx: _Index, lat: np.ndarray, lon: np.ndarray, within_km: float):
     full = valid[:, -1] if k < idx.n else np.zeros(len(ci), bool)
     if full.any():  # more than k vertices in the search ball: exact ball query
         fr = np.flatnonzero(full)
-        lists = idx.tree.query_ball_point(p[ci[fr]], r_chord[fr])
+        lists = idx.tree.query_ball_point(p[fr], r_chord[fr])
         rows = np.concatenate([rows, *(np.full(len(lst), r, dtype=rows.dtype) for r, lst in zip(fr, lists))])
         verts = np.concatenate([verts, *(np.asarray(lst, dtype=np.int64) for lst in lists)])
     # candidate sub-segments: those starting or ending at a candidate vertex, once each
@@ -608,14 +678,37 @@ def _nearest(idx: _Index, lat: np.ndarray, lon: np.ndarray, within_km: float):
     key = np.sort(rows[ok] * idx.n + starts[ok])
     key = key[np.r_[True, key[1:] != key[:-1]]]
     rows, st = key // idx.n, key % idx.n
-    dist, t, s = _point_arc(p[ci[rows]], idx.xyz[st], idx.xyz[st + 1])
+    dist, t, s = _point_arc(p[rows], idx.xyz[st], idx.xyz[st + 1])
     best = np.full(len(ci), np.inf)
     np.minimum.at(best, rows, dist)
     sel = dist <= best[rows] * slack + 1e-7
-    rows, st, t, s, key_sel = rows[sel], st[sel], t[sel], s[sel], key[sel]
-    # ellipsoidal refinement: foot on the geodesic sub-segment, then Geod.inv
-    flon, flat, _ = geodesy.GEOD.fwd(idx.lon[st], idx.lat[st], idx.az[st], t * idx.seg_km[st] * 1000.0)
-    d_km = geodesy.distance_km(lat[ci[rows]], lon[ci[rows]], np.asarray(flat), np.asarray(flon))
+    rows, st, t, s, dsel = rows[sel], st[sel], t[sel], s[sel], dist[sel]
+    # one candidate per point and waypoint-to-waypoint geodesic: its spherically nearest
+    # sub-segment (the foot may then move along the whole geodesic)
+    g0 = idx.wstart[st]
+    o = np.lexsort((dsel, g0, rows))
+    o = o[np.r_[True, (rows[o][1:] != rows[o][:-1]) | (g0[o][1:] != g0[o][:-1])]]
+    rows, st, t, s, g0 = rows[o], st[o], t[o], s[o], g0[o]
+    g1 = idx.wend[st]
+    # ellipsoidal refinement: the foot on the geodesic, one Newton step along it (the
+    # spherical foot can be ~0.5 % of the distance off the ellipsoidal one: 0.5 km at
+    # 100 km, +1.5 m; after the step < 1 mm), then Geod.inv
+    plat, plon = lat[ci[rows]], lon[ci[rows]]
+    len_m = (idx.cum[g1] - idx.cum[g0]) * 1000.0
+    s_m = (idx.cum[st] - idx.cum[g0] + t * idx.seg_km[st]) * 1000.0
+    flon, flat, baz = geodesy.GEOD.fwd(idx.lon[g0], idx.lat[g0], idx.az[g0], s_m)
+    az_fp, _, d_m = geodesy.GEOD.inv(flon, flat, plon, plat)
+    step = np.asarray(d_m) * np.cos(np.radians(np.asarray(az_fp) - np.asarray(baz) - 180.0))
+    s_m = np.clip(s_m + step, 0.0, len_m)
+    flon, flat, _ = geodesy.GEOD.fwd(idx.lon[g0], idx.lat[g0], idx.az[g0], s_m)
+    d_km = geodesy.distance_km(plat, plon, np.asarray(flat), np.asarray(flon))
+    # the sub-segment holding the foot, and the fraction along it
+    chain = idx.cum[g0] + s_m / 1000.0
+    st = np.searchsorted(idx.gcum, idx.bid[g0] * 1e7 + chain, side="right") - 1
+    st = np.clip(st, g0, np.maximum(g1 - 1, g0))
+    seg = idx.seg_km[st]
+    t = np.clip(np.where(seg > 0, (chain - idx.cum[st]) / np.where(seg > 0, seg, 1.0), 0.0), 0.0, 1.0)
+    key_sel = rows * idx.n + st
     # ties (a junction waypoint shared by two branches) go to the branch listed first
     order = np.lexsort((key_sel, np.round(d_km, 9), rows))
     first = order[np.r_[True, rows[order][1:] != rows[order][:-1]]]
@@ -646,7 +739,12 @@ def _points_frame(points):
             )
         la = pd.to_numeric(points["lat"], errors="coerce").to_numpy(float)
         lo = pd.to_numeric(points["lon"], errors="coerce").to_numpy(float)
-        geodesy.validate_latlon(la, lo, what=what, labels=list(points.index))
+        geodesy.validate_latlon(la, lo, what=what, labels=points.index.tolist())
+        if "geometry" not in points.columns:
+            if len(points) == 0:
+                raise ValidationError(f"{what} is empty; give at least one point")
+            # geometry is built for the output rows only (see _rows): 10^7 shapely points cost seconds
+            return points, la, lo
         points = gpd.GeoDataFrame(points, geometry=gpd.points_from_xy(lo, la), crs=geodesy.WGS84)
     if not isinstance(points, (gpd.GeoDataFrame, gpd.GeoSeries)):
         raise ValidationError(
@@ -662,7 +760,7 @@ def _points_frame(points):
     geom = pts.geometry
     types = geom.geom_type
     bad = ~(types == "Point").to_numpy() | geom.is_empty.to_numpy()
-    labels = list(pts.index)
+    labels = pts.index.tolist()
     if bad.any():
         rows = [labels[i] for i in np.flatnonzero(bad)[:10]]
         raise ValidationError(
@@ -674,6 +772,16 @@ def _points_frame(points):
     lat = geom.y.to_numpy(float)
     geodesy.validate_latlon(lat, lon, what=what, labels=labels)
     return pts, lat, lon
+
+
+def _rows(pts, lat, lon, i):
+    """Rows ``i`` of the points as a GeoDataFrame (a lat/lon table gets its geometry here)."""
+    import geopandas as gpd
+
+    base = pts.iloc[i].reset_index(drop=True)
+    if isinstance(pts, gpd.GeoDataFrame):
+        return base
+    return gpd.GeoDataFrame(base, geometry=gpd.points_from_xy(lon[i], lat[i]), crs=geodesy.WGS84)
 
 
 def members(
@@ -744,9 +852,21 @@ def members(
         branches = _branches(t[t["corridor"] == name], _QUERY_SEGMENT_KM)
         idx = _Index(branches)
         res = []
-        for s0 in range(0, len(pts), chunk_size):
+        starts = range(0, len(pts), chunk_size)
+
+        def one(s0, idx=idx):
             sl = slice(s0, s0 + chunk_size)
-            i, v, tt, dist, side = _nearest(idx, lat[sl], lon[sl], d)
+            return s0, _nearest(idx, lat[sl], lon[sl], d)
+
+        workers = min(_n_workers(), len(starts))
+        if workers > 1:  # chunks in parallel threads, results in chunk order (deterministic)
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(workers) as ex:
+                done = list(ex.map(one, starts))
+        else:
+            done = map(one, starts)
+        for s0, (i, v, tt, dist, side) in done:
             if i.size:
                 res.append((i + s0, v, tt, dist, side))
         if not res:
@@ -775,10 +895,9 @@ def members(
                 "side": sides,
             }
         )
-        base = pts.iloc[i].reset_index(drop=True)
-        parts.append(_join(base, extra))
+        parts.append(_join(_rows(pts, lat, lon, i), extra))
     if how == "all" and (~hit_any).any():
-        base = pts.iloc[np.flatnonzero(~hit_any)].reset_index(drop=True)
+        base = _rows(pts, lat, lon, np.flatnonzero(~hit_any))
         empty = pd.DataFrame(
             {
                 "corridor": pd.Series([None] * len(base), dtype=object),
@@ -791,12 +910,13 @@ def members(
         )
         parts.append(_join(base, empty))
     if not parts:
-        out = _join(pts.iloc[:0].reset_index(drop=True), pd.DataFrame({c: [] for c in _RESULT_COLUMNS}))
+        out = _join(_rows(pts, lat, lon, np.arange(0)), pd.DataFrame({c: [] for c in _RESULT_COLUMNS}))
         out["distance_km"] = out["distance_km"].astype(float)
         out["chainage_km"] = out["chainage_km"].astype(float)
         return out
     out = pd.concat(parts, ignore_index=True)
-    return gpd.GeoDataFrame(out, geometry=pts.geometry.name, crs=geodesy.WGS84)
+    geom = pts.geometry.name if isinstance(pts, gpd.GeoDataFrame) else "geometry"
+    return gpd.GeoDataFrame(out, geometry=geom, crs=geodesy.WGS84)
 
 
 def _join(base, extra):
