@@ -15,22 +15,13 @@ from hypothesis import strategies as st
 
 from geocity.cluster import CityClusters, ClusterWarning, geodesic_dbscan
 from geocity.errors import GeocityError, ValidationError
-from geocity.geodesy import EARTH_RADIUS_KM, haversine_km
-
-sklearn_cluster = pytest.importorskip("sklearn.cluster")
+from geocity.geodesy import haversine_km
+from _reference import sklearn_dbscan
 
 
 # --------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------
-def _sklearn(lat, lon, eps_km, min_samples, w):
-    X = np.radians(np.column_stack([lat, lon]))
-    est = sklearn_cluster.DBSCAN(
-        eps=eps_km / EARTH_RADIUS_KM, metric="haversine", algorithm="ball_tree", min_samples=min_samples
-    ).fit(X, sample_weight=w)
-    core = np.zeros(len(lat), dtype=bool)
-    core[est.core_sample_indices_] = True
-    return est.labels_, core
 
 
 def _edge_pairs(lat, lon, eps_km, rtol=1e-9):
@@ -79,7 +70,7 @@ def test_engine_matches_sklearn(kind, seed):
     min_samples = int(rng.integers(1, 8))
     if _edge_pairs(lat, lon, eps_km):
         pytest.skip("a pair lies within 1e-9 of eps: comparison ill-posed")
-    sk_labels, sk_core = _sklearn(lat, lon, eps_km, min_samples, w)
+    sk_labels, sk_core = sklearn_dbscan(lat, lon, eps_km, min_samples, w)
     for algorithm in ("kdtree", "brute", "grid"):
         labels, core = geodesic_dbscan(
             lat, lon, eps_km=eps_km, min_weight=min_samples, weights=w, algorithm=algorithm

@@ -35,12 +35,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from geocity.cluster import geodesic_dbscan
-from geocity.geodesy import EARTH_RADIUS_KM, haversine_km
+from geocity.geodesy import haversine_km
+from _reference import sklearn_dbscan
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks"
-
-sklearn_cluster = pytest.importorskip("sklearn.cluster")
 
 
 def _module(name: str):
@@ -57,16 +56,6 @@ def _module(name: str):
 @pytest.fixture(scope="module")
 def datasets():
     return _module("datasets")
-
-
-def _sklearn(lat, lon, eps_km, min_samples, w):
-    X = np.radians(np.column_stack([lat, lon]))
-    est = sklearn_cluster.DBSCAN(
-        eps=eps_km / EARTH_RADIUS_KM, metric="haversine", algorithm="ball_tree", min_samples=min_samples
-    ).fit(X, sample_weight=w)
-    core = np.zeros(len(lat), dtype=bool)
-    core[est.core_sample_indices_] = True
-    return est.labels_, core
 
 
 def _same_partition(a, b) -> bool:
@@ -109,7 +98,7 @@ def test_benchmark_layers_match_sklearn_for_every_engine(datasets, kind, n, eps_
     w = np.where(np.random.default_rng(n).random(n) < 0.1, 0.0, w)  # 10 % zero weights
     if _edge_pairs_grid(lat, lon, eps_km):
         pytest.skip("a pair lies within 1e-9 of eps: comparison ill-posed")
-    sk_labels, sk_core = _sklearn(lat, lon, eps_km, min_samples, w)
+    sk_labels, sk_core = sklearn_dbscan(lat, lon, eps_km, min_samples, w)
     assert sk_core.any() and (~sk_core).any()  # a meaningful case
     for algorithm in ("grid", "kdtree"):
         labels, core = geodesic_dbscan(lat, lon, eps_km=eps_km, min_weight=min_samples, weights=w,
@@ -134,7 +123,7 @@ def test_auto_engine_above_the_grid_threshold_matches_sklearn(datasets):
     assert info["n_unique"] < n  # the layer has exact duplicates
     if _edge_pairs_grid(lat, lon, eps_km):
         pytest.skip("a pair lies within 1e-9 of eps")
-    sk_labels, sk_core = _sklearn(lat, lon, eps_km, min_samples, w)
+    sk_labels, sk_core = sklearn_dbscan(lat, lon, eps_km, min_samples, w)
     np.testing.assert_array_equal(core, sk_core)
     np.testing.assert_array_equal(labels, sk_labels)
 
