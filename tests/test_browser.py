@@ -244,6 +244,16 @@ class Page:
         self.page.screenshot(path=str(out))
         return out
 
+    def assert_clean(self, *, dialogs: bool = True, xss: bool = False) -> None:
+        """No JavaScript errors, no request left unserved, no dialog opened
+        (``dialogs``) and the hostile name's payload never ran (``xss``)."""
+        if xss:
+            assert self.page.evaluate("() => window.__xss === undefined")
+        if dialogs:
+            assert self.dialogs == [], self.dialogs
+        assert self.errors == [], self.errors
+        assert self.unserved == [], self.unserved
+
     def close(self) -> None:
         self.page.close()
 
@@ -374,10 +384,7 @@ def test_map_loads_counts_toggles_popups(browser, synthetic_map):
 
         shot = page.screenshot("webmap-synthetic.png")
         assert shot.stat().st_size > 10_000
-        assert page.page.evaluate("() => window.__xss === undefined")
-        assert page.dialogs == [], page.dialogs
-        assert page.errors == [], page.errors
-        assert page.unserved == [], page.unserved
+        page.assert_clean(xss=True)
     finally:
         page.close()
 
@@ -452,10 +459,7 @@ def test_density_overlay_and_links(browser, synthetic_map):
         page.page.locator(".leaflet-control-layers-overlays label", has_text="Density:").locator("input").click()
         assert not page.layers()[DENSITY]["on"]
         assert page.page.locator("img.leaflet-image-layer").count() == 0
-        assert page.page.evaluate("() => window.__xss === undefined")
-        assert page.dialogs == [], page.dialogs
-        assert page.errors == [], page.errors
-        assert page.unserved == [], page.unserved
+        page.assert_clean(xss=True)
     finally:
         page.close()
 
@@ -491,7 +495,7 @@ def test_cluster_popup_and_offline_basemap(browser, tmp_path):
         text = page.page.inner_text(".leaflet-popup-content")
         assert "Beijing–Xi'an" in text and "multi-pole" in text and "proxy" in text and "Xi'an" in text
         page.screenshot("webmap-offline.png")
-        assert page.errors == [] and page.dialogs == [] and page.unserved == []
+        page.assert_clean()
     finally:
         page.close()
 
@@ -520,7 +524,7 @@ def test_many_points_canvas(browser, tmp_path):
         assert page.page.locator(".leaflet-overlay-pane canvas").count() == 1
         assert page.page.locator(".leaflet-overlay-pane path").count() == 0
         assert seconds < 20, seconds
-        assert page.errors == [] and page.unserved == []
+        page.assert_clean(dialogs=False)
     finally:
         page.close()
 
@@ -559,7 +563,7 @@ def test_report_map(browser, tmp_path):
         text = page.click_city("beijing-cn")
         assert "Beijing" in text and "北京" in text and "GDCI" in text
         page.screenshot("webmap-report.png")
-        assert page.errors == [] and page.dialogs == [] and page.unserved == []
+        page.assert_clean()
     finally:
         page.close()
 
@@ -582,7 +586,7 @@ def test_embedded_corridors_offline(browser, tmp_path):
         assert base[next(iter(base))]["n"] == len(layers.load("basemap"))
         assert page.tiles == 0
         page.screenshot("webmap-corridors-offline.png")
-        assert page.errors == [] and page.dialogs == [] and page.unserved == []
+        page.assert_clean()
     finally:
         page.close()
 
