@@ -12,10 +12,15 @@ and peak memory, ratio, agreement.
 How it measures
 ---------------
 * Every measurement (data generation, geocity run, baseline run) is a fresh
-  Python subprocess; its peak resident memory is the kernel's ``ru_maxrss``
-  of that child (``os.wait4``), so it includes the interpreter, the imports
-  and the input arrays (about 150–250 MB, plus 40 bytes per point) — the
-  "peak RSS" columns are whole-process figures, not increments.
+  Python subprocess; its peak resident memory is the child's own ``VmHWM``
+  (``/proc/self/status``, read by the child as it finishes; for a child that
+  is killed, the last value the parent read from ``/proc/<pid>/status``), so
+  it includes the interpreter, the imports and the input arrays (about
+  150–250 MB, plus 40 bytes per point) — the "peak RSS" columns are
+  whole-process figures, not increments. Not ``ru_maxrss`` from ``wait4``:
+  Linux carries the parent's high-water mark into a child started by
+  ``vfork``/``exec`` (as ``subprocess`` does), so a child of a large parent
+  would report the parent's peak.
 * Times are wall-clock ``time.perf_counter()`` around the library call only
   (imports and loading the input ``.npy`` files excluded). The geocity DBSCAN
   time includes loading numba's on-disk cached kernels (the cache is warmed
@@ -320,7 +325,25 @@ def _worker(spec: str) -> None:
                "density": _w_density}
     fn = workers[args["task"]]
     res = fn(args, workdir)
+    res["vm_hwm_mb"] = vm_hwm_mb()
     (workdir / f"res_{args['tag']}.json").write_text(json.dumps(res))
+
+
+def vm_hwm_mb(pid: int | str = "self") -> float | None:
+    """Peak resident set (``VmHWM``) of process ``pid`` since its ``exec``, in MB.
+
+    ``None`` when the process is gone or the system has no ``/proc``. Used
+    instead of ``wait4``'s ``ru_maxrss``, which on Linux also holds the
+    parent's peak for a child started with ``vfork``/``exec``.
+    """
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
+    return None
 
 
 # ---------------------------------------------------------------------------
@@ -335,28 +358,30 @@ def _run(spec: dict, threads: int, timeout: float | None = None) -> dict:
     t0 = time.perf_counter()
     p = subprocess.Popen([PY, str(Path(__file__).resolve()), "--_worker", json.dumps(spec)],
                          env=_env(threads), stdout=log, stderr=subprocess.STDOUT)
-    status, ru = None, None
+    status = None
+    polled = 0.0  # the child's VmHWM as last read from /proc (a lower bound)
     while True:
-        pid, st, r = os.wait4(p.pid, os.WNOHANG)
+        pid, st = os.waitpid(p.pid, os.WNOHANG)
         if pid:
-            status, ru = st, r
+            status = st
             break
+        polled = max(polled, vm_hwm_mb(p.pid) or 0.0)
         if timeout is not None and time.perf_counter() - t0 > timeout:
             p.kill()
-            _, status, ru = os.wait4(p.pid, 0)
+            os.waitpid(p.pid, 0)
             p.returncode = -9
             log.close()
-            return {"ok": False, "why": f"timeout after {timeout:.0f} s", "peak_mb": ru.ru_maxrss / 1024.0}
+            return {"ok": False, "why": f"timeout after {timeout:.0f} s", "peak_mb": polled}
         time.sleep(0.2)
     p.returncode = os.waitstatus_to_exitcode(status)
     log.close()
-    peak = ru.ru_maxrss / 1024.0  # KB on Linux
+    peak = polled
     if p.returncode != 0 or not res_file.exists():
         tail = (workdir / f"log_{spec['tag']}.txt").read_text()[-600:]
         return {"ok": False, "why": f"exit {p.returncode}: {tail.strip().splitlines()[-1] if tail.strip() else ''}",
                 "peak_mb": peak}
     out = json.loads(res_file.read_text())
-    out.update(ok=True, peak_mb=peak)
+    out.update(ok=True, peak_mb=max(peak, out.pop("vm_hwm_mb", None) or 0.0))
     return out
 
 
