@@ -18,20 +18,18 @@ import math
 
 import numpy as np
 
+from .density import REPORT_BANDWIDTH_KM
 from .figures import RecipeContext, _line_handle, _marker_handle, _patch_handle, register
+from .network import REPORT_BETA, REPORT_TOP_K, STRENGTH_CLASSES
 
 log = logging.getLogger(__name__)
 
-#: Kernel bandwidth of the plates' density underlay, km.
-FIGURE_BANDWIDTH_KM = 400.0
 #: Cell size of the underlay (computed in the plate's own equal-area CRS), km.
+#: The bandwidth, the gravity model and the link classes are those of the
+#: exported GeoTIFFs and link layers (geocity.density.REPORT_BANDWIDTH_KM,
+#: geocity.network.REPORT_BETA / REPORT_TOP_K / STRENGTH_CLASSES), so a plate
+#: shows what the exports hold.
 FIGURE_CELL_KM = 40.0
-#: Links kept per city by the gravity model drawn on the plates.
-FIGURE_TOP_K = 3
-#: Distance-decay exponent of the plates' gravity model.
-FIGURE_BETA = 2.0
-#: Link classes by relative strength (weight = strength / strongest link).
-LINK_CLASSES = ((0.25, 1.0), (0.05, 0.25), (0.0, 0.05))
 
 # figure → (score column, report table, dimension filter for Table 2-8,
 #           subtitle en, subtitle zh)
@@ -75,7 +73,7 @@ def _links(ctx: RecipeContext, score: str):
 
     key = ("landscape-links", score, id(ctx.scores_source))
     if key not in ctx.cache:
-        ctx.cache[key] = gravity_links(ctx.scored(), dimension=score, beta=FIGURE_BETA, top_k=FIGURE_TOP_K)
+        ctx.cache[key] = gravity_links(ctx.scored(), dimension=score)  # REPORT_BETA, REPORT_TOP_K
     return ctx.cache[key]
 
 
@@ -87,7 +85,7 @@ def _surface(ctx: RecipeContext, plate, score: str):
     key = ("landscape-density", score, id(ctx.scores_source), plate.crs.to_wkt(),
            tuple(round(v) for v in (x0, y0, x1, y1)))
     if key not in ctx.cache:
-        ctx.cache[key] = density(ctx.scored(), weight=score, bandwidth_km=FIGURE_BANDWIDTH_KM,
+        ctx.cache[key] = density(ctx.scored(), weight=score, bandwidth_km=REPORT_BANDWIDTH_KM,
                                  cell_km=FIGURE_CELL_KM, crs=plate.crs, grid_bounds=(x0, y0, x1, y1))
     return ctx.cache[key]
 
@@ -152,7 +150,7 @@ def _landscape(name: str):
         links = _links(ctx, score)
         ramp = list(st["palettes"]["sequential"])
         styles = [(ramp[-1], 1.3, 0.9), (ramp[-3], 0.7, 0.75), (ramp[-4], 0.35, 0.55)]
-        for (lo, hi), (color, lw, alpha), z in zip(LINK_CLASSES, styles, (4.6, 4.4, 4.2)):
+        for (lo, hi), (color, lw, alpha), z in zip(STRENGTH_CLASSES, styles, (4.6, 4.4, 4.2)):
             sel = links.loc[(links["weight"] >= lo) & ((links["weight"] < hi) | (hi >= 1.0))]
             if len(sel):
                 plate.add_lines(sel.geometry, color=color, linewidth=lw, alpha=alpha, zorder=z,
@@ -175,7 +173,7 @@ def _landscape(name: str):
         handles = [_patch_handle(cmap(0.25), alpha=0.5), _patch_handle(cmap(1.0), alpha=0.8)]
         labels_ = [ctx.text("Low density (modelled)", "低密度（模型）", sep=" "),
                    ctx.text("High density (modelled)", "高密度（模型）", sep=" ")]
-        for (lo, hi), (color, lw, _a) in zip(LINK_CLASSES, styles):
+        for (lo, hi), (color, lw, _a) in zip(STRENGTH_CLASSES, styles):
             handles.append(_line_handle(color, lw * 1.5))
             rng = f"≥ {lo:g}" if hi >= 1.0 else f"{lo:g}–{hi:g}"
             labels_.append(ctx.text(f"Modelled link, strength {rng}", f"模型联系，强度 {rng}", sep=" "))
@@ -190,11 +188,11 @@ def _landscape(name: str):
         plate.add_scalebar()
         extra = [
             ctx.text(
-                f"Density: Gaussian kernel of the {score} score, bandwidth {FIGURE_BANDWIDTH_KM:g} km, great-circle "
-                f"distances (geocity.density). Links: gravity model s_i·s_j/d^{FIGURE_BETA:g}, "
-                f"top {FIGURE_TOP_K} per city — MODELLED, the report publishes no flows",
-                f"密度：{_SCORE_ZH.get(score, score)}得分的高斯核密度，带宽 {FIGURE_BANDWIDTH_KM:g} 公里，大圆距离。"
-                f"联系：引力模型 s_i·s_j/d^{FIGURE_BETA:g}，每城市前 {FIGURE_TOP_K} 条——均为模型结果，报告未公布流量数据",
+                f"Density: Gaussian kernel of the {score} score, bandwidth {REPORT_BANDWIDTH_KM:g} km, great-circle "
+                f"distances (geocity.density). Links: gravity model s_i·s_j/d^{REPORT_BETA:g}, "
+                f"top {REPORT_TOP_K} per city — MODELLED, the report publishes no flows",
+                f"密度：{_SCORE_ZH.get(score, score)}得分的高斯核密度，带宽 {REPORT_BANDWIDTH_KM:g} 公里，大圆距离。"
+                f"联系：引力模型 s_i·s_j/d^{REPORT_BETA:g}，每城市前 {REPORT_TOP_K} 条——均为模型结果，报告未公布流量数据",
                 sep=" / "),
         ]
         if name == "2-9":

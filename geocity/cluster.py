@@ -143,7 +143,6 @@ Scores are rank-derived **proxies** unless the user gives real scores
 from __future__ import annotations
 
 import logging
-import math
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -153,6 +152,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from . import _validate
 from .errors import ValidationError
 from .export import DEFAULT_FIELD_NAMES as _SHP_DEFAULTS
 from .geodesy import EARTH_RADIUS_KM, chord_from_arc_km, unit_vectors, validate_latlon
@@ -179,18 +179,8 @@ def _validate_engine_args(lat, lon, eps_km, min_weight, weights, algorithm):
     if lat.size == 0 or lon.size == 0:
         raise ValidationError("geodesic_dbscan: no points given (empty lat/lon); pass at least one point")
     validate_latlon(lat, lon, what="geodesic_dbscan points")
-    try:
-        eps_km = float(eps_km)
-    except (TypeError, ValueError):
-        eps_km = float("nan")
-    if not math.isfinite(eps_km) or eps_km <= 0:
-        problems.append(f"eps_km must be a positive number of km, got {eps_km!r}")
-    try:
-        min_weight = float(min_weight)
-    except (TypeError, ValueError):
-        min_weight = float("nan")
-    if not math.isfinite(min_weight) or min_weight <= 0:
-        problems.append(f"min_weight must be a positive number, got {min_weight!r}")
+    eps_km = _validate.positive("eps_km", eps_km, unit="km", problems=problems)
+    min_weight = _validate.positive("min_weight", min_weight, problems=problems)
     if weights is None:
         w = np.ones(lat.size)
     else:
@@ -763,17 +753,9 @@ class CityClusters:
     def _check_params(self) -> None:
         problems = []
 
-        def positive(name):
-            v = getattr(self, name)
-            try:
-                ok = math.isfinite(float(v)) and float(v) > 0
-            except (TypeError, ValueError):
-                ok = False
-            if not ok:
-                problems.append(f"{name} must be a positive number, got {v!r}")
-
         for name in ("eps_km", "min_weight", "max_span_km", "buffer_km"):
-            positive(name)
+            _validate.positive(name, getattr(self, name), unit="km" if name.endswith("_km") else None,
+                               problems=problems)
         if self.method not in ("split", "dbscan"):
             problems.append(f"method must be 'split' or 'dbscan', not {self.method!r}")
         if self.score not in ("composite", "innovation", "industry", "infrastructure"):

@@ -51,6 +51,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from . import _validate
 from . import geodesy
 from .errors import NotFoundError, ValidationError
 
@@ -456,12 +457,7 @@ def lines(names=None, *, max_segment_km: float = 10.0, path=None):
 # buffers
 # --------------------------------------------------------------------------
 def _check_within(within_km) -> float:
-    try:
-        v = float(within_km)
-    except (TypeError, ValueError):
-        raise ValidationError(f"within_km must be a number of km, got {within_km!r}") from None
-    if not np.isfinite(v) or v <= 0:
-        raise ValidationError(f"within_km must be a positive number of km, got {within_km!r}")
+    v = _validate.positive("within_km", within_km, unit="km")
     if v > MAX_WITHIN_KM:
         raise ValidationError(
             f"within_km={within_km!r} is too large: a corridor band wider than {MAX_WITHIN_KM:g} km "
@@ -718,60 +714,19 @@ def _nearest(idx: _Index, lat: np.ndarray, lon: np.ndarray, within_km: float):
 
 
 def _points_frame(points):
-    import geopandas as gpd
+    """The points (default: the report's cities) as (table, lat, lon).
 
-    what = "points"
+    A lat/lon table stays a table: geometry is built for the output rows only
+    (see :func:`_rows`), since 10^7 shapely points cost seconds.
+    """
+    from . import export
+
     if points is None:
         from . import layers
 
         points = layers.cities_with_ranks()
-    elif isinstance(points, (str, Path)):
-        from . import export
-
-        what = f"points file {str(points)!r}"
-        points = export.read(points)
-    if isinstance(points, pd.DataFrame) and not isinstance(points, gpd.GeoDataFrame):
-        missing = [c for c in ("lat", "lon") if c not in points.columns]
-        if missing:
-            raise ValidationError(
-                f"{what}: a table without geometry needs 'lat' and 'lon' columns (WGS 84 degrees); "
-                f"missing {missing}"
-            )
-        la = pd.to_numeric(points["lat"], errors="coerce").to_numpy(float)
-        lo = pd.to_numeric(points["lon"], errors="coerce").to_numpy(float)
-        geodesy.validate_latlon(la, lo, what=what, labels=points.index.tolist())
-        if "geometry" not in points.columns:
-            if len(points) == 0:
-                raise ValidationError(f"{what} is empty; give at least one point")
-            # geometry is built for the output rows only (see _rows): 10^7 shapely points cost seconds
-            return points, la, lo
-        points = gpd.GeoDataFrame(points, geometry=gpd.points_from_xy(lo, la), crs=geodesy.WGS84)
-    if not isinstance(points, (gpd.GeoDataFrame, gpd.GeoSeries)):
-        raise ValidationError(
-            f"points must be a GeoDataFrame of points, a DataFrame with lat/lon or a file path "
-            f"(got {type(points).__name__}); "
-            "e.g. geopandas.GeoDataFrame(df, geometry=geopandas.points_from_xy(df.lon, df.lat), crs=4326)"
-        )
-    if isinstance(points, gpd.GeoSeries):
-        points = gpd.GeoDataFrame(geometry=points)
-    if len(points) == 0:
-        raise ValidationError(f"{what} is empty; give at least one point")
-    pts = geodesy.to_wgs84(points, name=what)
-    geom = pts.geometry
-    types = geom.geom_type
-    bad = ~(types == "Point").to_numpy() | geom.is_empty.to_numpy()
-    labels = pts.index.tolist()
-    if bad.any():
-        rows = [labels[i] for i in np.flatnonzero(bad)[:10]]
-        raise ValidationError(
-            f"{what}: {int(bad.sum())} row(s) without a point geometry (empty, missing or "
-            f"{sorted(set(types[bad].dropna()))}), e.g. {rows}; use .representative_point() for areas "
-            "or drop rows without coordinates"
-        )
-    lon = geom.x.to_numpy(float)
-    lat = geom.y.to_numpy(float)
-    geodesy.validate_latlon(lat, lon, what=what, labels=labels)
-    return pts, lat, lon
+    pts = export.read_points(points, geometry=False)
+    return pts.frame, pts.lat, pts.lon
 
 
 def _rows(pts, lat, lon, i):
@@ -781,6 +736,8 @@ def _rows(pts, lat, lon, i):
     base = pts.iloc[i].reset_index(drop=True)
     if isinstance(pts, gpd.GeoDataFrame):
         return base
+    if "geometry" in base.columns:  # a plain table's own "geometry" column gives way to the points
+        base = base.drop(columns="geometry")
     return gpd.GeoDataFrame(base, geometry=gpd.points_from_xy(lon[i], lat[i]), crs=geodesy.WGS84)
 
 
@@ -842,8 +799,7 @@ def members(
     d = _check_within(within_km)
     if how not in ("inner", "all"):
         raise ValidationError(f"how must be 'inner' or 'all', not {how!r}")
-    if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-        raise ValidationError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    chunk_size = _validate.whole("chunk_size", chunk_size, minimum=1)
     t, names = _select(corridors, path)
     pts, lat, lon = _points_frame(points)
     parts = []

@@ -82,8 +82,9 @@ from typing import Any, Sequence
 import numpy as np
 from pyproj import CRS, Transformer
 
+from . import _validate
 from .errors import NotFoundError, ValidationError
-from .geodesy import EARTH_RADIUS_KM, WGS84, local_crs, to_wgs84, unit_vectors, validate_latlon
+from .geodesy import EARTH_RADIUS_KM, WGS84, local_crs, to_wgs84, unit_vectors
 
 log = logging.getLogger(__name__)
 
@@ -239,61 +240,20 @@ def kernel_integral_km2(kernel: str, bandwidth_km: float) -> float:
 # --------------------------------------------------------------------------
 def _points_and_weights(points, weight, *, what: str = "points"):
     """Return lat, lon, weights, weight name, proxy flag, weight source."""
-    import pandas as pd
+
+    from . import export
 
     proxy = False
     source = "user"
-    if isinstance(points, (str, Path)):
-        from . import export
-
-        what = f"points file {points}"
-        points = export.read(points)
     if points is None:
-        try:
-            from . import scores
-        except ImportError as exc:  # pragma: no cover - teammate module missing
-            raise ValidationError(
-                "density: no points given and geocity.scores is not available; pass a point layer"
-            ) from exc
+        from . import scores
+
         points = scores.city_scores()
         if weight is None:
             weight = "composite"
         what = "cities"
-    import geopandas as gpd
-
-    if isinstance(points, (gpd.GeoDataFrame, gpd.GeoSeries)):
-        gdf = to_wgs84(points, name=what)
-        geom = gdf.geometry if hasattr(gdf, "geometry") else gdf
-        bad_type = ~geom.geom_type.isin(["Point"])
-        if bad_type.any():
-            rows = list(gdf.index[bad_type.to_numpy()][:10])
-            raise ValidationError(
-                f"{what}: density needs point geometries; rows {rows} are not points "
-                "(use .centroid or .representative_point() first)"
-            )
-        lon = geom.x.to_numpy(dtype=float)
-        lat = geom.y.to_numpy(dtype=float)
-        frame = gdf
-    elif isinstance(points, pd.DataFrame):
-        missing = [c for c in ("lat", "lon") if c not in points.columns]
-        if missing:
-            raise ValidationError(
-                f"{what}: a table without geometry needs 'lat' and 'lon' columns; missing {missing}"
-            )
-        lat = points["lat"].to_numpy(dtype=float)
-        lon = points["lon"].to_numpy(dtype=float)
-        frame = points
-    else:
-        raise ValidationError(
-            f"{what}: expected a GeoDataFrame of points (EPSG:4326 or any CRS) or a DataFrame with "
-            f"'lat'/'lon' columns, got {type(points).__name__}"
-        )
-    labels = list(frame.index)
-    if "city_id" in getattr(frame, "columns", []):
-        labels = list(frame["city_id"])
-    if len(lat) == 0:
-        raise ValidationError(f"{what}: the point layer is empty")
-    validate_latlon(lat, lon, what=what, labels=labels)
+    pts = export.read_points(points, what=what, geometry=False)
+    lat, lon, frame, labels, what = pts.lat, pts.lon, pts.frame, pts.labels, pts.what
 
     if weight is None:
         w = np.ones(len(lat))
@@ -340,16 +300,6 @@ def _points_and_weights(points, weight, *, what: str = "points"):
     if problems:
         raise ValidationError(f"{what}: " + "; ".join(problems))
     return lat, lon, w, name, proxy, source
-
-
-def _check_positive(name: str, value) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"{name} must be a number, got {value!r}") from exc
-    if not math.isfinite(v) or v <= 0:
-        raise ValidationError(f"{name} must be > 0, got {value!r}")
-    return v
 
 
 # --------------------------------------------------------------------------
@@ -659,18 +609,12 @@ def density(
     DensitySurface
     """
     problems = []
-    try:
-        bandwidth_km = _check_positive("bandwidth_km", bandwidth_km)
-    except ValidationError as exc:
-        problems.append(str(exc))
+    bandwidth_km = _validate.positive("bandwidth_km", bandwidth_km, unit="km", problems=problems)
     if cell_km is not None and cell_deg is not None:
         problems.append("give either cell_km or cell_deg, not both")
     for name, val in (("cell_km", cell_km), ("cell_deg", cell_deg)):
         if val is not None:
-            try:
-                _check_positive(name, val)
-            except ValidationError as exc:
-                problems.append(str(exc))
+            _validate.positive(name, val, unit="km" if name == "cell_km" else "degrees", problems=problems)
     if kernel not in KERNELS:
         problems.append(f"kernel must be one of {list(KERNELS)}, not {kernel!r}")
     method = "binned" if method == "fft" else method
@@ -685,10 +629,7 @@ def density(
         else:
             if cell_deg is not None and not crs.is_geographic:
                 problems.append("crs applies to cell_km grids; a cell_deg grid is always EPSG:4326")
-    try:
-        _check_positive("memory_limit_gb", memory_limit_gb)
-    except ValidationError as exc:
-        problems.append(str(exc))
+    _validate.positive("memory_limit_gb", memory_limit_gb, unit="GB", problems=problems)
     if grid_bounds is not None and (cell_deg is not None or crs is None):
         problems.append("grid_bounds needs a cell_km grid and its crs")
     if problems:

@@ -10,7 +10,10 @@ Every geocity module that writes a file goes through this module:
 * :func:`write_metadata` for the ``<output>.meta.json`` provenance record;
 * :func:`check_writable` for the shared overwrite/permission checks;
 * :func:`read` to read an output back, restoring the full field names (and
-  types) of a shapefile from its sidecar.
+  types) of a shapefile from its sidecar;
+* :func:`read_points` for a user's point layer (file, lat/lon table or
+  GeoDataFrame), the one reader behind corridor membership, density and the
+  web map's own-points layer.
 
 Policy
 ------
@@ -77,6 +80,7 @@ import platform
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from importlib import metadata as _im
 from pathlib import Path
 from typing import Any, Iterable
@@ -1006,3 +1010,149 @@ def read(path: str | os.PathLike, *, layer: str | None = None):
         elif t == "Int64" or (t.startswith("int") and df[col].isna().any()):
             df[col] = df[col].astype("Int64")
     return df.rename(columns=mapping)
+
+
+# --------------------------------------------------------------------------
+# a user's point layer
+# --------------------------------------------------------------------------
+#: Coordinate column pairs recognised in a table without geometry (lower case).
+LATLON_COLUMNS = (("lat", "lon"), ("latitude", "longitude"), ("lat", "lng"), ("y", "x"))
+
+
+@dataclass(frozen=True)
+class Points:
+    """A validated point layer: the table and its WGS 84 coordinates.
+
+    Attributes
+    ----------
+    frame
+        The rows, in input order: a GeoDataFrame in EPSG:4326, or the plain
+        table when :func:`read_points` was called with ``geometry=False`` and
+        the input had no geometry.
+    lat, lon
+        Degrees (WGS 84), one per row, all finite and in range.
+    labels
+        How to name each row in a message: ``city_id`` when the layer has
+        one, ``line N`` for the rows of a CSV file, else the index.
+    what
+        How to name the layer in a message.
+    """
+
+    frame: pd.DataFrame
+    lat: np.ndarray
+    lon: np.ndarray
+    labels: list
+    what: str
+
+    def __len__(self) -> int:
+        return len(self.lat)
+
+
+def _latlon_columns(df: pd.DataFrame) -> tuple[str, str] | None:
+    cols = {str(c).lower(): c for c in df.columns}
+    for la, lo in LATLON_COLUMNS:
+        if la in cols and lo in cols:
+            return cols[la], cols[lo]
+    return None
+
+
+def read_points(points, *, what: str = "points", geometry: bool = True) -> Points:
+    """Read and check a point layer given as a file, a table or a GeoDataFrame.
+
+    Parameters
+    ----------
+    points
+        A path to any vector file pyogrio reads or to a CSV (with
+        ``lat``/``lon``, ``latitude``/``longitude``, ``lat``/``lng`` or
+        ``y``/``x`` columns in WGS 84 degrees, or a ``wkt`` column); a
+        DataFrame with such columns; or a GeoDataFrame/GeoSeries of points in
+        any CRS (reprojected to EPSG:4326).
+    what
+        How to name the layer in error messages.
+    geometry
+        ``False`` keeps a table without geometry as it is (no shapely points
+        are built, which matters for 10^7 rows); callers then use
+        :attr:`Points.lat`/:attr:`Points.lon`.
+
+    Returns
+    -------
+    Points
+
+    Raises
+    ------
+    ValidationError
+        A missing file, an empty layer, no coordinate columns, a row without
+        a point geometry (area, line, empty or missing), or coordinates that
+        are missing, non-numeric or out of range — naming the rows.
+    """
+    import geopandas as gpd
+
+    from . import geodesy
+
+    from_csv = False
+    if isinstance(points, (str, os.PathLike)):
+        path = Path(points)
+        what = f"points file {str(path)!r}"
+        if not path.exists():
+            raise ValidationError(
+                f"{what} does not exist; give the path of a CSV (lat/lon columns), GeoJSON, GeoPackage or shapefile"
+            )
+        from_csv = _suffix(path) == ".csv"
+        points = read(path)
+    if isinstance(points, gpd.GeoSeries):
+        points = gpd.GeoDataFrame(geometry=points)
+    if not isinstance(points, pd.DataFrame):
+        raise ValidationError(
+            f"{what}: expected a GeoDataFrame of points, a DataFrame with 'lat'/'lon' columns or a file path, "
+            f"got {type(points).__name__}; e.g. geopandas.GeoDataFrame(df, "
+            "geometry=geopandas.points_from_xy(df.lon, df.lat), crs=4326)"
+        )
+    if len(points) == 0:
+        raise ValidationError(f"{what} is empty; give at least one point")
+
+    def labels_of(frame) -> list:
+        if "city_id" in frame.columns:
+            return frame["city_id"].tolist()
+        if from_csv:
+            return [f"line {i + 2}" for i in range(len(frame))]  # line 1 is the header
+        return frame.index.tolist()
+
+    if not isinstance(points, gpd.GeoDataFrame):
+        pair = _latlon_columns(points)
+        if pair is None:
+            raise ValidationError(
+                f"{what} has no coordinates: a table without geometry needs 'lat' and 'lon' columns "
+                f"(or 'latitude'/'longitude', 'lat'/'lng', 'y'/'x'; WGS 84 degrees) or a 'wkt' column; "
+                f"found {[str(c) for c in points.columns]}"
+            )
+        lat = pd.to_numeric(points[pair[0]], errors="coerce").to_numpy(float)
+        lon = pd.to_numeric(points[pair[1]], errors="coerce").to_numpy(float)
+        labels = labels_of(points)
+        geodesy.validate_latlon(lat, lon, what=what, labels=labels)
+        frame = points
+        if geometry:
+            frame = gpd.GeoDataFrame(points, geometry=gpd.points_from_xy(lon, lat), crs=geodesy.WGS84)
+        return Points(frame, lat, lon, labels, what)
+
+    frame = geodesy.to_wgs84(points, name=what)
+    labels = labels_of(frame)
+    geom = frame.geometry
+    missing = (geom.isna() | geom.is_empty).to_numpy()
+    wrong = ~missing & (geom.geom_type != "Point").to_numpy()
+    if missing.any() or wrong.any():
+        problems = []
+        if missing.any():
+            rows = [labels[i] for i in np.flatnonzero(missing)[:10]]
+            problems.append(f"{int(missing.sum())} row(s) without a geometry (missing or empty), e.g. {rows}")
+        if wrong.any():
+            rows = [labels[i] for i in np.flatnonzero(wrong)[:10]]
+            kinds = sorted(set(geom[wrong].geom_type))
+            problems.append(f"{int(wrong.sum())} row(s) that are not points ({', '.join(kinds)}), e.g. {rows}")
+        raise ValidationError(
+            f"{what} must hold one point per row: " + "; ".join(problems)
+            + "; drop those rows, or use .representative_point() for areas"
+        )
+    lon = geom.x.to_numpy(float)
+    lat = geom.y.to_numpy(float)
+    geodesy.validate_latlon(lat, lon, what=what, labels=labels)
+    return Points(frame, lat, lon, labels, what)

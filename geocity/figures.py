@@ -64,7 +64,6 @@ from .render.static import LANGS, Plate, bilingual, save_figure
 from .styles import (
     change_symbols,
     corridor_colors,
-    cluster_colors,
     load_style,
     region_color,
     region_colors,
@@ -753,7 +752,6 @@ def _corridor_plate(corridor: str):
         half_w = max(abs(minx), abs(maxx)) / 1000.0 * 1.12 + 80
         half_h = max(abs(miny), abs(maxy)) / 1000.0 * 1.12 + 80
         row = lines.iloc[0]
-        en = str(row.get("corridor_name_en", name))
         zh = str(row.get("corridor_name_zh", name))
         plate = ctx.regional_plate(
             center_lat=clat, center_lon=clon, half_width_km=half_w, half_height_km=half_h,

@@ -29,6 +29,7 @@ from pyproj import CRS, Geod, Transformer
 from shapely.geometry import LineString, MultiLineString, Point, Polygon, box
 from shapely.geometry.base import BaseGeometry
 
+from . import _validate
 from .errors import ValidationError
 
 #: WGS 84 ellipsoid, used for every ellipsoidal distance and azimuth.
@@ -214,8 +215,7 @@ def densify_geodesic(lats, lons, max_segment_km: float = 10.0) -> tuple[np.ndarr
     (continuous, possibly beyond ±180) so that the line can be split cleanly
     by :func:`split_antimeridian`.
     """
-    if max_segment_km <= 0:
-        raise ValidationError(f"max_segment_km must be > 0, got {max_segment_km}")
+    max_segment_km = _validate.positive("max_segment_km", max_segment_km, unit="km")
     lats = np.asarray(lats, dtype=float)
     lons = np.asarray(lons, dtype=float)
     out_lat = [lats[:1]]
@@ -407,8 +407,7 @@ def buffer_km(
     piece_km
         Length of the line pieces buffered in one local projection.
     """
-    if not np.isfinite(distance_km_) or distance_km_ <= 0:
-        raise ValidationError(f"buffer distance must be a positive number of km, got {distance_km_}")
+    distance_km_ = _validate.positive("buffer distance", distance_km_, unit="km")
     if distance_km_ > 5000:
         raise ValidationError(
             f"buffer distance {distance_km_} km is beyond what a local projection can buffer "

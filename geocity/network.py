@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import _validate
 from .errors import GeocityError, NotFoundError, ValidationError
 from .geodesy import distance_km, geodesic_line, to_wgs84, validate_latlon
 
@@ -67,6 +68,15 @@ LINK_COLUMNS = [
 ]
 #: Default distance floor of the gravity model, km.
 MIN_DISTANCE_KM = 50.0
+#: Defaults of the report's modelled networks — the one place for them: the
+#: link GeoPackages of ``geocity reproduce``, the web map and the network
+#: plates all draw the same links. Distance-decay exponent:
+REPORT_BETA = 2.0
+#: Strongest links kept per city:
+REPORT_TOP_K = 5
+#: Relative-strength classes of the links (weight = strength / strongest
+#: link), strongest first; the plates and the web map draw one symbol each.
+STRENGTH_CLASSES: tuple[tuple[float, float], ...] = ((0.25, 1.0), (0.05, 0.25), (0.0, 0.05))
 #: Largest number of cities the gravity model takes (full pair matrix).
 MAX_GRAVITY_CITIES = 5000
 
@@ -132,8 +142,8 @@ def gravity_links(
     cities=None,
     *,
     dimension: str = "innovation",
-    beta: float = 2.0,
-    top_k: int | None = 5,
+    beta: float = REPORT_BETA,
+    top_k: int | None = REPORT_TOP_K,
     threshold: float | None = None,
     min_distance_km: float = MIN_DISTANCE_KM,
     max_segment_km: float = 50.0,
@@ -168,16 +178,14 @@ def gravity_links(
         rank-derived proxies.
     """
     problems = []
-    if not np.isfinite(beta) or beta < 0:
-        problems.append(f"beta must be a number >= 0, got {beta!r}")
+    beta = _validate.non_negative("beta", beta, problems=problems)
     if top_k is None and threshold is None:
         problems.append("give top_k (links per city) and/or threshold (fraction of the strongest link)")
-    if top_k is not None and (int(top_k) != top_k or top_k < 1):
-        problems.append(f"top_k must be a whole number >= 1, got {top_k!r}")
-    if threshold is not None and not (0 < threshold <= 1):
+    if top_k is not None:
+        top_k = _validate.whole("top_k", top_k, minimum=1, problems=problems)
+    if threshold is not None and not (0 < _validate.positive("threshold", threshold, problems=[]) <= 1):
         problems.append(f"threshold must be in (0, 1] (a fraction of the strongest link), got {threshold!r}")
-    if not np.isfinite(min_distance_km) or min_distance_km <= 0:
-        problems.append(f"min_distance_km must be > 0, got {min_distance_km!r}")
+    min_distance_km = _validate.positive("min_distance_km", min_distance_km, unit="km", problems=problems)
     if problems:
         raise ValidationError("gravity model: " + "; ".join(problems))
     if cities is None:
@@ -482,8 +490,8 @@ def reproduce(
     out_dir,
     *,
     dimensions=REPORT_DIMENSIONS,
-    beta: float = 2.0,
-    top_k: int = 5,
+    beta: float = REPORT_BETA,
+    top_k: int = REPORT_TOP_K,
     overwrite: bool = True,
 ) -> list[Path]:
     """Write the modelled (gravity) networks of the report's cities,

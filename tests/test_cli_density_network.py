@@ -73,8 +73,8 @@ def test_density_deg_grid_and_kernel(runner, points_csv, tmp_path):
 @pytest.mark.parametrize(
     "extra,msg",
     [
-        (["--bandwidth-km", "0", "--cell-km", "10"], "bandwidth_km must be > 0"),
-        (["--bandwidth-km", "100", "--cell-km", "-1"], "cell_km must be > 0"),
+        (["--bandwidth-km", "0", "--cell-km", "10"], "bandwidth_km must be a positive number of km"),
+        (["--bandwidth-km", "100", "--cell-km", "-1"], "cell_km must be a positive number of km"),
         (["--bandwidth-km", "100", "--cell-deg", "0.001", "--extent", "-180", "-90", "180", "90"], "GB"),
         (["--bandwidth-km", "100", "--cell-km", "10", "--weight", "nope"], "weight column 'nope'"),
     ],

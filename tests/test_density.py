@@ -207,10 +207,10 @@ def test_mask_land_with_the_embedded_basemap():
 
 
 BAD = [
-    (dict(bandwidth_km=0, cell_km=10), "bandwidth_km must be > 0"),
-    (dict(bandwidth_km=-5, cell_km=10), "bandwidth_km must be > 0"),
-    (dict(bandwidth_km=100, cell_km=0), "cell_km must be > 0"),
-    (dict(bandwidth_km=100, cell_deg=-1), "cell_deg must be > 0"),
+    (dict(bandwidth_km=0, cell_km=10), "bandwidth_km must be a positive number of km"),
+    (dict(bandwidth_km=-5, cell_km=10), "bandwidth_km must be a positive number of km"),
+    (dict(bandwidth_km=100, cell_km=0), "cell_km must be a positive number of km"),
+    (dict(bandwidth_km=100, cell_deg=-1), "cell_deg must be a positive number of degrees"),
     (dict(bandwidth_km=100, cell_km=10, cell_deg=0.1), "either cell_km or cell_deg"),
     (dict(bandwidth_km=100, cell_km=10, kernel="box"), "kernel must be one of"),
     (dict(bandwidth_km=100, cell_km=10, method="magic"), "method must be"),
@@ -218,7 +218,7 @@ BAD = [
     (dict(bandwidth_km=100, cell_deg=1, extent=(0, 0, 5)), "extent must be"),
     (dict(bandwidth_km=100, cell_km=10, crs="EPSG:99999999"), "not a CRS pyproj understands"),
     (dict(bandwidth_km=100, cell_km=10, crs="EPSG:4326"), "is geographic"),
-    (dict(bandwidth_km=100, cell_km=10, memory_limit_gb=0), "memory_limit_gb must be > 0"),
+    (dict(bandwidth_km=100, cell_km=10, memory_limit_gb=0), "memory_limit_gb must be a positive number of GB"),
 ]
 
 

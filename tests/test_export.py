@@ -367,3 +367,75 @@ def test_empty_layer_keeps_declared_geometry_type_and_field_types(tmp_path, ext)
     # with rows, the hint is ignored and the data decide
     export.write(_polygons(), tmp_path / f"full.{ext}", geometry_type="Point")
     assert "Point" not in pyogrio.read_info(tmp_path / f"full.{ext}")["geometry_type"]
+
+
+# --------------------------------------------------------------------------
+# read_points: the one reader of a user's point layer
+# --------------------------------------------------------------------------
+def test_read_points_accepts_files_tables_and_layers(tmp_path):
+    p = tmp_path / "pts.csv"
+    p.write_text("name,Latitude,Longitude\nKashgar,39.47,75.99\nGwadar,25.13,62.32\n", encoding="utf-8")
+    pts = export.read_points(p)
+    assert isinstance(pts.frame, gpd.GeoDataFrame) and pts.frame.crs.to_epsg() == 4326
+    np.testing.assert_allclose(pts.lat, [39.47, 25.13])
+    assert pts.labels == ["line 2", "line 3"] and len(pts) == 2
+    # geometry=False leaves a lat/lon table a table (no shapely points for 10^7 rows)
+    table = pd.DataFrame({"lat": [1.0, 2.0], "lon": [3.0, 4.0]})
+    assert export.read_points(table, geometry=False).frame is table
+    # a projected layer is reprojected; a GeoSeries is accepted
+    merc = gpd.GeoSeries([Point(0, 0), Point(1_000_000, 0)], crs=3857)
+    got = export.read_points(merc)
+    np.testing.assert_allclose(got.lon, [0.0, 8.983152841195214], rtol=1e-9)
+    # a written layer reads back with the city ids as labels
+    export.write(_points(), tmp_path / "c.gpkg")
+    assert export.read_points(tmp_path / "c.gpkg").labels == ["guangzhou-cn", "hong-kong-hk", "macao-mo"]
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("name,lat,lon\n", r"is empty"),
+        ("name,a,b\nA,1,2\n", r"no coordinates.*'lat' and 'lon'.*found \['name', 'a', 'b'\]"),
+        ("name,lat,lon\nA,31.5,74.3\nB,,67.0\n", r"missing or non-finite coordinates, e\.g\. \['line 3'\]"),
+        ("name,lat,lon\nA,31.5,74.3\nB,north,67.0\n", r"\['line 3'\]"),
+        ("name,lat,lon\nA,131.5,74.3\nB,24.9,67.0\n", r"latitude outside \[-90, 90\].*\['line 2'\]"),
+        ("name,lat,lon\nA,74.3,231.5\n", r"longitude outside \[-180, 180\].*\[.line 2.\]"),
+        ("name,lat,lon\nA,121.5,31.2\n", r"look swapped"),
+    ],
+)
+def test_read_points_names_the_bad_rows_of_a_csv(tmp_path, content, match):
+    p = tmp_path / "pts.csv"
+    p.write_text(content, encoding="utf-8")
+    with pytest.raises(ValidationError, match=match):
+        export.read_points(p)
+
+
+def test_read_points_refuses_what_is_not_a_point_layer(tmp_path):
+    with pytest.raises(ValidationError, match=r"does not exist.*CSV"):
+        export.read_points(tmp_path / "nope.csv")
+    with pytest.raises(ValidationError, match=r"expected a GeoDataFrame.*got list"):
+        export.read_points([(1, 2)])
+    gdf = gpd.GeoDataFrame({"name": ["a", "b", "c"]}, geometry=[Point(1, 1), box(0, 0, 1, 1), None], crs=4326)
+    with pytest.raises(ValidationError, match=r"1 row\(s\) without a geometry.*\[2\].*not points \(Polygon\).*\[1\]"):
+        export.read_points(gdf)
+    with pytest.raises(ValidationError, match=r"no CRS"):
+        export.read_points(gpd.GeoDataFrame(geometry=[Point(1, 1)]))
+
+
+def test_the_consumers_share_read_points(tmp_path):
+    """corridor membership, density and the web map give the same message for the same bad file."""
+    from geocity import corridors, density
+    from geocity.render import leaflet
+
+    p = tmp_path / "pts.csv"
+    p.write_text("name,lat,lon\nA,31.5,74.3\nB,95,67.0\n", encoding="utf-8")
+    with pytest.raises(ValidationError) as ref:
+        export.read_points(p)
+    for call in (
+        lambda: corridors.members(p, corridors="CPEC"),
+        lambda: density.density(p, bandwidth_km=300, cell_deg=1.0),
+        lambda: leaflet.webmap(["corridors"], points=p, tiles=None),
+    ):
+        with pytest.raises(ValidationError) as got:
+            call()
+        assert str(got.value) == str(ref.value)

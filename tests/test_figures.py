@@ -6,7 +6,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 from matplotlib.image import imread
-from shapely.geometry import Point, box
+from shapely.geometry import box
 
 from geocity import figures
 from geocity.errors import NotFoundError, OutputExistsError, ValidationError

@@ -217,15 +217,19 @@ def test_offline_basemap_only():
     assert styles.load_style()["colors"]["ocean"] in html
 
 
-def test_read_points_csv(tmp_path):
+def test_webmap_reads_a_points_csv(tmp_path):
+    from geocity import export
+
     p = tmp_path / "pts.csv"
     p.write_text("name,lat,lon\nA,31.5,74.3\nB,24.9,67.0\n", encoding="utf-8")
-    gdf = leaflet.read_points(p)
+    html = leaflet.to_html(leaflet.webmap(["corridors"], points=p, tiles=None, corridor_lines=_corridors()[0]))
+    assert "74.3" in html and "67.0" in html
+    gdf = export.read_points(p).frame
     assert len(gdf) == 2 and gdf.crs.to_epsg() == 4326 and gdf.geometry.x.iloc[0] == pytest.approx(74.3)
     bad = tmp_path / "bad.csv"
     bad.write_text("name,a,b\nA,1,2\n", encoding="utf-8")
     with pytest.raises(ValidationError, match="lat"):
-        leaflet.read_points(bad)
+        leaflet.webmap(["corridors"], points=bad, tiles=None, corridor_lines=_corridors()[0])
 
 
 # --------------------------------------------------------------------------
@@ -257,7 +261,8 @@ def test_reprojects_other_crs():
 def test_non_point_cities_are_an_error():
     cities = _cities()
     cities.loc[1, "geometry"] = shapely.box(0, 0, 1, 1)
-    with pytest.raises(ValidationError, match=r"not points \(Polygon\).*\[1\]"):
+    # the row is named by its city_id
+    with pytest.raises(ValidationError, match=rf"not points \(Polygon\).*\[{cities.loc[1, 'city_id']!r}\]"):
         leaflet.webmap(["cities"], cities=cities)
     with pytest.raises(ValidationError, match="must hold Polygon or MultiPolygon"):
         leaflet.add_clusters(leaflet.new_map(), _cities())

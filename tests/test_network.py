@@ -133,7 +133,7 @@ def test_gravity_proxy_flag_and_determinism(cities):
         (dict(top_k=0), "top_k must be"),
         (dict(top_k=None, threshold=None), "give top_k"),
         (dict(threshold=1.5), "threshold must be in"),
-        (dict(min_distance_km=0), "min_distance_km must be > 0"),
+        (dict(min_distance_km=0), "min_distance_km must be a positive number of km"),
     ],
 )
 def test_gravity_bad_parameters(cities, kw, msg):

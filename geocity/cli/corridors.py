@@ -3,7 +3,6 @@ them, export their lines and buffers."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import click
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from .. import network as _network
 from . import options
 
 
@@ -32,7 +33,7 @@ from . import options
               help="Show this GeoTIFF (from `geocity density`) instead of computing the overlays; repeatable.")
 @click.option("--network-dimension", default="composite", show_default=True,
               help="Score of the gravity model of the network layer.")
-@click.option("--top-k", type=int, default=5, show_default=True, help="Gravity links kept per city.")
+@click.option("--top-k", type=int, default=_network.REPORT_TOP_K, show_default=True, help="Gravity links kept per city.")
 @options.output_file
 @options.overwrite
 def command(layers, within_km, points, tiles, lang, density_weights, density_tifs, network_dimension, top_k,

@@ -46,6 +46,9 @@ from folium.elements import JSCSSMixin
 from folium.plugins import Fullscreen, MarkerCluster, MeasureControl, Search
 from folium.template import Template
 
+from ..density import REPORT_BANDWIDTH_KM
+from ..network import REPORT_TOP_K, STRENGTH_CLASSES
+from .. import _validate
 from .. import styles as _styles
 from ..errors import NotFoundError, ValidationError
 
@@ -71,7 +74,6 @@ __all__ = [
     "add_note",
     "add_controls",
     "finish",
-    "read_points",
     "to_html",
     "save",
 ]
@@ -84,15 +86,9 @@ LAYERS: tuple[str, ...] = ("cities", "clusters", "corridors", "density", "networ
 DEFAULT_LAYERS: tuple[str, ...] = LAYERS
 #: Score columns the density overlays and the gravity links can use.
 DIMENSIONS: tuple[str, ...] = ("innovation", "industry", "infrastructure", "composite")
-#: Bandwidth of the web map's density overlays, km (that of the density
-#: GeoTIFFs of ``geocity reproduce``).
-DENSITY_BANDWIDTH_KM = 300.0
 #: Cell size of the web map's density overlays, km: coarser than the
 #: GeoTIFFs (25 km) to keep the page small; the image is smoothed anyway.
 DENSITY_CELL_KM = 50.0
-#: Relative-strength classes of the links (weight = strength / strongest
-#: link), the same classes as the printed network plates.
-LINK_CLASSES: tuple[tuple[float, float], ...] = ((0.25, 1.0), (0.05, 0.25), (0.0, 0.05))
 #: Links' coordinates are rounded to this many decimals (about 100 m).
 LINK_DECIMALS = 3
 #: Densification of the web map's gravity links, km.
@@ -297,30 +293,13 @@ def _wgs84(gdf, what: str):
 
 
 def _check_points(gdf, what: str):
-    """EPSG:4326 points, or a ValidationError naming the offending rows."""
+    """EPSG:4326 points (an empty layer passes), or a ValidationError naming the offending rows."""
+    from .. import export
+
     gdf = _wgs84(gdf, what)
     if len(gdf) == 0:
         return gdf
-    geom = gdf.geometry
-    missing = geom.isna() | geom.is_empty
-    wrong = ~missing & (geom.geom_type != "Point")
-    problems = []
-    if missing.any():
-        problems.append(f"{int(missing.sum())} row(s) without a geometry, e.g. {list(gdf.index[missing][:10])}")
-    if wrong.any():
-        kinds = sorted(set(geom[wrong].geom_type))
-        problems.append(
-            f"{int(wrong.sum())} row(s) that are not points ({', '.join(kinds)}), e.g. {list(gdf.index[wrong][:10])}"
-        )
-    if problems:
-        raise ValidationError(
-            f"{what} must hold one point per row: " + "; ".join(problems)
-            + "; drop those rows or use their centroids (gdf.geometry.centroid in a projected CRS)"
-        )
-    from ..geodesy import validate_latlon
-
-    validate_latlon(geom.y.to_numpy(), geom.x.to_numpy(), what=what, labels=list(gdf.index))
-    return gdf
+    return export.read_points(gdf, what=what).frame
 
 
 def _check_shapes(gdf, what: str, kinds: tuple[str, ...]):
@@ -1243,7 +1222,7 @@ def _link_style(weight: float, ramp: Sequence[str]) -> dict:
     w = min(max(float(weight), 0.0), 1.0) if math.isfinite(float(weight)) else 0.0
     colors = (ramp[-1], ramp[-3], ramp[-4])
     alphas = (0.9, 0.75, 0.55)
-    k = next(i for i, (lo, _hi) in enumerate(LINK_CLASSES) if w >= lo)
+    k = next(i for i, (lo, _hi) in enumerate(STRENGTH_CLASSES) if w >= lo)
     return {"color": colors[k], "weight": round(0.6 + 4.4 * math.sqrt(w), 1), "opacity": alphas[k]}
 
 
@@ -1342,7 +1321,7 @@ def add_links(m: folium.Map, links, *, cities=None, name: str | None = None, sho
     _register_bounds(m, _bounds(links))
     if legend:
         items = []
-        for (lo, hi) in LINK_CLASSES:
+        for (lo, hi) in STRENGTH_CLASSES:
             rng = f"≥ {lo:g}" if hi >= 1.0 else f"{lo:g}–{hi:g}"
             items.append(("line", _link_style(max(lo, 1e-9) if lo else 0.0, ramp)["color"],
                           _lang_text(f"relative strength {rng}", f"相对强度 {rng}", lang)))
@@ -1371,35 +1350,6 @@ def _check_layers(layers) -> tuple[str, ...]:
     if bad:
         raise NotFoundError(f"unknown layer(s) {', '.join(map(repr, bad))} in `layers`; valid: {', '.join(LAYERS)}")
     return layers
-
-
-def read_points(path: str | Path):
-    """Read a user's point file: any vector format pyogrio reads, or a CSV
-    with ``lat``/``lon`` (or ``latitude``/``longitude``) or ``wkt`` columns."""
-    import geopandas as gpd
-
-    from .. import export
-
-    path = Path(path)
-    if not path.exists():
-        raise ValidationError(f"points file {str(path)!r} does not exist; give the path of a CSV, GeoJSON, GeoPackage or shapefile")
-    data = export.read(path)
-    if isinstance(data, gpd.GeoDataFrame):
-        return data
-    cols = {c.lower(): c for c in data.columns}
-    for la, lo in (("lat", "lon"), ("latitude", "longitude"), ("lat", "lng"), ("y", "x")):
-        if la in cols and lo in cols:
-            lat = pd.to_numeric(data[cols[la]], errors="coerce")
-            lon = pd.to_numeric(data[cols[lo]], errors="coerce")
-            from ..geodesy import validate_latlon
-
-            validate_latlon(lat.to_numpy(), lon.to_numpy(), what=f"points file {path.name}",
-                            labels=[f"line {i + 2}" for i in range(len(data))])
-            return gpd.GeoDataFrame(data, geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
-    raise ValidationError(
-        f"points file {str(path)!r} has no coordinates: expected 'lat' and 'lon' (or 'latitude'/'longitude', "
-        f"or a 'wkt') columns; found {list(data.columns)}"
-    )
 
 
 def _load_cities(within_km: float):
@@ -1472,7 +1422,7 @@ def _load_density(cities, weights: Sequence[str]) -> list:
     from .. import density as _density
 
     pts = cities.drop(columns=["corridors"], errors="ignore")
-    return [_density.density(pts, weight=w, bandwidth_km=DENSITY_BANDWIDTH_KM, cell_km=DENSITY_CELL_KM,
+    return [_density.density(pts, weight=w, bandwidth_km=REPORT_BANDWIDTH_KM, cell_km=DENSITY_CELL_KM,
                              extent=(-180, -90, 180, 90)) for w in weights]
 
 
@@ -1488,7 +1438,7 @@ def webmap(layers: Sequence[str] | str = DEFAULT_LAYERS, *, m: folium.Map | None
            points=None, tiles: str | None = DEFAULT_TILES, lang: str = "both", cities=None,
            clusters=None, cluster_members=None, corridor_lines=None, corridor_buffers=None,
            density_weights: Sequence[str] | str = ("composite",), surfaces=None,
-           network_dimension: str = "composite", top_k: int = 5, links=None,
+           network_dimension: str = "composite", top_k: int = REPORT_TOP_K, links=None,
            style: Mapping | str | None = None) -> folium.Map:
     """An interactive map of the report's cities, clusters, corridors,
     density surfaces and (modelled) city networks.
@@ -1518,7 +1468,7 @@ def webmap(layers: Sequence[str] | str = DEFAULT_LAYERS, *, m: folium.Map | None
         Layers to show instead of the embedded/computed ones.
     density_weights
         Score columns (:data:`DIMENSIONS`) whose kernel density
-        (bandwidth :data:`DENSITY_BANDWIDTH_KM`, cells of
+        (bandwidth :data:`REPORT_BANDWIDTH_KM`, cells of
         :data:`DENSITY_CELL_KM`, great-circle distances) is overlaid.
     surfaces
         Density surfaces to show instead of computing them: a
@@ -1550,12 +1500,7 @@ def webmap(layers: Sequence[str] | str = DEFAULT_LAYERS, *, m: folium.Map | None
         density_weights = _check_dimensions(density_weights, "density_weights")
     if "network" in layers and links is None:
         _check_dimensions([network_dimension], "network_dimension")
-    try:
-        ok = float(within_km) > 0 and math.isfinite(float(within_km))
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ValidationError(f"`within_km` must be a positive number of kilometres, got {within_km!r}")
+    within_km = _validate.positive("within_km", within_km, unit="km")
     if isinstance(tiles, str) and tiles.strip().lower() in ("none", ""):
         tiles = None
     if style is None:
@@ -1563,7 +1508,9 @@ def webmap(layers: Sequence[str] | str = DEFAULT_LAYERS, *, m: folium.Map | None
     elif isinstance(style, (str, Path)):
         style = _styles.load_style(style)
     if points is not None and not hasattr(points, "geometry"):
-        points = read_points(points)
+        from .. import export
+
+        points = export.read_points(points).frame  # a file or a lat/lon table
     if points is not None:
         points = _check_points(points, "points")
     many = points is not None and len(points) >= MANY_POINTS

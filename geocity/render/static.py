@@ -50,12 +50,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.font_manager import fontManager
-from matplotlib.lines import Line2D
 from matplotlib.patches import PathPatch, Polygon as MplPolygon, Rectangle
 from matplotlib.path import Path as MplPath
 from pyproj import CRS, Transformer
 from shapely.geometry import LineString, Point, box
 
+from .. import _validate
 from .. import geodesy
 from ..errors import DependencyError, NotFoundError, ValidationError
 from ..styles import font_families, load_style
@@ -1281,8 +1281,12 @@ def regional_plate(*, center_lat: float, center_lon: float, half_width_km: float
     st = _resolve_style(style)
     family = font_family(lang, st)
     geodesy.validate_latlon([center_lat], [center_lon], what="plate centre")
-    if not (half_width_km > 0) or (half_height_km is not None and not half_height_km > 0):
-        raise ValidationError(f"half_width_km/half_height_km must be > 0, got {half_width_km}, {half_height_km}")
+    problems: list[str] = []
+    half_width_km = _validate.positive("half_width_km", half_width_km, unit="km", problems=problems)
+    if half_height_km is not None:
+        half_height_km = _validate.positive("half_height_km", half_height_km, unit="km", problems=problems)
+    if problems:
+        raise ValidationError("regional plate: " + "; ".join(problems))
     kind = st["projection"]["regional"]
     crs = geodesy.local_crs(float(center_lat), float(center_lon), kind)
     fig = _new_figure(st)
