@@ -19,8 +19,15 @@ import math
 import numpy as np
 
 from .density import REPORT_BANDWIDTH_KM
-from .figures import RecipeContext, _line_handle, _marker_handle, _patch_handle, register
+from .figures import (
+    RecipeContext,
+    _line_handle,
+    _marker_handle,
+    _patch_handle,
+    register,
+)
 from .network import REPORT_BETA, REPORT_TOP_K, STRENGTH_CLASSES
+from .terms import TERMS
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +57,7 @@ LANDSCAPES = {
              "全球服务网络格局", "Global service network", "全球服务网络"),
 }
 
-_SCORE_ZH = {"innovation": "创新", "industry": "生产与服务", "infrastructure": "联通设施", "composite": "综合"}
+_SCORE_ZH = {k: TERMS[k][1] for k in ("innovation", "industry", "infrastructure", "composite")}
 
 
 # --------------------------------------------------------------------------

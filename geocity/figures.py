@@ -358,8 +358,9 @@ def _line_handle(color, lw=1.5):
 
 
 def _region_names(ctx: RecipeContext) -> dict[str, str]:
-    zh = {"Asia": "亚洲", "Europe": "欧洲", "America": "美洲", "Africa": "非洲", "Oceania": "大洋洲", "other": "其他"}
-    return {k: ctx.text(k if k != "other" else "Other", zh.get(k, k), sep=" ") for k in region_colors(ctx.style)}
+    from .terms import REGIONS
+
+    return {k: ctx.text(*REGIONS.get(k, (k, k)), sep=" ") for k in region_colors(ctx.style)}
 
 
 def _add_insets(plate: Plate, ctx: RecipeContext, shown, *, label_col: str = "_label") -> None:

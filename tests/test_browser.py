@@ -327,15 +327,15 @@ def test_map_loads_counts_toggles_popups(browser, synthetic_map):
         layers = page.layers()
         counts = {k: v["n"] for k, v in layers.items()}
         assert counts["Report cities / 报告城市"] == 6
-        assert counts["GDCI top 100 / 全球动力城市指数前100"] == 3
-        assert counts["BRI potential top 100 / 一带一路潜力城市前100"] == 3
-        assert counts["City clusters / 城市群"] == 2
+        assert counts["GDCI top 100 / 全球活力城市指数前 100"] == 3
+        assert counts["BRI potential top 100 / “一带一路”潜力城市前 100"] == 3
+        assert counts["City clusters / 活力城市聚落"] == 2
         assert counts["CPEC corridor"] == 1 and counts["CMREC corridor"] == 2
         assert counts["CPEC within 50 km"] == 1 and counts["CPEC within 100 km"] == 1
         assert counts["My points / 我的点"] == 2
         base = [k for k, v in layers.items() if v["base"]]
         assert len(base) == 3 and sum(layers[k]["on"] for k in base) == 1
-        assert layers["Report cities / 报告城市"]["on"] and not layers["GDCI top 100 / 全球动力城市指数前100"]["on"]
+        assert layers["Report cities / 报告城市"]["on"] and not layers["GDCI top 100 / 全球活力城市指数前 100"]["on"]
         # rendered SVG shapes: 6 cities + 2 clusters + 3 lines + 2 buffers + 2 points
         n_paths = page.page.locator(".leaflet-overlay-pane path.leaflet-interactive").count()
         assert n_paths == 15
@@ -389,7 +389,7 @@ def test_map_loads_counts_toggles_popups(browser, synthetic_map):
         page.close()
 
 
-DENSITY = "Density: composite (modelled, proxy) / 密度：综合（模型，代理值）"
+DENSITY = "Density: composite (modelled, proxy) / 密度：3I 综合（模型，代理值）"
 LINKS = "Links: modelled links (gravity model) / 联系：模型联系（引力模型）"
 
 
@@ -551,8 +551,8 @@ def test_report_map(browser, tmp_path):
         counts = {k: v["n"] for k, v in page.layers().items()}
         assert counts["Report cities / 报告城市"] == len(gl.load("cities"))
         ranked = gl.cities_with_ranks()
-        assert counts["GDCI top 100 / 全球动力城市指数前100"] == int((ranked["gdci_rank"] <= 100).sum()) >= 99
-        assert counts["BRI potential top 100 / 一带一路潜力城市前100"] == int((ranked["bri_rank"] <= 100).sum()) >= 99
+        assert counts["GDCI top 100 / 全球活力城市指数前 100"] == int((ranked["gdci_rank"] <= 100).sum()) >= 99
+        assert counts["BRI potential top 100 / “一带一路”潜力城市前 100"] == int((ranked["bri_rank"] <= 100).sum()) >= 99
         if "density" in have:
             im = _overlay_loaded(page)
             assert im["n"] == 1 and im["w"] > 0, im

@@ -114,8 +114,8 @@ def test_popup_content_bilingual_and_proxy():
     html = leaflet.to_html(_map())
     pops = {p.get("city_id"): p["pop"] for p in _geojson_props(html) if p.get("city_id")}
     bj = pops["c0"]
-    for s in ("Beijing", "北京", "China (CN)", "Asia", "亚洲", "GDCI 2022 rank", "1 (change / 变化: same)",
-              "not in the top 100", "proxy", "composite / 综合 1.00"):
+    for s in ("Beijing", "北京", "China (CN)", "Asia", "亚洲", "GDCI 2022 rank", "1 (change / 变化: Unchanged / 不变)",
+              "not in the top 100", "proxy", "composite 3I / 3I 综合 1.00"):
         assert s in bj, s
     clusters = [p["pop"] for p in _geojson_props(html) if "City cluster" in p.get("pop", "")]
     assert len(clusters) == 1
@@ -140,8 +140,8 @@ def test_corridor_distance_and_chainage_in_popup():
 def test_layers_controls_and_legend():
     m = _map()
     html = leaflet.to_html(m)
-    for name in ("Report cities / 报告城市", "GDCI top 100 / 全球动力城市指数前100",
-                 "BRI potential top 100 / 一带一路潜力城市前100", "City clusters / 城市群",
+    for name in ("Report cities / 报告城市", "GDCI top 100 / 全球活力城市指数前 100",
+                 "BRI potential top 100 / “一带一路”潜力城市前 100", "City clusters / 活力城市聚落",
                  "CPEC corridor", "CPEC within 100 km", "Esri.WorldGrayCanvas", "OpenStreetMap.Mapnik"):
         assert json.dumps(name) in html, name
     for s in ("L.control.layers", "L.Control.Search", "L.control.fullscreen", "L.Control.Measure",
@@ -189,7 +189,7 @@ def test_add_to_existing_map_once():
     leaflet.webmap(["clusters"], m=m, clusters=_clusters()[0])
     html = leaflet.to_html(m)
     assert html.count("L.control.layers(") == 1 and html.count("L.control.fullscreen(") == 1
-    assert json.dumps("City clusters / 城市群") in html and json.dumps("Report cities / 报告城市") in html
+    assert json.dumps("City clusters / 活力城市聚落") in html and json.dumps("Report cities / 报告城市") in html
 
 
 def test_many_points_use_canvas():
@@ -321,8 +321,8 @@ def test_cli_default_map(runner, tmp_path):
     res = runner.invoke(cli, ["webmap", "-o", str(out)])
     assert res.exit_code == 0, res.output
     html = out.read_text(encoding="utf-8")
-    for s in ("Report cities / 报告城市", "City clusters / 城市群", "CPEC corridor", "CPEC within 100 km",
-              "GDCI top 100 / 全球动力城市指数前100"):
+    for s in ("Report cities / 报告城市", "City clusters / 活力城市聚落", "CPEC corridor", "CPEC within 100 km",
+              "GDCI top 100 / 全球活力城市指数前 100"):
         assert json.dumps(s) in html, s
     props = _geojson_props(html)
     from geocity import layers
@@ -333,7 +333,7 @@ def test_cli_default_map(runner, tmp_path):
     assert "北京" in beijing and "GDCI 2022 rank" in beijing and "proxy" in beijing and "CMREC" in beijing
     # issue 7: the composite density overlay (on) and the modelled links (off), page still small
     assert len(_overlays(html)) == 1
-    assert json.dumps("Density: composite (modelled, proxy) / 密度：综合（模型，代理值）") in html
+    assert json.dumps("Density: composite (modelled, proxy) / 密度：3I 综合（模型，代理值）") in html
     from geocity import network
 
     assert sum(1 for p in props if "link" in p) == len(network.gravity_links(dimension="composite", top_k=5))
@@ -488,7 +488,7 @@ def test_links_observed_and_antimeridian():
 def test_default_map_has_density_and_network_switched_right():
     html = leaflet.to_html(_map())
     assert len(_overlays(html)) == 1
-    assert json.dumps("Density: composite (modelled, proxy) / 密度：综合（模型，代理值）") in html
+    assert json.dumps("Density: composite (modelled, proxy) / 密度：3I 综合（模型，代理值）") in html
     assert json.dumps("Links: modelled links (gravity model) / 联系：模型联系（引力模型）") in html
     assert re.search(r'data-geocity-layer="Links[^"]*" style="display:none"', html)  # links start off
 

@@ -48,6 +48,7 @@ from folium.template import Template
 
 from ..density import REPORT_BANDWIDTH_KM
 from ..network import REPORT_TOP_K, STRENGTH_CLASSES
+from .. import terms as _terms
 from .. import _validate
 from .. import styles as _styles
 from ..errors import NotFoundError, ValidationError
@@ -111,24 +112,24 @@ COORD_DECIMALS = 5
 BASEMAP_SIMPLIFY_DEG = 0.01
 
 _LANGS = ("en", "zh", "both")
-_REGION_ZH = {"Asia": "亚洲", "Europe": "欧洲", "America": "美洲", "Africa": "非洲", "Oceania": "大洋洲"}
+_T = _terms.TERMS
 _LABELS = {
     "country": ("Country", "国家"),
     "region": ("Region", "区域"),
-    "gdci": ("GDCI 2022 rank", "全球动力城市指数2022排名"),
-    "bri": ("BRI potential 2022 rank", "一带一路潜力城市2022排名"),
+    "gdci": (f"{_T['gdci_short'][0]} 2022 rank", f"{_T['gdci_short'][1]} 2022 排名"),
+    "bri": (f"{_T['bri_short'][0]} 2022 rank", f"{_T['bri_short'][1]} 2022 排名"),
     "change": ("change", "变化"),
     "not_ranked": ("not in the top 100", "未进入前100"),
     "scores": ("3I scores", "3I得分"),
     "scores_proxy": ("3I scores (rank-derived proxy, not the report's)", "3I得分（由排名推算的代理值，非报告数值）"),
-    "innovation": ("innovation", "创新"),
-    "industry": ("industry", "产业"),
-    "infrastructure": ("infrastructure", "基础设施"),
-    "composite": ("composite", "综合"),
+    "innovation": _T["innovation"],
+    "industry": _T["industry"],
+    "infrastructure": _T["infrastructure"],
+    "composite": _T["composite"],
     "corridor": ("Corridor", "经济走廊"),
     "distance": ("distance to corridor", "距走廊"),
     "chainage": ("chainage", "里程"),
-    "cluster": ("City cluster", "城市群"),
+    "cluster": ("City cluster", _T["cluster"][1]),
     "typology": ("typology", "类型"),
     "poles": ("poles", "核心城市"),
     "members": ("members", "成员城市"),
@@ -138,9 +139,9 @@ _LABELS = {
     "total_proxy": ("total score (proxy)", "总得分（代理值）"),
     "mean_proxy": ("mean score (proxy)", "平均得分（代理值）"),
     "cities": ("Report cities", "报告城市"),
-    "gdci_top": ("GDCI top 100", "全球动力城市指数前100"),
-    "bri_top": ("BRI potential top 100", "一带一路潜力城市前100"),
-    "clusters": ("City clusters", "城市群"),
+    "gdci_top": (f"{_T['gdci_short'][0]} top 100", f"{_T['gdci_short'][1]}前 100"),
+    "bri_top": (f"{_T['bri_short'][0]} top 100", f"{_T['bri_short'][1]}前 100"),
+    "clusters": _T["clusters"],
     "corridor_line": ("corridor", "走廊"),
     "buffer": ("within", "范围"),
     "points": ("My points", "我的点"),
@@ -166,7 +167,7 @@ _LABELS = {
                          "由排名推算的代理得分建模；报告未公布流量数据"),
     "links_note": ("modelled; the report publishes no flows", "模型结果；报告未公布流量数据"),
 }
-_DIM_ZH = {"innovation": "创新", "industry": "产业", "infrastructure": "基础设施", "composite": "综合"}
+_DIM_ZH = {k: _T[k][1] for k in ("innovation", "industry", "infrastructure", "composite")}
 
 
 # --------------------------------------------------------------------------
@@ -655,7 +656,7 @@ def add_basemap(m: folium.Map, countries, *, style: Mapping | None = None, lang:
     return layer
 
 
-def _city_popup(row: Mapping, lang: str, proxy: bool) -> str:
+def _city_popup(row: Mapping, lang: str, proxy: bool, change_labels: Mapping | None = None) -> str:
     title = escape(_name(row, "both" if lang == "both" else lang))
     rows: list[tuple[str, str]] = []
     country = _text(row.get("country_name"))
@@ -664,9 +665,7 @@ def _city_popup(row: Mapping, lang: str, proxy: bool) -> str:
         rows.append((_t("country", lang), escape(f"{country} ({iso})" if country and iso else country or iso)))
     region = _text(row.get("region"))
     if region:
-        reg = region if lang == "en" else (_REGION_ZH.get(region, region) if lang == "zh"
-                                           else f"{region} {_REGION_ZH.get(region, '')}".strip())
-        rows.append((_t("region", lang), escape(reg)))
+        rows.append((_t("region", lang), escape(_terms.region(region, lang))))
     for key in ("gdci", "bri"):
         if f"{key}_rank" not in row:
             continue
@@ -677,7 +676,10 @@ def _city_popup(row: Mapping, lang: str, proxy: bool) -> str:
             change = _text(row.get(f"{key}_change"))
             val = escape(int(rank))
             if change:
-                val += f" ({_t('change', lang)}: {escape(change)})"
+                lab = (change_labels or {}).get(change)
+                word = (lab["label_en"] if lang == "en" else lab["label_zh"] if lang == "zh"
+                        else f"{lab['label_en']} / {lab['label_zh']}") if lab else change
+                val += f" ({_t('change', lang)}: {escape(word)})"
             rows.append((_t(key, lang), val))
     if "composite" in row and _text(row.get("composite")) != "":
         parts = []
@@ -804,7 +806,7 @@ def add_cities(m: folium.Map, gdf, *, name: str | None = None, lang: str = "both
             # leaflet-search keys its records by this text
             "search": _search_text(" ".join(x for x in (_name(row, "both"), _country_tag(row)) if x)),
             "tip": tip,
-            "pop": _city_popup(row, lang, proxy),
+            "pop": _city_popup(row, lang, proxy, _styles.change_symbols(style)),
             "city_id": _text(row.get("city_id")),
         })
         if not search:
@@ -1575,7 +1577,7 @@ def webmap(layers: Sequence[str] | str = DEFAULT_LAYERS, *, m: folium.Map | None
             regions = [r for r in _styles.region_colors(style) if r != "other"]
             present = set(cities["region"].astype(str)) if "region" in cities.columns else set()
             items = [("dot", _styles.region_color(r, style),
-                      r if lang == "en" else _REGION_ZH.get(r, r) if lang == "zh" else f"{r} {_REGION_ZH.get(r, '')}".strip())
+                      _terms.region(r, lang))
                      for r in regions if r in present]
             size_key = "size_score" if "composite" in cities.columns else "size_rank"
             items.append(("dot", style["symbols"]["background_city_color"],
