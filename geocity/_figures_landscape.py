@@ -27,6 +27,7 @@ from .figures import (
     register,
 )
 from .network import REPORT_BETA, REPORT_TOP_K, STRENGTH_CLASSES
+from .scores import RANK_EXPONENT
 from .terms import TERMS
 
 log = logging.getLogger(__name__)
@@ -75,24 +76,57 @@ def _dimension_table(ctx: RecipeContext, table: str, dim_filter: str | None):
     return t.sort_values("rank", kind="mergesort")
 
 
-def _links(ctx: RecipeContext, score: str):
+#: Frontier and network tables whose own top-20 ranks weight their plate
+#: (with the default proxy scores): figure tables 2-1 … 2-5.
+TABLE_WEIGHTED = ("2-1", "2-2", "2-3", "2-4", "2-5")
+
+
+def _weights(ctx: RecipeContext, score: str, table: str):
+    """The cities with the plate's weight column, and that column's name.
+
+    With the default rank-derived proxies, a plate of one of
+    :data:`TABLE_WEIGHTED` is weighted by that table's own top-20 ranks
+    (``rank_score``; unranked cities get the base score), so the science,
+    technology and industry frontier plates (and production and service)
+    differ as the report's tables do. With a user's score table the plate
+    uses the user's dimension score (the table has no scores of its own).
+    """
+    from .scores import rank_score
+
+    key = ("landscape-weights", score, table, id(ctx.scores_source))
+    if key in ctx.cache:
+        return ctx.cache[key]
+    scored = ctx.scored()
+    col = score
+    if ctx.proxy and table in TABLE_WEIGHTED:
+        col = f"table_{table.replace('-', '_')}"
+        ranks = _dimension_table(ctx, table, None).groupby("city_id")["rank"].min()
+        scored = scored.copy()
+        scored[col] = rank_score(scored["city_id"].map(ranks).to_numpy(float))
+    ctx.cache[key] = (scored, col)
+    return scored, col
+
+
+def _links(ctx: RecipeContext, score: str, table: str):
     from .network import gravity_links
 
-    key = ("landscape-links", score, id(ctx.scores_source))
+    key = ("landscape-links", score, table, id(ctx.scores_source))
     if key not in ctx.cache:
-        ctx.cache[key] = gravity_links(ctx.scored(), dimension=score)  # REPORT_BETA, REPORT_TOP_K
+        scored, col = _weights(ctx, score, table)
+        ctx.cache[key] = gravity_links(scored, dimension=col)  # REPORT_BETA, REPORT_TOP_K
     return ctx.cache[key]
 
 
-def _surface(ctx: RecipeContext, plate, score: str):
+def _surface(ctx: RecipeContext, plate, score: str, table: str):
     from .density import density
 
     x0, x1 = sorted(plate.ax.get_xlim())
     y0, y1 = sorted(plate.ax.get_ylim())
-    key = ("landscape-density", score, id(ctx.scores_source), plate.crs.to_wkt(),
+    key = ("landscape-density", score, table, id(ctx.scores_source), plate.crs.to_wkt(),
            tuple(round(v) for v in (x0, y0, x1, y1)))
     if key not in ctx.cache:
-        ctx.cache[key] = density(ctx.scored(), weight=score, bandwidth_km=REPORT_BANDWIDTH_KM,
+        scored, col = _weights(ctx, score, table)
+        ctx.cache[key] = density(scored, weight=col, bandwidth_km=REPORT_BANDWIDTH_KM,
                                  cell_km=FIGURE_CELL_KM, crs=plate.crs, grid_bounds=(x0, y0, x1, y1))
     return ctx.cache[key]
 
@@ -141,39 +175,47 @@ def _landscape(name: str):
 
     def recipe(ctx: RecipeContext):
         st = ctx.style
-        scored = ctx.scored()
         proxy = ctx.proxy
+        scored, wcol = _weights(ctx, score, table)
+        by_table = wcol != score
         src_en = "rank-derived proxy" if proxy else "user-supplied"
         src_zh = "排名代理值" if proxy else "用户提供"
+        if by_table:
+            w_en, w_zh = f"Table {table}'s ranks", f"表 {table} 排名"
+        else:
+            w_en, w_zh = f"the {score} score", f"{_SCORE_ZH.get(score, score)}得分"
         plate = ctx.world_plate(
-            subtitle_en=f"{what_en}: density and links MODELLED from the {score} score ({src_en})",
-            subtitle_zh=f"{what_zh}：密度与联系由{_SCORE_ZH.get(score, score)}得分（{src_zh}）建模",
+            subtitle_en=f"{what_en}: density and links MODELLED from {w_en} ({src_en})",
+            subtitle_zh=f"{what_zh}：密度与联系由{w_zh}（{src_zh}）建模",
         )
         # 1. density underlay
-        surf = _surface(ctx, plate, score)
+        surf = _surface(ctx, plate, score, table)
         cmap = _ramp(ctx)
         add_density_underlay(plate, surf, cmap=cmap)
         # 2. links by strength class, weakest first
-        links = _links(ctx, score)
+        links = _links(ctx, score, table)
         ramp = list(st["palettes"]["sequential"])
-        styles = [(ramp[-1], 1.3, 0.9), (ramp[-3], 0.7, 0.75), (ramp[-4], 0.35, 0.55)]
+        styles = [(ramp[-1], st["lines"]["link_strong"], st["opacity"]["link_strong"]),
+                  (ramp[-3], st["lines"]["link_medium"], st["opacity"]["link_medium"]),
+                  (ramp[-4], st["lines"]["link_weak"], st["opacity"]["link_weak"])]
         for (lo, hi), (color, lw, alpha), z in zip(STRENGTH_CLASSES, styles, (4.6, 4.4, 4.2)):
             sel = links.loc[(links["weight"] >= lo) & ((links["weight"] < hi) | (hi >= 1.0))]
             if len(sel):
                 plate.add_lines(sel.geometry, color=color, linewidth=lw, alpha=alpha, zorder=z,
                                 gid=f"links-{lo:g}")
         # 3. cities sized by the score
-        order = np.argsort(-scored[score].to_numpy(float), kind="mergesort")[::-1]
+        order = np.argsort(-scored[wcol].to_numpy(float), kind="mergesort")[::-1]
         sc = scored.iloc[order]
-        plate.add_points(sc.geometry.x, sc.geometry.y, s=_score_area(sc[score], st), c=st["colors"]["text"],
-                         gid="cities", zorder=6, alpha=0.85, obstacle=False)  # labels keep off the top 20 only
+        plate.add_points(sc.geometry.x, sc.geometry.y, s=_score_area(sc[wcol], st), c=st["colors"]["text"],
+                         gid="cities", zorder=6, alpha=st["symbols"]["score_city_alpha"],
+                         obstacle=False)  # labels keep off the top 20 only
         # 4. labels: the dimension's top-20 table
         t = _dimension_table(ctx, table, dim_filter)
         top = scored.drop(columns=["rank"], errors="ignore").merge(t[["rank", "city_id"]], on="city_id", how="inner")
         top = top.sort_values("rank", kind="mergesort").head(20)
         if len(top):
             labels = ctx.labels(top, extra=[f"({int(r)})" for r in top["rank"]])
-            plate.add_points(top.geometry.x, top.geometry.y, s=_score_area(top[score], st),
+            plate.add_points(top.geometry.x, top.geometry.y, s=_score_area(top[wcol], st),
                              c=st["colors"]["bar_highlight"], gid="top20", zorder=7)
             plate.add_labels(top.geometry.x, top.geometry.y, labels)
         # legend
@@ -186,8 +228,12 @@ def _landscape(name: str):
             labels_.append(ctx.text(f"Modelled link, strength {rng}", f"模型联系，强度 {rng}", sep=" "))
         for v in (1.0, 0.5):
             handles.append(_marker_handle(st["colors"]["text"], "o", math.sqrt(float(_score_area([v], st)[0]))))
-            labels_.append(ctx.text(f"{score.capitalize()} score {v:g} ({src_en})",
-                                    f"{_SCORE_ZH.get(score, score)}得分 {v:g}（{src_zh}）", sep=" "))
+            if by_table:
+                labels_.append(ctx.text(f"Table {table} weight {v:g} ({src_en})",
+                                        f"表 {table} 权重 {v:g}（{src_zh}）", sep=" "))
+            else:
+                labels_.append(ctx.text(f"{score.capitalize()} score {v:g} ({src_en})",
+                                        f"{_SCORE_ZH.get(score, score)}得分 {v:g}（{src_zh}）", sep=" "))
         tab_en = f"Table {table}" + (" (innovation)" if dim_filter else "")
         handles.append(_marker_handle(st["colors"]["bar_highlight"], "o", 6))
         labels_.append(ctx.text(f"Top 20, {tab_en} (rank)", f"前 20 位，表 {table}（排名）", sep=" "))
@@ -195,17 +241,22 @@ def _landscape(name: str):
         plate.add_scalebar()
         extra = [
             ctx.text(
-                f"Density: Gaussian kernel of the {score} score, bandwidth {REPORT_BANDWIDTH_KM:g} km, great-circle "
+                f"Density: Gaussian kernel of {w_en}, bandwidth {REPORT_BANDWIDTH_KM:g} km, great-circle "
                 f"distances (geocity.density). Links: gravity model s_i·s_j/d^{REPORT_BETA:g}, "
                 f"top {REPORT_TOP_K} per city — MODELLED, the report publishes no flows",
-                f"密度：{_SCORE_ZH.get(score, score)}得分的高斯核密度，带宽 {REPORT_BANDWIDTH_KM:g} 公里，大圆距离。"
+                f"密度：{w_zh}的高斯核密度，带宽 {REPORT_BANDWIDTH_KM:g} 公里，大圆距离。"
                 f"联系：引力模型 s_i·s_j/d^{REPORT_BETA:g}，每城市前 {REPORT_TOP_K} 条——均为模型结果，报告未公布流量数据",
                 sep=" / "),
         ]
+        if by_table:
+            extra.append(ctx.text(
+                f"Weights: rank-size proxy r^-{RANK_EXPONENT:g} of Table {table}'s top 20; every other city the base weight",
+                f"权重：表 {table} 前 20 位排名的位序—规模代理值 r^-{RANK_EXPONENT:g}，其他城市取基础权重", sep=" / "))
         if name == "2-9":
             extra.append(ctx.text(
-                "The report publishes no semiconductor ranking: labels show Table 2-8's innovation top 20",
-                "报告未公布半导体领域排名：标注为表 2-8 创新网络前 20 位", sep=" / "))
+                "The report publishes no semiconductor ranking: labels show Table 2-8's innovation top 20, "
+                "so this plate's data equal Figure 2-4's",
+                "报告未公布半导体领域排名：标注为表 2-8 创新网络前 20 位，本图数据与图 2-4 相同", sep=" / "))
         plate.add_note(ctx.credits(proxy=proxy, extra=extra))
         return plate
 

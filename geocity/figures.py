@@ -616,11 +616,12 @@ def _cluster_plate(ctx: RecipeContext, *, score: str, subtitle_en: str, subtitle
     plate.add_points(scored.geometry.x, scored.geometry.y, s=st["symbols"]["background_city_size"],
                      c=st["symbols"]["background_city_color"], linewidth=0, gid="cities", zorder=4, obstacle=False)
     plate.add_polygons(cl.geometry, facecolor=colors, edgecolor=colors, linewidth=st["lines"]["cluster_edge"],
-                       alpha=0.45, zorder=5, gid="clusters")
+                       alpha=st["opacity"]["cluster_fill"], zorder=5, gid="clusters")
     plate.add_polygons(cl.geometry, facecolor="none", edgecolor=colors, linewidth=st["lines"]["cluster_edge"],
                        zorder=5.5, gid="cluster-edges")
     m = mem.loc[~mem["is_pole"].astype(bool)]
-    plate.add_points(m["lon"], m["lat"], s=6, c=st["colors"]["text"], linewidth=0.2, gid="members", zorder=6,
+    plate.add_points(m["lon"], m["lat"], s=st["symbols"]["member_size"], c=st["colors"]["text"],
+                     linewidth=st["symbols"]["member_edge_width"], gid="members", zorder=6,
                      obstacle=False)
     poles = mem.loc[mem["is_pole"].astype(bool)]
     plate.add_points(poles["lon"], poles["lat"], s=st["symbols"]["pole_size"], c=st["colors"]["bar_highlight"],
@@ -635,7 +636,7 @@ def _cluster_plate(ctx: RecipeContext, *, score: str, subtitle_en: str, subtitle
     texts = [f"{int(r)} " + bilingual(n, z, ctx.lang, sep) for r, n, z in zip(lab["rank"], lab["name"], lab["name_zh"].fillna(""))]
     plate.add_labels(lab["lon"], lab["lat"], texts)
     present = [t for t in typ if t in set(cl["typology"])]
-    handles = [_patch_handle(typ[t], alpha=0.6) for t in present]
+    handles = [_patch_handle(typ[t], alpha=st["opacity"]["cluster_fill"]) for t in present]
     labels = [_typology_label(ctx, t) for t in present]
     handles += [_marker_handle(st["colors"]["bar_highlight"], st["symbols"]["pole_marker"], 8),
                 _marker_handle(st["colors"]["text"], "o", 3), _marker_handle(st["symbols"]["background_city_color"], "o", 2.5)]
@@ -699,7 +700,8 @@ def _figure_3_2(ctx: RecipeContext):
         subtitle_zh=f"“一带一路”潜力城市前 100 位及中蒙俄、中国—中南半岛、中巴经济走廊（{CORRIDOR_WITHIN_KM:g} 公里缓冲区）")
     cc = corridor_colors(st)
     bcol = [cc.get(c, cc["other"]) for c in buffers["corridor"]]
-    plate.add_polygons(buffers.geometry, facecolor=bcol, edgecolor="none", alpha=0.25, zorder=4, gid="corridor-buffers")
+    plate.add_polygons(buffers.geometry, facecolor=bcol, edgecolor="none",
+                       alpha=st["opacity"]["corridor_buffers_world"], zorder=4, gid="corridor-buffers")
     for c in names:
         sel = lines.loc[lines["corridor"] == c]
         plate.add_lines(sel.geometry, color=cc.get(c, cc["other"]), linewidth=st["lines"]["corridor"], zorder=5,
@@ -723,7 +725,7 @@ def _figure_3_2(ctx: RecipeContext):
     for c in names:
         handles.append(_line_handle(cc.get(c, cc["other"]), 2))
         labels.append(ctx.text(c, cz.get(c, c), sep=" "))
-    handles.append(_patch_handle(cc["other"], alpha=0.25))
+    handles.append(_patch_handle(cc["other"], alpha=st["opacity"]["corridor_buffers_world"]))
     labels.append(ctx.text(f"{CORRIDOR_WITHIN_KM:g} km buffer (corridor colour)", f"{CORRIDOR_WITHIN_KM:g} 公里缓冲区（走廊颜色）", sep=" "))
     for r, h in zip((1, 50, 100), _size_handles([1, 50, 100], 100, st, st["symbols"]["background_city_color"])):
         handles.append(h)
@@ -762,7 +764,8 @@ def _corridor_plate(corridor: str):
         cc = corridor_colors(st)
         col = cc.get(name, cc["other"])
         plate.add_polygons(buffers.geometry, facecolor=st["colors"]["buffer_fill"], edgecolor=st["colors"]["buffer_edge"],
-                           linewidth=st["lines"]["buffer_edge"], alpha=0.55, zorder=3, gid="corridor-buffer")
+                           linewidth=st["lines"]["buffer_edge"], alpha=st["opacity"]["corridor_buffer"], zorder=3,
+                           gid="corridor-buffer")
         plate.add_lines(lines.geometry, color=col, linewidth=st["lines"]["corridor"], zorder=4, gid="corridor")
         # other report cities on the plate
         plate.add_points(cities["lon"], cities["lat"], s=st["symbols"]["background_city_size"] * 2,
@@ -775,14 +778,19 @@ def _corridor_plate(corridor: str):
         mem["_order"] = mem["bri_rank"].fillna(1e6)
         mem = mem.sort_values(["_order", "chainage_km"], kind="mergesort")
         ranked = mem["bri_rank"].notna().to_numpy()
-        plate.add_points(mem.loc[ranked, "lon"], mem.loc[ranked, "lat"], s=28, c=col, gid="members-ranked", zorder=6)
-        plate.add_points(mem.loc[~ranked, "lon"], mem.loc[~ranked, "lat"], s=16, c="white", edgecolor=col,
-                         linewidth=0.9, gid="members", zorder=6)
+        sy = st["symbols"]
+        plate.add_points(mem.loc[ranked, "lon"], mem.loc[ranked, "lat"], s=sy["corridor_member_size"], c=col,
+                         gid="members-ranked", zorder=6)
+        plate.add_points(mem.loc[~ranked, "lon"], mem.loc[~ranked, "lat"], s=sy["corridor_other_size"],
+                         c=sy["corridor_other_fill"], edgecolor=col, linewidth=sy["corridor_other_edge_width"],
+                         gid="members", zorder=6)
         extra = [f"({'#' + str(int(r)) + ', ' if np.isfinite(r) else ''}{k:,.0f} km)"
                  for r, k in zip(mem["bri_rank"].to_numpy(float), mem["chainage_km"].to_numpy(float))]
         plate.add_labels(mem["lon"], mem["lat"], ctx.labels(mem, extra=extra))
-        handles = [_line_handle(col, 2), _patch_handle(st["colors"]["buffer_fill"], st["colors"]["buffer_edge"], 0.55),
-                   _marker_handle(col, "o", 5.5), _marker_handle("white", "o", 4.5, edge=col),
+        handles = [_line_handle(col, 2), _patch_handle(st["colors"]["buffer_fill"], st["colors"]["buffer_edge"],
+                                                       st["opacity"]["corridor_buffer"]),
+                   _marker_handle(col, "o", math.sqrt(sy["corridor_member_size"])),
+                   _marker_handle(sy["corridor_other_fill"], "o", math.sqrt(sy["corridor_other_size"]), edge=col),
                    _marker_handle(st["symbols"]["background_city_color"], "o", 3)]
         labels = [ctx.text(f"{name} corridor line", f"{zh}走向", sep=" "),
                   ctx.text(f"Within {CORRIDOR_WITHIN_KM:g} km", f"{CORRIDOR_WITHIN_KM:g} 公里缓冲区", sep=" "),

@@ -256,12 +256,25 @@ SCHEMA: dict[str, Any] = {
         "pole_size": _Num(0, 2000, lo_open=True),
         "change_size": _Num(0, 2000, lo_open=True),
         "alpha": _FRAC,
+        "member_size": _Num(0, 2000, lo_open=True),
+        "member_edge_width": _WIDTH,
+        "corridor_member_size": _Num(0, 2000, lo_open=True),
+        "corridor_other_size": _Num(0, 2000, lo_open=True),
+        "corridor_other_fill": _Color(),
+        "corridor_other_edge_width": _WIDTH,
+        "score_city_alpha": _FRAC,
     },
     "lines": {
         k: _WIDTH
         for k in (
             "land_edge", "sphere_edge", "graticule", "corridor", "buffer_edge", "cluster_edge",
-            "frame", "bar_edge",
+            "frame", "bar_edge", "link_strong", "link_medium", "link_weak",
+        )
+    },
+    "opacity": {
+        k: _FRAC
+        for k in (
+            "cluster_fill", "corridor_buffer", "corridor_buffers_world", "link_strong", "link_medium", "link_weak",
         )
     },
     "labels": {

@@ -249,3 +249,42 @@ def test_landscape_figure_draws_density_links_cities_and_says_modelled(cities):
     # the underlay is the density of the score in the plate's own CRS
     surf = [v for k, v in cache.items() if isinstance(k, tuple) and k[0] == "landscape-density"][0]
     assert surf.crs.equals(plate.crs) and surf.metadata["weights_proxy"] is True
+
+
+def test_frontier_plates_are_weighted_by_their_own_table():
+    """2-6, 2-7 and 2-8 (and 2-11/2-12) draw different underlays: each table's own top-20 ranks."""
+    from geocity import _figures_landscape as L
+    from geocity import figures
+    from geocity.scores import BASE_SCORE, rank_score
+
+    cache: dict = {}
+    got = {}
+    for name in ("2-6", "2-7", "2-8", "2-11", "2-12", "2-4"):
+        score, table = L.LANDSCAPES[name][:2]
+        ctx = figures.RecipeContext(recipe=figures.get_recipe(name), lang="en", cache=cache)
+        scored, col = L._weights(ctx, score, table)
+        got[name] = scored.set_index("city_id")[col]
+        ranks = L._dimension_table(ctx, table, None).groupby("city_id")["rank"].min()
+        if table in L.TABLE_WEIGHTED:
+            assert col == f"table_{table.replace('-', '_')}"
+            w = got[name]
+            np.testing.assert_allclose(w.loc[ranks.index], rank_score(ranks.to_numpy(float)))
+            assert (w.drop(ranks.index) == BASE_SCORE).all()
+        else:
+            assert col == score  # 2-4: the innovation score itself
+    for a, b in (("2-6", "2-7"), ("2-7", "2-8"), ("2-6", "2-8"), ("2-11", "2-12")):
+        assert not np.allclose(got[a].to_numpy(), got[b].to_numpy()), (a, b)
+
+
+def test_user_scores_keep_the_dimension_weights(tmp_path):
+    """With a user's score table there are no table scores: the plate uses the user's dimension score."""
+    from geocity import _figures_landscape as L
+    from geocity import figures, layers
+
+    ids = layers.load("cities")["city_id"]
+    p = tmp_path / "scores.csv"
+    pd.DataFrame({"city_id": ids, "innovation": np.linspace(0, 1, len(ids)), "industry": 0.5,
+                  "infrastructure": 0.5}).to_csv(p, index=False)
+    ctx = figures.RecipeContext(recipe=figures.get_recipe("2-6"), lang="en", cache={}, scores_source=str(p))
+    scored, col = L._weights(ctx, "innovation", "2-1")
+    assert col == "innovation" and not ctx.proxy
