@@ -635,6 +635,13 @@ def _cluster_plate(ctx: RecipeContext, *, score: str, subtitle_en: str, subtitle
     sep = st["labels"]["both_separator"]
     texts = [f"{int(r)} " + bilingual(n, z, ctx.lang, sep) for r, n, z in zip(lab["rank"], lab["name"], lab["name_zh"].fillna(""))]
     plate.add_labels(lab["lon"], lab["lat"], texts)
+    # the Greater Bay Area and Singapore are specks at world scale: their members in insets
+    shown = mem.copy()
+    shown["_label"] = ctx.labels(shown)
+    col_of = dict(zip(cl["cluster_id"], colors))
+    shown["_color"] = [col_of.get(c, other) for c in shown["cluster_id"]]
+    shown["_marker"] = [st["symbols"]["pole_marker"] if p else "o" for p in shown["is_pole"].astype(bool)]
+    _add_insets(plate, ctx, shown)
     present = [t for t in typ if t in set(cl["typology"])]
     handles = [_patch_handle(typ[t], alpha=st["opacity"]["cluster_fill"]) for t in present]
     labels = [_typology_label(ctx, t) for t in present]

@@ -122,6 +122,25 @@ def test_every_recipe_renders(tmp_path, cache):
             assert len([t for t in plate.ax.texts if t.get_gid() == "label"]) >= 5, name
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("lang", ["zh", "both"])
+def test_every_recipe_renders_in_chinese_and_both(tmp_path, cache, lang):
+    """The catalogue in Chinese and bilingual: no warning (a missing CJK glyph would be one), Chinese text drawn."""
+    for name in figures.list_figures():
+        plate = figures.build(name, lang=lang, cache=cache)
+        figures.save_figure(plate, tmp_path / f"{name}_{lang}.png", dpi=30)
+        text = " ".join(t.get_text() for t in plate.fig.findobj(lambda a: hasattr(a, "get_text")))
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in text), name
+
+
+def test_cluster_plate_has_the_greater_bay_area_inset(cache):
+    plate = figures.build("2-3", cache=cache)
+    assert len(plate.insets) == 2
+    inset_text = " ".join(t.get_text() for ax in plate.insets for t in ax.findobj(lambda a: hasattr(a, "get_text")))
+    for name in ("Greater Bay Area", "Shenzhen", "Hong Kong", "Guangzhou", "Singapore"):
+        assert name in inset_text, name
+
+
 def test_map_recipes_chinese_and_both(tmp_path, cache):
     for name, lang in (("2-2", "zh"), ("corridor-cpec", "both")):
         out = figures.render(name, tmp_path, lang=lang, formats=("png", "svg"), dpi=DPI, cache=cache)
