@@ -7,6 +7,8 @@ Every geocity module that writes a file goes through this module:
   FlatGeobuf, CSV), chosen from the file extension;
 * :func:`atomic_path` for anything else (PNG, TIFF, HTML, ...): a context
   manager yielding a temporary path that is moved into place on success;
+* :func:`atomic_set` for several outputs that must appear together (all or
+  nothing), e.g. a corridor export's lines and buffers;
 * :func:`write_metadata` for the ``<output>.meta.json`` provenance record;
 * :func:`check_writable` for the shared overwrite/permission checks;
 * :func:`read` to read an output back, restoring the full field names (and
@@ -79,6 +81,7 @@ import os
 import platform
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib import metadata as _im
@@ -99,6 +102,7 @@ __all__ = [
     "read",
     "write_metadata",
     "atomic_path",
+    "atomic_set",
     "check_writable",
     "shapefile_field_names",
     "output_files",
@@ -216,7 +220,7 @@ def check_writable(
     if path.is_dir():
         raise ValidationError(f"output {str(path)!r} is a folder; give a file name such as {str(path / 'out.gpkg')!r}")
     if not overwrite:
-        existing = [p for p in [path, *map(Path, also)] if p.exists()]
+        existing = [p for p in dict.fromkeys([path, *map(Path, also)]) if p.exists()]
         if existing:
             names = ", ".join(str(p) for p in existing)
             raise OutputExistsError(
@@ -279,7 +283,7 @@ def _commit(tmpdir: Path, dest_dir: Path, *, overwrite: bool, replaces: Iterable
     produced = sorted(p for p in tmpdir.iterdir())
     targets = [dest_dir / p.name for p in produced]
     if not overwrite:  # re-check: something may have appeared meanwhile
-        existing = [t for t in targets if t.exists()]
+        existing = [t for t in dict.fromkeys(targets) if t.exists()]
         if existing:
             raise OutputExistsError(
                 f"output exists: {', '.join(map(str, existing))}; use overwrite=True / --overwrite to replace it"
@@ -338,6 +342,52 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
                 f"output exists: {path}; use overwrite=True / --overwrite to replace it"
             )
         os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_set(paths: Iterable[str | os.PathLike], overwrite: bool = False) -> Iterator[Path]:
+    """Write several outputs of one folder all or nothing.
+
+    Yields a hidden temporary folder inside the destination folder. Write
+    each output into it under its final file name (with :func:`write`,
+    ``overwrite=True`` is fine there, or any other writer); when the block
+    ends, every file of the temporary folder is moved into place together.
+    If the block raises, nothing is moved, the temporary folder is removed
+    and existing outputs are untouched.
+
+    Parameters
+    ----------
+    paths
+        The final outputs (one folder). Their whole sets (shapefile parts,
+        sidecars, ``.meta.json`` records) are checked against the overwrite
+        policy *before* the block runs; when overwriting, files of the old
+        sets that the new write did not produce are removed.
+    overwrite
+        Allow replacing existing outputs.
+
+    Examples
+    --------
+    >>> with atomic_set(["out/a_lines.geojson", "out/a_buffers.geojson"]) as tmp:  # doctest: +SKIP
+    ...     write(lines, tmp / "a_lines.geojson", metadata=params)
+    ...     write(buffers, tmp / "a_buffers.geojson", metadata=params)
+    """
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise ValidationError("atomic_set: give at least one output path")
+    parents = {p.parent.resolve() for p in paths}
+    if len(parents) > 1:
+        raise ValidationError(f"atomic_set: the outputs must share one folder, got {sorted(map(str, parents))}")
+    sets = [f for p in paths for f in output_files(p, metadata=True)]
+    for p in paths:
+        check_writable(p, overwrite, also=sets)
+    tmpdir = _make_tmpdir(paths[0])
+    try:
+        yield tmpdir
+        if not any(tmpdir.iterdir()):
+            raise GeocityError(f"nothing was written for {', '.join(map(str, paths))}")
+        _commit(tmpdir, paths[0].parent, overwrite=overwrite, replaces=sets if overwrite else ())
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
 
@@ -960,31 +1010,146 @@ def write(
 # --------------------------------------------------------------------------
 
 
-def read(path: str | os.PathLike, *, layer: str | None = None):
-    """Read an output of :func:`write` back.
+#: What :func:`read` and :func:`read_points` accept, for messages.
+READ_FORMATS = (
+    "a CSV (UTF-8 or GBK/GB18030, with lat/lon columns or a wkt column), a GeoPackage (.gpkg), "
+    "GeoJSON (.geojson/.json), shapefile (.shp) or FlatGeobuf (.fgb)"
+)
+
+
+def _read_csv(path: Path, *, encoding: str | None = None, what: str | None = None, **kwargs) -> pd.DataFrame:
+    """Read a CSV with the geocoder's encoding detection (:func:`geocity.geocode.read_table`).
+
+    UTF-8 (with or without BOM) and GB18030/GBK are recognised; a file that
+    reads as both GB18030 and Windows-1252 is refused with a message naming
+    the line (pass ``encoding`` then). UTF-8 files go straight to pandas' C
+    reader, so a 10^7-row CSV is not held as text. ``kwargs`` go to
+    :func:`pandas.read_csv`.
+
+    Raises
+    ------
+    ValidationError
+        An empty, binary or undecodable file, an unparsable CSV, or data rows
+        with more cells than the header (pandas would shift the columns).
+    """
+    from .geocode import _check_row_lengths, _decode
+
+    what = what or repr(str(path))
+    if path.is_dir():
+        raise ValidationError(f"{what} is a folder; give a file: {READ_FORMATS}")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError as exc:
+        raise ValidationError(f"cannot read {what}: {exc.strerror or exc}") from None
+    if not head.strip():
+        raise ValidationError(f"{what} is empty; expected a CSV with a header line")
+    kwargs.setdefault("index_col", False)  # never take the first column as the index
+    try:
+        with warnings.catch_warnings():
+            # rows longer than the header: pandas would drop cells (index_col=False) or shift columns
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return _parse_csv(path, head, encoding, kwargs)
+    except pd.errors.ParserWarning:
+        text, _ = _decode(path.read_bytes(), encoding, path)
+        _check_row_lengths(text, ",", path)  # raises, naming the lines
+        raise ValidationError(f"{what}: some rows have more cells than the header; fix the header") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
+        raise ValidationError(f"cannot parse {what} as CSV: {str(exc).strip()}") from None
+    except ValidationError as exc:
+        msg = str(exc)
+        raise ValidationError(msg if str(path) in msg else f"{what}: {msg}") from None
+
+
+def _parse_csv(path: Path, head: bytes, encoding: str | None, kwargs: dict) -> pd.DataFrame:
+    """pandas on the file (plain UTF-8) or on the text decoded by the geocoder's ``_decode``."""
+    from .geocode import _decode
+
+    if encoding is None and not head.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return pd.read_csv(path, encoding="utf-8", **kwargs)
+        except UnicodeDecodeError:
+            pass
+    text, used = _decode(path.read_bytes(), encoding, path)
+    if "\x00" in text:
+        raise ValidationError(f"{path} contains NUL bytes: not a text CSV (a binary file, or wrong encoding?)")
+    log.info("read %s as %s", path, used)
+    return pd.read_csv(io.StringIO(text), **kwargs)
+
+
+def _from_wkt(values, what: str, labels) -> np.ndarray:
+    """Shapely geometries from WKT text (missing/empty cells -> None); invalid
+    WKT is a ValidationError naming the rows."""
+    import shapely
+
+    wkt = np.array([v if isinstance(v, str) and v.strip() else None for v in values], dtype=object)
+    geom = shapely.from_wkt(wkt, on_invalid="ignore")
+    given = np.fromiter((v is not None for v in wkt), dtype=bool, count=len(wkt))
+    bad = np.flatnonzero(given & shapely.is_missing(geom))
+    if bad.size:
+        rows = [labels[i] for i in bad[:10]]
+        raise ValidationError(
+            f"{what}: {bad.size} invalid WKT value(s) in column 'wkt' at {rows}"
+            f"{' ...' if bad.size > 10 else ''} (e.g. {wkt[bad[0]]!r}); write points as 'POINT (lon lat)', "
+            "leave the cell empty, or give lat/lon columns instead"
+        )
+    return geom
+
+
+def read(path: str | os.PathLike, *, layer: str | None = None, encoding: str | None = None):
+    """Read an output of :func:`write` back (or a user's layer in one of its formats).
 
     Shapefiles get their full column names and types (datetime, nullable
     integers, JSON lists/dicts) back from the ``.fields.csv`` sidecar. A CSV
     with a ``wkt`` column becomes a GeoDataFrame in EPSG:4326; other CSVs a
     DataFrame. Other formats are read with pyogrio.
+
+    Parameters
+    ----------
+    path
+        The file.
+    layer
+        Layer of a GeoPackage (default: the first).
+    encoding
+        Of a CSV. Default: detected as the geocoder does
+        (:func:`geocity.geocode.read_table`): UTF-8, UTF-8 with BOM or
+        GB18030/GBK, refusing a file that could also be Windows-1252.
+
+    Raises
+    ------
+    ValidationError
+        A missing, empty, binary or undecodable file; a CSV that does not
+        parse or holds invalid WKT (naming the lines); a file GDAL cannot open
+        as a vector layer (naming the formats accepted).
     """
     import geopandas as gpd
     import pyogrio
+    import pyogrio.errors
 
     path = Path(path)
     if not path.exists():
         raise ValidationError(f"cannot read {str(path)!r}: no such file")
     ext = _suffix(path)
     if ext == ".csv":
-        df = pd.read_csv(path, encoding="utf-8")
+        df = _read_csv(path, encoding=encoding)
         if "wkt" in df.columns:
-            import shapely
-
-            wkt = np.array([v if isinstance(v, str) else None for v in df.pop("wkt")], dtype=object)
-            geom = shapely.from_wkt(wkt)
+            geom = _from_wkt(df.pop("wkt"), f"{str(path)!r}", [f"line {i + 2}" for i in range(len(df))])
             return gpd.GeoDataFrame(df, geometry=geom, crs=4326)
         return df
-    df = pyogrio.read_dataframe(path, layer=layer)
+    if path.is_dir() and ext not in (".gdb",):
+        raise ValidationError(f"{str(path)!r} is a folder; give a file: {READ_FORMATS}")
+    try:
+        df = pyogrio.read_dataframe(path, layer=layer)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, pyogrio.errors.FieldError,
+            pyogrio.errors.GeometryError, pyogrio.errors.FeatureError, pyogrio.errors.CRSError) as exc:
+        reason = str(exc).split(";", 1)[0].strip().rstrip(".")
+        raise ValidationError(
+            f"cannot read {str(path)!r} as a vector layer ({reason}); give {READ_FORMATS}"
+        ) from None
+    except UnicodeDecodeError:
+        raise ValidationError(
+            f"cannot read {str(path)!r}: its text is not in the encoding it declares; save it as UTF-8"
+        ) from None
     if ext != ".shp":
         return df
     side = path.with_name(path.stem + _SIDECAR)
@@ -1001,10 +1166,8 @@ def read(path: str | os.PathLike, *, layer: str | None = None):
         if t == "json":
             df[col] = df[col].map(lambda v: json.loads(v) if isinstance(v, str) else v).astype(object)
         elif t == "wkt":
-            import shapely
-
-            wkt = np.array([v if isinstance(v, str) else None for v in df[col]], dtype=object)
-            df[col] = gpd.GeoSeries(shapely.from_wkt(wkt), index=df.index, crs=df.crs)
+            geom = _from_wkt(df[col], f"{str(path)!r} (column {r['full_name']!r})", list(range(len(df))))
+            df[col] = gpd.GeoSeries(geom, index=df.index, crs=df.crs)
         elif t.startswith("datetime64"):
             df[col] = pd.to_datetime(df[col], format="ISO8601").astype(t)
         elif t == "Int64" or (t.startswith("int") and df[col].isna().any()):
@@ -1056,7 +1219,7 @@ def _latlon_columns(df: pd.DataFrame) -> tuple[str, str] | None:
     return None
 
 
-def read_points(points, *, what: str = "points", geometry: bool = True) -> Points:
+def read_points(points, *, what: str = "points", geometry: bool = True, encoding: str | None = None) -> Points:
     """Read and check a point layer given as a file, a table or a GeoDataFrame.
 
     Parameters
@@ -1073,6 +1236,9 @@ def read_points(points, *, what: str = "points", geometry: bool = True) -> Point
         ``False`` keeps a table without geometry as it is (no shapely points
         are built, which matters for 10^7 rows); callers then use
         :attr:`Points.lat`/:attr:`Points.lon`.
+    encoding
+        Of a CSV file; default: detected (UTF-8, UTF-8 with BOM or
+        GB18030/GBK), as :func:`read` does.
 
     Returns
     -------
@@ -1081,7 +1247,9 @@ def read_points(points, *, what: str = "points", geometry: bool = True) -> Point
     Raises
     ------
     ValidationError
-        A missing file, an empty layer, no coordinate columns, a row without
+        A missing, unreadable or undecodable file (naming the formats and
+        encodings accepted), invalid WKT, an empty layer, no coordinate
+        columns, a row without
         a point geometry (area, line, empty or missing), or coordinates that
         are missing, non-numeric or out of range — naming the rows.
     """
@@ -1098,7 +1266,7 @@ def read_points(points, *, what: str = "points", geometry: bool = True) -> Point
                 f"{what} does not exist; give the path of a CSV (lat/lon columns), GeoJSON, GeoPackage or shapefile"
             )
         from_csv = _suffix(path) == ".csv"
-        points = read(path)
+        points = read(path, encoding=encoding)
     if isinstance(points, gpd.GeoSeries):
         points = gpd.GeoDataFrame(geometry=points)
     if not isinstance(points, pd.DataFrame):

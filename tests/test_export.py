@@ -439,3 +439,96 @@ def test_the_consumers_share_read_points(tmp_path):
         with pytest.raises(ValidationError) as got:
             call()
         assert str(got.value) == str(ref.value)
+
+
+# --------------------------------------------------------------------------
+# reading a user's file: encodings, unreadable files, invalid WKT
+# --------------------------------------------------------------------------
+def test_read_points_detects_gbk_and_utf8_bom(tmp_path):
+    text = "name,lat,lon\n拉合尔,31.5497,74.3436\n卡拉奇,24.86,67.01\n"
+    for enc in ("gbk", "gb18030", "utf-8-sig", "utf-8"):
+        p = tmp_path / f"{enc}.csv"
+        p.write_bytes(text.encode(enc))
+        pts = export.read_points(p)
+        assert pts.frame["name"].tolist() == ["拉合尔", "卡拉奇"], enc
+        np.testing.assert_allclose(pts.lat, [31.5497, 24.86])
+    # the geocoder's refusal of a file that reads as GB18030 and as Windows-1252
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("name,lat,lon\nSão Paulo,-23.55,-46.63\n".encode("cp1252"))
+    with pytest.raises(ValidationError, match=r"line 2.*Windows-1252"):
+        export.read_points(latin)
+    assert export.read_points(latin, encoding="cp1252").frame["name"].tolist() == ["São Paulo"]
+
+
+def test_read_refuses_binary_and_unreadable_files_naming_them(tmp_path):
+    rng = np.random.default_rng(0)
+    junk = tmp_path / "random.csv"
+    junk.write_bytes(rng.integers(0, 256, 4000, dtype=np.uint8).tobytes())
+    with pytest.raises(ValidationError, match="random.csv"):
+        export.read_points(junk)
+    nul = tmp_path / "nul.csv"
+    nul.write_bytes(b"lat,lon\n1,2\n\x00\x00\xff\xfe")
+    with pytest.raises(ValidationError, match="nul.csv"):
+        export.read_points(nul)
+    blank = tmp_path / "blank.csv"
+    blank.write_text("\n\n", encoding="utf-8")
+    with pytest.raises(ValidationError, match=r"blank.csv.*empty"):
+        export.read_points(blank)
+    gj = tmp_path / "junk.geojson"
+    gj.write_text("this is not json {", encoding="utf-8")
+    with pytest.raises(ValidationError, match=r"junk.geojson.*vector layer.*GeoPackage.*GeoJSON.*shapefile"):
+        export.read_points(gj)
+    with pytest.raises(ValidationError, match=r"is a folder"):
+        export.read(tmp_path)
+    shifted = tmp_path / "shifted.csv"
+    shifted.write_text("lat,lon\n1,2,3\n4,5,6\n", encoding="utf-8")  # pandas would shift the columns
+    with pytest.raises(ValidationError, match=r"shifted.csv.*line 2"):
+        export.read_points(shifted)
+
+
+def test_invalid_wkt_names_the_lines(tmp_path):
+    p = tmp_path / "w.csv"
+    p.write_text('name,wkt\na,POINT (1 2)\nb,POINT(bad)\nc,\nd,"LINESTRING (0 0,"\n', encoding="utf-8")
+    with pytest.raises(ValidationError, match=r"w.csv.*2 invalid WKT.*\['line 3', 'line 5'\].*POINT\(bad\)"):
+        export.read(p)
+    p.write_text("name,wkt\na,POINT (1 2)\nc,\n", encoding="utf-8")
+    back = export.read(p)
+    assert back.geometry.iloc[0] == Point(1, 2) and back.geometry.iloc[1] is None
+
+
+def test_exists_message_names_each_file_once(tmp_path):
+    out = tmp_path / "c.shp"
+    export.write(_points(), out, metadata={"a": 1})
+    with pytest.raises(OutputExistsError) as err:
+        export.write(_points(), out)
+    msg = str(err.value)
+    assert msg.count(str(out) + ",") + msg.count(str(out) + ";") == 1
+    names = msg.split("output exists: ", 1)[1].split(";", 1)[0].split(", ")
+    assert len(names) == len(set(names)) and str(out) in names
+
+
+def test_atomic_set_is_all_or_nothing(tmp_path):
+    a, b = tmp_path / "x_lines.geojson", tmp_path / "x_buffers.geojson"
+    with pytest.raises(RuntimeError, match="second"):
+        with export.atomic_set([a, b]) as tmp:
+            export.write(_points(), tmp / a.name, metadata={"k": 1})
+            raise RuntimeError("second write failed")
+    assert _files(tmp_path) == []
+    with export.atomic_set([a, b]) as tmp:
+        export.write(_points(), tmp / a.name, metadata={"k": 1})
+        export.write(_points(), tmp / b.name)
+    assert _files(tmp_path) == sorted([a.name, a.name + ".meta.json", b.name])
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(OutputExistsError, match="x_lines.geojson"):
+        with export.atomic_set([a, b]):
+            pass
+    with pytest.raises(RuntimeError):
+        with export.atomic_set([a, b], overwrite=True) as tmp:
+            export.write(_points().iloc[:1], tmp / a.name)
+            raise RuntimeError("boom")
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # old outputs untouched
+    with export.atomic_set([a, b], overwrite=True) as tmp:
+        export.write(_points().iloc[:1], tmp / a.name)
+        export.write(_points().iloc[:1], tmp / b.name)
+    assert _files(tmp_path) == sorted([a.name, b.name])  # the old run's record of a is gone
+    assert len(export.read(a)) == 1
