@@ -610,6 +610,10 @@ def density(
     """
     problems = []
     bandwidth_km = _validate.positive("bandwidth_km", bandwidth_km, unit="km", problems=problems)
+    if bandwidth_km > MAX_BANDWIDTH_KM:
+        problems.append(f"bandwidth_km={bandwidth_km:g} is too large: a kernel wider than {MAX_BANDWIDTH_KM:g} km "
+                        "spreads each city over a continent; use a smaller bandwidth (the report's: "
+                        f"{REPORT_BANDWIDTH_KM:g} km)")
     if cell_km is not None and cell_deg is not None:
         problems.append("give either cell_km or cell_deg, not both")
     for name, val in (("cell_km", cell_km), ("cell_deg", cell_deg)):
@@ -840,6 +844,9 @@ def write_geotiff(surface: DensitySurface, path, *, overwrite: bool = False) -> 
     return path
 
 
+#: Largest kernel bandwidth accepted, km (a quarter of a great circle).
+MAX_BANDWIDTH_KM = 10_000.0
+
 #: Defaults of the report's density surfaces (:func:`reproduce`).
 REPORT_BANDWIDTH_KM = 300.0
 REPORT_CELL_KM = 25.0
@@ -887,10 +894,28 @@ def _tag(v) -> str:
 
 
 def read_geotiff(path) -> DensitySurface:
-    """Read a GeoTIFF written by :func:`write_geotiff` back into a surface."""
-    import rasterio
+    """Read a GeoTIFF written by :func:`write_geotiff` back into a surface.
 
-    with rasterio.open(path) as src:
+    Raises
+    ------
+    ValidationError
+        The file is missing, is not a raster GDAL reads, or has no CRS.
+    """
+    import rasterio
+    from rasterio.errors import RasterioIOError
+
+    what = f"density surface file {str(path)!r}"
+    if not Path(path).is_file():
+        raise ValidationError(f"{what} does not exist; give a GeoTIFF written by geocity density")
+    try:
+        src = rasterio.open(path)
+    except RasterioIOError as exc:
+        raise ValidationError(f"{what} is not a raster GDAL can read ({exc}); give a GeoTIFF written by "
+                              "geocity density") from None
+    with src:
+        if src.crs is None:
+            raise ValidationError(f"{what} has no CRS, so it cannot be placed on a map; write it with "
+                                  "geocity density, or assign its CRS (e.g. gdal_edit.py -a_srs EPSG:8857)")
         arr = src.read(1).astype(float)
         if src.nodata is not None:
             arr[arr == src.nodata] = np.nan

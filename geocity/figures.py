@@ -914,6 +914,7 @@ def render(name: str, out_dir: str | Path, *, lang: str | Sequence[str] = "en", 
     from .export import check_writable
 
     get_recipe(name)
+    static.check_dpi(dpi)
     langs = _check_langs(lang)
     fmts = _check_formats(formats)
     out_dir = Path(out_dir)
@@ -945,6 +946,7 @@ def render_all(out_dir: str | Path, *, names: Sequence[str] | None = None, lang:
     names = list(names) if names is not None else list_figures()
     for n in names:
         get_recipe(n)
+    static.check_dpi(dpi)
     langs = _check_langs(lang)
     fmts = _check_formats(formats)
     for n in names:  # refuse before any work if an output exists or the folder is not writable

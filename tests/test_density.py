@@ -334,3 +334,36 @@ def test_binned_working_grid_memory_budget():
     s = D.density(p, bandwidth_km=20, cell_km=1, extent=(9.5, 9.5, 10.5, 10.5), method="exact",
                   memory_limit_gb=0.001)
     assert np.nanmax(s.values) > 0
+
+
+def test_too_wide_a_bandwidth_is_refused():
+    with pytest.raises(ValidationError, match=r"bandwidth_km=1e\+09 is too large.*300 km"):
+        D.density(_pts([1.0], [1.0]), bandwidth_km=1e9, cell_deg=1.0)
+
+
+def test_reading_a_surface_that_is_not_one(tmp_path):
+    import rasterio
+    from affine import Affine
+
+    junk = tmp_path / "hostile.tif"
+    junk.write_text("name,lat,lon\n<script>,1,2\n", encoding="utf-8")
+    with pytest.raises(ValidationError, match=r"hostile\.tif.*not a raster GDAL can read"):
+        D.read_geotiff(junk)
+    nocrs = tmp_path / "nocrs.tif"
+    with rasterio.open(nocrs, "w", driver="GTiff", width=4, height=3, count=1, dtype="float32",
+                       transform=Affine(1, 0, 0, 0, -1, 3)) as dst:
+        dst.write(np.ones((1, 3, 4), dtype="float32"))
+    with pytest.raises(ValidationError, match=r"nocrs\.tif.*has no CRS"):
+        D.read_geotiff(nocrs)
+    with pytest.raises(ValidationError, match="does not exist"):
+        D.read_geotiff(tmp_path / "missing.tif")
+    # the web map and its CLI give the same message, not a rasterio traceback
+    from click.testing import CliRunner
+
+    from geocity.cli.main import cli
+
+    for bad, msg in ((junk, "not a raster"), (nocrs, "has no CRS")):
+        res = CliRunner().invoke(cli, ["webmap", "-o", str(tmp_path / "m.html"), "--layers", "density",
+                                       "--density-tif", str(bad), "--tiles", "none"])
+        assert res.exit_code != 0 and msg in res.output and "Traceback" not in res.output, res.output
+        assert not (tmp_path / "m.html").exists()

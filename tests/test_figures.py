@@ -76,6 +76,23 @@ def test_bad_options(tmp_path):
         figures.render("2-1", f)
     with pytest.raises(ValidationError, match="cannot create the output folder"):
         figures.render("2-1", f / "sub")
+    for bad, msg in ((-5, "dpi must be a whole number"), (0, "dpi must be a whole number"), (2.5, "whole number"),
+                     ("high", "whole number"), (100_000, "dpi must be between 10 and 2400")):
+        with pytest.raises(ValidationError, match=msg):
+            figures.render("2-1", tmp_path / "d", dpi=bad)
+        with pytest.raises(ValidationError, match=msg):
+            figures.render_all(tmp_path / "d", names=["2-1"], dpi=bad)
+    assert not (tmp_path / "d").exists()  # refused before any work
+
+
+def test_cli_bad_dpi_is_a_message_not_a_traceback(tmp_path):
+    from click.testing import CliRunner
+
+    from geocity.cli.main import cli
+
+    for bad in ("-5", "100000"):
+        res = CliRunner().invoke(cli, ["figures", "2-1", "-o", str(tmp_path), "--dpi", bad, "-q"])
+        assert res.exit_code != 0 and "dpi must be" in res.output and "Traceback" not in res.output, res.output
 
 
 def test_bar_chart_says_proxy_and_is_deterministic(tmp_path, cache):

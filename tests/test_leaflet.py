@@ -243,6 +243,30 @@ def test_empty_layers_give_a_note():
     assert "No layers chosen" in html
 
 
+def test_cli_empty_points_file_writes_the_map_with_a_note(tmp_path):
+    from click.testing import CliRunner
+
+    from geocity.cli.main import cli
+
+    for name, content in (("empty.csv", "name,lat,lon\n"), ("empty.geojson",
+                          '{"type": "FeatureCollection", "features": []}')):
+        src = tmp_path / name
+        src.write_text(content, encoding="utf-8")
+        out = tmp_path / f"{name}.html"
+        res = CliRunner().invoke(cli, ["webmap", "-o", str(out), "--layers", "corridors", "--points", str(src),
+                                       "--tiles", "none"])
+        assert res.exit_code == 0, res.output
+        assert "no points to show" in out.read_text(encoding="utf-8")
+
+
+def test_save_wants_an_html_name(tmp_path):
+    m = leaflet.webmap([])
+    with pytest.raises(ValidationError, match=r"must end in \.html"):
+        leaflet.save(m, tmp_path / "map.txt")
+    assert not (tmp_path / "map.txt").exists()
+    assert leaflet.save(m, tmp_path / "map.HTML").exists()
+
+
 def test_no_crs_is_an_error():
     cities = _cities().set_crs(None, allow_override=True)
     with pytest.raises(ValidationError, match="no CRS"):

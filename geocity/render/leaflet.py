@@ -1510,9 +1510,16 @@ def webmap(layers: Sequence[str] | str = DEFAULT_LAYERS, *, m: folium.Map | None
     elif isinstance(style, (str, Path)):
         style = _styles.load_style(style)
     if points is not None and not hasattr(points, "geometry"):
+        import geopandas as gpd
+
         from .. import export
 
-        points = export.read_points(points).frame  # a file or a lat/lon table
+        raw = export.read(points) if isinstance(points, (str, Path)) and Path(points).is_file() else points
+        if isinstance(raw, pd.DataFrame) and len(raw) == 0:
+            # an empty layer gives a map with a note (add_points), not an error
+            points = gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs="EPSG:4326"))
+        else:
+            points = export.read_points(points).frame  # a file or a lat/lon table
     if points is not None:
         points = _check_points(points, "points")
     many = points is not None and len(points) >= MANY_POINTS
@@ -1684,8 +1691,10 @@ def save(m: folium.Map, path: str | Path, *, overwrite: bool = False) -> Path:
     an existing file unless ``overwrite``. Returns the path."""
     from ..export import atomic_path
 
-    text = to_html(m)
     path = Path(path)
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise ValidationError(f"web map output {str(path)!r} must end in .html (or .htm): the map is one HTML page")
+    text = to_html(m)
     with atomic_path(path, overwrite=overwrite) as tmp:
         tmp.write_text(text, encoding="utf-8", newline="\n")
     log.info("wrote %s (%d bytes)", path, len(text.encode("utf-8")))

@@ -130,6 +130,22 @@ def ensure_cjk_font(family: str = "Noto Sans CJK SC") -> str:
     )
 
 
+#: Accepted PNG resolutions (dots per inch); the style's ``output.dpi`` obeys the same range.
+DPI_RANGE = (10, 2400)
+
+
+def check_dpi(dpi) -> int | None:
+    """``dpi`` as an int within :data:`DPI_RANGE`, or ``None`` (the style's default)."""
+    if dpi is None:
+        return None
+    v = _validate.whole("dpi", dpi, minimum=1)
+    if not DPI_RANGE[0] <= v <= DPI_RANGE[1]:
+        raise ValidationError(
+            f"dpi must be between {DPI_RANGE[0]} and {DPI_RANGE[1]} (300 for print, 96–150 for screens), got {dpi!r}"
+        )
+    return v
+
+
 def check_lang(lang: str) -> str:
     """Validate a label language."""
     if lang not in LANGS:
@@ -1381,7 +1397,7 @@ def save_figure(fig: Figure | Plate, path: str | Path, *, dpi: int | None = None
     fmt = path.suffix.lstrip(".").lower()
     if fmt not in FORMATS:
         raise ValidationError(f"cannot write {str(path)!r}: the extension must be one of .png, .pdf, .svg")
-    dpi = int(dpi or st["output"]["dpi"])
+    dpi = check_dpi(dpi) or int(st["output"]["dpi"])
     rc = {"svg.fonttype": "none", "svg.hashsalt": "geocity", "pdf.fonttype": st["output"]["pdf_fonttype"],
           "pdf.compression": 6}
     with matplotlib.rc_context(rc), atomic_path(path, overwrite=overwrite) as tmp:
