@@ -64,16 +64,22 @@ _REPORT_VARIANTS = {"kandygash": "kandyagash-kz"}
 
 
 def _decode(raw: bytes, encoding: str | None, path: Path) -> tuple[str, str]:
+    """Decode ``raw`` with ``encoding``, or detect it (see :func:`read_table`); -> (text, encoding used)."""
     if encoding:
         try:
-            return raw.decode(encoding), encoding
+            text = raw.decode(encoding)
         except LookupError:
             raise ValidationError(f"unknown encoding {encoding!r} for {path}; try utf-8, utf-8-sig, gbk or gb18030")
         except UnicodeDecodeError as exc:
+            hint = "give the file's real encoding with --encoding (e.g. utf-8, gb18030)"
+            if _is_utf8(raw):
+                hint = "the file is valid UTF-8: drop --encoding (UTF-8 is detected) or pass --encoding utf-8"
             raise ValidationError(
                 f"{path} is not valid {encoding}: byte {exc.start} ({raw[exc.start:exc.start + 4]!r}) cannot be "
-                "decoded; give the file's real encoding with --encoding (e.g. utf-8, gb18030)"
+                f"decoded; {hint}"
             ) from None
+        _check_forced_not_utf8(text, raw, encoding, path)
+        return text, encoding
     if raw.startswith(b"\xef\xbb\xbf"):
         return raw[3:].decode("utf-8", errors="strict"), "utf-8-sig"
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -91,6 +97,43 @@ def _decode(raw: bytes, encoding: str | None, path: Path) -> tuple[str, str]:
         ) from None
     _check_not_latin(text, raw, path)
     return text, "gb18030"
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _check_forced_not_utf8(text: str, raw: bytes, encoding: str, path: Path) -> None:
+    """Refuse a forced non-UTF-8 encoding on a file that is valid UTF-8 and reads differently.
+
+    Such a file decodes without error as GBK, Latin-1 and many other codecs, but
+    into mojibake ("北京" -> "鍖椾含", "São" -> "SÃ£o") that then matches nothing.
+    Text in GBK or Windows-1252 is valid UTF-8 only by accident (short runs of
+    mojibake), so the UTF-8 reading is taken to be the real one.
+    """
+    import codecs
+
+    if codecs.lookup(encoding).name in ("utf-8", "utf-8-sig"):
+        return
+    try:
+        as_utf8 = (raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw).decode("utf-8")
+    except UnicodeDecodeError:
+        return
+    if as_utf8 == text:  # ASCII, or a codec that agrees with UTF-8 on these bytes
+        return
+    forced_lines, utf8_lines = text.splitlines(), as_utf8.splitlines()
+    line_no = next((i for i, (a, b) in enumerate(zip(forced_lines, utf8_lines), start=1) if a != b), 1)
+    as_forced = forced_lines[line_no - 1] if line_no <= len(forced_lines) else ""
+    as_u = utf8_lines[line_no - 1] if line_no <= len(utf8_lines) else ""
+    raise ValidationError(
+        f"{path} is valid UTF-8, but the forced encoding {encoding!r} reads it differently: line {line_no} is "
+        f"{as_u!r} in UTF-8 but {as_forced!r} in {encoding} (mojibake); drop --encoding (UTF-8 is detected) "
+        "or pass --encoding utf-8"
+    )
 
 
 def _latin_mojibake(text: str) -> int | None:
@@ -138,7 +181,10 @@ def read_table(path: str | os.PathLike, *, encoding: str | None = None) -> tuple
     path
         CSV file (comma, semicolon or tab separated; first line = header).
     encoding
-        Force an encoding (any Python codec name). Default: a UTF-8 BOM means
+        Force an encoding (any Python codec name). A forced non-UTF-8 codec on
+        a file that is valid UTF-8 and reads differently ("北京" as GBK is
+        "鍖椾含") raises a :class:`ValidationError` naming the line and both
+        readings: drop the encoding and UTF-8 is detected. Default: a UTF-8 BOM means
         ``utf-8-sig``; text that decodes as UTF-8 is ``utf-8``; otherwise
         ``gb18030`` (a superset of GBK and GB2312) -- unless the text looks like
         Windows-1252/Latin-1 read as GB18030 ("São" -> "S鉶"), which raises a
@@ -154,7 +200,8 @@ def read_table(path: str | os.PathLike, *, encoding: str | None = None) -> tuple
     NotFoundError
         The file does not exist.
     ValidationError
-        A folder, an empty or binary file, undecodable text, an unparsable
+        A folder, an empty or binary file, undecodable text, a forced
+        encoding that misreads a UTF-8 file, an unparsable
         CSV, or rows with more cells than the header (which would shift the
         columns).
     """

@@ -166,3 +166,48 @@ def test_semicolon_and_ragged_rows(tmp_path):
 def test_no_name_column_lists_columns():
     with pytest.raises(ValidationError, match=r"no name column given.*\['city', 'country'\]"):
         geocode(pd.DataFrame({"city": ["Lahore"], "country": ["PK"]}), name_col=None)
+
+
+@pytest.mark.parametrize("forced, misread", [("gbk", "鍖椾含"), ("gb18030", "鍖椾含"), ("cp1252", "SÃ£o Paulo"),
+                                             ("latin-1", "SÃ£o Paulo")])
+def test_forced_encoding_on_utf8_file_refused(tmp_path, forced, misread):
+    """A UTF-8 file decodes without error as GBK or Latin-1, into mojibake that matches nothing: refuse."""
+    p = tmp_path / "u8.csv"
+    p.write_bytes("name\nLondon\n北京\nSão Paulo\n".encode("utf-8"))
+    with pytest.raises(ValidationError, match=rf"u8.csv is valid UTF-8.*forced encoding '{forced}'.*line 3"
+                                              r".*drop --encoding") as exc:
+        read_table(p, encoding=forced)
+    assert "'北京' in UTF-8" in str(exc.value)
+    if forced.startswith("gb"):
+        assert misread in str(exc.value)
+    # the same bytes with a BOM, and forcing UTF-8 itself, are fine
+    assert read_table(p, encoding="utf-8")[0]["name"].tolist() == ["London", "北京", "São Paulo"]
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + p.read_bytes())
+    with pytest.raises(ValidationError, match="is valid UTF-8"):
+        read_table(bom, encoding=forced)
+    assert read_table(bom, encoding="utf-8-sig")[0]["name"].iloc[1] == "北京"
+    # pure ASCII reads the same in every one of these codecs: accepted as forced
+    ascii_ = tmp_path / "ascii.csv"
+    ascii_.write_bytes(b"name\nLondon\nLahore\n")
+    df, used = read_table(ascii_, encoding=forced)
+    assert used == forced and df["name"].tolist() == ["London", "Lahore"]
+
+
+def test_forced_gbk_on_utf8_file_cli(runner, tmp_path):
+    from geocity.cli.main import cli
+
+    p = tmp_path / "u8.csv"
+    p.write_bytes("城市\n北京\n".encode("utf-8"))
+    out = tmp_path / "o.gpkg"
+    res = runner.invoke(cli, ["geocode", str(p), "--name-col", "城市", "--encoding", "gbk", "-o", str(out)])
+    assert res.exit_code == 1, res.output
+    assert "is valid UTF-8" in res.output and "'鍩庡競' in gbk" in res.output and "drop --encoding" in res.output
+    assert "Traceback" not in res.output and not out.exists()
+    # UTF-8 bytes that are not even valid GBK: the decoding error also says the file is UTF-8
+    p.write_bytes("城市,国家\n北京,中国\n".encode("utf-8"))
+    res = runner.invoke(cli, ["geocode", str(p), "--name-col", "城市", "--encoding", "gbk", "-o", str(out)])
+    assert res.exit_code == 1 and "not valid gbk" in res.output and "the file is valid UTF-8: drop --encoding" in (
+        res.output)
+    res = runner.invoke(cli, ["geocode", str(p), "--name-col", "城市", "-o", str(out)])
+    assert res.exit_code == 0 and "as utf-8" in res.output and "1 exact" in res.output

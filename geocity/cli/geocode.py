@@ -17,7 +17,8 @@ from . import options
 @click.option("--country-col", default=None, help="Optional column with the country (ISO code, English or Chinese).")
 @click.option("--encoding", default=None,
               help="Encoding of the CSV (e.g. utf-8, gbk, gb18030). Default: detect UTF-8 / UTF-8-BOM / GB18030; "
-                   "a file that reads as Windows-1252 just as well is refused with a hint.")
+                   "a file that reads as Windows-1252 just as well is refused with a hint, and so is a forced "
+                   "non-UTF-8 encoding on a file that is valid UTF-8 and would turn into mojibake.")
 @options.output_file
 @options.overwrite
 def command(input_csv: str, name_col: str | None, country_col: str | None, encoding: str | None, output: str,
