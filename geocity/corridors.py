@@ -43,6 +43,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -57,7 +58,7 @@ from .errors import NotFoundError, ValidationError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["available", "waypoints", "lines", "buffer", "members", "export", "MAX_WITHIN_KM"]
+__all__ = ["available", "waypoints", "lines", "buffer", "members", "export", "input_files", "MAX_WITHIN_KM"]
 
 #: Largest buffer/membership distance accepted (km). Beyond this a "corridor"
 #: covers half a continent and the question is not meaningful.
@@ -122,7 +123,11 @@ def _read_user(path: Path) -> pd.DataFrame:
         raise NotFoundError(f"corridor file {str(path)!r} does not exist")
     ext = path.suffix.lower()
     if ext == ".csv":
-        df = pd.read_csv(path, dtype={"city_id": "string", "name": "string"}, keep_default_na=False, na_values=[""])
+        from .export import _read_csv
+
+        # the geocoder's encoding detection: UTF-8 (with or without BOM) or GB18030/GBK
+        df = _read_csv(path, what=f"corridor file {str(path)!r}", dtype={"city_id": "string", "name": "string"},
+                       keep_default_na=False, na_values=[""])
         return _normalise_csv(df, str(path))
     if ext in (".geojson", ".json", ".gpkg", ".fgb", ".shp"):
         return _lines_to_waypoints(path)
@@ -219,7 +224,34 @@ def _normalise_csv(df: pd.DataFrame, what: str) -> pd.DataFrame:
     df["_b"] = [first_b[k] for k in zip(df["corridor"], df["branch"])]
     df = df.sort_values(["_c", "_b", "seq"], kind="stable")
     df["seq"] = df["seq"].astype(int)
-    return df[COLUMNS].reset_index(drop=True)
+    return _drop_repeats(df[COLUMNS].reset_index(drop=True), what)
+
+
+def _drop_repeats(df: pd.DataFrame, what: str) -> pd.DataFrame:
+    """Drop a waypoint that repeats the point before it in its branch (a
+    zero-length segment), logging each at WARNING level; a branch left with
+    one point (all its waypoints the same) is a ValidationError."""
+    same_branch = df["corridor"].eq(df["corridor"].shift()) & df["branch"].eq(df["branch"].shift())
+    dlon = (df["lon"] - df["lon"].shift() + 180.0) % 360.0 - 180.0  # -180 and 180 are the same meridian
+    rep = (same_branch & df["lat"].eq(df["lat"].shift()) & (dlon == 0)).to_numpy()
+    if not rep.any():
+        return df
+    sizes = df.groupby(["corridor", "branch"], sort=False).size()
+    left = df[~rep].groupby(["corridor", "branch"], sort=False).size()
+    flat = [f"{c}/{b}" for (c, b), n in left.items() if n < 2 <= sizes[(c, b)]]
+    if flat:
+        g = df[df["corridor"].astype(str) + "/" + df["branch"].astype(str) == flat[0]]
+        raise ValidationError(
+            f"corridor file {what}: branch(es) {flat} have zero length: all their waypoints are the same point "
+            f"(e.g. {flat[0]} at lat {g['lat'].iloc[0]:g}, lon {g['lon'].iloc[0]:g}); "
+            "give at least two distinct points per branch"
+        )
+    dropped = [f"{r.corridor}/{r.branch} seq {r.seq} ({r.name})" for r in df[rep].itertuples(index=False)]
+    log.warning(
+        "corridor file %s: dropped %d waypoint(s) that repeat the point before them (zero-length segments): %s",
+        what, len(dropped), ", ".join(dropped[:10]) + (" ..." if len(dropped) > 10 else ""),
+    )
+    return df[~rep].reset_index(drop=True)
 
 
 def _lines_to_waypoints(path: Path) -> pd.DataFrame:
@@ -332,6 +364,12 @@ def waypoints(names=None, *, path=None):
         empty where a ``city_id`` of the cities layer is given), or a line
         layer (GeoJSON, GeoPackage, ...) with a ``corridor`` property and an
         optional ``branch`` property; its vertices become the waypoints.
+        A CSV may be UTF-8 (with or without BOM) or GB18030/GBK (detected as
+        :func:`geocity.geocode.read_table` does). A waypoint that repeats the
+        point just before it in its branch (same lat/lon: a zero-length
+        segment, common in digitised lines) is dropped — the first of the
+        repeats keeps its name — and logged at WARNING level; a branch whose
+        waypoints are all the same point is an error.
 
     Returns
     -------
@@ -713,7 +751,7 @@ def _nearest(idx: _Index, lat: np.ndarray, lon: np.ndarray, within_km: float):
     return ci[rows[keep]], st[keep], t[keep], d_km[keep], s[keep]
 
 
-def _points_frame(points):
+def _points_frame(points, encoding=None):
     """The points (default: the report's cities) as (table, lat, lon).
 
     A lat/lon table stays a table: geometry is built for the output rows only
@@ -725,7 +763,7 @@ def _points_frame(points):
         from . import layers
 
         points = layers.cities_with_ranks()
-    pts = export.read_points(points, geometry=False)
+    pts = export.read_points(points, geometry=False, encoding=encoding)
     return pts.frame, pts.lat, pts.lon
 
 
@@ -749,6 +787,8 @@ def members(
     how: str = "inner",
     path=None,
     chunk_size: int = _CHUNK,
+    progress: bool | None = None,
+    encoding: str | None = None,
 ):
     """Points within ``within_km`` of each corridor, where along it and on which side.
 
@@ -772,6 +812,13 @@ def members(
         Optional user corridor file (see :func:`waypoints`).
     chunk_size
         Points processed at once (memory bound).
+    progress
+        A tqdm progress bar over the chunks (shown only when there is more
+        than one): ``None`` (default) shows it at a terminal only, ``True``
+        always, ``False`` never (``-q/--quiet`` on the command line).
+    encoding
+        Of a CSV ``points`` file; default: detected (UTF-8, UTF-8 with BOM
+        or GB18030/GBK), see :func:`geocity.export.read_points`.
 
     Returns
     -------
@@ -782,9 +829,17 @@ def members(
         (along that branch from its first waypoint to the foot),
         ``nearest_waypoint`` (the waypoint of that branch closest to the
         point) and ``side`` (``left``/``right`` of the branch direction,
-        ``on`` within 1 m). Rows are ordered by corridor, then input order.
-        A point equally near two branches (a junction waypoint) is given to
-        the branch listed first in the table.
+        ``on`` within 1 m). A point equally near two branches (a junction
+        waypoint) is given to the branch listed first in the table.
+
+        Rows are ordered by corridor (in the order asked), then branch (in
+        the order of the corridor table, as :func:`lines` lists them), then
+        ``chainage_km``, then input order (stable): the rows read along each
+        branch from its first waypoint, the same for the same input. With
+        ``how="all"`` the points outside every corridor follow, in input
+        order. "The BRI top-100 cities within 100 km of CPEC, ordered by
+        chainage" is therefore ``members(corridors="CPEC", within_km=100)``
+        filtered on ``bri_rank`` (see the example).
 
     Examples
     --------
@@ -793,6 +848,14 @@ def members(
     >>> m = members(pts, corridors="CPEC", within_km=50)
     >>> m.loc[0, "branch"] in ("eastern", "lahore-peshawar"), float(m.loc[0, "distance_km"]) < 5
     (True, True)
+
+    The report's BRI top-100 cities within 100 km of CPEC, along each branch:
+
+    >>> m = members(corridors="CPEC", within_km=100)
+    >>> m[m.bri_rank.notna()][["name_en", "bri_rank", "branch", "chainage_km"]].values.tolist()
+    [['Islamabad', 62, 'karakoram', 769.655275], ['Karachi', 34, 'eastern', 1369.185713]]
+    >>> m.loc[m.branch == "eastern", "name_en"].tolist()[:3]
+    ['Lahore', 'Faisalabad', 'Multan']
     """
     import geopandas as gpd
 
@@ -801,57 +864,26 @@ def members(
         raise ValidationError(f"how must be 'inner' or 'all', not {how!r}")
     chunk_size = _validate.whole("chunk_size", chunk_size, minimum=1)
     t, names = _select(corridors, path)
-    pts, lat, lon = _points_frame(points)
+    pts, lat, lon = _points_frame(points, encoding)
     parts = []
     hit_any = np.zeros(len(pts), dtype=bool)
-    for name in names:
-        branches = _branches(t[t["corridor"] == name], _QUERY_SEGMENT_KM)
-        idx = _Index(branches)
-        res = []
-        starts = range(0, len(pts), chunk_size)
+    starts = range(0, len(pts), chunk_size)
+    bar = None
+    if len(starts) > 1:
+        from tqdm.auto import tqdm
 
-        def one(s0, idx=idx):
-            sl = slice(s0, s0 + chunk_size)
-            return s0, _nearest(idx, lat[sl], lon[sl], d)
-
-        workers = min(_n_workers(), len(starts))
-        if workers > 1:  # chunks in parallel threads, results in chunk order (deterministic)
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(workers) as ex:
-                done = list(ex.map(one, starts))
-        else:
-            done = map(one, starts)
-        for s0, (i, v, tt, dist, side) in done:
-            if i.size:
-                res.append((i + s0, v, tt, dist, side))
-        if not res:
-            continue
-        i, v, tt, dist, side = (np.concatenate(x) for x in zip(*res))
-        order = np.argsort(i, kind="stable")
-        i, v, tt, dist, side = i[order], v[order], tt[order], dist[order], side[order]
-        hit_any[i] = True
-        b = idx.bid[v]
-        chain = idx.cum[v] + tt * idx.seg_km[v]
-        nearest_wp = np.empty(len(i), dtype=object)
-        for bi in np.unique(b):
-            m = b == bi
-            br = branches[bi]
-            dm = geodesy.haversine_km(lat[i[m]][:, None], lon[i[m]][:, None], br.wp_lat[None, :], br.wp_lon[None, :])
-            nearest_wp[m] = np.asarray(br.wp_name, dtype=object)[np.argmin(dm, axis=1)]
-        sides = np.where(dist < 0.001, "on", np.where(side > 0, "left", "right"))
-        extra = pd.DataFrame(
-            {
-                "corridor": name,
-                "branch": [branches[x].branch for x in b],
-                # rounded to the millimetre: no 1e-13 noise, same bytes across platforms
-                "distance_km": np.round(dist, 6),
-                "chainage_km": np.round(chain, 6),
-                "nearest_waypoint": nearest_wp,
-                "side": sides,
-            }
-        )
-        parts.append(_join(_rows(pts, lat, lon, i), extra))
+        bar = tqdm(total=len(starts) * len(names), desc="corridor membership", unit="chunk",
+                   disable=None if progress is None else not progress)
+    try:
+        for name in names:
+            branches = _branches(t[t["corridor"] == name], _QUERY_SEGMENT_KM)
+            idx = _Index(branches)
+            if bar is not None:
+                bar.set_postfix_str(name)
+            parts += _members_of(name, branches, idx, pts, lat, lon, d, starts, chunk_size, bar, hit_any)
+    finally:
+        if bar is not None:
+            bar.close()
     if how == "all" and (~hit_any).any():
         base = _rows(pts, lat, lon, np.flatnonzero(~hit_any))
         empty = pd.DataFrame(
@@ -873,6 +905,60 @@ def members(
     out = pd.concat(parts, ignore_index=True)
     geom = pts.geometry.name if isinstance(pts, gpd.GeoDataFrame) else "geometry"
     return gpd.GeoDataFrame(out, geometry=geom, crs=geodesy.WGS84)
+
+
+def _members_of(name, branches, idx, pts, lat, lon, d, starts, chunk_size, bar, hit_any) -> list:
+    """Rows of :func:`members` for one corridor, ordered by branch, chainage, input order."""
+
+    def one(s0):
+        sl = slice(s0, s0 + chunk_size)
+        return s0, _nearest(idx, lat[sl], lon[sl], d)
+
+    workers = min(_n_workers(), len(starts))
+    if workers > 1:  # chunks in parallel threads, results in chunk order (deterministic)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers) as ex:
+            done = []
+            for r in ex.map(one, starts):
+                done.append(r)
+                if bar is not None:
+                    bar.update(1)
+    else:
+        done = []
+        for s0 in starts:
+            done.append(one(s0))
+            if bar is not None:
+                bar.update(1)
+    res = [(i + s0, v, tt, dist, side) for s0, (i, v, tt, dist, side) in done if i.size]
+    if not res:
+        return []
+    i, v, tt, dist, side = (np.concatenate(x) for x in zip(*res))
+    hit_any[i] = True
+    b = idx.bid[v]
+    # rounded to the millimetre: no 1e-13 noise, same bytes across platforms
+    chain = np.round(idx.cum[v] + tt * idx.seg_km[v], 6)
+    # along each branch (table order) by chainage; input order breaks ties
+    order = np.lexsort((i, chain, b))
+    i, v, dist, side, b, chain = i[order], v[order], dist[order], side[order], b[order], chain[order]
+    nearest_wp = np.empty(len(i), dtype=object)
+    for bi in np.unique(b):
+        m = b == bi
+        br = branches[bi]
+        dm = geodesy.haversine_km(lat[i[m]][:, None], lon[i[m]][:, None], br.wp_lat[None, :], br.wp_lon[None, :])
+        nearest_wp[m] = np.asarray(br.wp_name, dtype=object)[np.argmin(dm, axis=1)]
+    sides = np.where(dist < 0.001, "on", np.where(side > 0, "left", "right"))
+    extra = pd.DataFrame(
+        {
+            "corridor": name,
+            "branch": [branches[x].branch for x in b],
+            "distance_km": np.round(dist, 6),
+            "chainage_km": chain,
+            "nearest_waypoint": nearest_wp,
+            "side": sides,
+        }
+    )
+    return [_join(_rows(pts, lat, lon, i), extra)]
 
 
 def _join(base, extra):
@@ -913,14 +999,24 @@ def export(
     names
         Corridor name(s); all if None.
     overwrite
-        Replace existing outputs (refused otherwise, before anything is written).
+        Replace existing outputs (refused otherwise, before anything is
+        written). An existing GeoPackage keeps its other layers; its
+        ``lines`` and ``buffers`` layers are replaced.
     path
         Optional user corridor file (see :func:`waypoints`).
 
     Returns
     -------
     list of pathlib.Path
-        The files written.
+        The files written, with a ``.meta.json`` record per file (parameters
+        and the checksums of :func:`input_files`).
+
+    Notes
+    -----
+    All or nothing: the lines and the buffers are written into one temporary
+    folder next to the output and moved into place together
+    (:func:`geocity.export.atomic_set`); if either write fails, no file is
+    left behind and an existing output is untouched.
     """
     from . import export as _export
 
@@ -929,23 +1025,81 @@ def export(
         raise ValidationError("within_km: give at least one buffer distance in km")
     kms = [_check_within(k) for k in kms]
     output = Path(output)
+    gpkg = output.suffix.lower() == ".gpkg"
+    if gpkg:
+        targets = [output]
+    else:
+        targets = [output.with_name(f"{output.stem}_lines{output.suffix}"),
+                   output.with_name(f"{output.stem}_buffers{output.suffix}")]
+    for t in targets:  # refuse an existing output or a bad extension before the work
+        _export.check_output(t, overwrite)
     names = available(path=path) if names is None else names
     _, names = _select(names, path)
     meta = {"corridors": names, "within_km": kms, "corridor_file": str(path) if path else None}
+    inputs = input_files(path=path)
     gl = lines(names, path=path)
     bufs = pd.concat([buffer(n, k, path=path) for k in kms for n in names], ignore_index=True)
     import geopandas as gpd
 
     bufs = gpd.GeoDataFrame(bufs, geometry="geometry", crs=geodesy.WGS84)
-    if output.suffix.lower() == ".gpkg":
-        _export.check_writable(output, overwrite, also=_export.output_files(output, metadata=True)[1:])
-        written = _export.write(gl, output, layer="lines", overwrite=overwrite)
-        written += _export.write(bufs, output, layer="buffers", overwrite=True, metadata=meta)
-        return sorted(set(written))
-    stem, ext = output.stem, output.suffix
-    targets = [output.with_name(f"{stem}_lines{ext}"), output.with_name(f"{stem}_buffers{ext}")]
-    for t in targets:
-        _export.check_writable(t, overwrite, also=[f for f in _export.output_files(t, metadata=True) if f != t])
-    written = _export.write(gl, targets[0], overwrite=overwrite, metadata=meta)
-    written += _export.write(bufs, targets[1], overwrite=overwrite, metadata=meta)
-    return sorted(set(written))
+    # both parts are written into one temporary folder and moved into place together:
+    # a failure in the second leaves neither behind (and an overwritten output intact)
+    written: list[Path] = []
+    with _export.atomic_set(targets, overwrite) as tmp:
+        if gpkg:
+            dest = tmp / output.name
+            if overwrite and output.exists():  # replace our two layers, keep any others of the file
+                shutil.copy2(output, dest)
+            written += _export.write(gl, dest, layer="lines", overwrite=True)
+            written += _export.write(bufs, dest, layer="buffers", overwrite=True, metadata=meta, inputs=inputs)
+        else:
+            written += _export.write(gl, tmp / targets[0].name, overwrite=True, metadata=meta, inputs=inputs)
+            written += _export.write(bufs, tmp / targets[1].name, overwrite=True, metadata=meta, inputs=inputs)
+    return sorted({output.parent / p.name for p in written})
+
+
+def input_files(*, path=None, points=None, members: bool = False) -> list[Path]:
+    """Files that corridor results are computed from, for the checksums of
+    provenance records (:func:`geocity.export.write_metadata`).
+
+    Parameters
+    ----------
+    path
+        A user corridor file, if any: listed with the cities layer its
+        ``city_id`` values resolve against.
+    points, members
+        With ``members=True``, the inputs of :func:`members` on ``points``:
+        a file path is listed; ``None`` (the report's cities with ranks)
+        lists the cities, GDCI and BRI layers; an in-memory table adds
+        nothing.
+
+    Returns
+    -------
+    list of pathlib.Path
+        ``layers/corridors.csv`` first, then the others, each once.
+
+    Examples
+    --------
+    >>> [p.name for p in input_files()]
+    ['corridors.csv']
+    >>> [p.name for p in input_files(members=True)]
+    ['corridors.csv', 'cities.csv', 'gdci_2022.csv', 'bri_2022.csv']
+    """
+    from . import layers
+    from ._data import data_dir
+
+    def layer_file(name):
+        for fname in layers.LAYERS[name][0]:
+            f = data_dir("layers") / fname
+            if f.is_file():
+                return f
+        return None
+
+    files = [_builtin_path()]
+    if path is not None:
+        files += [Path(path), layer_file("cities")]
+    if members and points is None:
+        files += [layer_file("cities"), layer_file("gdci_2022"), layer_file("bri_2022")]
+    elif members and isinstance(points, (str, os.PathLike)):
+        files.append(Path(points))
+    return list(dict.fromkeys(f for f in files if f is not None))

@@ -1055,7 +1055,15 @@ def _read_csv(path: Path, *, encoding: str | None = None, what: str | None = Non
         _check_row_lengths(text, ",", path)  # raises, naming the lines
         raise ValidationError(f"{what}: some rows have more cells than the header; fix the header") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
-        raise ValidationError(f"cannot parse {what} as CSV: {str(exc).strip()}") from None
+        reason = str(exc).strip()
+        try:  # a binary or undecodable file is better named as such than by its first bad row
+            text, _ = _decode(path.read_bytes(), encoding, path)
+        except ValidationError as dec:
+            reason = str(dec)
+            raise ValidationError(reason if str(path) in reason else f"{what}: {reason}") from None
+        if "\x00" in text:
+            raise ValidationError(f"{what} contains NUL bytes: not a text CSV (a binary file, or wrong encoding?)") from None
+        raise ValidationError(f"cannot parse {what} as CSV: {reason}") from None
     except ValidationError as exc:
         msg = str(exc)
         raise ValidationError(msg if str(path) in msg else f"{what}: {msg}") from None

@@ -231,11 +231,13 @@ def test_side_left_and_right_of_the_branch_direction(tmp_path):
     m = corridors.members(_pts([1.0, -1.0, 0.0], [16.0, 16.0, 14.0], tag=["n", "s", "on"]),
                           corridors="EQ", within_km=200, path=p)
     assert dict(zip(m.tag, m.side)) == {"n": "left", "s": "right", "on": "on"}
+    assert m.tag.tolist() == ["on", "n", "s"]  # by chainage, then input order
+    r = m.set_index("tag")
     # north of the equator by 1° of latitude: the ellipsoidal meridian arc, not 111.19 km
     d = float(geodesy.distance_km(0, 16, 1, 16))
-    assert m.distance_km.iloc[0] == pytest.approx(d, rel=1e-6)
-    assert m.chainage_km.iloc[0] == pytest.approx(float(geodesy.distance_km(0, 10, 0, 16)), rel=1e-6)
-    assert m.nearest_waypoint.tolist() == ["B", "B", "A"]
+    assert r.distance_km["n"] == pytest.approx(d, rel=1e-6)
+    assert r.chainage_km["n"] == pytest.approx(float(geodesy.distance_km(0, 10, 0, 16)), rel=1e-6)
+    assert r.nearest_waypoint.to_dict() == {"n": "B", "s": "B", "on": "A"}
 
 
 def test_beyond_the_end_distance_is_to_the_end_point(tmp_path):
@@ -345,9 +347,9 @@ def test_antimeridian_safe_line_buffer_and_distance(tmp_path):
     assert geom.bounds[2] - geom.bounds[0] > 300  # two pieces at both edges, not a band around the world
     lat = np.array([65.9, 65.9, 64.0, 66.0, 64.7])
     lon = np.array([179.99, -179.99, 179.95, -175.0, 178.0])
-    m = corridors.members(_pts(lat, lon), corridors="BERING", within_km=1000, path=p, how="all")
+    m = corridors.members(_pts(lat, lon, k=np.arange(5)), corridors="BERING", within_km=1000, path=p, how="all")
     ref = _reference_km_user(p, lat, lon)
-    np.testing.assert_allclose(m.distance_km, ref, rtol=1e-3, atol=0.005)
+    np.testing.assert_allclose(m.sort_values("k").distance_km, ref, rtol=1e-3, atol=0.005)
     inside = shapely.contains_xy(geom, lon, lat)
     assert np.array_equal(inside, ref <= 100)
 
@@ -457,3 +459,142 @@ def test_user_file_with_unknown_city_id(tmp_path):
     ], "ok.csv")
     w = corridors.waypoints("X", path=ok)
     assert w.lat.notna().all() and w.name.tolist()[0] == "Lahore"
+
+
+# --------------------------------------------------------------------------
+# order, progress, user-file encodings and degenerate branches, export
+# --------------------------------------------------------------------------
+def test_rows_ordered_by_corridor_branch_and_chainage(tmp_path):
+    p = _user_csv(tmp_path, [
+        dict(corridor="EQ", branch="east", seq=1, name="A", lat=0.0, lon=10.0),
+        dict(corridor="EQ", branch="east", seq=2, name="B", lat=0.0, lon=20.0),
+        dict(corridor="EQ", branch="north", seq=1, name="A", lat=0.0, lon=10.0),
+        dict(corridor="EQ", branch="north", seq=2, name="C", lat=10.0, lon=10.0),
+        dict(corridor="NS", branch="only", seq=1, name="S", lat=-5.0, lon=30.0),
+        dict(corridor="NS", branch="only", seq=2, name="N", lat=5.0, lon=30.0),
+    ])
+    # input order deliberately scrambled; two points at the same chainage keep input order
+    lat = [0.5, 8.0, 0.2, 3.0, -0.2, 50.0, 4.0, -3.0]
+    lon = [18.0, 10.3, 12.0, 10.2, 12.0, 50.0, 29.5, 30.4]
+    pts = _pts(lat, lon, k=list("abcdefgh"))
+    m = corridors.members(pts, corridors=["NS", "EQ"], within_km=200, path=p, how="all")
+    assert m.corridor.tolist()[:2] == ["NS", "NS"] and m.k.tolist()[:2] == ["h", "g"]
+    eq = m[m.corridor == "EQ"]
+    assert eq.branch.tolist() == ["east"] * 3 + ["north"] * 2  # table order, not alphabetical
+    assert eq.k.tolist() == ["c", "e", "a", "d", "b"]
+    assert (np.diff(eq[eq.branch == "east"].chainage_km) >= 0).all()
+    assert m.corridor.isna().tolist()[-1] and m.k.tolist()[-1] == "f"  # outside: last, input order
+    # deterministic: the same rows whatever the chunking
+    b = corridors.members(pts, corridors=["NS", "EQ"], within_km=200, path=p, how="all", chunk_size=3)
+    pd.testing.assert_frame_equal(pd.DataFrame(m.drop(columns="geometry")), pd.DataFrame(b.drop(columns="geometry")))
+
+
+def test_progress_bar_over_chunks(capsys):
+    pts = _pts(np.linspace(25, 35, 30), np.linspace(65, 75, 30))
+    corridors.members(pts, corridors="CPEC", within_km=100, chunk_size=10, progress=True)
+    assert "corridor membership" in capsys.readouterr().err
+    corridors.members(pts, corridors="CPEC", within_km=100, chunk_size=10)  # not a terminal: no bar
+    corridors.members(pts, corridors="CPEC", within_km=100, chunk_size=10, progress=False)
+    assert "corridor membership" not in capsys.readouterr().err
+
+
+def test_user_csv_in_gbk_is_detected(tmp_path):
+    text = "corridor,branch,seq,name,lat,lon\n我的走廊,甲线,1,拉合尔,31.5497,74.3436\n我的走廊,甲线,2,喀布尔,34.5253,69.1783\n"
+    for enc in ("gbk", "utf-8-sig"):
+        p = tmp_path / f"c_{enc}.csv"
+        p.write_bytes(text.encode(enc))
+        assert corridors.available(path=p)[-1] == "我的走廊"
+        assert corridors.lines("我的走廊", path=p).branch.tolist() == ["甲线"]
+    junk = tmp_path / "junk.csv"
+    junk.write_bytes(np.random.default_rng(1).integers(0, 256, 3000, dtype=np.uint8).tobytes())
+    with pytest.raises(ValidationError, match="junk.csv"):
+        corridors.lines(path=junk)
+
+
+def test_zero_length_branch_is_an_error_and_repeats_are_dropped(tmp_path, caplog):
+    flat = _user_csv(tmp_path, [
+        dict(corridor="Z", branch="ok", seq=1, name="A", lat=30.0, lon=70.0),
+        dict(corridor="Z", branch="ok", seq=2, name="B", lat=31.0, lon=71.0),
+        dict(corridor="Z", branch="dot", seq=1, name="A", lat=31.5, lon=74.3),
+        dict(corridor="Z", branch="dot", seq=2, name="A again", lat=31.5, lon=74.3),
+        dict(corridor="Z", branch="dot", seq=3, name="A again", lat=31.5, lon=74.3),
+    ], "flat.csv")
+    with pytest.raises(ValidationError, match=r"\['Z/dot'\] have zero length.*same point"):
+        corridors.members(_pts(31.5, 74.3), corridors="Z", path=flat)
+    # across the antimeridian, 180 and -180 are the same point
+    seam = _user_csv(tmp_path, [
+        dict(corridor="Z", branch="seam", seq=1, name="E", lat=60.0, lon=180.0),
+        dict(corridor="Z", branch="seam", seq=2, name="W", lat=60.0, lon=-180.0),
+    ], "seam.csv")
+    with pytest.raises(ValidationError, match="zero length"):
+        corridors.lines(path=seam)
+    rep = _user_csv(tmp_path, [
+        dict(corridor="Z", branch="b", seq=1, name="A", lat=0.0, lon=10.0),
+        dict(corridor="Z", branch="b", seq=2, name="A2", lat=0.0, lon=10.0),
+        dict(corridor="Z", branch="b", seq=3, name="B", lat=0.0, lon=20.0),
+        dict(corridor="Z", branch="b", seq=4, name="B2", lat=0.0, lon=20.0),
+    ], "rep.csv")
+    with caplog.at_level("WARNING", logger="geocity.corridors"):
+        w = corridors.waypoints("Z", path=rep)
+    assert w.name.tolist() == ["A", "B"]  # the first of the repeats keeps its name
+    assert "Z/b seq 2 (A2)" in caplog.text and "Z/b seq 4 (B2)" in caplog.text
+    m = corridors.members(_pts(0.5, 15.0), corridors="Z", within_km=100, path=rep)
+    assert m.distance_km.iloc[0] == pytest.approx(float(geodesy.distance_km(0.5, 15.0, 0.0, 15.0)), rel=1e-3)
+
+
+def test_export_records_inputs(tmp_path):
+    import json
+
+    files = corridors.export(tmp_path / "c.geojson", within_km=50, names="CPEC")
+    assert [p.name for p in files] == ["c_buffers.geojson", "c_buffers.geojson.meta.json",
+                                       "c_lines.geojson", "c_lines.geojson.meta.json"]
+    meta = json.loads((tmp_path / "c_lines.geojson.meta.json").read_text(encoding="utf-8"))
+    assert [i["path"].rsplit("/", 1)[-1] for i in meta["inputs"]] == ["corridors.csv"]
+    assert all(len(i["sha256"]) == 64 for i in meta["inputs"])
+    user = _user_csv(tmp_path, [
+        dict(corridor="MINE", branch="a", seq=1, name="A", lat=30.0, lon=70.0),
+        dict(corridor="MINE", branch="a", seq=2, name="B", lat=31.0, lon=71.0),
+    ])
+    corridors.export(tmp_path / "u.gpkg", within_km=50, names="MINE", path=user)
+    meta = json.loads((tmp_path / "u.gpkg.meta.json").read_text(encoding="utf-8"))
+    assert [i["path"].rsplit("/", 1)[-1] for i in meta["inputs"]] == ["corridors.csv", "user.csv", "cities.csv"]
+
+
+@pytest.mark.parametrize("ext", ["gpkg", "geojson"])
+def test_export_is_all_or_nothing(tmp_path, monkeypatch, ext):
+    from geocity import export as gexport
+
+    real = gexport.write
+    calls = []
+
+    def second_fails(data, path, **kw):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return real(data, path, **kw)
+
+    monkeypatch.setattr(gexport, "write", second_fails)
+    with pytest.raises(OSError, match="disk full"):
+        corridors.export(tmp_path / f"c.{ext}", within_km=50, names="CPEC")
+    assert len(calls) == 2 and sorted(p.name for p in tmp_path.iterdir()) == []  # nothing left, no temp folder
+    # an existing export is left intact when the overwrite fails half-way
+    monkeypatch.setattr(gexport, "write", real)
+    corridors.export(tmp_path / f"c.{ext}", within_km=50, names="CPEC")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    calls.clear()
+    monkeypatch.setattr(gexport, "write", second_fails)
+    with pytest.raises(OSError, match="disk full"):
+        corridors.export(tmp_path / f"c.{ext}", within_km=75, names="CPEC", overwrite=True)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_export_overwrite_keeps_other_gpkg_layers(tmp_path):
+    import pyogrio
+
+    out = tmp_path / "project.gpkg"
+    corridors.export(out, within_km=50, names="CPEC")
+    mine = gpd.GeoDataFrame({"note": ["mine"]}, geometry=[shapely.Point(70, 30)], crs=4326)
+    pyogrio.write_dataframe(mine, out, layer="my_sites", append=True)
+    corridors.export(out, within_km=75, names="CPEC", overwrite=True)
+    assert sorted(pyogrio.list_layers(out)[:, 0]) == ["buffers", "lines", "my_sites"]
+    assert pyogrio.read_dataframe(out, layer="buffers").within_km.tolist() == [75.0]

@@ -460,6 +460,19 @@ def test_read_points_detects_gbk_and_utf8_bom(tmp_path):
     assert export.read_points(latin, encoding="cp1252").frame["name"].tolist() == ["São Paulo"]
 
 
+def test_gbk_points_through_density_and_the_cli(tmp_path, runner):
+    from geocity import density
+    from geocity.cli.main import cli
+
+    p = tmp_path / "gbk.csv"
+    p.write_bytes("name,lat,lon\n拉合尔,31.5497,74.3436\n卡拉奇,24.86,67.01\n".encode("gbk"))
+    assert density.density(p, bandwidth_km=300, cell_deg=1.0) is not None
+    r = runner.invoke(cli, ["density", "--points", str(p), "--bandwidth-km", "300", "--cell-deg", "1",
+                            "-o", str(tmp_path / "d.tif")])
+    assert "Traceback" not in r.output and "UnicodeDecodeError" not in repr(r.exception)
+    assert r.exit_code == 0, r.output
+
+
 def test_read_refuses_binary_and_unreadable_files_naming_them(tmp_path):
     rng = np.random.default_rng(0)
     junk = tmp_path / "random.csv"

@@ -56,21 +56,32 @@ def list_(corridor_file):
 @click.option("--within-km", type=float, default=100.0, show_default=True, help="Range in km.")
 @click.option("--points", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Point layer (GPKG/GeoJSON/SHP/FGB, or CSV with lat/lon). Default: the report's cities with ranks.")
+@click.option("--encoding", default=None,
+              help="Encoding of a --points CSV (default: detected: UTF-8, UTF-8 with BOM or GB18030/GBK).")
 @click.option("--all", "keep_all", is_flag=True, default=False, help="Also keep points outside every corridor.")
 @_corridor_file
 @options.output_file
 @options.overwrite
-def members(corridor, within_km, points, keep_all, corridor_file, output, overwrite):
+@options.quiet
+def members(corridor, within_km, points, encoding, keep_all, corridor_file, output, overwrite, quiet):
     """Points within --within-km of a corridor: distance, chainage, side.
+
+    Rows are ordered by corridor (as given), branch, then chainage along the
+    branch. The output gets a .meta.json record (parameters, input checksums).
 
     Example: geocity corridors members --corridor CPEC --within-km 100 -o cpec_cities.csv
     """
     from .. import corridors, export
 
     names = [n.strip() for c in corridor for n in c.split(",") if n.strip()]
-    m = corridors.members(points, corridors=names, within_km=within_km, how="all" if keep_all else "inner",
-                          path=corridor_file)
-    written = export.write(m, output, overwrite=overwrite)
+    export.check_output(output, overwrite)  # refuse an existing output before the work
+    how = "all" if keep_all else "inner"
+    m = corridors.members(points, corridors=names, within_km=within_km, how=how, path=corridor_file,
+                          encoding=encoding, progress=False if quiet else None)
+    params = {"corridors": names, "within_km": within_km, "how": how, "points": points,
+              "encoding": encoding, "corridor_file": corridor_file}
+    written = export.write(m, output, overwrite=overwrite, metadata=params,
+                           inputs=corridors.input_files(path=corridor_file, points=points, members=True))
     click.echo(f"{len(m)} rows -> {', '.join(str(p) for p in written)}")
 
 
