@@ -49,3 +49,74 @@ def test_cli_reproduce_refuses_existing_folder(runner, tmp_path):
     assert res.exit_code == 0, res.output
     assert (out / "keep.txt").read_text() == "mine"  # not ours: left alone
     assert (out / "layers" / "cities.gpkg").exists()
+
+
+def test_overwrite_replaces_only_geocity_files(tmp_path, caplog):
+    import json
+
+    out = tmp_path / "out"
+    steps = ["layers", "clusters", "corridors"]
+    first = pipeline.reproduce(out, steps=steps)
+    manifest = json.loads((out / pipeline.MANIFEST).read_text(encoding="utf-8"))
+    assert set(manifest["steps"]) == set(steps)
+    listed = {f for files in manifest["steps"].values() for f in files}
+    assert {p.relative_to(out).as_posix() for p in first} <= listed
+    # every file of the folder is in the manifest: records and sidecars included
+    on_disk = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} - {pipeline.MANIFEST}
+    assert on_disk == listed
+    assert "corridors/corridor_buffers_100km.geojson" in manifest["steps"]["corridors"]
+    manifest_bytes = (out / pipeline.MANIFEST).read_bytes()
+
+    # the user's own files, in a step folder and at the top
+    (out / "clusters" / "my_notes.txt").write_text("mine", encoding="utf-8")
+    (out / "corridors" / "sub").mkdir()
+    (out / "corridors" / "sub" / "edits.qgz").write_bytes(b"qgis")
+    (out / "readme_mine.md").write_text("mine", encoding="utf-8")
+    with caplog.at_level("INFO", logger="geocity.pipeline"):
+        pipeline.reproduce(out, steps=steps, overwrite=True)
+    assert (out / "clusters" / "my_notes.txt").read_text(encoding="utf-8") == "mine"
+    assert (out / "corridors" / "sub" / "edits.qgz").read_bytes() == b"qgis"
+    assert (out / "readme_mine.md").exists()
+    assert "leaving clusters/my_notes.txt alone" in caplog.text
+    assert (out / pipeline.MANIFEST).read_bytes() == manifest_bytes  # deterministic
+    assert (out / "clusters" / "clusters.shp").exists()
+
+    # a run that no longer writes a file removes it (it is listed as geocity's), and only it
+    pipeline.reproduce(out, steps=["corridors"], overwrite=True, within_km=50)
+    assert not (out / "corridors" / "corridor_buffers_100km.geojson").exists()
+    assert not (out / "corridors" / "corridor_members_100km.csv.meta.json").exists()
+    assert (out / "corridors" / "corridor_buffers_50km.geojson").exists()
+    assert (out / "corridors" / "sub" / "edits.qgz").exists()
+    assert (out / "clusters" / "clusters.shp").exists()  # a step not run keeps its files and entries
+    manifest = json.loads((out / pipeline.MANIFEST).read_text(encoding="utf-8"))
+    assert "clusters/clusters.shp" in manifest["steps"]["clusters"]
+    assert "corridors/corridor_buffers_50km.geojson" in manifest["steps"]["corridors"]
+    assert "corridors/corridor_buffers_100km.geojson" not in manifest["steps"]["corridors"]
+
+
+def test_main_job_outputs_carry_records(tmp_path):
+    import json
+
+    out = tmp_path / "out"
+    pipeline.reproduce(out, steps=["layers", "corridors"])
+    for rel in ("layers/cities.gpkg", "layers/corridors.csv", "corridors/corridor_lines.geojson",
+                "corridors/corridor_buffers_100km.geojson", "corridors/corridor_members_100km.csv"):
+        meta = json.loads((out / (rel + ".meta.json")).read_text(encoding="utf-8"))
+        assert meta["inputs"] and all(len(i["sha256"]) == 64 for i in meta["inputs"]), rel
+    meta = json.loads((out / "corridors/corridor_members_100km.csv.meta.json").read_text(encoding="utf-8"))
+    assert [i["path"].rsplit("/", 1)[-1] for i in meta["inputs"]] == [
+        "corridors.csv", "cities.csv", "gdci_2022.csv", "bri_2022.csv"]
+    assert meta["params"]["within_km"] == 100.0
+    meta = json.loads((out / "layers/cities.gpkg.meta.json").read_text(encoding="utf-8"))
+    assert meta["params"]["layer"] == "cities" and meta["inputs"][0]["path"].endswith("cities.csv")
+
+
+def test_a_broken_manifest_removes_nothing(tmp_path, caplog):
+    out = tmp_path / "out"
+    pipeline.reproduce(out, steps=["layers"])
+    (out / pipeline.MANIFEST).write_text("not json", encoding="utf-8")
+    (out / "layers" / "old_output.csv").write_text("x", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="geocity.pipeline"):
+        pipeline.reproduce(out, steps=["layers"], overwrite=True)
+    assert "not a geocity manifest" in caplog.text
+    assert (out / "layers" / "old_output.csv").exists()

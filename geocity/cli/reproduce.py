@@ -20,6 +20,11 @@ from . import options
 def command(output, overwrite, steps, lang, formats, within_km):
     """Rebuild the report's figures and exports from the embedded data.
 
+    The files each step writes are listed in OUTPUT/.geocity-manifest.json.
+    With --overwrite, only geocity's own files are replaced, and those the
+    previous run wrote but this one does not are removed; your other files
+    in OUTPUT are left alone.
+
     Example: geocity reproduce -o out --overwrite
     """
     written = pipeline.reproduce(
