@@ -18,10 +18,18 @@ A city is a **core** city when the summed 3I score of the cities within
 most 1, a city whose own score reaches ``min_weight`` is a core city **on its
 own**: with the defaults (``min_weight`` = 0.45 on rank-size proxies) that is
 the case for the top few cities of the index (Tokyo, Shanghai, Beijing,
-Singapore ...), which is intended — the report's clusters grow around such
-poles — and is logged at INFO level. When such a city has no other city
-within ``eps_km`` it would be a cluster of one: :class:`ClusterWarning` says
-so and the city is left out (``min_members`` = 2).
+Singapore ...). Such a city is a core city **whatever its neighbours**: it
+starts a cluster by itself and every city within ``eps_km`` joins it, so
+``min_weight`` no longer asks it for a dense neighbourhood. With the defaults
+that is intended — the report's clusters grow around such poles — but it
+changes what a cluster means, so :meth:`CityClusters.fit` says so with one
+:class:`SelfCoreWarning` (a :class:`ClusterWarning`) per fit, listing those
+cities with their scores (the first 10 and how many more); raise
+``min_weight`` above the largest score to make every core city depend on
+its neighbours. When such a city has no other city within ``eps_km`` it
+would be a cluster of one: a separate :class:`ClusterWarning` says so and
+the city is left out (``min_members`` = 2); those cities are not repeated in
+the :class:`SelfCoreWarning`.
 
 Why plain DBSCAN is not enough, and the split
 ---------------------------------------------
@@ -86,6 +94,20 @@ of the layer has the same bare name (ignoring case and accents; English and
 Chinese judged separately): "Los Angeles–San Diego–Phoenix", but "San
 Francisco–San Jose (USA)" because of San José (Costa Rica), and 奥克兰（美国）
 because 奥克兰 is also Auckland. ``poles`` keeps the unambiguous ``city_id``.
+
+**Ties and unranked clusters.** With the default rank proxies every city
+outside the report's lists carries the same base score
+(:data:`geocity.scores.BASE_SCORE`), so some clusters (e.g. around
+Birobidzhan, Blagoveshchensk and Changchun) have no ranked member at all:
+their poles, and so their names, are only the tie rule (``city_id`` order).
+``n_ranked`` counts the members whose score rests on published evidence (a
+rank-proxy score above the base, or a value from the user's own table) and
+``poles_by`` says how the poles were chosen: ``"score"``; ``"score (ties by
+city_id)"`` when members with equal scores straddle the pole cut or share
+the name's order; ``"tie-break (all members unranked)"`` when
+``n_ranked`` is 0 — the name then only places the cluster, it does not say
+which cities lead it. The member table's ``ranked`` column gives the flag
+per city.
 
 A name lists the poles, i.e. the members by **3I score**, not the cities a
 reader knows best: the report's "Dallas–Houston" cluster is our
@@ -169,22 +191,63 @@ class ClusterWarning(UserWarning):
     """Something about a clustering result the user should look at."""
 
 
+class SelfCoreWarning(ClusterWarning):
+    """Cities whose own score reaches ``min_weight``: core cities on their own.
+
+    Issued once per :meth:`CityClusters.fit`, listing those cities (name,
+    ``city_id`` and score). Expected with the defaults (the report's clusters
+    grow around such poles); filter it with
+    ``warnings.filterwarnings("ignore", category=SelfCoreWarning)`` when that
+    is understood.
+    """
+
+
 # --------------------------------------------------------------------------
 # functional engine
 # --------------------------------------------------------------------------
-def _validate_engine_args(lat, lon, eps_km, min_weight, weights, algorithm):
-    lat = np.asarray(lat, dtype=float).ravel()
-    lon = np.asarray(lon, dtype=float).ravel()
-    problems = []
+def _numeric(name: str, values, what: str, problems: list[str], labels=None) -> np.ndarray | None:
+    """``values`` as a 1-D float array, or ``None`` with a message in ``problems``
+    naming the argument and the first non-numeric value (its row, and its
+    label from ``labels`` if given)."""
+    try:
+        return np.asarray(values, dtype=float).ravel()
+    except (TypeError, ValueError):
+        pass
+    try:
+        flat = np.asarray(values, dtype=object).ravel()
+    except (TypeError, ValueError):  # ragged nesting
+        flat = np.asarray([values], dtype=object)
+    example = ""
+    for i, v in enumerate(flat.tolist()):
+        if v is None:  # missing: NaN, reported as such later
+            continue
+        try:
+            float(v)
+        except (TypeError, ValueError):
+            lab = f" ({labels[i]})" if labels is not None and i < len(labels) else ""
+            example = f", e.g. row {i}{lab} is {v!r}"
+            break
+    problems.append(f"{name} must be numeric ({what}){example}")
+    return None
+
+
+def _validate_engine_args(lat, lon, eps_km, min_weight, weights, algorithm, progress=None):
+    problems: list[str] = []
+    lat = _numeric("lat", lat, "latitudes in degrees", problems)
+    lon = _numeric("lon", lon, "longitudes in degrees", problems)
+    w = None if weights is None else _numeric("weights", weights, "one non-negative weight per point", problems)
+    if problems:
+        raise ValidationError("geodesic_dbscan: " + "; ".join(problems))
     if lat.size == 0 or lon.size == 0:
         raise ValidationError("geodesic_dbscan: no points given (empty lat/lon); pass at least one point")
     validate_latlon(lat, lon, what="geodesic_dbscan points")
     eps_km = _validate.positive("eps_km", eps_km, unit="km", problems=problems)
     min_weight = _validate.positive("min_weight", min_weight, problems=problems)
-    if weights is None:
+    if progress is not None and not isinstance(progress, (bool, np.bool_)):
+        problems.append(f"progress must be None (bars at a terminal), True or False, not {progress!r}")
+    if w is None:
         w = np.ones(lat.size)
     else:
-        w = np.asarray(weights, dtype=float).ravel()
         if w.size != lat.size:
             problems.append(f"weights has {w.size} values for {lat.size} points")
         else:
@@ -212,7 +275,7 @@ def geodesic_dbscan(
     weights=None,
     algorithm: str = "auto",
     chunk_pairs: int = CHUNK_PAIRS,
-    progress: bool = False,
+    progress: bool | None = None,
     return_info: bool = False,
 ):
     r"""Weighted DBSCAN on great-circle distance, for any number of points.
@@ -262,11 +325,20 @@ def geodesic_dbscan(
     clumped points in 2-8 s for eps 1-50 km, 16x scikit-learn at eps 10 km
     with identical labels (``benchmarks/README.md``).
 
-    A pair whose distance lies within a relative :data:`EDGE_RTOL` of
-    ``eps_km`` is decided by the chord comparison; scikit-learn's haversine
-    rounding may decide it the other way. Such pairs are counted in
-    ``info["edge_pairs"]`` (``return_info=True``) and logged at DEBUG level.
-    Neighbourhood weights are summed in a different order than
+    Pairs on the edge of eps
+    ------------------------
+    Every engine decides "within eps" by the same floating-point test,
+    ``sqrt(dx² + dy² + dz²) <= c`` on the unit vectors (the grid engine
+    compares the squared distance with the largest double whose square root
+    is ``<= c``, which is the same test), so all engines give identical
+    results even for pairs at exactly eps. A pair whose chord lies within a
+    relative :data:`EDGE_RTOL` (1e-9) of ``c`` is decided by that test,
+    while scikit-learn's haversine rounding may decide it the other way:
+    such pairs are *excluded from the agreement claim* and **counted**, by
+    every engine alike, in ``info["edge_pairs"]`` (``return_info=True``;
+    unordered pairs of input points, exact duplicates counted separately),
+    and logged at DEBUG level. With ``edge_pairs == 0`` the result is
+    scikit-learn's. Neighbourhood weights are summed in a different order than
     scikit-learn's ``np.sum``; with non-dyadic weights a point whose summed
     weight equals ``min_weight`` to the last bit could be decided the other
     way (never observed in the comparisons of the test suite and benchmarks).
@@ -294,12 +366,22 @@ def geodesic_dbscan(
         ``"auto"``, ``"grid"`` (numba), ``"kdtree"`` (chunked, any size,
         pure SciPy) or ``"brute"`` (pure NumPy, O(n²) memory, for checking).
     chunk_pairs
-        Neighbour pairs handled at once; bounds the peak memory.
+        Neighbour pairs handled at once (KD-tree engine); bounds the peak
+        memory.
     progress
-        Show tqdm progress bars over the chunks.
+        tqdm progress bars on stderr, one per phase (core test, core links,
+        borders), advanced per chunk (KD-tree) or per block of grid cells
+        (grid). ``None`` (default): tqdm's ``disable=None`` — shown when
+        stderr is a terminal and quiet otherwise (pipes, logs, CI) — and
+        only for runs of :data:`PROGRESS_MIN_POINTS` points or more (smaller
+        runs take well under a second). ``True``: always shown; ``False``:
+        never.
     return_info
-        Also return a dict of diagnostics (unique points, pairs on the eps
-        edge within a relative :data:`EDGE_RTOL`, chunks).
+        Also return a dict of diagnostics, with the same keys for every
+        engine: ``n_points``, ``n_unique`` (after merging exact
+        duplicates), ``algorithm`` (the engine that ran), ``edge_pairs``
+        (pairs within a relative :data:`EDGE_RTOL` of eps, see above) and
+        ``chunks`` (neighbour-pair chunks or cell blocks processed).
 
     Returns
     -------
@@ -315,12 +397,14 @@ def geodesic_dbscan(
     >>> labels.tolist(), core.tolist()
     ([0, 0, 0, -1], [True, True, True, False])
     """
-    lat, lon, eps_km, min_weight, w = _validate_engine_args(lat, lon, eps_km, min_weight, weights, algorithm)
+    lat, lon, eps_km, min_weight, w = _validate_engine_args(
+        lat, lon, eps_km, min_weight, weights, algorithm, progress
+    )
     X = unit_vectors(lat, lon)
     r = float(chord_from_arc_km(eps_km, EARTH_RADIUS_KM))
+    disable = _bar_disable(progress, len(X))
     if algorithm == "brute":
-        labels, core = _dbscan_brute(X, r, w, min_weight)
-        info = {"n_points": len(X), "n_unique": len(X), "algorithm": "brute"}
+        labels, core, info = _dbscan_brute(X, r, w, min_weight)
     else:
         use = algorithm
         if use == "auto":
@@ -335,16 +419,49 @@ def geodesic_dbscan(
             if not _grid_ok(r):
                 log.info("eps_km=%g is too small for the grid engine; using the KD-tree", eps_km)
                 use = "kdtree"
-        labels, core, info = _dbscan_kdtree(X, r, w, min_weight, int(chunk_pairs), progress, grid=use == "grid")
+        labels, core, info = _dbscan_kdtree(X, r, w, min_weight, int(chunk_pairs), disable, grid=use == "grid")
+    if info["edge_pairs"]:
+        log.debug("geodesic_dbscan: %d point pairs lie within %.0e of eps", info["edge_pairs"], EDGE_RTOL)
     if return_info:
         return labels, core, info
     return labels, core
 
 
+#: ``progress=None`` shows bars (at a terminal) from this many points on.
+PROGRESS_MIN_POINTS: int = 200_000
+
+
+def _bar_disable(progress, n: int) -> bool | None:
+    """tqdm's ``disable`` for ``progress`` (None: at a terminal, long runs only)."""
+    if progress is None:
+        return None if n >= PROGRESS_MIN_POINTS else True
+    return not bool(progress)
+
+
+def _bar(total: int, desc: str, disable: bool | None):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=f"geodesic_dbscan: {desc}", unit="pt", leave=False, disable=disable)
+
+
+def _sq_threshold(r: float) -> float:
+    """The largest double ``t`` with ``sqrt(t) <= r``: ``d2 <= t`` is then
+    exactly ``sqrt(d2) <= r`` (sqrt is correctly rounded and monotone)."""
+    t = r * r
+    while np.sqrt(t) > r:
+        t = np.nextafter(t, 0.0)
+    while np.sqrt(np.nextafter(t, np.inf)) <= r:
+        t = np.nextafter(t, np.inf)
+    return float(t)
+
+
 def _dbscan_brute(X: np.ndarray, r: float, w: np.ndarray, min_weight: float):
     """Reference implementation: full adjacency, scikit-learn's expansion."""
-    d2 = ((X[:, None, :] - X[None, :, :]) ** 2).sum(axis=2)
-    adj = np.sqrt(d2) <= r
+    d = np.sqrt(((X[:, None, :] - X[None, :, :]) ** 2).sum(axis=2))
+    adj = d <= r
+    n_unique = len(np.unique(X, axis=0))
+    edge = int(np.triu(np.abs(d - r) <= EDGE_RTOL * r, k=1).sum())
+    info = {"n_points": len(X), "n_unique": n_unique, "algorithm": "brute", "edge_pairs": edge, "chunks": 1}
     core = adj.astype(float) @ w >= min_weight
     n = len(X)
     labels = np.full(n, -1, dtype=np.int64)
@@ -362,11 +479,11 @@ def _dbscan_brute(X: np.ndarray, r: float, w: np.ndarray, min_weight: float):
                 nb = np.flatnonzero(adj[j] & (labels == -1))
                 stack.extend(nb.tolist())
         label += 1
-    return labels, core
+    return labels, core, info
 
 
 def _pair_chunks(
-    tree_all: cKDTree, pts: np.ndarray, order: np.ndarray, r: float, budget: int, progress: bool, desc: str
+    tree_all: cKDTree, pts: np.ndarray, order: np.ndarray, r: float, budget: int, disable, desc: str
 ):
     """Yield ``(idx, i, j, d)``: the pairs within chord ``r`` between the points
     ``pts[idx]`` and ``tree_all``, for consecutive runs ``idx`` of ``order``.
@@ -374,7 +491,8 @@ def _pair_chunks(
     Run lengths adapt so that each run holds about ``budget`` pairs: the first
     is sized from the mean neighbour count of a small sample, later ones from
     the density of the previous run (``order`` is spatially coherent, so
-    density changes slowly).
+    density changes slowly). The pairs reach a little beyond ``r`` (to
+    ``r * (1 + 2 EDGE_RTOL)``) so that every pair on the edge of eps is seen.
     """
     n = len(order)
     if n == 0:
@@ -383,26 +501,20 @@ def _pair_chunks(
     sample = order[rng.choice(n, size=min(n, 512), replace=False)]
     mean_nb = float(np.mean(tree_all.query_ball_point(pts[sample], r, return_length=True))) or 1.0
     size = int(max(1, min(n, budget / mean_nb)))
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=n, desc=desc, unit="pt", leave=False)
+    bar = _bar(n, desc, disable)
     start = 0
     try:
         while start < n:
             idx = order[start : start + size]
             sub = cKDTree(pts[idx])
-            m = sub.sparse_distance_matrix(tree_all, r * (1.0 + EDGE_RTOL), output_type="ndarray")
+            m = sub.sparse_distance_matrix(tree_all, r * (1.0 + 2.0 * EDGE_RTOL), output_type="ndarray")
             yield idx, m["i"], m["j"], m["v"]
             start += len(idx)
-            if bar is not None:
-                bar.update(len(idx))
+            bar.update(len(idx))
             per = max(len(m) / len(idx), 1.0)
             size = int(max(1, min(4 * size, budget / per)))
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
 
 
 #: Below this many points ``algorithm="auto"`` uses the KD-tree (no compile time).
@@ -420,19 +532,32 @@ def _grid_ok(r: float) -> bool:
     return (2.0 / r + 2) < 2.0e6
 
 
+#: Points per block of the grid engine's phases (progress is updated per block).
+GRID_BLOCK: int = 65_536
+
+
 def _grid_kernels():
     """The numba kernels of the grid engine (compiled once, cached on disk)."""
     from . import _grid_numba as k
 
-    return k._neighbour_cells, k._weight_sums, k._union_cores, k._border_labels
+    return k
 
 
-def _dbscan_grid(U, wu, first, r, min_weight):
+def _blocks(n: int):
+    """``(a, b)`` point ranges of about :data:`GRID_BLOCK` (at most ~100 blocks)."""
+    size = max(GRID_BLOCK, -(-n // 100))
+    return [(a, min(a + size, n)) for a in range(0, n, size)]
+
+
+def _dbscan_grid(U, wu, mult, first, r, min_weight, disable):
     """Exact weighted DBSCAN of unique unit vectors on a grid of cubes of side
     ``r`` (the chord of eps): every neighbour of a point lies in its cube or
     one of the 26 around it. Compiled with numba; multi-threaded core test.
-    Memory: a few arrays of n plus 27 int32 per non-empty cube."""
-    neighbour_cells, weight_sums, union_cores, border_labels = _grid_kernels()
+    Memory: a few arrays of n plus 27 int32 per non-empty cube.
+
+    Returns labels, core flags, the number of unordered pairs of input
+    points on the eps edge, and the number of blocks processed."""
+    k = _grid_kernels()
     nu = len(U)
     nx = int(np.floor(2.0 / r)) + 2
     cells = np.floor((U + 1.0) / r).astype(np.int64)
@@ -448,11 +573,27 @@ def _dbscan_grid(U, wu, first, r, min_weight):
     end = np.append(start[1:], nu)
     ucells = np.ascontiguousarray(cells[order][start])
     cell_of = np.repeat(np.arange(len(ukeys)), end - start)
-    nbr = neighbour_cells(ukeys, ucells, nx, nx)
-    r2 = r * r
-    wsum = weight_sums(P, w, cell_of, start, end, nbr, r2)
+    nbr = k._neighbour_cells(ukeys, ucells, nx, nx)
+    r2 = _sq_threshold(r)  # d2 <= r2  <=>  sqrt(d2) <= r, as in the other engines
+    tol = EDGE_RTOL * r
+    lo2, hi2 = (r * (1.0 - 2.0 * EDGE_RTOL)) ** 2, (r * (1.0 + 2.0 * EDGE_RTOL)) ** 2
+    m = np.ascontiguousarray(mult[order])
+    blocks = _blocks(nu)
+    wsum = np.zeros(nu)
+    edge_n = np.zeros(nu, dtype=np.int64)
+    with _bar(nu, "core test", disable) as bar:
+        for a, b in blocks:
+            k._weight_sums(P, w, m, cell_of, start, end, nbr, r2, lo2, hi2, r, tol, a, b, wsum, edge_n)
+            bar.update(b - a)
+    edge_pairs = int((edge_n * m).sum()) // 2
     core = wsum >= min_weight
-    parent = union_cores(P, core, cell_of, start, end, nbr, r2)
+    parent = np.arange(nu)
+    with _bar(nu, "core links", disable) as bar:
+        for a, b in blocks:
+            k._union_cores(P, core, cell_of, start, end, nbr, r2, parent, a, b)
+            bar.update(b - a)
+    k._flatten(parent)
+    n_blocks = 2 * len(blocks)
     fs = first[order]
     lab = np.full(nu, -1, dtype=np.int64)
     ci = np.flatnonzero(core)
@@ -464,15 +605,21 @@ def _dbscan_grid(U, wu, first, r, min_weight):
         rank = np.empty(nu, dtype=np.int64)
         rank[ur[np.argsort(keymin[ur], kind="stable")]] = np.arange(len(ur))
         lab[ci] = rank[roots]
-        lab = border_labels(P, core, lab, cell_of, start, end, nbr, r2)
+        out = lab.copy()
+        with _bar(nu, "borders", disable) as bar:
+            for a, b in blocks:
+                k._border_labels(P, core, lab, cell_of, start, end, nbr, r2, out, a, b)
+                bar.update(b - a)
+        lab = out
+        n_blocks += len(blocks)
     out_lab = np.empty(nu, dtype=np.int64)
     out_core = np.empty(nu, dtype=bool)
     out_lab[order] = lab
     out_core[order] = core
-    return out_lab, out_core
+    return out_lab, out_core, edge_pairs, n_blocks
 
 
-def _dbscan_kdtree(X, r, w, min_weight, chunk_pairs, progress, *, grid: bool = False):
+def _dbscan_kdtree(X, r, w, min_weight, chunk_pairs, disable, *, grid: bool = False):
     n = len(X)
     # merge exact duplicates (same neighbours, same core flag, same cluster)
     o = np.lexsort((X[:, 2], X[:, 1], X[:, 0]))  # stable: first of a run = lowest index
@@ -484,10 +631,11 @@ def _dbscan_kdtree(X, r, w, min_weight, chunk_pairs, progress, *, grid: bool = F
     U = Xs[new]
     first = o[new]
     wu = np.bincount(inv, weights=w, minlength=len(U))
+    mult = np.bincount(inv, minlength=len(U))  # input points per unique point
     nu = len(U)
     if grid:
-        labels_u, core_u = _dbscan_grid(U, wu, first, r, min_weight)
-        info = {"n_points": n, "n_unique": nu, "algorithm": "grid"}
+        labels_u, core_u, edge, blocks = _dbscan_grid(U, wu, mult, first, r, min_weight, disable)
+        info = {"n_points": n, "n_unique": nu, "algorithm": "grid", "edge_pairs": edge, "chunks": blocks}
         return labels_u[inv], core_u[inv], info
     tree = cKDTree(U)
     order = np.asarray(tree.indices, dtype=np.int64)  # leaf order: spatially coherent
@@ -495,12 +643,15 @@ def _dbscan_kdtree(X, r, w, min_weight, chunk_pairs, progress, *, grid: bool = F
     info = {"n_points": n, "n_unique": nu, "algorithm": "kdtree", "edge_pairs": 0, "chunks": 0}
     # pass 1: summed weight around each unique point
     wsum = np.zeros(nu)
-    for idx, i, j, d in _pair_chunks(tree, U, order, r, budget, progress, "core test"):
+    edge_ordered = 0  # ordered pairs of input points: each unordered pair twice
+    for idx, i, j, d in _pair_chunks(tree, U, order, r, budget, disable, "core test"):
         info["chunks"] += 1
         edge = np.abs(d - r) <= EDGE_RTOL * r
-        info["edge_pairs"] += int(edge.sum())
+        if edge.any():
+            edge_ordered += int((mult[idx[i[edge]]] * mult[j[edge]]).sum())
         keep = d <= r
         wsum[idx] += np.bincount(i[keep], weights=wu[j[keep]], minlength=len(idx))
+    info["edge_pairs"] = edge_ordered // 2
     core_u = wsum >= min_weight
     # pass 2: union-find over core-core pairs
     cidx = np.flatnonzero(core_u)
@@ -509,7 +660,7 @@ def _dbscan_kdtree(X, r, w, min_weight, chunk_pairs, progress, *, grid: bool = F
         ctree = cKDTree(U[cidx])
         corder = np.asarray(ctree.indices, dtype=np.int64)
         Uc = U[cidx]
-        for idx, i, j, d in _pair_chunks(ctree, Uc, corder, r, budget, progress, "core links"):
+        for idx, i, j, d in _pair_chunks(ctree, Uc, corder, r, budget, disable, "core links"):
             info["chunks"] += 1
             keep = d <= r
             a = root[idx[i[keep]]]
@@ -539,7 +690,7 @@ def _dbscan_kdtree(X, r, w, min_weight, chunk_pairs, progress, *, grid: bool = F
             pos = np.empty(nu, dtype=np.int64)
             pos[order] = np.arange(nu)
             border_order = bidx[np.argsort(pos[bidx], kind="stable")]
-            for idx, i, j, d in _pair_chunks(ctree, U, border_order, r, budget, progress, "borders"):
+            for idx, i, j, d in _pair_chunks(ctree, U, border_order, r, budget, disable, "borders"):
                 info["chunks"] += 1
                 keep = d <= r
                 if not keep.any():
@@ -548,8 +699,6 @@ def _dbscan_kdtree(X, r, w, min_weight, chunk_pairs, progress, *, grid: bool = F
                 np.minimum.at(best, i[keep], clab[j[keep]])
                 hit = best != np.iinfo(np.int64).max
                 labels_u[idx[hit]] = best[hit]
-    if info["edge_pairs"]:
-        log.debug("geodesic_dbscan: %d neighbour pairs lie within %.0e of eps", info["edge_pairs"], EDGE_RTOL)
     return labels_u[inv], core_u[inv], info
 
 
@@ -687,13 +836,20 @@ class CityClusters:
         ``cluster_id`` per input city (−1: in no cluster), in input order.
     clusters_ : geopandas.GeoDataFrame
         One row per cluster: ``cluster_id, rank, name, name_zh, n_members,
-        n_poles, poles, typology, polarity, scope, territories, total_score,
-        mean_score, max_score, centre_lat, centre_lon, score, score_source,
-        proxy, eps_km, min_weight, method, max_span_km`` and the boundary.
+        n_ranked, n_poles, poles, poles_by, typology, polarity, scope,
+        territories, total_score, mean_score, max_score, centre_lat,
+        centre_lon, score, score_source, proxy, eps_km, min_weight, method,
+        max_span_km`` and the boundary. ``n_ranked``: members with published
+        evidence (see ``ranked``); ``poles_by``: ``"score"``, ``"score (ties
+        by city_id)"`` or ``"tie-break (all members unranked)"`` (module
+        docstring, *Ties and unranked clusters*).
     members_ : pandas.DataFrame
         One row per city and cluster: ``cluster_id, cluster_name, city_id,
-        name_en, name_zh, country_iso2, lat, lon, is_core, is_pole, weight``,
-        the score columns and ``score_source``.
+        name_en, name_zh, country_iso2, lat, lon, is_core, is_pole, ranked,
+        weight``, the score columns and ``score_source``. ``ranked``: the
+        city's score rests on published evidence (rank proxies: above the
+        base score, i.e. ranked in one of the report's lists; user scores:
+        given in the user's table).
     params_ : dict
         Parameters, score source, proxy flag and number of clusters (for
         provenance records).
@@ -781,6 +937,13 @@ class CityClusters:
         from .scores import DIMENSIONS, _weights
 
         w3 = _weights(self.dimension_weights)
+        problems: list[str] = []
+        for c in (*DIMENSIONS, "composite"):
+            if c in gdf.columns:
+                _numeric(f"score {c!r}", gdf[c].to_numpy(), "a number per city, ≥ 0", problems,
+                         gdf["city_id"].astype(str).tolist())
+        if problems:
+            raise ValidationError("cities: " + "; ".join(problems))
         for c in (*DIMENSIONS, "composite"):
             if c in gdf.columns:
                 v = gdf[c].to_numpy(dtype=float)
@@ -863,8 +1026,12 @@ class CityClusters:
             lon = g.geometry.x.to_numpy(dtype=float)
             lat = g.geometry.y.to_numpy(dtype=float)
         elif {"lat", "lon"} <= set(cities.columns):
-            lat = cities["lat"].to_numpy(dtype=float)
-            lon = cities["lon"].to_numpy(dtype=float)
+            problems: list[str] = []
+            lab = ids.tolist()
+            lat = _numeric("lat", cities["lat"].to_numpy(), "latitudes in degrees", problems, lab)
+            lon = _numeric("lon", cities["lon"].to_numpy(), "longitudes in degrees", problems, lab)
+            if problems:
+                raise ValidationError("cities: " + "; ".join(problems))
         else:
             raise ValidationError("cities needs point geometry (with a CRS) or lat/lon columns")
         validate_latlon(lat, lon, what="cities", labels=ids.tolist())
@@ -877,11 +1044,6 @@ class CityClusters:
         self.dbscan_labels_ = labels.copy()
         self.core_sample_mask_ = core
         self_core = w >= min_weight
-        if self_core.any():
-            log.info(
-                "%d cities weigh at least min_weight=%.3g on their own and are core points by themselves: %s",
-                int(self_core.sum()), min_weight, ", ".join(ids[self_core].tolist()[:20]),
-            )
         final = labels.copy()
         if self.method == "split" and labels.max() >= 0:
             final = np.full(len(labels), -1, dtype=np.int64)
@@ -904,11 +1066,13 @@ class CityClusters:
                 nxt += sub.max() + 1
         # drop clusters below min_members
         alone = []
+        alone_mask = np.zeros(len(ids), dtype=bool)
         for lab in np.unique(final[final >= 0]):
             m = final == lab
             if m.sum() < int(self.min_members):
                 if m.sum() == 1 and self_core[m].all():
                     alone.append(f"{ids[m].iloc[0]} ({w[m][0]:.3g})")
+                    alone_mask |= m
                 final[m] = -1
         if alone:  # one warning for all of them
             warnings.warn(
@@ -920,6 +1084,7 @@ class CityClusters:
                 ClusterWarning,
                 stacklevel=2,
             )
+        self._warn_self_core(cities, ids, w, self_core & ~alone_mask, min_weight)
         self._build_outputs(cities.reset_index(drop=True), ids.reset_index(drop=True), lat, lon, w, core, final)
         if len(self.clusters_) == 0:
             warnings.warn(
@@ -929,6 +1094,31 @@ class CityClusters:
                 stacklevel=2,
             )
         return self
+
+    def _warn_self_core(self, cities, ids, w, mask, min_weight: float) -> None:
+        """One :class:`SelfCoreWarning` listing the cities of ``mask`` (their own
+        score reaches ``min_weight``), strongest first, at most 10 by name."""
+        k = int(mask.sum())
+        if not k:
+            return
+        idx = np.flatnonzero(mask)
+        idx = idx[np.lexsort((ids.to_numpy()[idx], -w[idx]))]
+        names = cities["name_en"].astype(str).to_numpy() if "name_en" in cities.columns else ids.to_numpy()
+        shown = ", ".join(
+            f"{names[i]} ({ids.iloc[i]}) {w[i]:.3g}" if names[i] != ids.iloc[i] else f"{ids.iloc[i]} {w[i]:.3g}"
+            for i in idx[:10]
+        )
+        more = f" and {k - 10} more" if k > 10 else ""
+        one = k == 1
+        warnings.warn(
+            f"{k} {'city weighs' if one else 'cities weigh'} at least min_weight={min_weight:g} on "
+            f"{'its' if one else 'their'} own {self.score} score, so {'it' if one else 'each'} is a core city whatever "
+            f"its neighbours and starts a cluster by itself: {shown}{more}. "
+            f"Intended with the defaults (the report's clusters grow around such poles); raise min_weight above "
+            f"{float(w.max()):.3g} if every core city should need neighbours",
+            SelfCoreWarning,
+            stacklevel=3,
+        )
 
     def write(
         self,
@@ -998,6 +1188,7 @@ class CityClusters:
             src = pd.Series(["unknown"] * len(ids))
         proxy = bool(cities.attrs.get("proxy", (src == "rank-proxy").any()))
         score_source = str(cities.attrs.get("score_source", src.iloc[0] if len(src) else "unknown"))
+        ranked = _ranked(src.to_numpy(), w)
         rows, members = [], []
         score_cols = [c for c in ("innovation", "industry", "infrastructure", "composite") if c in cities.columns]
         for lab in np.unique(final[final >= 0]):
@@ -1006,6 +1197,15 @@ class CityClusters:
             top = w[idx[0]]
             poles = [i for i in idx if top > 0 and w[i] >= float(self.pole_share) * top]
             poles = poles[: int(self.max_poles)] or [idx[0]]
+            n_ranked = int(ranked[idx].sum())
+            pw = w[poles]
+            rest = w[[i for i in idx if i not in set(poles)]]
+            if n_ranked == 0:
+                poles_by = "tie-break (all members unranked)"
+            elif len(set(pw.tolist())) < len(pw) or (rest == pw[-1]).any():
+                poles_by = "score (ties by city_id)"
+            else:
+                poles_by = "score"
             n_terr = len(set(terr.iloc[idx]))
             polarity = "multi-pole" if len(poles) >= 2 else "single-pole"
             scope = "cross-border" if n_terr >= 2 else "domestic"
@@ -1018,6 +1218,8 @@ class CityClusters:
                     "n_members": len(idx),
                     "poles": ";".join(ids.iloc[poles]),
                     "n_poles": len(poles),
+                    "poles_by": poles_by,
+                    "n_ranked": n_ranked,
                     "typology": f"{polarity} {scope}",
                     "polarity": polarity,
                     "scope": scope,
@@ -1053,6 +1255,7 @@ class CityClusters:
                         "lon": float(lon[i]),
                         "is_core": bool(core[i]),
                         "is_pole": i in r["_poles"],
+                        "ranked": bool(ranked[i]),
                         "weight": float(w[i]),
                         **{c: float(cities[c].iloc[i]) for c in score_cols},
                         "score_source": src.iloc[i],
@@ -1065,8 +1268,9 @@ class CityClusters:
         }
         params["dimension_weights"] = [float(x) for x in self.dimension_weights]
         cols = [
-            "cluster_id", "rank", "name", "name_zh", "n_members", "n_poles", "poles", "typology", "polarity",
-            "scope", "territories", "total_score", "mean_score", "max_score", "centre_lat", "centre_lon",
+            "cluster_id", "rank", "name", "name_zh", "n_members", "n_ranked", "n_poles", "poles", "poles_by",
+            "typology", "polarity", "scope", "territories", "total_score", "mean_score", "max_score", "centre_lat",
+            "centre_lon",
         ]
         if rows:
             df = pd.DataFrame([{c: r[c] for c in cols} for r in rows])
@@ -1084,7 +1288,8 @@ class CityClusters:
         self.clusters_ = gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geoms, crs="EPSG:4326"), crs="EPSG:4326")
         self.clusters_.attrs = {"proxy": proxy, "score_source": score_source}
         mcols = ["cluster_id", "cluster_name", "city_id", "name_en", "name_zh", "country_iso2", "lat", "lon",
-                 "is_core", "is_pole", "weight", "innovation", "industry", "infrastructure", "composite", "score_source"]
+                 "is_core", "is_pole", "ranked", "weight", "innovation", "industry", "infrastructure", "composite",
+                 "score_source"]
         if members:
             mem = pd.DataFrame(members)
         else:
@@ -1099,14 +1304,26 @@ class CityClusters:
 
 #: Column types of an empty ``clusters_`` / ``members_`` (a run with no cluster).
 _EMPTY_DTYPES: dict[str, str] = {
-    **dict.fromkeys(("cluster_id", "rank", "n_members", "n_poles"), "int64"),
+    **dict.fromkeys(("cluster_id", "rank", "n_members", "n_ranked", "n_poles"), "int64"),
     **dict.fromkeys(
         ("total_score", "mean_score", "max_score", "centre_lat", "centre_lon", "lat", "lon", "weight",
          "innovation", "industry", "infrastructure", "composite"),
         "float64",
     ),
-    **dict.fromkeys(("is_core", "is_pole"), "bool"),
+    **dict.fromkeys(("is_core", "is_pole", "ranked"), "bool"),
 }
+
+
+def _ranked(source: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Per city: does its score rest on published evidence? Rank proxies:
+    a score above :data:`geocity.scores.BASE_SCORE` (a rank in one of the
+    report's lists); ``"user-missing"`` (absent from the user's table): no;
+    any other source (the user's own values): yes."""
+    from .scores import BASE_SCORE
+
+    src = np.asarray(source, dtype=object).astype(str)
+    above = w > BASE_SCORE * (1.0 + 1e-9)
+    return np.where(src == "rank-proxy", above, src != "user-missing")
 
 
 def _label_names(names):

@@ -13,7 +13,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geocity.cluster import CityClusters, ClusterWarning, geodesic_dbscan
+from geocity.cluster import CityClusters, ClusterWarning, SelfCoreWarning, geodesic_dbscan
 from geocity.errors import GeocityError, ValidationError
 from geocity.geodesy import haversine_km
 from _reference import sklearn_dbscan
@@ -139,6 +139,153 @@ def test_return_info_counts_unique_points():
     assert labels.tolist() == [0, 0, 0, -1]
 
 
+ENGINES = ("grid", "kdtree", "brute")
+INFO_KEYS = {"n_points", "n_unique", "algorithm", "edge_pairs", "chunks"}
+
+
+def _destination(lat, lon, az, d_km):
+    """Point at great-circle distance ``d_km`` (mean-radius sphere, the DBSCAN metric)."""
+    from geocity.geodesy import EARTH_RADIUS_KM
+
+    la, lo, a = np.radians(lat), np.radians(lon), np.radians(az)
+    dl = np.asarray(d_km, dtype=float) / EARTH_RADIUS_KM
+    la2 = np.arcsin(np.sin(la) * np.cos(dl) + np.cos(la) * np.sin(dl) * np.cos(a))
+    lo2 = lo + np.arctan2(np.sin(a) * np.sin(dl) * np.cos(la), np.cos(dl) - np.sin(la) * np.sin(la2))
+    return np.degrees(la2), (np.degrees(lo2) + 180.0) % 360.0 - 180.0
+
+
+def _edge_layer(eps_km, factors):
+    """Pairs of points at ``eps_km * factor``, far apart from each other, in
+    awkward places (equator, antimeridian, near the pole, southern mid-latitudes)."""
+    starts = [(0.0, 0.0, 90.0), (10.0, 20.0, 0.0), (45.0, 179.9, 90.0), (-30.0, -60.0, 37.0),
+              (89.5, 10.0, 200.0), (-20.0, -179.95, 270.0), (60.0, 100.0, 135.0), (5.0, 60.0, 45.0)]
+    lat, lon = [], []
+    for (la, lo, az), f in zip(starts, factors):
+        la2, lo2 = _destination(la, lo, az, eps_km * f)
+        lat += [la, float(la2)]
+        lon += [lo, float(lo2)]
+    return np.array(lat), np.array(lon)
+
+
+def test_engines_return_the_same_info_keys():
+    rng = np.random.default_rng(5)
+    lat, lon = _points("clumped", 300, rng)
+    for algorithm in ENGINES:
+        *_, info = geodesic_dbscan(lat, lon, eps_km=100, min_weight=3, algorithm=algorithm, return_info=True)
+        assert set(info) == INFO_KEYS, algorithm
+        assert info["algorithm"] == algorithm and info["n_points"] == 300 and info["chunks"] >= 1
+
+
+def test_edge_pairs_counted_alike_by_every_engine_and_labels_still_sklearns():
+    # pairs at eps (1 ± 1e-10): inside the 1e-9 edge band, so counted, yet far enough
+    # from eps (≫ the ~1e-14 rounding of haversine and chord) for both metrics to agree
+    eps_km = 50.0
+    factors = [1 - 1e-10, 1 + 1e-10] * 4
+    lat, lon = _edge_layer(eps_km, factors)
+    d = haversine_km(lat[::2], lon[::2], lat[1::2], lon[1::2])
+    np.testing.assert_allclose(d / eps_km - 1, np.array(factors) - 1, atol=2e-12)
+    # one endpoint three times (exact duplicates: 3 point pairs), zero and fractional weights
+    lat, lon = np.append(lat, [lat[0], lat[0]]), np.append(lon, [lon[0], lon[0]])
+    w = np.full(len(lat), 2.0)  # a pair inside eps reaches min_weight 3, a lone point does not
+    w[[4, 5]] = 0.0
+    w[-2:] = 0.5
+    expected_pairs = len(factors) + 2
+    sk_labels, sk_core = sklearn_dbscan(lat, lon, eps_km, 3, w)
+    assert sk_core.any() and (~sk_core).any()
+    for algorithm in ENGINES:
+        labels, core, info = geodesic_dbscan(lat, lon, eps_km=eps_km, min_weight=3, weights=w,
+                                             algorithm=algorithm, return_info=True)
+        assert info["edge_pairs"] == expected_pairs, algorithm
+        np.testing.assert_array_equal(core, sk_core, err_msg=algorithm)
+        np.testing.assert_array_equal(labels, sk_labels, err_msg=algorithm)
+
+
+@pytest.mark.parametrize("eps_km", [0.5, 50.0, 700.0])
+def test_engines_decide_pairs_at_exactly_eps_identically(eps_km):
+    # 1 500 pairs at eps to the last bit, anywhere: scikit-learn's haversine may round
+    # either way on them (they are the counted, excluded pairs), but all our engines
+    # apply the same test, so they agree with each other on every pair
+    rng = np.random.default_rng(int(eps_km * 10))
+    m = 1500
+    la = np.degrees(np.arcsin(rng.uniform(-1, 1, m)))
+    lo = rng.uniform(-180, 180, m)
+    la2, lo2 = _destination(la, lo, rng.uniform(0, 360, m), np.full(m, eps_km))
+    lat, lon = np.concatenate([la, la2]), np.concatenate([lo, lo2])
+    out = {a: geodesic_dbscan(lat, lon, eps_km=eps_km, min_weight=2, algorithm=a, return_info=True) for a in ENGINES}
+    assert {o[2]["edge_pairs"] for o in out.values()} == {out["brute"][2]["edge_pairs"]}
+    assert out["brute"][2]["edge_pairs"] >= m
+    for a in ("grid", "kdtree"):
+        np.testing.assert_array_equal(out[a][1], out["brute"][1], err_msg=a)
+        np.testing.assert_array_equal(out[a][0], out["brute"][0], err_msg=a)
+
+
+# --------------------------------------------------------------------------
+# progress bars
+# --------------------------------------------------------------------------
+class _FakeTerminal:
+    """A stderr that says it is a terminal and keeps what is written."""
+
+    def __init__(self):
+        self.text = []
+
+    def write(self, s):
+        self.text.append(s)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+
+@pytest.fixture
+def small_progress_threshold(monkeypatch):
+    from geocity import cluster
+
+    monkeypatch.setattr(cluster, "PROGRESS_MIN_POINTS", 10)
+
+
+@pytest.mark.parametrize("algorithm", ["grid", "kdtree"])
+def test_progress_false_and_non_tty_print_nothing(capfd, small_progress_threshold, algorithm):
+    rng = np.random.default_rng(2)
+    lat, lon = _points("clumped", 500, rng)
+    for progress in (False, None):  # None: tqdm's disable=None, and pytest's stderr is not a terminal
+        geodesic_dbscan(lat, lon, eps_km=100, min_weight=3, algorithm=algorithm, progress=progress)
+        out, err = capfd.readouterr()
+        assert out == "" and err == "", (progress, err)
+
+
+@pytest.mark.parametrize("algorithm", ["grid", "kdtree"])
+def test_progress_bars_at_a_terminal_and_when_asked(monkeypatch, capsys, small_progress_threshold, algorithm):
+    import sys
+
+    rng = np.random.default_rng(2)
+    lat, lon = _points("clumped", 500, rng)
+    term = _FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    geodesic_dbscan(lat, lon, eps_km=100, min_weight=3, algorithm=algorithm)  # default None, at a "terminal"
+    text = "".join(term.text)
+    for phase in ("core test", "core links", "borders"):
+        assert f"geodesic_dbscan: {phase}" in text, phase
+    term.text.clear()
+    geodesic_dbscan(lat, lon, eps_km=100, min_weight=3, algorithm=algorithm, progress=False)
+    assert "".join(term.text) == ""
+    monkeypatch.undo()
+    geodesic_dbscan(lat, lon, eps_km=100, min_weight=3, algorithm=algorithm, progress=True)  # forced, not a tty
+    assert "geodesic_dbscan: core test" in capsys.readouterr().err
+
+
+def test_progress_default_stays_quiet_for_short_runs_at_a_terminal(monkeypatch):
+    import sys
+
+    term = _FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    rng = np.random.default_rng(2)
+    lat, lon = _points("clumped", 500, rng)
+    geodesic_dbscan(lat, lon, eps_km=100, min_weight=3, algorithm="grid")  # 500 < PROGRESS_MIN_POINTS
+    assert "".join(term.text) == ""
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     pts=st.lists(
@@ -187,6 +334,11 @@ def test_core_noise_invariants(pts, eps, min_weight):
         ({"weights": [1, np.nan]}, "NaN"),
         ({"weights": [1, 2, 3]}, "weights has 3"),
         ({"algorithm": "ball"}, "algorithm"),
+        ({"lat": ["a", 1], "lon": [0, 1]}, "lat must be numeric .*row 0 is 'a'"),
+        ({"lat": [0, 1], "lon": [0, None, "x"]}, "lon must be numeric .*row 2 is 'x'"),
+        ({"weights": [1, "heavy"]}, "weights must be numeric .*row 1 is 'heavy'"),
+        ({"lat": [[0, 1], [2]], "lon": [0, 1]}, "lat must be numeric"),
+        ({"progress": "yes"}, "progress must be None"),
     ],
 )
 def test_engine_bad_input(kwargs, match):
@@ -195,6 +347,20 @@ def test_engine_bad_input(kwargs, match):
     lat, lon = args.pop("lat"), args.pop("lon")
     with pytest.raises(ValidationError, match=match):
         geodesic_dbscan(lat, lon, **args)
+
+
+def test_engine_non_numeric_coordinates_are_a_validation_error_naming_the_argument():
+    # the case of the bug report: a bare ValueError from numpy before
+    with pytest.raises(ValidationError, match="lat must be numeric") as exc:
+        geodesic_dbscan(["a"], [0], eps_km=1, min_weight=1)
+    assert "lon" not in str(exc.value).replace("longitudes", "")
+    with pytest.raises(ValidationError) as exc:
+        geodesic_dbscan(["a"], ["b"], eps_km=1, min_weight=1, weights=["c"])
+    msg = str(exc.value)
+    assert "lat must be numeric" in msg and "lon must be numeric" in msg and "weights must be numeric" in msg
+    # numeric strings are numbers (e.g. read from a text file)
+    labels, core = geodesic_dbscan(["0", "0.001"], ["0", "0"], eps_km=1, min_weight=2)
+    assert labels.tolist() == [0, 0]
 
 
 def test_engine_gathers_problems_into_one_message():
@@ -401,6 +567,56 @@ def test_one_city_cores_are_one_warning():
     assert len(est.clusters_) == 0
 
 
+def test_self_core_cities_are_one_warning_with_names_and_scores():
+    # twelve strong cities in one region (all core on their own), plus a weak neighbour
+    rows = [(f"c{i:02d}-xx", f"City {i}", "", "XX", 10.0 + 0.5 * i, 20.0, 0.5 + 0.04 * i) for i in range(12)]
+    rows.append(("weak-xx", "Weak", "", "XX", 10.2, 20.2, 0.1))
+    with pytest.warns(SelfCoreWarning) as rec:
+        CityClusters(eps_km=300, min_weight=0.5).fit(_layer(rows))
+    msgs = [str(w.message) for w in rec if issubclass(w.category, ClusterWarning)]
+    assert len(msgs) == 1, msgs
+    msg = msgs[0]
+    assert msg.startswith("12 cities weigh at least min_weight=0.5 on their own composite score")
+    # strongest first, the first 10 by name with city_id and score, then a count
+    assert "City 11 (c11-xx) 0.94, City 10 (c10-xx) 0.9," in msg
+    assert "City 2 (c02-xx) 0.58 and 2 more" in msg
+    assert "City 1 (" not in msg and "Weak" not in msg
+    assert issubclass(SelfCoreWarning, ClusterWarning)
+    # one such city: singular wording; a run where no city reaches min_weight on its own: no warning
+    with pytest.warns(SelfCoreWarning, match=r"^1 city weighs at least min_weight=0.5 on its own composite score"):
+        CityClusters(eps_km=300, min_weight=0.5).fit(_layer(rows[:1] + rows[-1:]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        CityClusters(eps_km=300, min_weight=1.0).fit(_layer(rows))
+
+
+def test_one_city_cores_are_not_repeated_in_the_self_core_warning():
+    rows = [("big-xx", "Big", "", "XX", 0.0, 0.0, 0.9)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        CityClusters(eps_km=100, min_weight=0.5).fit(_layer(rows + GBA))
+    self_core = [str(w.message) for w in caught if w.category is SelfCoreWarning]
+    alone = [str(w.message) for w in caught if w.category is ClusterWarning]
+    assert len(self_core) == 1 and len(alone) == 1
+    assert "Shenzhen (shenzhen-cn) 0.9" in self_core[0] and "big-xx" not in self_core[0]
+    assert "big-xx" in alone[0]
+
+
+def test_cli_prints_the_self_core_warning_once_and_plainly(runner, tmp_path):
+    pytest.importorskip("geocity.layers")
+    from geocity.cli.main import cli
+
+    res = runner.invoke(cli, ["clusters", "-o", str(tmp_path / "c.gpkg")])
+    assert res.exit_code == 0, res.output
+    assert res.output.count("Warning: 9 cities weigh at least min_weight=0.45") == 1
+    assert res.output.count("weigh at least") == 1
+    assert "Tokyo (tokyo-jp) 1" in res.output
+    assert "SelfCoreWarning" not in res.output and "warnings.warn" not in res.output and ".py:" not in res.output
+    # -q: the advisory note goes too (a problem such as "no cluster" would still be printed)
+    res = runner.invoke(cli, ["clusters", "-q", "--overwrite", "-o", str(tmp_path / "c.gpkg")])
+    assert res.exit_code == 0 and res.output == ""
+
+
 def test_no_cluster_warns():
     rows = [("a-xx", "A", "", "XX", 0.0, 0.0, 0.1), ("b-xx", "B", "", "XX", 0.0, 50.0, 0.1)]
     with pytest.warns(ClusterWarning, match="no cluster"):
@@ -461,6 +677,81 @@ def test_city_clusters_bad_layers():
         CityClusters(score="innovation").fit(layer.drop(columns="innovation"))
 
 
+def test_city_clusters_non_numeric_columns_are_validation_errors():
+    table = pd.DataFrame(_layer(GBA).drop(columns="geometry"))
+    bad = table.astype({"lat": object})
+    bad.loc[1, "lat"] = "north"
+    with pytest.raises(ValidationError, match=r"lat must be numeric .*row 1 \(hong-kong-hk\) is 'north'"):
+        CityClusters().fit(bad)
+    bad = table.astype({"composite": object})
+    bad.loc[2, "composite"] = "high"
+    with pytest.raises(ValidationError, match=r"score 'composite' must be numeric .*guangzhou-cn"):
+        CityClusters().fit(bad.drop(columns=["innovation", "industry", "infrastructure"]))
+
+
+def _proxy_layer(rows):
+    """A layer with rank-proxy scores: ``None`` as score means unranked (the base score)."""
+    from geocity.scores import BASE_SCORE
+
+    rows = [(*r[:6], BASE_SCORE if r[6] is None else r[6]) for r in rows]
+    g = _layer(rows, attrs={"proxy": True, "score_source": "rank-proxy"})
+    g["score_source"] = "rank-proxy"
+    return g
+
+
+def test_unranked_clusters_are_marked_and_counted():
+    ranked_pole = [("big-xx", "Big", "", "XX", 0.0, 0.0, 0.6), ("mid-xx", "Mid", "", "XX", 0.0, 1.0, 0.3),
+                   ("u1-xx", "U1", "", "XX", 0.0, 2.0, None)]
+    # a weak ranked pole (0.15) with seven unranked neighbours above the pole cut (0.15 / 3)
+    tie = [("t1-xx", "T1", "", "XX", 20.0, 0.0, 0.15)] + [
+        (f"t{k}-xx", f"T{k}", "", "XX", 20.0, 0.2 * i, None) for i, k in enumerate([5, 3, 8, 2, 7, 4, 6], start=1)
+    ]
+    unranked = [(f"z{i}-yy", f"Z{i}", "", "YY", -20.0, 0.5 * i, None) for i in range(12)]
+    layer = _proxy_layer(ranked_pole + tie + unranked)
+    est = CityClusters(eps_km=250, min_weight=0.5).fit(layer)
+    c = est.clusters_.set_index("name")
+    assert c.loc["Big–Mid", ["n_ranked", "poles_by"]].tolist() == [2, "score"]
+    # T1 ranked; T2, T3, T4 tie at the base score: the third pole is a city_id tie-break
+    assert c.loc["T1–T2–T3", ["n_ranked", "poles_by"]].tolist() == [1, "score (ties by city_id)"]
+    # no member ranked: the geographic name stays, marked as a tie-break
+    row = c.loc["Z0–Z1–Z10"]
+    assert row["n_ranked"] == 0 and row["poles_by"] == "tie-break (all members unranked)"
+    assert row["n_members"] == 12
+    m = est.members_.set_index("city_id")
+    assert m.loc[["big-xx", "mid-xx", "t1-xx"], "ranked"].all() and not m.loc["u1-xx", "ranked"]
+    assert not m.loc[[f"z{i}-yy" for i in range(12)], "ranked"].any()
+    # user scores are given values: every member counts, a missing one does not
+    user = _layer([(*r[:6], 0.0 if r[0] == "t4-xx" else 0.1) for r in tie])
+    user.loc[user["city_id"] == "t4-xx", "score_source"] = "user-missing"  # absent from the user's table
+    est = CityClusters(eps_km=250, min_weight=0.5).fit(user)
+    assert est.clusters_["n_ranked"].tolist() == [7]
+    assert est.clusters_["poles_by"].tolist() == ["score (ties by city_id)"]
+
+
+def test_report_unranked_clusters_marked(report_clusters, tmp_path):
+    from geocity import export
+
+    c = report_clusters.clusters_.set_index("name")
+    for name in ("Birobidzhan–Blagoveshchensk–Changchun", "Baise–Chongzuo–Dong Dang"):
+        assert c.loc[name, "n_ranked"] == 0 and c.loc[name, "poles_by"] == "tie-break (all members unranked)"
+    gba = c.loc["Shenzhen–Hong Kong–Guangzhou"]
+    assert gba["poles_by"] == "score" and gba["n_ranked"] >= 3
+    assert (c["n_ranked"] <= c["n_members"]).all()
+    members = report_clusters.members_
+    per = members.groupby("cluster_name")["ranked"].sum()
+    assert (per.reindex(c.index).to_numpy() == c["n_ranked"].to_numpy()).all()
+    # the shapefile keeps both under their own (≤ 10 character) names
+    import pyogrio
+
+    out = tmp_path / "c.shp"
+    export.write(report_clusters.clusters_, out)
+    fields = list(pyogrio.read_info(out)["fields"])
+    assert {"n_ranked", "poles_by"} <= set(fields) and all(len(f.encode()) <= 10 for f in fields)
+    back = export.read(out).set_index("name")
+    assert back.loc["Baise–Chongzuo–Dong Dang", "poles_by"] == "tie-break (all members unranked)"
+    assert int(back.loc["Baise–Chongzuo–Dong Dang", "n_ranked"]) == 0
+
+
 def test_dimension_weights_change_the_weights():
     layer = _layer(GBA)
     layer["innovation"] = [1.0, 0.0, 0.0, 0.0]
@@ -479,10 +770,23 @@ def report_clusters():
     from geocity.scores import city_scores
 
     cities = city_scores()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the default run must not warn
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         est = CityClusters().fit(cities)
+    # the default run warns once, and only about the cities that are core points on their own
+    assert [w.category for w in caught] == [SelfCoreWarning], [str(w.message) for w in caught]
+    est.test_warning_ = str(caught[0].message)
     return est
+
+
+def test_report_default_run_names_its_self_core_cities_once(report_clusters):
+    msg = report_clusters.test_warning_
+    members = report_clusters.members_.set_index("city_id")
+    assert msg.startswith("9 cities weigh at least min_weight=0.45 on their own composite score")
+    # name, city_id and score, strongest first
+    assert "Tokyo (tokyo-jp) 1, Beijing (beijing-cn) 0.859, Shanghai (shanghai-cn) 0.805" in msg
+    assert f"Seoul (seoul-kr) {members.loc['seoul-kr', 'weight']:.3g}" in msg
+    assert "more" not in msg and "raise min_weight above 1" in msg
 
 
 def _cluster_of(est, city_id):

@@ -52,12 +52,18 @@ def command(eps_km, min_weight, score, scores_file, method, max_span_km, hull, b
     A run that finds no cluster (e.g. a tiny --eps-km) prints a warning and
     writes empty but valid outputs (no rows, same fields).
 
+    Cities whose own score reaches --min-weight are core cities by
+    themselves; the command lists them in one warning on stderr (with the
+    defaults: the top few cities of the index, as intended). -q/--quiet
+    hides that note and the summary line; warnings about a problem (no
+    cluster, one-city cores dropped) are always printed.
+
     Example: geocity clusters -o out/clusters.shp
     """
     import warnings
 
     from .. import scores
-    from ..cluster import DEFAULTS, CityClusters, ClusterWarning, check_outputs
+    from ..cluster import DEFAULTS, CityClusters, ClusterWarning, SelfCoreWarning, check_outputs
 
     out = Path(output)
     members = Path(members_path) if members_path else out.with_name(out.stem + "_members.csv")
@@ -78,8 +84,11 @@ def command(eps_km, min_weight, score, scores_file, method, max_span_km, hull, b
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ClusterWarning)
         est.fit(cities)
-    for w in caught:
-        if issubclass(w.category, ClusterWarning):
+    for w in caught:  # once each, as plain lines (no Python file:line prefix)
+        if issubclass(w.category, SelfCoreWarning):
+            if not quiet:
+                click.echo(f"Warning: {w.message}", err=True)
+        elif issubclass(w.category, ClusterWarning):
             click.echo(f"Warning: {w.message}", err=True)
         else:  # pragma: no cover - pass anything else on unchanged
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
