@@ -1062,7 +1062,9 @@ def _read_csv(path: Path, *, encoding: str | None = None, what: str | None = Non
             reason = str(dec)
             raise ValidationError(reason if str(path) in reason else f"{what}: {reason}") from None
         if "\x00" in text:
-            raise ValidationError(f"{what} contains NUL bytes: not a text CSV (a binary file, or wrong encoding?)") from None
+            raise ValidationError(
+                f"{what} contains NUL bytes: not a text CSV (a binary file, or wrong encoding?)"
+            ) from None
         raise ValidationError(f"cannot parse {what} as CSV: {reason}") from None
     except ValidationError as exc:
         msg = str(exc)

@@ -257,7 +257,10 @@ def reproduce(
     if unknown:
         raise NotFoundError(f"unknown step(s) {unknown}; valid steps: {list(STEPS)}")
     if out.exists() and any(out.iterdir()) and not overwrite:
-        raise OutputExistsError(f"output folder {out} exists and is not empty; use --overwrite to replace geocity's own outputs in it (other files are kept)")
+        raise OutputExistsError(
+            f"output folder {out} exists and is not empty; use --overwrite to replace geocity's own outputs "
+            "in it (other files are kept)"
+        )
     out.mkdir(parents=True, exist_ok=True)
     previous = _read_manifest(out)
     manifest = dict(previous)

@@ -159,8 +159,8 @@ def test_bad_point_files_are_clean_errors(runner, tmp_path):
 def test_bad_corridor_files_are_clean_errors(runner, tmp_path, points_csv):
     out = str(tmp_path / "m.csv")
     gbk = tmp_path / "mine.csv"
-    gbk.write_bytes("corridor,branch,seq,name,lat,lon\n我的,甲,1,拉合尔,31.5497,74.3436\n我的,甲,2,喀布尔,34.5253,69.1783\n"
-                    .encode("gbk"))
+    gbk.write_bytes(("corridor,branch,seq,name,lat,lon\n"
+                     "我的,甲,1,拉合尔,31.5497,74.3436\n我的,甲,2,喀布尔,34.5253,69.1783\n").encode("gbk"))
     r = runner.invoke(cli, ["corridors", "members", "--corridor", "我的", "--within-km", "10", "--points",
                             str(points_csv), "--corridor-file", str(gbk), "-o", out])
     assert r.exit_code == 0, r.output

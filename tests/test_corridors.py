@@ -499,7 +499,8 @@ def test_progress_bar_over_chunks(capsys):
 
 
 def test_user_csv_in_gbk_is_detected(tmp_path):
-    text = "corridor,branch,seq,name,lat,lon\n我的走廊,甲线,1,拉合尔,31.5497,74.3436\n我的走廊,甲线,2,喀布尔,34.5253,69.1783\n"
+    text = ("corridor,branch,seq,name,lat,lon\n"
+            "我的走廊,甲线,1,拉合尔,31.5497,74.3436\n我的走廊,甲线,2,喀布尔,34.5253,69.1783\n")
     for enc in ("gbk", "utf-8-sig"):
         p = tmp_path / f"c_{enc}.csv"
         p.write_bytes(text.encode(enc))
