@@ -32,7 +32,10 @@ How it measures
   (single-threaded).
 * Inputs come from :mod:`benchmarks.datasets` (seeded): ``clumped`` layers
   sampled around GeoNames places in proportion to population with ~10 %
-  exact duplicates and gamma weights.
+  exact duplicates and gamma weights; for DBSCAN also the awkward layers
+  ``uniform`` (on the whole sphere), ``antimeridian`` (around ±180° near
+  Fiji) and ``polar`` (within a few degrees of the North Pole), at a
+  moderate size with their own eps and min_weight (:data:`DBSCAN_LAYERS`).
 
 Baselines and agreement
 -----------------------
@@ -40,7 +43,10 @@ Baselines and agreement
     ``sklearn.cluster.DBSCAN(eps=eps_km / EARTH_RADIUS_KM, metric="haversine",
     algorithm="ball_tree", min_samples=min_weight, n_jobs=threads)
     .fit(radians, sample_weight=w)``. Agreement: identical core flags, noise
-    flags, partition of the core points, and identical labels overall.
+    flags, partition of the core points, and identical labels overall, and
+    the number of point pairs within 1e-9 (relative) of eps that geocity
+    reports (``edge_pairs``: decided by the chord test, where scikit-learn's
+    haversine rounding may differ; 0 means the comparison is exact).
     Above ``--sklearn-max`` points only geocity runs.
 ``corridors``
     geopandas: per corridor, points inside a padded lon/lat bounding box are
@@ -86,15 +92,24 @@ CORRIDOR_WITHIN_KM = 100.0
 DENSITY_BANDWIDTH_KM = 100.0
 DENSITY_CELL_DEG = 0.1
 
+#: DBSCAN on the awkward layers, in both plans: (n, eps_km, run the baseline, layer, min_weight).
+#: eps/min_weight give each layer a mix of cores, borders and noise (core 25-40 %);
+#: polar stays at 10^5 because scikit-learn's ball tree is slow near the pole (~20 s).
+DBSCAN_LAYERS = [
+    (200_000, 100.0, True, "uniform", 15),
+    (200_000, 4.0, True, "antimeridian", DBSCAN_MIN_WEIGHT),
+    (100_000, 3.0, True, "polar", DBSCAN_MIN_WEIGHT),
+]
 FULL = {
-    # (n, eps_km, run the baseline) — and the baseline only while n <= --sklearn-max
+    # (n, eps_km, run the baseline[, layer, min_weight]) — the baseline only while n <= --sklearn-max
     "dbscan": [(100_000, DBSCAN_EPS_KM, True), (300_000, DBSCAN_EPS_KM, True), (1_000_000, DBSCAN_EPS_KM, True),
-               (1_000_000, 1.0, True), (1_000_000, 50.0, False), (10_000_000, DBSCAN_EPS_KM, False)],
+               (1_000_000, 1.0, True), (1_000_000, 50.0, False), (10_000_000, DBSCAN_EPS_KM, False),
+               *DBSCAN_LAYERS],
     "corridors": [(1_000_000, None), (10_000_000, None)],
     "density": [(1_000_000, None)],
 }
 QUICK = {
-    "dbscan": [(20_000, DBSCAN_EPS_KM, True), (100_000, DBSCAN_EPS_KM, True)],
+    "dbscan": [(20_000, DBSCAN_EPS_KM, True), (100_000, DBSCAN_EPS_KM, True), *DBSCAN_LAYERS],
     "corridors": [(200_000, None)],
     "density": [(100_000, None)],
 }
@@ -158,7 +173,8 @@ def _w_dbscan(args, workdir: Path) -> dict:
         t0 = time.perf_counter()
         labels, core, info = geodesic_dbscan(lat, lon, eps_km=eps_km, min_weight=mw, weights=w, return_info=True)
         dt = time.perf_counter() - t0
-        extra = {"engine": info.get("algorithm"), "n_unique": int(info.get("n_unique", -1))}
+        extra = {"engine": info.get("algorithm"), "n_unique": int(info.get("n_unique", -1)),
+                 "edge_pairs": int(info["edge_pairs"])}
         if len(lat) <= 1_000_000:  # a second call in the same process: compiled kernels already loaded
             t0 = time.perf_counter()
             geodesic_dbscan(lat, lon, eps_km=eps_km, min_weight=mw, weights=w)
@@ -631,13 +647,15 @@ def main(argv=None) -> int:
         for item in items:
             n, eps = item[0], item[1]
             wanted = item[2] if len(item) > 2 else True
-            kind = "clumped"
+            kind = item[3] if len(item) > 3 else "clumped"
+            min_w = item[4] if len(item) > 4 else DBSCAN_MIN_WEIGHT
             gen(kind, n)
-            tag = f"{task}_{n}_{eps}"
+            tag = f"{task}_{kind}_{n}_{eps}"
             base = {"workdir": str(workdir), "kind": kind, "n": n, "task": task, "threads": a.threads}
             if task == "dbscan":
-                base.update(eps_km=eps, min_weight=DBSCAN_MIN_WEIGHT)
-                label = f"dbscan eps {eps:g} km, min_w {DBSCAN_MIN_WEIGHT}"
+                base.update(eps_km=eps, min_weight=min_w)
+                layer = "" if kind == "clumped" else f"{kind} "
+                label = f"dbscan {layer}eps {eps:g} km, min_w {min_w:g}"
             elif task == "corridors":
                 base.update(within_km=CORRIDOR_WITHIN_KM)
                 label = f"corridors all 6, within {CORRIDOR_WITHIN_KM:g} km"
@@ -671,6 +689,7 @@ def main(argv=None) -> int:
             else:
                 agree = f"baseline failed: {rb['why']}"
             if rg.get("ok") and task == "dbscan":
+                agree += f"; edge pairs {rg['edge_pairs']:,}"
                 agree += f" [{rg.get('engine')}, {rg['n_clusters']:,} clusters, core {100 * rg['core_frac']:.0f} %]"
                 if "warm_time" in rg:
                     agree += f"; geocity 2nd call in the same process {_fmt_t(rg['warm_time'])}"

@@ -17,7 +17,7 @@ chunked KD-tree at 10^6 points under tracemalloc). This file adds:
 * corridor distances within 1 m of an exact ellipsoidal reference on all
   corridors, and membership equal to the reference's;
 * a 1 000 000-point smoke test of the default engine in a fresh subprocess:
-  under 60 s and under 1.5 GB peak resident memory (``ru_maxrss``).
+  under 60 s and under 1.5 GB peak resident memory (the child's own ``VmHWM``).
 """
 
 from __future__ import annotations
@@ -101,13 +101,19 @@ def test_benchmark_layers_match_sklearn_for_every_engine(datasets, kind, n, eps_
         pytest.skip("a pair lies within 1e-9 of eps: comparison ill-posed")
     sk_labels, sk_core = sklearn_dbscan(lat, lon, eps_km, min_samples, w)
     assert sk_core.any() and (~sk_core).any()  # a meaningful case
+    infos = []
     for algorithm in ("grid", "kdtree"):
-        labels, core = geodesic_dbscan(lat, lon, eps_km=eps_km, min_weight=min_samples, weights=w,
-                                       algorithm=algorithm)
+        labels, core, info = geodesic_dbscan(lat, lon, eps_km=eps_km, min_weight=min_samples, weights=w,
+                                             algorithm=algorithm, return_info=True)
+        infos.append(info)
         np.testing.assert_array_equal(core, sk_core)
         np.testing.assert_array_equal(labels == -1, sk_labels == -1)
         assert _same_partition(labels[core], sk_labels[core])
         np.testing.assert_array_equal(labels, sk_labels)  # documented tie rule: identical labels
+    # both engines report the same diagnostics (same keys, same edge count: none here)
+    assert infos[0].keys() == infos[1].keys()
+    assert infos[0]["edge_pairs"] == infos[1]["edge_pairs"] == 0
+    assert infos[0]["n_unique"] == infos[1]["n_unique"]
 
 
 @pytest.mark.slow
