@@ -9,14 +9,58 @@ network is used. Every input row comes back, in order, with
 * ``match``: ``exact`` (the name as printed in the report, with or without its
   "(Country)" qualifier, ignoring case; or GeoNames' primary name), ``alias``
   (an accent- or punctuation-free form, the city_id, a GeoNames alternate or
-  Chinese name, a ranking's variant spelling such as "Kandygash"), ``ambiguous`` (several places fit and nothing decides;
-  not placed, see ``candidates``) or ``unmatched`` (empty or unknown name),
+  Chinese name, a documented variant spelling -- see below), ``ambiguous``
+  (several places fit; see *Ambiguity* for which rows are still placed) or
+  ``unmatched`` (empty or unknown name),
 * ``candidates``: for ambiguous rows, the places considered
-  (``"santiago-cl: Santiago (Chile), CL (-33.45694, -70.64827) | ..."``),
+  (``"santiago-cl: Santiago (Chile), CL (-33.45694, -70.64827) | ..."``); the
+  place a row is placed at comes first, marked ``(placed)``,
 * ``city_id`` (the report city, if the row is one) and ``coord_source``.
 
 Problems that do not stop the run (empty names, duplicates, unknown names or
 countries, ambiguous names) are collected in ``gdf.attrs["report"]`` and logged.
+
+Ambiguity
+---------
+Without a country column (or with an empty or unknown country in a row):
+
+* a name that fits **several report cities** equally ("Santiago": Chile and
+  Cuba) is ``ambiguous`` and **not placed**;
+* a name that fits **one report city** is placed there -- the report's reading
+  wins, e.g. "Victoria" is Victoria, Seychelles, "Brest" is Brest, Belarus,
+  "Perth" is Perth, Western Australia -- but the row is ``ambiguous`` when
+  GeoNames (cities15000: places of 15,000 people or more, and capitals) has a
+  **namesake**: another place with the same primary name (accents, case,
+  punctuation and a bracketed qualifier ignored; for a Chinese name, the same
+  Chinese name) that lies more than :data:`NAMESAKE_MIN_KM` (25 km, on the
+  ellipsoid) from the report city's point and has at least 1/:data:`NAMESAKE_RATIO`
+  (1/100) of its population, or more. ``city_id``, ``lat``/``lon`` and the
+  geometry are the report city's; ``candidates`` lists it first, then the
+  namesakes, most populous first (at most 8, then "+N more"). A report city
+  without a GeoNames population (an override) counts as population 0, so any
+  namesake flags it. The factor is generous on purpose: the row stays placed and
+  the flag only asks for a look. With bare English names, 84 of the 516 report
+  cities are flagged (Victoria, Perth, Brest, London, Paris, Fuzhou, ...; 40 at a
+  factor of 10); the Chinese names flag 37;
+* a name found only in GeoNames is placed at the most populous candidate of
+  the best kind (primary name, then alternate name) only when that one has at
+  least :data:`AMBIGUITY_RATIO` (10) times the population of the next;
+  otherwise the row is ``ambiguous`` and not placed.
+
+With a country, only places in that country are considered and rows are not
+flagged: namesakes inside one country (Fuzhou 福州/抚州, Kansas City MO/KS) are
+not reported then.
+
+Variant spellings
+-----------------
+Besides the report's names, GeoNames' alternate names and the city_id, a few
+spellings are matched to report cities with a source each (``_VARIANTS``):
+Kandygash (the report's Appendix 2), Kyaukphyu (the usual spelling of 皎漂,
+printed "Kyaukpuyu"), Dukam (Dukem), Calcutta and St Petersburg (exonyms that
+GeoNames gives as primary names of smaller places). As last resorts, when
+neither the report nor GeoNames knows a name, the report's names match without spaces
+("Xilin Gol", "Dongdang", "Nay Pyi Daw") and without a trailing "City"
+("Djibouti City").
 
 Examples
 --------
@@ -27,6 +71,12 @@ Examples
 ['exact', 'ambiguous', 'exact']
 >>> out.loc[2, "city_id"]
 'lahore-pk'
+>>> perth = geocode(pd.DataFrame({"city": ["Perth", "Perth"], "country": ["", "GB"]}), name_col="city",
+...                 country_col="country")
+>>> perth[["match", "city_id"]].values.tolist()
+[['ambiguous', 'perth-au'], ['exact', '']]
+>>> perth.loc[0, "candidates"].split(" | ")[1]
+'geonames:2640358: Perth, GB (56.39522, -3.43139), pop 47350'
 """
 
 from __future__ import annotations
@@ -47,7 +97,8 @@ from .layers import load, strip_qualifier
 
 log = logging.getLogger(__name__)
 
-__all__ = ["geocode", "geocode_file", "read_table", "OUTPUT_COLUMNS", "AMBIGUITY_RATIO"]
+__all__ = ["geocode", "geocode_file", "read_table", "OUTPUT_COLUMNS", "AMBIGUITY_RATIO", "NAMESAKE_RATIO",
+           "NAMESAKE_MIN_KM"]
 
 OUTPUT_COLUMNS = ("lat", "lon", "match", "candidates", "city_id", "coord_source")
 
@@ -56,8 +107,40 @@ OUTPUT_COLUMNS = ("lat", "lon", "match", "candidates", "city_id", "coord_source"
 #: otherwise the row is ``ambiguous``.
 AMBIGUITY_RATIO = 10.0
 
-#: Alternative spellings used in the report's rankings (see layers/README.md).
-_REPORT_VARIANTS = {"kandygash": "kandyagash-kz"}
+#: Without a country, a report city keeps the row but the row is ``ambiguous``
+#: when GeoNames has another place of the same name with at least
+#: 1/NAMESAKE_RATIO of the report city's population (see the module docstring).
+#: Generous on purpose: the row stays placed, the flag only asks for a look.
+NAMESAKE_RATIO = 100.0
+
+#: A same-named GeoNames place closer than this (km, on the ellipsoid) to the
+#: chosen point is the same place for mapping (a district or a second record).
+NAMESAKE_MIN_KM = 25.0
+
+#: Spellings of report cities that neither the report's own names nor
+#: GeoNames' alternate names carry: normalised spelling -> (city_id, source).
+_VARIANTS = {
+    "kandygash": ("kandyagash-kz", (
+        "Appendix 2 (BRI 2022 ranking) rank 99 prints Kandygash for Appendix 3's Kandyagash, same Chinese name "
+        "十月城 (layers/README.md)")),
+    "kyaukphyu": ("kyaukpuyu-mm", (
+        "the usual English spelling of 皎漂, Rakhine, Myanmar (Kyaukphyu deep-sea port and Special Economic Zone "
+        "of the China-Myanmar Economic Corridor); the report prints Kyaukpuyu and GeoNames' primary name is "
+        "Kyaukpyu")),
+    "dukam": ("dukem-et", (
+        "Dukem, Oromia, Ethiopia (Eastern Industry Zone) is also written Dukam, which the report's Chinese name "
+        "杜卡姆 transcribes")),
+    # English exonyms that GeoNames has only as alternate names of the report
+    # city, while a smaller place carries them as its primary name and would win
+    "calcutta": ("kolkata-in", (
+        "the English name of Kolkata until 2001 (a GeoNames alternate name); GeoNames' primary 'Calcutta' is a "
+        "town of 36,000 in South Africa")),
+    "st petersburg": ("saint-petersburg-ru", (
+        "common English abbreviation (a GeoNames alternate name); GeoNames' primary 'St. Petersburg' is the "
+        "Florida city, reported as a namesake")),
+}
+#: Alternative spellings (city_id only; sources in ``_VARIANTS``).
+_REPORT_VARIANTS = {k: v[0] for k, v in _VARIANTS.items()}
 
 
 # --------------------------------------------------------------------------- reading
@@ -270,14 +353,19 @@ class _ReportIndex:
                 self.alias.setdefault(key, set()).add(r.city_id)
         for k, v in _REPORT_VARIANTS.items():
             self.alias.setdefault(k, set()).add(v)
+        #: the alias keys without spaces: "Xilin Gol", "Dongdang", "Hongkong" find Xilingol, Dong Dang, Hong Kong
+        self.compact: dict[str, set[str]] = {}
+        for k, v in self.alias.items():
+            self.compact.setdefault(k.replace(" ", ""), set()).update(v)
         #: GeoNames id -> city_id, so that a gazetteer alias ("Bombay") finds the report city
         self.by_geonameid = {int(src.split(":", 1)[1]): cid for cid, src in zip(cities.city_id, cities.coord_source)
                              if src.startswith("geonames:")}
 
-    def lookup(self, name: str, iso: str | None) -> tuple[str, list[str]]:
-        """-> (kind, city_ids) with kind exact/alias/'' ."""
-        for kind, table, key in (("exact", self.exact, name.strip().casefold()),
-                                 ("alias", self.alias, gz.norm(name))):
+    def lookup(self, name: str, iso: str | None, *, compact: bool = False) -> tuple[str, list[str]]:
+        """-> (kind, city_ids) with kind exact/alias/'' ; ``compact``: match the space-free keys only."""
+        tiers = ((("alias", self.compact, gz.norm(name).replace(" ", "")),) if compact else
+                 (("exact", self.exact, name.strip().casefold()), ("alias", self.alias, gz.norm(name))))
+        for kind, table, key in tiers:
             ids = set(table.get(key, set()))
             if iso:
                 ids = {i for i in ids if self.cities.at[i, "country_iso2"] == iso}
@@ -308,19 +396,28 @@ def _fmt_rec(r: dict) -> str:
 # --------------------------------------------------------------------------- geocoding
 
 
+def _unplaced(match: str, candidates: str = "") -> dict:
+    return dict(lat=np.nan, lon=np.nan, match=match, candidates=candidates, city_id="", coord_source="")
+
+
 def _one(name: str, iso: str | None) -> dict:
     idx = _index()
     kind, ids = idx.lookup(name, iso)
     if len(ids) == 1:
-        c = idx.cities.loc[ids[0]]
-        return dict(lat=float(c.lat), lon=float(c.lon), match=kind, candidates="", city_id=c.city_id,
-                    coord_source=c.coord_source)
+        return _report_city(ids[0], kind, name, iso)
     if len(ids) > 1:
-        cands = " | ".join(_fmt_city(idx.cities.loc[i]) for i in ids)
-        return dict(lat=np.nan, lon=np.nan, match="ambiguous", candidates=cands, city_id="", coord_source="")
+        return _unplaced("ambiguous", " | ".join(_fmt_city(idx.cities.loc[i]) for i in ids))
     m = gz.match(name, iso)
     if m.best is None:
-        return dict(lat=np.nan, lon=np.nan, match="unmatched", candidates="", city_id="", coord_source="")
+        # last resorts, for names GeoNames does not know either: the report's names
+        # without spaces ("Xilin Gol", "Dongdang") and without a trailing "City"
+        # ("Djibouti City")
+        for key, compact in ((name, True), (_without_city(name), False)):
+            if key:
+                _, ids = idx.lookup(key, iso, compact=compact)
+                if len(ids) == 1:
+                    return _report_city(ids[0], "alias", name, iso)
+        return _unplaced("unmatched")
     kind = "exact" if m.kind == "exact" else "alias"
     if iso is None:
         # the candidates of the best kind, one per distinct place
@@ -328,17 +425,96 @@ def _one(name: str, iso: str | None) -> dict:
         if len(same) > 1:
             first, second = same[0]["population"], same[1]["population"]
             if not first or first < AMBIGUITY_RATIO * max(second, 1):
-                cands = " | ".join(_fmt_rec(r) for r in same[:8])
-                return dict(lat=np.nan, lon=np.nan, match="ambiguous", candidates=cands, city_id="",
-                            coord_source="")
+                return _unplaced("ambiguous", " | ".join(_fmt_rec(r) for r in same[:8]))
     r = m.best
     cid = idx.by_geonameid.get(int(r["geonameid"]))
     if cid is not None:  # a report city under another name: its reviewed coordinates
-        c = idx.cities.loc[cid]
-        return dict(lat=float(c.lat), lon=float(c.lon), match="alias", candidates="", city_id=cid,
-                    coord_source=c.coord_source)
+        return _report_city(cid, "alias", name, iso)
     return dict(lat=float(r["latitude"]), lon=float(r["longitude"]), match=kind, candidates="", city_id="",
                 coord_source=f"geonames:{r['geonameid']}")
+
+
+def _without_city(name: str) -> str:
+    """``"Djibouti City"`` -> ``"Djibouti"``; ``""`` when the name does not end in "city"."""
+    n = gz.norm(name)
+    return n[: -len(" city")].strip() if n.endswith(" city") and len(n) > len(" city") else ""
+
+
+def _own_population(city) -> tuple[int | None, int]:
+    """(GeoNames id, population) of a report city; (None, 0) for an override without a GeoNames record."""
+    src = str(city.coord_source)
+    if not src.startswith("geonames:"):
+        return None, 0
+    gid = int(src.split(":", 1)[1])
+    rec = gz.record(gid)
+    return gid, int(rec["population"] or 0) if rec else 0
+
+
+def _namesakes(name: str, city) -> list[tuple[dict, float]]:
+    """Other GeoNames places called ``name``, which the report ``city`` is also called.
+
+    Places of cities15000 whose primary name is ``name`` (ignoring accents,
+    case, punctuation and a bracketed qualifier: "Frankfurt (Oder)"), or, for a
+    Chinese name, that carry it as their Chinese name; more than NAMESAKE_MIN_KM
+    from the city's point and with at least 1/NAMESAKE_RATIO of its population.
+    Most populous first, with their distance in km. Alternate names in other
+    languages are not used: they would make Nantes a namesake of Nanta and
+    Erie one of Ili.
+    """
+    from .geodesy import distance_km
+
+    idx = _index()
+    m = gz.match(name)
+    if m.dataset != gz.DATASETS[0][1] or not m.candidates:
+        return []
+    own, pop = _own_population(city)
+    q = gz.norm(name)
+    cjk = gz.has_cjk(name)
+    out = []
+    for r in m.candidates:
+        gid = int(r["geonameid"])
+        if gid == own or idx.by_geonameid.get(gid) == city.city_id:
+            continue
+        if not cjk and q not in (gz.norm(r["name"]), gz.norm(strip_qualifier(r["name"]))):
+            continue
+        if (r["population"] or 0) * NAMESAKE_RATIO < pop:
+            continue
+        km = float(distance_km(float(city.lat), float(city.lon), float(r["latitude"]), float(r["longitude"])))
+        if km > NAMESAKE_MIN_KM:
+            out.append((r, km))
+    out.sort(key=lambda t: (-(t[0]["population"] or 0), int(t[0]["geonameid"])))
+    return out
+
+
+def _report_city(cid: str, kind: str, name: str, iso: str | None) -> dict:
+    """The report city ``cid`` as the answer; ``ambiguous`` (still placed) when, with no
+    country given, GeoNames has comparable namesakes (see the module docstring)."""
+    idx = _index()
+    c = idx.cities.loc[cid]
+    res = dict(lat=float(c.lat), lon=float(c.lon), match=kind, candidates="", city_id=cid,
+               coord_source=c.coord_source)
+    if iso is not None:
+        return res
+    ns = _namesakes(name, c)
+    if not ns:
+        return res
+    _, pop = _own_population(c)
+    parts = [f"{_fmt_city(c)}, pop {pop or 'unknown'} (placed)"]
+    for r, _km in ns[:8]:
+        other = idx.by_geonameid.get(int(r["geonameid"]))
+        parts.append(f"{_fmt_city(idx.cities.loc[other])}, pop {r['population']}" if other else _fmt_rec(r))
+    if len(ns) > 8:
+        parts.append(f"+{len(ns) - 8} more")
+    top = ns[0][0]
+    foreign = any(r["countrycode"] != c.country_iso2 for r, _ in ns)
+    res.update(
+        match="ambiguous", candidates=" | ".join(parts),
+        note=(f"placed at the report's {cid}, but GeoNames has {len(ns)} other place(s) of that name with at least "
+              f"1/{NAMESAKE_RATIO:g} of its population (largest: {top['name']}, {top['countrycode']}, pop "
+              f"{top['population']}); " + ("add a country column to decide" if foreign else
+                                            "all in the same country, so check the candidates")),
+    )
+    return res
 
 
 def _kind_of(rec: dict, name: str) -> int:
@@ -367,7 +543,8 @@ def geocode(table: pd.DataFrame, *, name_col: str, country_col: str | None = Non
     geopandas.GeoDataFrame
         All input rows in input order, plus ``lat, lon, match, candidates,
         city_id, coord_source`` and point geometry (EPSG:4326, null where not
-        placed). ``attrs["report"]``: list of problem lines; ``attrs["counts"]``:
+        placed; an ``ambiguous`` row is placed when it is a report city with
+        namesakes, see the module docstring). ``attrs["report"]``: list of problem lines; ``attrs["counts"]``:
         rows per ``match`` value.
 
     Raises
@@ -417,6 +594,8 @@ def geocode(table: pd.DataFrame, *, name_col: str, country_col: str | None = Non
         res = _one(name, iso)
         if res["match"] == "unmatched":
             report.append(f"row {i}: {name!r} not found" + (f" in {iso}" if iso else "") + "; left unmatched")
+        elif res["match"] == "ambiguous" and res.get("note"):
+            report.append(f"row {i}: {name!r} is ambiguous: {res['note']}")
         elif res["match"] == "ambiguous":
             n = res["candidates"].count(" | ") + 1
             report.append(f"row {i}: {name!r} is ambiguous ({n} candidates); add a country column to decide")

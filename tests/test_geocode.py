@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -207,7 +208,121 @@ def test_forced_gbk_on_utf8_file_cli(runner, tmp_path):
     # UTF-8 bytes that are not even valid GBK: the decoding error also says the file is UTF-8
     p.write_bytes("城市,国家\n北京,中国\n".encode("utf-8"))
     res = runner.invoke(cli, ["geocode", str(p), "--name-col", "城市", "--encoding", "gbk", "-o", str(out)])
-    assert res.exit_code == 1 and "not valid gbk" in res.output and "the file is valid UTF-8: drop --encoding" in (
-        res.output)
+    assert res.exit_code == 1 and "not valid gbk" in res.output
+    assert "the file is valid UTF-8: drop --encoding" in res.output
     res = runner.invoke(cli, ["geocode", str(p), "--name-col", "城市", "-o", str(out)])
     assert res.exit_code == 0 and "as utf-8" in res.output and "1 exact" in res.output
+
+
+# --------------------------------------------------------------------------- spellings and namesakes
+
+
+@pytest.mark.parametrize("name, city_id", [
+    ("Kyaukphyu", "kyaukpuyu-mm"), ("Kyaukpuyu", "kyaukpuyu-mm"), ("Kyaukpyu", "kyaukpuyu-mm"),
+    ("皎漂", "kyaukpuyu-mm"), ("Dukam", "dukem-et"), ("Calcutta", "kolkata-in"), ("Xilin Gol", "xilingol-cn"), ("Dongdang", "dong-dang-vn"),
+    ("Nay Pyi Daw", "naypyidaw-mm"), ("Djibouti City", "djibouti-dj"),
+    ("Ho Chi Minh City", "ho-chi-minh-vn"), ("Saigon", "ho-chi-minh-vn"), ("Xi'an", "xi-an-cn"), ("Xian", "xi-an-cn"),
+    ("Ulan Bator", "ulan-bator-mn"), ("Ulaanbaatar", "ulan-bator-mn"), ("Bombay", "mumbai-in"),
+    ("Mumbai", "mumbai-in"), ("Almaty", "almaty-kz"), ("Alma-Ata", "almaty-kz"), ("Astana", "astana-kz"),
+    ("Nur-Sultan", "astana-kz"), ("Kiev", "kyiv-ua"), ("Kyiv", "kyiv-ua"), ("Hanoi", "hanoi-vn"),
+    ("Ha Noi", "hanoi-vn"), ("Rangoon", "yangon-mm"), ("Yangon", "yangon-mm"), ("Peking", "beijing-cn"),
+])
+def test_alternative_spellings_find_the_report_city(name, city_id):
+    out = geocode(pd.DataFrame({"n": [name]}), name_col="n")
+    assert out["city_id"].iloc[0] == city_id
+    assert out["match"].iloc[0] in ("exact", "alias") and out.geometry.notna().all()
+
+
+def test_variants_have_sources_and_known_cities():
+    from geocity.geocode import _REPORT_VARIANTS, _VARIANTS
+    from geocity.layers import load
+
+    ids = set(load("cities")["city_id"])
+    assert _REPORT_VARIANTS == {k: v[0] for k, v in _VARIANTS.items()}
+    for spelling, (city_id, source) in _VARIANTS.items():
+        assert city_id in ids, spelling
+        assert len(source) > 30, spelling
+
+
+def test_exonym_not_taken_for_a_smaller_namesake():
+    """"St Petersburg" is GeoNames' primary name of the Florida city and an alternate of the Russian one:
+    the report city is placed, the Florida city is its namesake."""
+    out = geocode(pd.DataFrame({"n": ["St Petersburg", "St. Petersburg", "Saint Petersburg", "St. Petersburg"],
+                                "c": ["", "", "", "US"]}), name_col="n", country_col="c")
+    assert out["city_id"].tolist() == ["saint-petersburg-ru"] * 3 + [""]
+    assert out["match"].tolist() == ["ambiguous", "ambiguous", "exact", "exact"]
+    assert "St. Petersburg, US" in out.loc[0, "candidates"]
+    assert out.loc[3, "coord_source"] == "geonames:4171563" and abs(out.loc[3, "lat"] - 27.77) < 0.01
+
+
+def test_report_city_with_namesakes_is_placed_but_ambiguous():
+    names = ["Victoria", "Perth", "Brest", "Victoria", "Perth", "Brest", "Kansas City", "Fuzhou", "维多利亚"]
+    countries = ["", "", "", "SC", "Australia", "BY", "", "", ""]
+    out = geocode(pd.DataFrame({"n": names, "c": countries}), name_col="n", country_col="c")
+    assert out["city_id"].tolist() == ["victoria-sc", "perth-au", "brest-by"] * 2 + [
+        "kansas-city-us", "fuzhou-cn", "victoria-sc"]
+    assert out["match"].tolist() == ["ambiguous"] * 3 + ["exact"] * 3 + ["exact", "ambiguous", "exact"]
+    # placed at the report's city, exactly as with the country given
+    assert out.geometry.notna().all()
+    np.testing.assert_array_equal(out["lat"].iloc[:3].to_numpy(), out["lat"].iloc[3:6].to_numpy())
+    assert (out["coord_source"].iloc[:3].to_numpy() == out["coord_source"].iloc[3:6].to_numpy()).all()
+    # the report's city first, then the namesakes, most populous first
+    for i, first, namesake in [(0, "victoria-sc: Victoria, SC", "Victoria, CA (48.43590, -123.35155), pop 289625"),
+                               (1, "perth-au: Perth, AU", "geonames:2640358: Perth, GB"),
+                               (2, "brest-by: Brest, BY", "geonames:3030300: Brest, FR")]:
+        parts = out.loc[i, "candidates"].split(" | ")
+        assert parts[0].startswith(first) and parts[0].endswith("(placed)")
+        assert any(namesake in p for p in parts[1:])
+    assert out.loc[0, "candidates"].split(" | ")[1].startswith("geonames:1931681: Victoria, HK")
+    assert (out["candidates"].iloc[3:7] == "").all()
+    rep = "\n".join(out.attrs["report"])
+    assert "row 2: 'Perth' is ambiguous: placed at the report's perth-au" in rep
+    assert "(largest: Perth, GB, pop 47350); add a country column to decide" in rep
+    assert "row 1: 'Victoria' is ambiguous: placed at the report's victoria-sc" in rep
+    # Kansas City, Kansas is 5 km from Kansas City, Missouri: the same place on a map
+    assert "Kansas City" not in rep
+    # both Fuzhous are in China: a country column would not decide
+    assert "row 8: 'Fuzhou' is ambiguous" in rep and "all in the same country, so check the candidates" in rep
+    assert out.attrs["counts"] == {"exact": 5, "alias": 0, "ambiguous": 4, "unmatched": 0}
+
+
+def test_namesake_threshold(monkeypatch):
+    """Perth, Scotland has 1/50 of Perth, Western Australia's population: flagged at the factor 100, not at 10."""
+    import geocity.geocode as gc
+
+    assert gc.NAMESAKE_RATIO == 100 and gc.NAMESAKE_MIN_KM == 25
+    monkeypatch.setattr(gc, "NAMESAKE_RATIO", 10.0)
+    out = geocode(pd.DataFrame({"n": ["Perth", "Brest"]}), name_col="n")
+    assert out["match"].tolist() == ["exact", "ambiguous"]
+
+
+def test_namesake_counts_in_docstring():
+    """The module docstring's numbers: report cities flagged when given by bare name, without a country."""
+    import geocity.geocode as gc
+    from geocity.layers import load, strip_qualifier
+
+    assert "84 of the 516 report" in gc.__doc__ and "the Chinese names flag 37" in gc.__doc__
+    cities = load("cities")
+    for col, n in (("name_en", 84), ("name_zh", 37)):
+        out = geocode(pd.DataFrame({"n": [strip_qualifier(x) for x in cities[col]]}), name_col="n")
+        placed_ambiguous = (out["match"] == "ambiguous") & (out["city_id"] != "")
+        assert int(placed_ambiguous.sum()) == n, col
+        # never another city: flagged rows keep the report's city
+        assert (out.loc[placed_ambiguous, "city_id"] == cities.loc[placed_ambiguous, "city_id"]).all()
+
+
+def test_namesakes_cli(runner, tmp_path):
+    from geocity.cli.main import cli
+
+    src = tmp_path / "in.csv"
+    src.write_bytes(b"city,country\nPerth,\nPerth,AU\n")
+    out = tmp_path / "out.gpkg"
+    res = runner.invoke(cli, ["geocode", str(src), "--name-col", "city", "--country-col", "country", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "warning: row 1: 'Perth' is ambiguous: placed at the report's perth-au" in res.output
+    assert "1 exact, 0 alias, 1 ambiguous, 0 unmatched" in res.output
+    import pyogrio
+
+    back = pyogrio.read_dataframe(out)
+    assert back["match"].tolist() == ["ambiguous", "exact"] and back.geometry.notna().all()
+    assert back["city_id"].tolist() == ["perth-au", "perth-au"] and "Perth, GB" in back["candidates"].iloc[0]
