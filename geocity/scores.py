@@ -305,7 +305,11 @@ def _resolve_names(names: pd.Series, cities) -> pd.Series:
                 got = geocode(pd.DataFrame({"name": list(names[todo])}), name_col="name")
                 if "city_id" in got.columns:
                     ids = got["city_id"].astype(object)
-                    res[todo] = [x if isinstance(x, str) and x else None for x in ids]
+                    match = got["match"].astype(str) if "match" in got.columns else pd.Series("exact", index=got.index)
+                    # an ambiguous name (e.g. one with a large namesake) stays unresolved and is
+                    # reported as unknown, as in geocity.network: a city_id column settles it
+                    res[todo] = [x if isinstance(x, str) and x and m in ("exact", "alias") else None
+                                 for x, m in zip(ids, match)]
             except Exception as exc:  # noqa: BLE001 - reported as unknown names below
                 log.info("geocode could not resolve names: %s", exc)
     return res.where(res.notna(), names.astype(str))

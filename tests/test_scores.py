@@ -217,3 +217,19 @@ def test_input_files_for_provenance(tmp_path):
     user = tmp_path / "mine.csv"
     user.write_text("city_id,composite\ntokyo-jp,1\n", encoding="utf-8")
     assert [p.name for p in scores.input_files(user)] == ["cities.csv", "mine.csv"]
+
+
+def test_names_the_geocoder_calls_ambiguous_stay_unresolved(monkeypatch):
+    """As in geocity.network: only exact/alias geocoder answers place a score row."""
+    import pandas as pd
+
+    from geocity import geocode, layers
+    from geocity import scores as S
+
+    def fake(df, name_col="name", **kw):
+        return pd.DataFrame({"name": df[name_col], "city_id": ["london-gb", "paris-fr"],
+                             "match": ["ambiguous", "alias"]})
+
+    monkeypatch.setattr(geocode, "geocode", fake)
+    got = S._resolve_names(pd.Series(["Londinium", "Lutetia"]), layers.load("cities"))
+    assert got.tolist() == ["Londinium", "paris-fr"]  # the first is reported as unknown by the caller
