@@ -1032,7 +1032,7 @@ def _read_csv(path: Path, *, encoding: str | None = None, what: str | None = Non
         An empty, binary or undecodable file, an unparsable CSV, or data rows
         with more cells than the header (pandas would shift the columns).
     """
-    from .geocode import _check_row_lengths, _decode
+    from ._text import check_row_lengths, decode
 
     what = what or repr(str(path))
     if path.is_dir():
@@ -1051,13 +1051,13 @@ def _read_csv(path: Path, *, encoding: str | None = None, what: str | None = Non
             warnings.simplefilter("error", pd.errors.ParserWarning)
             return _parse_csv(path, head, encoding, kwargs)
     except pd.errors.ParserWarning:
-        text, _ = _decode(path.read_bytes(), encoding, path)
-        _check_row_lengths(text, ",", path)  # raises, naming the lines
+        text, _ = decode(path.read_bytes(), encoding, path)
+        check_row_lengths(text, ",", path)  # raises, naming the lines
         raise ValidationError(f"{what}: some rows have more cells than the header; fix the header") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
         reason = str(exc).strip()
         try:  # a binary or undecodable file is better named as such than by its first bad row
-            text, _ = _decode(path.read_bytes(), encoding, path)
+            text, _ = decode(path.read_bytes(), encoding, path)
         except ValidationError as dec:
             reason = str(dec)
             raise ValidationError(reason if str(path) in reason else f"{what}: {reason}") from None
@@ -1072,15 +1072,15 @@ def _read_csv(path: Path, *, encoding: str | None = None, what: str | None = Non
 
 
 def _parse_csv(path: Path, head: bytes, encoding: str | None, kwargs: dict) -> pd.DataFrame:
-    """pandas on the file (plain UTF-8) or on the text decoded by the geocoder's ``_decode``."""
-    from .geocode import _decode
+    """pandas on the file (plain UTF-8) or on the text decoded by :func:`geocity._text.decode`."""
+    from ._text import decode
 
     if encoding is None and not head.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
         try:
             return pd.read_csv(path, encoding="utf-8", **kwargs)
         except UnicodeDecodeError:
             pass
-    text, used = _decode(path.read_bytes(), encoding, path)
+    text, used = decode(path.read_bytes(), encoding, path)
     if "\x00" in text:
         raise ValidationError(f"{path} contains NUL bytes: not a text CSV (a binary file, or wrong encoding?)")
     log.info("read %s as %s", path, used)
