@@ -175,7 +175,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from . import _validate
-from .errors import ValidationError
+from .errors import GeocityWarning, ValidationError
 from .export import DEFAULT_FIELD_NAMES as _SHP_DEFAULTS
 from .geodesy import EARTH_RADIUS_KM, chord_from_arc_km, unit_vectors, validate_latlon
 
@@ -187,7 +187,7 @@ CHUNK_PAIRS: int = 2_000_000
 EDGE_RTOL: float = 1e-9
 
 
-class ClusterWarning(UserWarning):
+class ClusterWarning(GeocityWarning):
     """Something about a clustering result the user should look at."""
 
 

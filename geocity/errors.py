@@ -29,3 +29,8 @@ class OutputExistsError(GeocityError, FileExistsError):
 
 class DependencyError(GeocityError, ImportError):
     """An optional component (font, browser, package) is missing."""
+
+
+class GeocityWarning(UserWarning):
+    """Root of geocity's advisory warnings (the command line prints them as
+    plain ``Warning: ...`` lines, without Python's file:line prefix)."""

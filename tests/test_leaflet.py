@@ -534,3 +534,22 @@ def test_density_and_links_bad_input(tmp_path):
         leaflet.add_links(leaflet.new_map(), _links().drop(columns=["weight"]))
     html = leaflet.to_html(leaflet.webmap(["network"], links=_links().iloc[:0]))
     assert "no links to show" in html
+
+
+def test_cli_prints_geocity_warnings_plainly(tmp_path):
+    """The web map fits the clusters; their advisory note is one plain line, not a Python warning dump."""
+    from click.testing import CliRunner
+
+    from geocity.cli.main import cli
+
+    import warnings
+
+    from geocity.cluster import SelfCoreWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", SelfCoreWarning)  # setup.cfg silences it for the suite
+        res = CliRunner().invoke(cli, ["webmap", "-o", str(tmp_path / "m.html"), "--layers", "clusters",
+                                       "--tiles", "none"])
+    assert res.exit_code == 0, res.output
+    assert res.output.count("Warning: 9 cities weigh at least min_weight") == 1, res.output
+    assert "SelfCoreWarning" not in res.output and ".py:" not in res.output
