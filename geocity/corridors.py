@@ -68,7 +68,7 @@ _QUERY_SEGMENT_KM = 5.0
 #: Points per chunk in :func:`members`.
 _CHUNK = 50_000
 #: Neighbours asked from the KD-tree at once before falling back to a ball query.
-_K = 32
+_K = 16
 
 
 def _n_workers() -> int:
@@ -682,20 +682,24 @@ def _nearest(idx: _Index, lat: np.ndarray, lon: np.ndarray, within_km: float):
     row = np.clip(np.floor(90.0 - lat).astype(np.intp), 0, 179)
     col = np.clip(np.floor(lon + 180.0).astype(np.intp), 0, 359)
     bound = reach + _COARSE_HALF_DIAG_KM
-    pre = np.flatnonzero(idx.coarse_km(bound)[row, col] <= bound)
+    pre = np.flatnonzero(idx.coarse_km(bound).ravel().take(row * 360 + col) <= bound)
     p = geodesy.unit_vectors(lat[pre], lon[pre])
-    dv, _ = idx.tree.query(p)
-    dv_km = geodesy.arc_from_chord(dv)
+    # one k-nearest query gives both the nearest vertex (the first column) and the
+    # candidate vertices: its bound covers every candidate's search radius below
+    k = min(_K, idx.n)
+    ub = float(geodesy.chord_from_arc_km(reach * slack + half + 1e-3)) * (1.0 + 1e-9)
+    dd, nb = idx.tree.query(p, k=k, distance_upper_bound=ub)
+    if k == 1:
+        dd, nb = dd[:, None], nb[:, None]
+    dv_km = np.full(len(pre), np.inf)
+    fin = np.isfinite(dd[:, 0])
+    dv_km[fin] = geodesy.arc_from_chord(dd[fin, 0])
     cand = dv_km <= reach
     ci = pre[cand]  # indices into lat/lon
     if ci.size == 0:
         return ci, ci, *(np.empty(0),) * 3
-    p = p[cand]  # unit vectors of the candidates, aligned with ci
+    p, dd, nb = p[cand], dd[cand], nb[cand]  # aligned with ci
     r_chord = geodesy.chord_from_arc_km(dv_km[cand] * slack + half + 1e-3)
-    k = min(_K, idx.n)
-    dd, nb = idx.tree.query(p, k=k, distance_upper_bound=float(r_chord.max()))
-    if k == 1:
-        dd, nb = dd[:, None], nb[:, None]
     valid = (nb < idx.n) & (dd <= r_chord[:, None])
     rows, cols = np.nonzero(valid)
     verts = nb[rows, cols].astype(np.int64)
@@ -941,12 +945,15 @@ def _members_of(name, branches, idx, pts, lat, lon, d, starts, chunk_size, bar, 
     # along each branch (table order) by chainage; input order breaks ties
     order = np.lexsort((i, chain, b))
     i, v, dist, side, b, chain = i[order], v[order], dist[order], side[order], b[order], chain[order]
+    from scipy.spatial import cKDTree
+
     nearest_wp = np.empty(len(i), dtype=object)
     for bi in np.unique(b):
         m = b == bi
         br = branches[bi]
-        dm = geodesy.haversine_km(lat[i[m]][:, None], lon[i[m]][:, None], br.wp_lat[None, :], br.wp_lon[None, :])
-        nearest_wp[m] = np.asarray(br.wp_name, dtype=object)[np.argmin(dm, axis=1)]
+        # nearest by chord between unit vectors = nearest by great-circle distance
+        _, wi = cKDTree(geodesy.unit_vectors(br.wp_lat, br.wp_lon)).query(geodesy.unit_vectors(lat[i[m]], lon[i[m]]))
+        nearest_wp[m] = np.asarray(br.wp_name, dtype=object)[wi]
     sides = np.where(dist < 0.001, "on", np.where(side > 0, "left", "right"))
     extra = pd.DataFrame(
         {
