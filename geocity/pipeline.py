@@ -60,7 +60,7 @@ def _step_layers(out: Path, **_) -> list[Path]:
     return written
 
 
-def _step_clusters(out: Path, **_) -> list[Path]:
+def _step_clusters(out: Path, *, shared: dict | None = None, **_) -> list[Path]:
     from . import scores
     from .cluster import CityClusters
 
@@ -69,6 +69,8 @@ def _step_clusters(out: Path, **_) -> list[Path]:
     for score, stem in (("composite", "clusters"), ("innovation", "innovation_clusters")):
         est = CityClusters(score=score).fit(cities)
         written += est.write(out / "clusters" / f"{stem}.shp", overwrite=True, inputs=scores.input_files())
+        if shared is not None:
+            shared[("clusters", score)] = est  # the web map shows the same clusters (fitted once)
     return written
 
 
@@ -116,12 +118,15 @@ def _step_figures(out: Path, *, lang: str = "en,zh", formats: Sequence[str] = ("
     return figures.render_all(out / "figures", lang=lang.split(","), formats=tuple(formats), overwrite=True)
 
 
-def _step_webmap(out: Path, **_) -> list[Path]:
+def _step_webmap(out: Path, *, shared: dict | None = None, **_) -> list[Path]:
     from .render import leaflet
 
     # show the density GeoTIFF this run wrote, so the map and the raster agree
     tif = out / "density" / "composite_density.tif"
-    m = leaflet.webmap(surfaces=tif if tif.exists() else None)
+    est = (shared or {}).get(("clusters", "composite"))
+    m = leaflet.webmap(surfaces=tif if tif.exists() else None,
+                       clusters=None if est is None else est.clusters_,
+                       cluster_members=None if est is None else est.members_)
     return [leaflet.save(m, out / "map.html", overwrite=True)]
 
 
@@ -265,10 +270,11 @@ def reproduce(
     previous = _read_manifest(out)
     manifest = dict(previous)
     written: list[Path] = []
+    shared: dict = {}  # results one step hands to a later one (the fitted clusters)
     for step in steps:
         log.info("step %s", step)
         before = _snapshot(out)
-        got = _FUNCS[step](out, lang=lang, formats=formats, within_km=within_km)
+        got = _FUNCS[step](out, lang=lang, formats=formats, within_km=within_km, shared=shared)
         after = _snapshot(out)
         own = _own_files(out, got, before, after)
         _remove_stale(out, step, previous.get(step, []), own)

@@ -120,3 +120,22 @@ def test_a_broken_manifest_removes_nothing(tmp_path, caplog):
         pipeline.reproduce(out, steps=["layers"], overwrite=True)
     assert "not a geocity manifest" in caplog.text
     assert (out / "layers" / "old_output.csv").exists()
+
+
+def test_web_map_reuses_the_fitted_clusters(tmp_path, monkeypatch):
+    """clusters + webmap fit each score's clusters once: the map shows the exported clusters."""
+    from geocity import pipeline
+    from geocity.cluster import CityClusters
+
+    calls = []
+    fit = CityClusters.fit
+
+    def counting(self, *a, **k):
+        calls.append(self.score)
+        return fit(self, *a, **k)
+
+    monkeypatch.setattr(CityClusters, "fit", counting)
+    pipeline.reproduce(tmp_path, steps=["clusters", "webmap"], overwrite=True)
+    assert sorted(calls) == ["composite", "innovation"]
+    html = (tmp_path / "map.html").read_text(encoding="utf-8")
+    assert "Shenzhen" in html and "Copenhagen" in html
