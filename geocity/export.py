@@ -1229,7 +1229,8 @@ def _latlon_columns(df: pd.DataFrame) -> tuple[str, str] | None:
     return None
 
 
-def read_points(points, *, what: str = "points", geometry: bool = True, encoding: str | None = None) -> Points:
+def read_points(points, *, what: str = "points", geometry: bool = True, encoding: str | None = None,
+                allow_empty: bool = False) -> Points:
     """Read and check a point layer given as a file, a table or a GeoDataFrame.
 
     Parameters
@@ -1249,6 +1250,9 @@ def read_points(points, *, what: str = "points", geometry: bool = True, encoding
     encoding
         Of a CSV file; default: detected (UTF-8, UTF-8 with BOM or
         GB18030/GBK), as :func:`read` does.
+    allow_empty
+        Return an empty layer (EPSG:4326) instead of refusing one, for
+        callers that show "nothing to show" (the web map).
 
     Returns
     -------
@@ -1286,7 +1290,15 @@ def read_points(points, *, what: str = "points", geometry: bool = True, encoding
             "geometry=geopandas.points_from_xy(df.lon, df.lat), crs=4326)"
         )
     if len(points) == 0:
-        raise ValidationError(f"{what} is empty; give at least one point")
+        if not allow_empty:
+            raise ValidationError(f"{what} is empty; give at least one point")
+        if isinstance(points, gpd.GeoDataFrame):
+            frame = geodesy.to_wgs84(points, name=what)
+        elif geometry:
+            frame = gpd.GeoDataFrame(points, geometry=gpd.GeoSeries([], crs=geodesy.WGS84))
+        else:
+            frame = points
+        return Points(frame, np.empty(0), np.empty(0), [], what)
 
     def labels_of(frame) -> list:
         if "city_id" in frame.columns:

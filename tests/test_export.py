@@ -545,3 +545,15 @@ def test_atomic_set_is_all_or_nothing(tmp_path):
         export.write(_points().iloc[:1], tmp / b.name)
     assert _files(tmp_path) == sorted([a.name, b.name])  # the old run's record of a is gone
     assert len(export.read(a)) == 1
+
+
+def test_read_points_allow_empty(tmp_path):
+    p = tmp_path / "empty.csv"
+    p.write_text("name,lat,lon\n", encoding="utf-8")
+    with pytest.raises(ValidationError, match="is empty"):
+        export.read_points(p)
+    pts = export.read_points(p, allow_empty=True)
+    assert len(pts) == 0 and isinstance(pts.frame, gpd.GeoDataFrame) and pts.frame.crs.to_epsg() == 4326
+    assert list(pts.frame.columns[:3]) == ["name", "lat", "lon"]
+    with pytest.raises(ValidationError, match="no CRS"):
+        export.read_points(gpd.GeoDataFrame(geometry=gpd.GeoSeries([])), allow_empty=True)

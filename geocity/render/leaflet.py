@@ -297,10 +297,7 @@ def _check_points(gdf, what: str):
     """EPSG:4326 points (an empty layer passes), or a ValidationError naming the offending rows."""
     from .. import export
 
-    gdf = _wgs84(gdf, what)
-    if len(gdf) == 0:
-        return gdf
-    return export.read_points(gdf, what=what).frame
+    return export.read_points(_wgs84(gdf, what), what=what, allow_empty=True).frame
 
 
 def _check_shapes(gdf, what: str, kinds: tuple[str, ...]):
@@ -1510,16 +1507,10 @@ def webmap(layers: Sequence[str] | str = DEFAULT_LAYERS, *, m: folium.Map | None
     elif isinstance(style, (str, Path)):
         style = _styles.load_style(style)
     if points is not None and not hasattr(points, "geometry"):
-        import geopandas as gpd
-
         from .. import export
 
-        raw = export.read(points) if isinstance(points, (str, Path)) and Path(points).is_file() else points
-        if isinstance(raw, pd.DataFrame) and len(raw) == 0:
-            # an empty layer gives a map with a note (add_points), not an error
-            points = gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs="EPSG:4326"))
-        else:
-            points = export.read_points(points).frame  # a file or a lat/lon table
+        # a file or a lat/lon table; an empty one gives a map with a note (add_points)
+        points = export.read_points(points, allow_empty=True).frame
     if points is not None:
         points = _check_points(points, "points")
     many = points is not None and len(points) >= MANY_POINTS
