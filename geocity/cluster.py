@@ -26,10 +26,13 @@ changes what a cluster means, so :meth:`CityClusters.fit` says so with one
 :class:`SelfCoreWarning` (a :class:`ClusterWarning`) per fit, listing those
 cities with their scores (the first 10 and how many more); raise
 ``min_weight`` above the largest score to make every core city depend on
-its neighbours. When such a city has no other city within ``eps_km`` it
-would be a cluster of one: a separate :class:`ClusterWarning` says so and
-the city is left out (``min_members`` = 2); those cities are not repeated in
-the :class:`SelfCoreWarning`.
+its neighbours. When such a city has no other city within ``eps_km`` (the
+engine's own neighbour test) it would be a cluster of one: a separate
+:class:`ClusterWarning` says so and the city is left out (``min_members`` =
+2); those cities are not repeated in the :class:`SelfCoreWarning`. Any other
+DBSCAN cluster smaller than ``min_members`` (its cities do have neighbours,
+e.g. border cities taken by another cluster) is left out with its own
+:class:`ClusterWarning` naming the cities.
 
 Why plain DBSCAN is not enough, and the split
 ---------------------------------------------
@@ -56,14 +59,28 @@ cities are driving the growth of the entire region":
    ``max_span_km / 2`` around the pole, plus the non-core cities within
    ``eps_km`` of those cores and inside the circle;
 3. repeat until every core city is assigned; non-core cities still left join
-   the cluster of their nearest core city.
+   the cluster of their nearest core city;
+4. a catchment with fewer than ``min_members`` cities joins the catchment it
+   is linked to (a pair within ``eps_km``, one of them a core city) by the
+   shortest link, smallest catchment first, until every catchment has
+   ``min_members`` cities (or the region is one cluster again).
 
 Every resulting cluster is connected by DBSCAN links; its cities claimed in
 step 2 lie within ``max_span_km / 2`` of the pole, so their span is at most
 ``max_span_km`` (triangle inequality); a non-core city re-attached in step 3
-lies within ``eps_km`` of a member core. Regions within the span limit are kept
-exactly as DBSCAN found them, and ``method="dbscan"`` keeps plain weighted
-DBSCAN for everything.
+lies within ``eps_km`` of a member core. Step 4 is what keeps the split from
+losing cities: a split may divide a DBSCAN cluster but never turns its cities
+into noise, so every city of a DBSCAN cluster of at least ``min_members``
+cities ends up in exactly one split cluster (and a density-connected group
+never yields zero clusters). A catchment joined in step 4 may take its
+cluster beyond ``max_span_km``: that happens when ``eps_km`` exceeds
+``max_span_km / 2`` (a pole's own neighbours then lie outside its circle) or
+when a core city's neighbours were all claimed by stronger poles; the fit
+logs each such merge at INFO level. "Within ``eps_km``" is decided by the
+very test :func:`geodesic_dbscan` uses (chord on unit vectors, no
+antimeridian or pole case). Regions within the span limit are kept exactly
+as DBSCAN found them, and ``method="dbscan"`` keeps plain weighted DBSCAN for
+everything.
 
 Default parameters and why
 --------------------------
@@ -730,26 +747,54 @@ SHAPEFILE_FIELDS: dict[str, str] = {
 }
 
 
-def _pairwise_km(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-    """Great-circle distances (mean-radius sphere, the DBSCAN metric) in km."""
+def _pairwise(lat: np.ndarray, lon: np.ndarray, eps_km: float) -> tuple[np.ndarray, np.ndarray]:
+    """All-pairs great-circle distances in km (mean-radius sphere, the DBSCAN
+    metric) and the "within ``eps_km``" relation decided by the same
+    floating-point test as :func:`geodesic_dbscan` (chord between unit
+    vectors ``<=`` the chord of eps: no antimeridian or pole case)."""
     from .geodesy import arc_from_chord
 
     X = unit_vectors(lat, lon)
-    d = np.sqrt(np.maximum(((X[:, None, :] - X[None, :, :]) ** 2).sum(axis=2), 0.0))
-    return arc_from_chord(d, EARTH_RADIUS_KM)
+    chord = np.sqrt(((X[:, None, :] - X[None, :, :]) ** 2).sum(axis=2))
+    r = float(chord_from_arc_km(eps_km, EARTH_RADIUS_KM))
+    return arc_from_chord(chord, EARTH_RADIUS_KM), chord <= r
+
+
+def _has_neighbour(lat: np.ndarray, lon: np.ndarray, idx: np.ndarray, eps_km: float) -> np.ndarray:
+    """For the points ``idx``: is another point (any index but its own) within
+    ``eps_km``, by the test of :func:`geodesic_dbscan`?"""
+    X = unit_vectors(lat, lon)
+    r = float(chord_from_arc_km(eps_km, EARTH_RADIUS_KM))
+    tree = cKDTree(X)
+    out = np.zeros(len(idx), dtype=bool)
+    for k, (i, cand) in enumerate(zip(idx, tree.query_ball_point(X[idx], r * (1.0 + 2.0 * EDGE_RTOL)))):
+        cand = np.asarray(cand, dtype=np.int64)
+        cand = cand[cand != i]
+        if len(cand):
+            out[k] = bool((np.sqrt(((X[cand] - X[i]) ** 2).sum(axis=1)) <= r).any())
+    return out
 
 
 def _split_region(
-    D: np.ndarray, core: np.ndarray, score: np.ndarray, order_key: np.ndarray, eps_km: float, radius_km: float
+    D: np.ndarray,
+    adj: np.ndarray,
+    core: np.ndarray,
+    score: np.ndarray,
+    order_key: np.ndarray,
+    radius_km: float,
+    min_members: int = 1,
 ) -> np.ndarray:
     """Partition one DBSCAN cluster into pole catchments (see module docstring).
 
-    ``D`` pairwise km among the members, ``core`` their core flags. Returns a
-    sub-label per member (0, 1, ...) in the order the poles were taken.
+    ``D`` pairwise km among the members, ``adj`` the within-eps relation
+    (:func:`_pairwise`), ``core`` their core flags. Catchments with fewer
+    than ``min_members`` members are merged into a linked one (step 4), so no
+    member is lost. Returns a sub-label per member (0, 1, ...) in the order
+    the poles were taken.
     """
     n = len(D)
     sub = np.full(n, -1, dtype=np.int64)
-    link = (D <= eps_km) & core[None, :]  # i -> core j within eps
+    link = adj & core[None, :]  # i -> core j within eps
     # poles in decreasing score, ties by the stable order key (city_id)
     cand = np.lexsort((order_key, -score))
     k = 0
@@ -766,7 +811,7 @@ def _split_region(
             stack.extend(nb.tolist())
         # border members (non-core) within eps of a claimed core and inside the radius
         claimed_core = (sub == k) & core
-        near = (D[:, claimed_core] <= eps_km).any(axis=1) & inside & (sub == -1) & ~core
+        near = adj[:, claimed_core].any(axis=1) & inside & (sub == -1) & ~core
         sub[near] = k
         k += 1
     # non-core members left out: join the catchment of their nearest core
@@ -775,7 +820,45 @@ def _split_region(
         cores = np.flatnonzero(core)
         nearest = cores[np.argmin(D[np.ix_(left, cores)], axis=1)]
         sub[left] = sub[nearest]
+    if int(min_members) > 1:
+        sub = _merge_small(sub, D, adj, core, int(min_members), order_key)
     return sub
+
+
+def _merge_small(
+    sub: np.ndarray, D: np.ndarray, adj: np.ndarray, core: np.ndarray, min_members: int, names=None
+) -> np.ndarray:
+    """Step 4 of the split: while a catchment has fewer than ``min_members``
+    members (and there are two or more), the smallest (ties: the one taken
+    last) joins the catchment holding its shortest DBSCAN link (a pair within
+    eps with a core at one end; ties: the lower label). A density-connected
+    region always has such a link between any catchment and the rest, so
+    members only move, never drop out. Labels are renumbered 0, 1, ... in
+    the order of the poles."""
+    sub = sub.copy()
+    while True:
+        labs, sizes = np.unique(sub, return_counts=True)
+        small = sizes < min_members
+        if len(labs) <= 1 or not small.any():
+            break
+        cl, cs = labs[small], sizes[small]
+        s = cl[np.lexsort((-cl, cs))[0]]
+        inn = np.flatnonzero(sub == s)
+        out = np.flatnonzero(sub != s)
+        linked = adj[np.ix_(inn, out)] & (core[inn][:, None] | core[out][None, :])
+        d = D[np.ix_(inn, out)]
+        if linked.any():  # always, for a DBSCAN cluster; the fallback only guards the loop
+            d = np.where(linked, d, np.inf)
+        best = d.min(axis=0)
+        target = sub[out][best == best.min()].min()
+        if names is not None:
+            log.info(
+                "split: catchment %s (%d of min_members=%d cities) joins catchment %s, shortest link %.0f km; "
+                "the cluster may span more than max_span_km", list(np.asarray(names)[inn][:3]), len(inn),
+                min_members, list(np.asarray(names)[sub == target][:3]), float(best.min()),
+            )
+        sub[inn] = target
+    return np.unique(sub, return_inverse=True)[1].astype(np.int64).reshape(-1)
 
 
 def check_outputs(
@@ -1056,24 +1139,49 @@ class CityClusters:
                         f"distances, limit {MAX_SPLIT_MEMBERS}); use method='dbscan' or geodesic_dbscan() "
                         "for large point layers, or lower eps_km"
                     )
-                D = _pairwise_km(lat[idx], lon[idx])
-                if D.max() <= float(self.max_span_km):
+                D, adj = _pairwise(lat[idx], lon[idx], eps_km)
+                span = float(self.max_span_km)
+                if D.max() <= span:
                     final[idx] = nxt
                     nxt += 1
                     continue
-                sub = _split_region(D, core[idx], w[idx], ids.to_numpy()[idx], eps_km, float(self.max_span_km) / 2)
+                sub = _split_region(
+                    D, adj, core[idx], w[idx], ids.to_numpy()[idx], span / 2, int(self.min_members)
+                )
                 final[idx] = sub + nxt
                 nxt += sub.max() + 1
-        # drop clusters below min_members
-        alone = []
-        alone_mask = np.zeros(len(ids), dtype=bool)
+        # drop clusters below min_members: whole DBSCAN clusters only (the split merges small catchments)
+        dropped = []
         for lab in np.unique(final[final >= 0]):
             m = final == lab
             if m.sum() < int(self.min_members):
-                if m.sum() == 1 and self_core[m].all():
-                    alone.append(f"{ids[m].iloc[0]} ({w[m][0]:.3g})")
-                    alone_mask |= m
+                dropped.append(np.flatnonzero(m))
                 final[m] = -1
+        alone = []
+        alone_mask = np.zeros(len(ids), dtype=bool)
+        small_groups = []
+        if dropped:
+            flat = np.concatenate(dropped)
+            has_nb = dict(zip(flat.tolist(), _has_neighbour(lat, lon, flat, eps_km).tolist()))
+            for grp in dropped:
+                if len(grp) == 1 and not has_nb[int(grp[0])]:  # a core with no other city within eps
+                    alone.append(f"{ids.iloc[grp[0]]} ({w[grp[0]]:.3g})")
+                    alone_mask[grp] = True
+                else:
+                    small_groups.append(grp)
+        if small_groups:
+            n_small = sum(len(g) for g in small_groups)
+            shown = [";".join(ids.iloc[g].tolist()) for g in small_groups[:10]]
+            one = len(small_groups) == 1
+            warnings.warn(
+                f"{len(small_groups)} DBSCAN {'cluster has' if one else 'clusters have'} fewer than "
+                f"min_members={int(self.min_members)} cities and {'is' if one else 'are'} left out "
+                f"({n_small} {'city' if n_small == 1 else 'cities'}): {', '.join(shown)}"
+                f"{' ...' if len(small_groups) > 10 else ''}; lower min_members or raise eps_km to keep "
+                f"{'it' if one else 'them'}",
+                ClusterWarning,
+                stacklevel=2,
+            )
         if alone:  # one warning for all of them
             warnings.warn(
                 f"{len(alone)} {'city is' if len(alone) == 1 else 'cities are each'} a core point on its own "
