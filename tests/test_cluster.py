@@ -906,6 +906,20 @@ def test_report_outputs_say_proxy(report_clusters):
     assert (est.clusters_["rank"].to_numpy() == np.arange(1, len(est.clusters_) + 1)).all()
 
 
+def test_report_split_loses_no_city_of_a_dbscan_cluster(report_clusters):
+    # the split divides DBSCAN regions but never drops their cities to noise: before the
+    # fix the default run silently lost Toronto, Glasgow and Lyon (one-city catchments)
+    est = report_clusters
+    db = est.dbscan_labels_
+    sizes = np.bincount(db[db >= 0])
+    in_group = (db >= 0) & (sizes[np.maximum(db, 0)] >= 2)
+    assert (est.labels_[in_group] > 0).all()
+    assert np.array_equal(est.labels_ > 0, in_group)
+    by_id = est.members_.set_index("city_id")
+    assert by_id.loc["toronto-ca", "cluster_name"] == by_id.loc["chicago-us", "cluster_name"]
+    assert {"glasgow-gb", "lyon-fr"} <= set(by_id.index)
+
+
 def test_report_innovation_clusters():
     pytest.importorskip("geocity.layers")
     from geocity.scores import city_scores
