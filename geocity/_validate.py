@@ -5,12 +5,18 @@ number of km, got -5"``. Each check either raises
 :class:`~geocity.errors.ValidationError` or, given a ``problems`` list, appends
 its message there and returns NaN, for the functions that gather every
 problem of a call into one error.
+
+Also the one rule for naming rows of a user's input in messages
+(:class:`RowLabels`, :func:`rows`): a CSV's own line numbers (header = line
+1), ``feature N`` (from 1) of a vector file, ``index L`` of an in-memory
+table.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 
 from .errors import ValidationError
 
@@ -79,3 +85,173 @@ def whole(name: str, value, *, minimum: int = 1, problems: list[str] | None = No
     if not (math.isfinite(v) and v == int(v) and v >= minimum):
         return _report(f"{name} must be a whole number >= {minimum}, got {value!r}", problems)
     return int(v)
+
+
+# --------------------------------------------------------------------------
+# naming rows in messages
+# --------------------------------------------------------------------------
+#
+# One rule for every message that names rows of a user's input: the row as the
+# user finds it in the file. A CSV row is its *line number* in a text editor
+# (the header is line 1, so the first data row is line 2; blank lines, which
+# readers skip, and line breaks inside quoted cells are counted); a feature of
+# a GeoPackage, GeoJSON, shapefile or FlatGeobuf is ``feature N`` counted from
+# 1 in the file's order; a row of an in-memory table is ``index L`` (its pandas
+# index label). A ``city_id`` is added in brackets when the input has one.
+
+
+class RowRef(str):
+    """A row's name in a message (``"line 5"``, ``"feature 3 (tokyo-jp)"``).
+
+    A plain string whose ``repr`` is the bare text, so that a list of them
+    reads ``[line 5, line 9]`` wherever a message prints a list.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def csv_record_lines(text: str) -> list[int]:
+    """Line number (header = line 1) where each data record of a CSV text starts.
+
+    Blank lines are skipped (as :func:`pandas.read_csv` skips them) and a
+    quoted cell spanning several lines counts all of them, so the ``k``-th row
+    pandas reads is on line ``csv_record_lines(text)[k]``.
+
+    Examples
+    --------
+    >>> csv_record_lines('name,lat\\n\\nA,1\\n"B\\nC",2\\nD,3\\n')
+    [3, 4, 6]
+    """
+    import csv
+    import io
+
+    reader = csv.reader(io.StringIO(text))
+    out: list[int] = []
+    end = 0
+    header = True
+    try:
+        for rec in reader:
+            start, end = end + 1, reader.line_num
+            if not rec:  # a blank line
+                continue
+            if header:
+                header = False
+                continue
+            out.append(start)
+    except csv.Error:  # pragma: no cover - the reader refused the file earlier
+        pass
+    return out
+
+
+class RowLabels(Sequence):
+    """How messages name the rows of one input, computed only when asked.
+
+    Build one with :meth:`csv`, :meth:`features` or :meth:`index`; then
+    ``labels[i]`` is the :class:`RowRef` of the ``i``-th row read and
+    :meth:`take` gives the labels of a selection (in its order), e.g. of the
+    rows of a result sorted along a corridor.
+
+    A CSV's line numbers are counted from its text the first time a label is
+    needed (an error), so reading 10^7 good rows costs nothing extra.
+    """
+
+    def __init__(self, n: int, make, ids=None, positions=None):
+        self._n = int(n)
+        self._make = make  # position -> "line 5" etc.
+        self._ids = ids  # a sequence (a pandas Series is read by position), or None
+        self._pos = positions  # optional selection of the underlying rows
+
+    # constructors ---------------------------------------------------------
+    @classmethod
+    def csv(cls, n: int, text_of, ids=None) -> "RowLabels":
+        """Rows of a CSV: ``line N``. ``text_of`` returns the decoded text (called once, lazily)."""
+        cache: dict[str, list[int]] = {}
+
+        def make(i: int) -> str:
+            if "lines" not in cache:
+                cache["lines"] = csv_record_lines(text_of())
+            lines = cache["lines"]
+            return f"line {lines[i]}" if i < len(lines) else f"line {i + 2}"
+
+        return cls(n, make, ids)
+
+    @classmethod
+    def features(cls, n: int, ids=None) -> "RowLabels":
+        """Features of a vector file: ``feature N`` (1-based, file order)."""
+        return cls(n, lambda i: f"feature {i + 1}", ids)
+
+    @classmethod
+    def index(cls, index, ids=None) -> "RowLabels":
+        """Rows of an in-memory table: ``index L`` (the pandas index label)."""
+        def make(i: int) -> str:
+            label = index[i]
+            return f"index {label!r}" if isinstance(label, str) else f"index {label}"
+
+        return cls(len(index), make, ids)
+
+    @classmethod
+    def positions(cls, n: int, word: str = "row") -> "RowLabels":
+        """Rows of a table geocity made: ``row N`` counted from 1."""
+        return cls(n, lambda i: f"{word} {i + 1}")
+
+    # sequence -------------------------------------------------------------
+    def __len__(self) -> int:
+        return self._n if self._pos is None else len(self._pos)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        i = int(i)
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        j = i if self._pos is None else int(self._pos[i])
+        text = self._make(j)
+        if self._ids is not None:
+            cid = self._ids.iloc[j] if hasattr(self._ids, "iloc") else self._ids[j]
+            if cid is not None and str(cid).strip() and str(cid) != "nan":
+                text += f" ({cid})"
+        return RowRef(text)
+
+    def take(self, positions) -> "RowLabels":
+        """The labels of rows ``positions`` (indices into this sequence), in that order."""
+        import numpy as np
+
+        pos = np.asarray(positions, dtype=np.int64)
+        if self._pos is not None:
+            pos = np.asarray(self._pos, dtype=np.int64)[pos]
+        return RowLabels(self._n, self._make, self._ids, pos)
+
+    def __deepcopy__(self, memo):  # immutable: pandas may deep-copy ``attrs``
+        return self
+
+    def __repr__(self) -> str:
+        return f"RowLabels({len(self)} rows)"
+
+
+def rows(labels, positions, *, limit: int = 10) -> str:
+    """Name the rows ``positions`` of an input: ``"line 3, line 7 and 4 more"``.
+
+    Parameters
+    ----------
+    labels
+        A :class:`RowLabels` (or any sequence of row names).
+    positions
+        Indices of the rows to name (e.g. ``numpy.flatnonzero(bad)``).
+    limit
+        Name at most this many; the rest are counted.
+
+    Examples
+    --------
+    >>> rows(RowLabels.features(5), [0, 3])
+    'feature 1, feature 4'
+    >>> rows(RowLabels.positions(30), range(12), limit=2)
+    'row 1, row 2 and 10 more'
+    """
+    pos = [int(p) for p in positions]
+    shown = ", ".join(str(labels[p]) for p in pos[:limit])
+    return shown + (f" and {len(pos) - limit} more" if len(pos) > limit else "")

@@ -43,7 +43,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -1007,8 +1006,8 @@ def export(
         Corridor name(s); all if None.
     overwrite
         Replace existing outputs (refused otherwise, before anything is
-        written). An existing GeoPackage keeps its other layers; its
-        ``lines`` and ``buffers`` layers are replaced.
+        written). An existing GeoPackage is replaced by a new file with the
+        two layers, like any other output.
     path
         Optional user corridor file (see :func:`waypoints`).
 
@@ -1038,8 +1037,8 @@ def export(
     else:
         targets = [output.with_name(f"{output.stem}_lines{output.suffix}"),
                    output.with_name(f"{output.stem}_buffers{output.suffix}")]
-    for t in targets:  # refuse an existing output or a bad extension before the work
-        _export.check_output(t, overwrite)
+    # refuse an existing output, a folder in the way or a bad extension before the work
+    _export.check_outputs(targets, overwrite)
     names = available(path=path) if names is None else names
     _, names = _select(names, path)
     meta = {"corridors": names, "within_km": kms, "corridor_file": str(path) if path else None}
@@ -1053,12 +1052,11 @@ def export(
     # a failure in the second leaves neither behind (and an overwritten output intact)
     written: list[Path] = []
     with _export.atomic_set(targets, overwrite) as tmp:
-        if gpkg:
+        if gpkg:  # a new file (an existing one is replaced whole, not extended) with two layers
             dest = tmp / output.name
-            if overwrite and output.exists():  # replace our two layers, keep any others of the file
-                shutil.copy2(output, dest)
             written += _export.write(gl, dest, layer="lines", overwrite=True)
-            written += _export.write(bufs, dest, layer="buffers", overwrite=True, metadata=meta, inputs=inputs)
+            written += _export.write(bufs, dest, layer="buffers", overwrite=True, metadata=meta, inputs=inputs,
+                                     add_layer=True)
         else:
             written += _export.write(gl, tmp / targets[0].name, overwrite=True, metadata=meta, inputs=inputs)
             written += _export.write(bufs, tmp / targets[1].name, overwrite=True, metadata=meta, inputs=inputs)

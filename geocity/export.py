@@ -91,6 +91,8 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from ._validate import RowLabels
+from ._validate import rows as rows_of
 from .errors import GeocityError, OutputExistsError, ValidationError
 
 log = logging.getLogger(__name__)
@@ -104,6 +106,7 @@ __all__ = [
     "atomic_path",
     "atomic_set",
     "check_writable",
+    "check_outputs",
     "shapefile_field_names",
     "output_files",
 ]
@@ -189,10 +192,72 @@ def _meta_path(path: Path) -> Path:
     return path.with_name(path.name + _META)
 
 
+def _folder(path: Path) -> Path:
+    return path.parent if str(path.parent) else Path(".")
+
+
+def _same_file_key(path: Path) -> str:
+    """A key equal for two paths that name the same file (links, ``..``, case on Windows)."""
+    return os.path.normcase(os.path.realpath(os.path.abspath(path)))
+
+
+def _exists_message(existing: Iterable[Path]) -> str:
+    names = ", ".join(str(p) for p in dict.fromkeys(existing))
+    return (f"output exists: {names}; use overwrite=True / --overwrite to replace it, "
+            "or choose another output path")
+
+
+def _check_folder_of(path: Path) -> None:
+    """The folder of ``path`` exists and is writable, or can be created (nothing is created here)."""
+    folder = _folder(path)
+    probe = folder
+    while not probe.exists() and not probe.is_symlink():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise ValidationError(
+            f"cannot write {str(path)!r}: {str(probe)!r} is a file, not a folder; "
+            "choose an output path in a folder"
+        )
+    if not probe.exists():  # a dangling link, or a root that does not exist
+        raise ValidationError(
+            f"cannot create the output folder {str(folder)!r}; choose an output path in a folder you can write to"
+        )
+    if not os.access(probe, os.W_OK | os.X_OK):
+        what = "write to the output folder" if probe == folder else "create the output folder"
+        raise ValidationError(
+            f"cannot {what} {str(folder)!r} (permission denied); "
+            "choose an output path in a folder you can write to"
+        )
+
+
+def _check_targets(files: Iterable[Path], overwrite: bool) -> None:
+    """Shared checks of every file an output set may create: none is a folder,
+    every folder is usable, none exists unless ``overwrite``."""
+    files = list(dict.fromkeys(Path(f) for f in files))
+    for f in files:
+        if f.is_dir():
+            raise ValidationError(
+                f"output {str(f)!r} is a folder; move it away or choose another output path"
+                + (f" (e.g. {str(f / 'out.gpkg')!r})" if not f.suffix else "")
+            )
+    for folder in dict.fromkeys(_folder(f) for f in files):
+        _check_folder_of(folder / "x")
+    if not overwrite:
+        existing = [f for f in files if f.exists() or f.is_symlink()]
+        if existing:
+            raise OutputExistsError(_exists_message(existing))
+
+
 def check_writable(
     path: str | os.PathLike, overwrite: bool = False, *, also: Iterable[str | os.PathLike] = ()
 ) -> Path:
     """Apply geocity's output policy to ``path`` before writing it.
+
+    Nothing is created: a missing output folder is only checked to be
+    creatable (it is made when the output is written, and removed again if
+    the write fails).
 
     Parameters
     ----------
@@ -202,109 +267,256 @@ def check_writable(
         Allow replacing an existing output.
     also
         Further files that belong to the same output (a shapefile's set, a
-        metadata record); none of them may exist unless ``overwrite``.
+        metadata record); none of them may exist unless ``overwrite``, and
+        none may be a folder.
 
     Returns
     -------
     pathlib.Path
-        ``path`` as a :class:`~pathlib.Path`; its parent folder exists.
+        ``path`` as a :class:`~pathlib.Path`.
 
     Raises
     ------
     OutputExistsError
         If the output (or one of ``also``) exists and ``overwrite`` is false.
     ValidationError
-        If ``path`` is a folder, or its folder cannot be created or written.
+        If ``path`` or one of ``also`` is a folder, or its folder cannot be
+        created or written.
     """
     path = Path(path)
-    if path.is_dir():
-        raise ValidationError(f"output {str(path)!r} is a folder; give a file name such as {str(path / 'out.gpkg')!r}")
-    if not overwrite:
-        existing = [p for p in dict.fromkeys([path, *map(Path, also)]) if p.exists()]
-        if existing:
-            names = ", ".join(str(p) for p in existing)
-            raise OutputExistsError(
-                f"output exists: {names}; use overwrite=True / --overwrite to replace it, "
-                "or choose another output path"
-            )
-    parent = path.parent if str(path.parent) else Path(".")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ValidationError(
-            f"cannot create the output folder {str(parent)!r} ({exc.strerror or exc}); "
-            "choose an output path in a folder you can write to"
-        ) from None
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ValidationError(
-            f"cannot write to the output folder {str(parent)!r} (permission denied); "
-            "choose an output path in a folder you can write to"
-        )
+    _check_targets([path, *map(Path, also)], overwrite)
     return path
+
+
+def check_outputs(
+    outputs,
+    overwrite: bool = False,
+    *,
+    metadata: bool = True,
+    formats: Iterable[str] | None = tuple(FORMATS),
+) -> list[Path]:
+    """The up-front check of *every* output of one command, before any work.
+
+    Each output is taken with its whole set (shapefile parts, ``.fields.csv``
+    sidecar, ``.meta.json`` record). Refused, in this order:
+
+    * an unsupported extension (when ``formats`` is given);
+    * two outputs that would write the same file, after resolving the paths
+      (``-o a.csv --members ./a.csv``, or ``x.shp`` and ``x.fields.csv``, or
+      ``a.csv`` and ``a.csv.meta.json``): a :class:`ValidationError` naming
+      both options;
+    * a file of a set that is a folder, a folder that is a file or cannot be
+      created or written: :class:`ValidationError`;
+    * any existing file of any set, unless ``overwrite``: one
+      :class:`OutputExistsError` naming them all.
+
+    Parameters
+    ----------
+    outputs
+        The outputs: paths, or ``{option: path}`` (e.g. ``{"-o/--output":
+        ..., "--members": ...}``) so that messages name the options.
+    overwrite
+        Allow replacing existing outputs.
+    metadata
+        The outputs get a ``.meta.json`` record.
+    formats
+        Accepted extensions (lower case, with the dot); ``None``: any.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The outputs, in the order given.
+    """
+    items = list(outputs.items()) if isinstance(outputs, Mapping) else [(str(p), p) for p in outputs]
+    items = [(str(k), Path(p)) for k, p in items]
+    if not items:
+        raise ValidationError("give at least one output path")
+    for _, p in items:
+        if p.is_dir():
+            _check_targets([p], True)  # raises the "is a folder" error
+        if formats is not None:
+            ok = [f.lower() for f in formats]
+            ext = _suffix(p)
+            if ext not in ok:
+                what = (" (Shapefile, GeoPackage, GeoJSON, FlatGeobuf, CSV)"
+                        if set(ok) <= set(FORMATS) and ".csv" in ok else "")
+                raise ValidationError(
+                    f"cannot tell the format of {str(p)!r} from its extension {ext or '(none)'!r}; "
+                    f"supported: {', '.join(ok)}{what}"
+                )
+    seen: dict[str, tuple[str, Path, Path]] = {}
+    for label, p in items:
+        for f in output_files(p, metadata=metadata):
+            key = _same_file_key(f)
+            if key in seen and seen[key][0] != label:
+                other, op, of = seen[key]
+                same = f"{str(f)!r}" if str(f) == str(of) else f"{str(of)!r} and {str(f)!r}"
+                raise ValidationError(
+                    f"two outputs would write the same file {same}: {other} {str(op)!r} and {label} {str(p)!r}; "
+                    "give them different names"
+                )
+            seen.setdefault(key, (label, p, f))
+    _check_targets([f for _, p in items for f in output_files(p, metadata=metadata)], overwrite)
+    return [p for _, p in items]
 
 
 def check_output(path: str | os.PathLike, overwrite: bool = False) -> Path:
     """Check, before any work, that :func:`write` will accept ``path``: a
     supported extension, and no file of its set (shapefile parts, sidecar,
-    metadata record) in the way unless ``overwrite``.
+    metadata record) in the way unless ``overwrite``. One output of
+    :func:`check_outputs`."""
+    return check_outputs([path], overwrite)[0]
 
-    Commands call this first so that a run that would be refused at the end
-    is refused at once.
+
+class Staging:
+    """Where the outputs of an :func:`atomic_set` are written before they are moved in.
+
+    One hidden temporary folder per destination folder. ``staging.path(final)``
+    is the temporary path of an output; ``staging / name`` works when all the
+    outputs share one folder.
     """
-    path = Path(path)
-    if path.is_dir():
-        check_writable(path)  # raises the "is a folder" error
-    ext = _suffix(path)
-    if ext not in FORMATS:
-        raise ValidationError(
-            f"cannot tell the format of {str(path)!r} from its extension {ext or '(none)'!r}; "
-            f"supported: {', '.join(FORMATS)} (Shapefile, GeoPackage, GeoJSON, FlatGeobuf, CSV)"
-        )
-    return check_writable(path, overwrite, also=output_files(path, metadata=True))
+
+    def __init__(self, dirs: dict[str, tuple[Path, Path]]):
+        self._dirs = dirs  # folder key -> (destination folder, temporary folder)
+
+    def path(self, final: str | os.PathLike) -> Path:
+        """The temporary path to write the output ``final`` to."""
+        final = Path(final)
+        key = _same_file_key(_folder(final))
+        if key not in self._dirs:
+            raise ValidationError(f"{str(final)!r} is not one of the outputs of this atomic_set")
+        return self._dirs[key][1] / final.name
+
+    @property
+    def dir(self) -> Path:
+        if len(self._dirs) != 1:
+            raise ValidationError("the outputs are in several folders; use staging.path(output)")
+        return next(iter(self._dirs.values()))[1]
+
+    def __truediv__(self, name) -> Path:
+        return self.dir / name
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.dir)
+
+    def iterdir(self):
+        return self.dir.iterdir()
+
+    def pairs(self) -> list[tuple[Path, Path]]:
+        return list(self._dirs.values())
 
 
-def _make_tmpdir(path: Path) -> Path:
-    parent = path.parent if str(path.parent) else Path(".")
-    try:
-        return Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent))
-    except OSError as exc:
-        raise ValidationError(
-            f"cannot write to the output folder {str(parent)!r} ({exc.strerror or exc}); "
-            "choose an output path in a folder you can write to"
-        ) from None
+def _make_folders(folders: Iterable[Path]) -> list[Path]:
+    """Create missing folders; return those created (outermost first) for a rollback."""
+    created: list[Path] = []
+    for folder in folders:
+        missing = []
+        probe = folder
+        while not probe.exists():
+            missing.append(probe)
+            if probe.parent == probe:
+                break
+            probe = probe.parent
+        for m in reversed(missing):
+            try:
+                m.mkdir()
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                _remove_folders(created)
+                raise ValidationError(
+                    f"cannot create the output folder {str(folder)!r} ({exc.strerror or exc}); "
+                    "choose an output path in a folder you can write to"
+                ) from None
+            created.append(m)
+    return created
 
 
-def _commit(tmpdir: Path, dest_dir: Path, *, overwrite: bool, replaces: Iterable[Path] = ()) -> list[Path]:
-    """Move every file of ``tmpdir`` into ``dest_dir``; all or nothing (best effort).
+def _remove_folders(created: list[Path]) -> None:
+    for m in reversed(created):
+        with contextlib.suppress(OSError):
+            m.rmdir()  # only if still empty
 
-    ``replaces`` lists files of the output set that should not survive next to
-    the new set (stale members of an old shapefile set) when overwriting.
+
+def _commit_staged(staging: Staging, replaces: list[Path], overwrite: bool) -> list[Path]:
+    """Move every staged file into place, all or nothing.
+
+    Existing targets (and, when overwriting, the stale files of the old sets
+    that this write did not produce) are first moved aside into the
+    temporary folder; if any move fails, the new files are removed and the old
+    ones put back.
     """
-    produced = sorted(p for p in tmpdir.iterdir())
-    targets = [dest_dir / p.name for p in produced]
-    if not overwrite:  # re-check: something may have appeared meanwhile
-        existing = [t for t in dict.fromkeys(targets) if t.exists()]
-        if existing:
-            raise OutputExistsError(
-                f"output exists: {', '.join(map(str, existing))}; use overwrite=True / --overwrite to replace it"
-            )
+    plan: list[tuple[Path, Path, Path]] = []  # (staged file, destination, temporary folder)
+    for dest_dir, tmpdir in staging.pairs():
+        for src in sorted(tmpdir.iterdir()):
+            if src.name == ".old":
+                continue
+            plan.append((src, dest_dir / src.name, tmpdir))
+    if not plan:
+        return []
+    dests = [d for _, d, _ in plan]
+    _check_targets(dests, overwrite)  # re-check: something may have appeared meanwhile
+    keep = {_same_file_key(d) for d in dests}
+    stale = []
+    if overwrite:
+        stale = [p for p in dict.fromkeys(replaces)
+                 if _same_file_key(p) not in keep and p.is_file()]
+    aside: list[tuple[Path, Path]] = []  # (original, where it was moved)
     moved: list[Path] = []
     try:
-        for src, dst in zip(produced, targets):
+        tmp_of = {_same_file_key(dd): t for dd, t in staging.pairs()}
+        for old in [d for d in dests if d.exists() or d.is_symlink()] + stale:
+            backup = tmp_of[_same_file_key(_folder(old))] / ".old"
+            backup.mkdir(exist_ok=True)
+            os.replace(old, backup / old.name)
+            aside.append((old, backup / old.name))
+        for src, dst, _ in plan:
             os.replace(src, dst)
             moved.append(dst)
-    except BaseException:
+    except BaseException as exc:
         for dst in moved:  # do not leave a half set behind
             with contextlib.suppress(OSError):
                 dst.unlink()
+        for old, backup in reversed(aside):  # and put the old files back
+            with contextlib.suppress(OSError):
+                os.replace(backup, old)
+        if isinstance(exc, OSError):
+            raise ValidationError(
+                f"cannot move the new output into place ({exc.strerror or exc}: "
+                f"{getattr(exc, 'filename', None) or ''}); nothing was changed"
+            ) from None
         raise
-    if overwrite:
-        keep = set(targets)
-        for stale in replaces:
-            if stale not in keep and stale.exists():
-                log.info("removing stale %s of the replaced output", stale)
-                stale.unlink()
-    return targets
+    for old in stale:
+        log.info("removed stale %s of the replaced output", old)
+    return dests
+
+
+@contextlib.contextmanager
+def _staged(folders: Iterable[Path], replaces: Iterable[Path], overwrite: bool, first_name: str,
+            result: list) -> Iterator[Staging]:
+    folders = list(dict.fromkeys(folders))
+    created = _make_folders(folders)
+    dirs: dict[str, tuple[Path, Path]] = {}
+    ok = False
+    try:
+        for folder in folders:
+            try:
+                tmp = Path(tempfile.mkdtemp(prefix=f".{first_name}.", suffix=".tmp", dir=folder))
+            except OSError as exc:
+                raise ValidationError(
+                    f"cannot write to the output folder {str(folder)!r} ({exc.strerror or exc}); "
+                    "choose an output path in a folder you can write to"
+                ) from None
+            dirs[_same_file_key(folder)] = (folder, tmp)
+        staging = Staging(dirs)
+        yield staging
+        result.extend(_commit_staged(staging, list(replaces), overwrite))
+        ok = True
+    finally:
+        for _, tmp in dirs.values():
+            shutil.rmtree(tmp, ignore_errors=True)
+        if not ok:
+            _remove_folders(created)
 
 
 @contextlib.contextmanager
@@ -314,7 +526,9 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
     The temporary file has the same name as ``path`` (so writers that pick
     the format from the extension work) inside a hidden temporary folder in
     the destination folder. If the block raises, or writes nothing, the
-    temporary file is deleted and ``path`` is left untouched.
+    temporary file is deleted, ``path`` is left untouched and a missing
+    output folder that was created for it is removed again. A one-file
+    :func:`atomic_set`.
 
     Parameters
     ----------
@@ -323,49 +537,51 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
     overwrite
         Allow replacing an existing ``path``; otherwise
         :class:`~geocity.errors.OutputExistsError` is raised *before* the block
-        runs.
+        runs. A ``path`` that is a folder is always refused.
 
     Examples
     --------
     >>> with atomic_path("out/plate.png", overwrite=True) as tmp:  # doctest: +SKIP
     ...     fig.savefig(tmp)
     """
-    path = check_writable(path, overwrite)
-    tmpdir = _make_tmpdir(path)
-    tmp = tmpdir / path.name
-    try:
+    path = Path(path)
+    with atomic_set([path], overwrite, metadata=False) as staging:
+        tmp = staging.path(path)
         yield tmp
         if not tmp.exists():
             raise GeocityError(f"nothing was written to the temporary file for {str(path)!r}")
-        if not overwrite and path.exists():
-            raise OutputExistsError(
-                f"output exists: {path}; use overwrite=True / --overwrite to replace it"
-            )
-        os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 @contextlib.contextmanager
-def atomic_set(paths: Iterable[str | os.PathLike], overwrite: bool = False) -> Iterator[Path]:
-    """Write several outputs of one folder all or nothing.
+def atomic_set(paths, overwrite: bool = False, *, metadata: bool = True,
+               formats: Iterable[str] | None = None) -> Iterator[Staging]:
+    """Write several outputs all or nothing: the one mechanism behind every output.
 
-    Yields a hidden temporary folder inside the destination folder. Write
-    each output into it under its final file name (with :func:`write`,
-    ``overwrite=True`` is fine there, or any other writer); when the block
-    ends, every file of the temporary folder is moved into place together.
-    If the block raises, nothing is moved, the temporary folder is removed
-    and existing outputs are untouched.
+    Every output is checked first with :func:`check_outputs` (folders,
+    collisions between the outputs, existing files). The block then writes
+    each output into a hidden temporary folder in its destination folder,
+    under its final name (``staging.path(output)``, or ``staging / name``
+    when the outputs share one folder), with :func:`write`
+    (``overwrite=True`` is fine there) or any other writer. When the block
+    ends, every staged file is moved into place together; existing files are
+    moved aside first and put back if a move fails. If the block raises,
+    nothing is moved, the temporary folders (and output folders created for
+    them) are removed and existing outputs are untouched.
 
     Parameters
     ----------
     paths
-        The final outputs (one folder). Their whole sets (shapefile parts,
-        sidecars, ``.meta.json`` records) are checked against the overwrite
-        policy *before* the block runs; when overwriting, files of the old
-        sets that the new write did not produce are removed.
+        The final outputs, as paths or ``{option: path}`` (for messages).
+        Their whole sets (shapefile parts, sidecars, ``.meta.json`` records)
+        are checked against the overwrite policy *before* the block runs;
+        when overwriting, files of the old sets that the new write did not
+        produce are removed (as part of the same all-or-nothing move).
     overwrite
         Allow replacing existing outputs.
+    metadata
+        The outputs get ``.meta.json`` records (checked with them).
+    formats
+        Accepted extensions; ``None`` (default): any.
 
     Examples
     --------
@@ -373,23 +589,14 @@ def atomic_set(paths: Iterable[str | os.PathLike], overwrite: bool = False) -> I
     ...     write(lines, tmp / "a_lines.geojson", metadata=params)
     ...     write(buffers, tmp / "a_buffers.geojson", metadata=params)
     """
-    paths = [Path(p) for p in paths]
-    if not paths:
-        raise ValidationError("atomic_set: give at least one output path")
-    parents = {p.parent.resolve() for p in paths}
-    if len(parents) > 1:
-        raise ValidationError(f"atomic_set: the outputs must share one folder, got {sorted(map(str, parents))}")
-    sets = [f for p in paths for f in output_files(p, metadata=True)]
-    for p in paths:
-        check_writable(p, overwrite, also=sets)
-    tmpdir = _make_tmpdir(paths[0])
-    try:
-        yield tmpdir
-        if not any(tmpdir.iterdir()):
-            raise GeocityError(f"nothing was written for {', '.join(map(str, paths))}")
-        _commit(tmpdir, paths[0].parent, overwrite=overwrite, replaces=sets if overwrite else ())
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+    outs = check_outputs(paths, overwrite, metadata=metadata, formats=formats)
+    replaces = [f for p in outs for f in output_files(p, metadata=True)]
+    result: list[Path] = []
+    with _staged([_folder(p) for p in outs], replaces, overwrite, outs[0].name, result) as staging:
+        yield staging
+        if not any(any(tmp.iterdir()) for _, tmp in staging.pairs()):
+            raise GeocityError(f"nothing was written for {', '.join(map(str, outs))}")
+
 
 
 # --------------------------------------------------------------------------
@@ -698,16 +905,16 @@ def _prepare(data, path: Path) -> tuple[pd.DataFrame, dict[str, str]]:
     return df, types
 
 
-def _check_dbf_strings(df: pd.DataFrame, types: Mapping[str, str], path: Path) -> None:
+def _check_dbf_strings(df: pd.DataFrame, types: Mapping[str, str], path: Path, labels) -> None:
     problems = []
     for col, t in types.items():
         if t not in ("str", "json", "wkt"):
             continue
         s = df[col]
-        nb = s.map(lambda v: _nbytes(v) if isinstance(v, str) else 0)
-        bad = nb[nb > _DBF_STR_BYTES]
+        nb = s.map(lambda v: _nbytes(v) if isinstance(v, str) else 0).to_numpy()
+        bad = np.flatnonzero(nb > _DBF_STR_BYTES)
         if len(bad):
-            rows = ", ".join(f"row {idx!r} ({n} bytes)" for idx, n in list(bad.items())[:5])
+            rows = ", ".join(f"{labels[i]} ({nb[i]} bytes)" for i in bad[:5])
             more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
             problems.append(f"column {col!r}: {rows}{more}")
     if problems:
@@ -780,7 +987,7 @@ def _empty_geometry_type(df, geometry_type: str | None) -> str | None:
     return geometry_type if bool((g.isna() | g.is_empty).all()) else None
 
 
-def _write_shp(df, types, tmp: Path, field_names, geometry_type: str | None = None) -> dict[str, str]:
+def _write_shp(df, types, tmp: Path, field_names, geometry_type: str | None = None, labels=None) -> dict[str, str]:
     import pyogrio
 
     import geopandas as gpd
@@ -788,7 +995,7 @@ def _write_shp(df, types, tmp: Path, field_names, geometry_type: str | None = No
     geom_col = df.geometry.name if isinstance(df, gpd.GeoDataFrame) else None
     attr_cols = [c for c in df.columns if c != geom_col]
     names = shapefile_field_names(attr_cols, field_names)
-    _check_dbf_strings(df, types, tmp)
+    _check_dbf_strings(df, types, tmp, labels if labels is not None else RowLabels.positions(len(df)))
     promote = _shp_geometry(df, tmp)
     declared = _empty_geometry_type(df, geometry_type)
     for col, t in types.items():
@@ -813,7 +1020,7 @@ def _write_shp(df, types, tmp: Path, field_names, geometry_type: str | None = No
     return names
 
 
-def _write_csv(df, tmp: Path) -> None:
+def _write_csv(df, tmp: Path, labels=None) -> None:
     import geopandas as gpd
     import shapely
 
@@ -833,10 +1040,11 @@ def _write_csv(df, tmp: Path) -> None:
                 lon = pd.to_numeric(out["lon"], errors="coerce")
                 off = ~(np.isclose(lat, y, atol=1e-7, equal_nan=True) & np.isclose(lon, x, atol=1e-7, equal_nan=True))
                 if off.any():
-                    rows = list(out.index[off][:5])
+                    labels = labels if labels is not None else RowLabels.positions(len(out))
                     raise ValidationError(
                         f"cannot write {tmp.name}: columns 'lat'/'lon' disagree with the point geometry "
-                        f"in rows {rows}; drop or fix those columns"
+                        f"in {int(np.sum(off))} row(s): {rows_of(labels, np.flatnonzero(off), limit=5)}; "
+                        "drop or fix those columns"
                     )
             else:
                 out["lat"] = y.to_numpy()
@@ -882,6 +1090,8 @@ def write(
     field_names: Mapping[str, str] | None = None,
     inputs: Iterable[str | os.PathLike] = (),
     geometry_type: str | None = None,
+    add_layer: bool = False,
+    row_labels=None,
 ) -> list[Path]:
     """Write a GeoDataFrame or DataFrame; the format follows the extension.
 
@@ -897,11 +1107,15 @@ def write(
         Replace an existing output (any file of a shapefile set). Without it,
         :class:`~geocity.errors.OutputExistsError` is raised.
     layer
-        GeoPackage layer name (default: the file stem). Writing a new layer
-        into an existing GeoPackage adds it (the file is copied, extended and
-        moved back atomically); an existing layer of that name needs
-        ``overwrite``. Ignored by single-layer formats, whose layer is named
-        after the file stem.
+        GeoPackage layer name (default: the file stem). Ignored by
+        single-layer formats, whose layer is named after the file stem.
+    add_layer
+        Add the layer to an existing GeoPackage instead of treating the file
+        as an existing output (the file is copied, extended and moved back
+        atomically); an existing layer of that name then needs
+        ``overwrite``. Without it an existing ``path`` is refused (or, with
+        ``overwrite``, replaced by a new file holding this layer only): no
+        writer appends to a user's file unless asked.
     metadata
         Parameters of the run; if given, :func:`write_metadata` writes
         ``<path>.meta.json`` as part of the same atomic set.
@@ -916,6 +1130,10 @@ def write(
         Geometry type to declare (e.g. ``"MultiPolygon"``) when the layer has
         no geometry to infer it from — an empty result — so that the file
         still has the layer's type and field types; ignored otherwise.
+    row_labels
+        How messages name the rows of ``data`` (a
+        :class:`geocity._validate.RowLabels`, e.g. the input lines the rows
+        came from); default ``index L``, the label in ``data.index``.
 
     Returns
     -------
@@ -950,36 +1168,40 @@ def write(
             "e.g. gdf.set_crs(4326) for longitude/latitude in degrees"
         )
     df, types = _prepare(data, path)
+    labels = row_labels if row_labels is not None and len(row_labels) == len(df) else RowLabels.index(data.index)
     if driver == "ESRI Shapefile":  # validate before touching the file system
         gname = df.geometry.name if isinstance(df, gpd.GeoDataFrame) else None
         shapefile_field_names([c for c in df.columns if c != gname], field_names)
-        _check_dbf_strings(df, types, path)
+        _check_dbf_strings(df, types, path, labels)
         _shp_geometry(df, path)
 
     append_to = None
-    if driver == "GPKG" and layer is not None and path.exists():
+    if add_layer and path.exists():
         import pyogrio
 
-        layers = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
-        if layer in layers and not overwrite:
+        if driver != "GPKG":
+            raise ValidationError(f"add_layer=True adds a layer to a GeoPackage (.gpkg), not to {path.name}")
+        if path.is_dir():
+            check_writable(path)  # raises the "is a folder" error
+        try:
+            layers = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+        except Exception as exc:  # noqa: BLE001 - any GDAL failure: not a GeoPackage we can extend
+            raise ValidationError(f"cannot add a layer to {str(path)!r}: not a readable GeoPackage ({exc})") from None
+        name = layer or path.stem
+        if name in layers and not overwrite:
             raise OutputExistsError(
-                f"layer {layer!r} exists in {path}; use overwrite=True / --overwrite to replace it"
+                f"output exists: layer {name!r} of {path}; use overwrite=True / --overwrite to replace it, "
+                "or choose another layer name"
             )
-        check_writable(path, True, also=())
         append_to = path
-        set_files = [path] + ([_meta_path(path)] if metadata is not None else [])
-    else:
-        set_files = output_files(path, metadata=metadata is not None)
-        check_writable(path, overwrite, also=set_files)
-
-    tmpdir = _make_tmpdir(path)
-    try:
-        tmp = tmpdir / path.name
+    # one mechanism for every output: checked up front, staged, moved in all or nothing
+    with atomic_set([path], overwrite or append_to is not None, metadata=metadata is not None) as staging:
+        tmp = staging.path(path)
         names = None
         if driver is None:
-            _write_csv(df, tmp)
+            _write_csv(df, tmp, labels)
         elif driver == "ESRI Shapefile":
-            names = _write_shp(df, types, tmp, field_names, geometry_type)
+            names = _write_shp(df, types, tmp, field_names, geometry_type, labels)
         else:
             _write_ogr(
                 df, tmp, driver, layer or path.stem, append_to=append_to, overwrite=overwrite,
@@ -990,16 +1212,9 @@ def write(
             if names is not None:
                 extra["shapefile_fields"] = names
             text = _metadata_record(path.name, metadata, inputs, {"written": extra})
-            (tmpdir / _meta_path(path).name).write_text(text, encoding="utf-8", newline="\n")
-        written = _commit(
-            tmpdir,
-            path.parent,
-            overwrite=overwrite or append_to is not None,
-            # a stale record of an older run must not sit next to a new output
-            replaces=output_files(path, metadata=True) if overwrite and append_to is None else (),
-        )
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+            staging.path(_meta_path(path)).write_text(text, encoding="utf-8", newline="\n")
+        produced = sorted(path.parent / p.name for p in staging.iterdir())
+    written = produced
     log.info("wrote %s (%d rows)", path, len(df))
     main = path if path in written else _stem_base(path).with_suffix(".dbf")  # table-only shapefile
     return sorted(written, key=lambda p: (p != main, p.name))
@@ -1087,6 +1302,17 @@ def _parse_csv(path: Path, head: bytes, encoding: str | None, kwargs: dict) -> p
     return pd.read_csv(io.StringIO(text), **kwargs)
 
 
+def _csv_labels(path: Path, n: int, encoding: str | None = None, ids=None) -> RowLabels:
+    """``line N`` labels of the ``n`` rows read from the CSV ``path`` (counted when first needed)."""
+
+    def text_of() -> str:
+        from ._text import decode
+
+        return decode(path.read_bytes(), encoding, path)[0]
+
+    return RowLabels.csv(n, text_of, ids)
+
+
 def _from_wkt(values, what: str, labels) -> np.ndarray:
     """Shapely geometries from WKT text (missing/empty cells -> None); invalid
     WKT is a ValidationError naming the rows."""
@@ -1097,10 +1323,9 @@ def _from_wkt(values, what: str, labels) -> np.ndarray:
     given = np.fromiter((v is not None for v in wkt), dtype=bool, count=len(wkt))
     bad = np.flatnonzero(given & shapely.is_missing(geom))
     if bad.size:
-        rows = [labels[i] for i in bad[:10]]
         raise ValidationError(
-            f"{what}: {bad.size} invalid WKT value(s) in column 'wkt' at {rows}"
-            f"{' ...' if bad.size > 10 else ''} (e.g. {wkt[bad[0]]!r}); write points as 'POINT (lon lat)', "
+            f"{what}: {bad.size} invalid WKT value(s) in column 'wkt' at {rows_of(labels, bad)}"
+            f" (e.g. {wkt[bad[0]]!r}); write points as 'POINT (lon lat)', "
             "leave the cell empty, or give lat/lon columns instead"
         )
     return geom
@@ -1143,7 +1368,7 @@ def read(path: str | os.PathLike, *, layer: str | None = None, encoding: str | N
     if ext == ".csv":
         df = _read_csv(path, encoding=encoding)
         if "wkt" in df.columns:
-            geom = _from_wkt(df.pop("wkt"), f"{str(path)!r}", [f"line {i + 2}" for i in range(len(df))])
+            geom = _from_wkt(df.pop("wkt"), f"{str(path)!r}", _csv_labels(path, len(df), encoding))
             return gpd.GeoDataFrame(df, geometry=geom, crs=4326)
         return df
     if path.is_dir() and ext not in (".gdb",):
@@ -1176,7 +1401,7 @@ def read(path: str | os.PathLike, *, layer: str | None = None, encoding: str | N
         if t == "json":
             df[col] = df[col].map(lambda v: json.loads(v) if isinstance(v, str) else v).astype(object)
         elif t == "wkt":
-            geom = _from_wkt(df[col], f"{str(path)!r} (column {r['full_name']!r})", list(range(len(df))))
+            geom = _from_wkt(df[col], f"{str(path)!r} (column {r['full_name']!r})", RowLabels.features(len(df)))
             df[col] = gpd.GeoSeries(geom, index=df.index, crs=df.crs)
         elif t.startswith("datetime64"):
             df[col] = pd.to_datetime(df[col], format="ISO8601").astype(t)
@@ -1205,8 +1430,11 @@ class Points:
     lat, lon
         Degrees (WGS 84), one per row, all finite and in range.
     labels
-        How to name each row in a message: ``city_id`` when the layer has
-        one, ``line N`` for the rows of a CSV file, else the index.
+        How to name each row in a message (:class:`geocity._validate.RowLabels`):
+        ``line N`` for the rows of a CSV file (its own line numbers, header =
+        line 1), ``feature N`` (from 1) for a vector file, ``index L`` for an
+        in-memory table; with the ``city_id`` in brackets when the layer has
+        one.
     what
         How to name the layer in a message.
     """
@@ -1219,6 +1447,17 @@ class Points:
 
     def __len__(self) -> int:
         return len(self.lat)
+
+
+def _check_latlon(lat, lon, what: str, labels) -> None:
+    """:func:`geocity.geodesy.validate_latlon`, naming rows only when one is bad
+    (so that the labels of 10^7 good rows are never built)."""
+    from . import geodesy
+
+    try:
+        geodesy.validate_latlon(lat, lon, what=what)
+    except ValidationError:
+        geodesy.validate_latlon(lat, lon, what=what, labels=labels)
 
 
 def _latlon_columns(df: pd.DataFrame) -> tuple[str, str] | None:
@@ -1271,7 +1510,7 @@ def read_points(points, *, what: str = "points", geometry: bool = True, encoding
 
     from . import geodesy
 
-    from_csv = False
+    from_csv = from_file = False
     if isinstance(points, (str, os.PathLike)):
         path = Path(points)
         what = f"points file {str(path)!r}"
@@ -1280,6 +1519,7 @@ def read_points(points, *, what: str = "points", geometry: bool = True, encoding
                 f"{what} does not exist; give the path of a CSV (lat/lon columns), GeoJSON, GeoPackage or shapefile"
             )
         from_csv = _suffix(path) == ".csv"
+        from_file = True
         points = read(path, encoding=encoding)
     if isinstance(points, gpd.GeoSeries):
         points = gpd.GeoDataFrame(geometry=points)
@@ -1300,12 +1540,13 @@ def read_points(points, *, what: str = "points", geometry: bool = True, encoding
             frame = points
         return Points(frame, np.empty(0), np.empty(0), [], what)
 
-    def labels_of(frame) -> list:
-        if "city_id" in frame.columns:
-            return frame["city_id"].tolist()
+    def labels_of(frame) -> RowLabels:
+        ids = frame["city_id"] if "city_id" in frame.columns else None
         if from_csv:
-            return [f"line {i + 2}" for i in range(len(frame))]  # line 1 is the header
-        return frame.index.tolist()
+            return _csv_labels(path, len(frame), encoding, ids)  # the file's own line numbers
+        if from_file:
+            return RowLabels.features(len(frame), ids)
+        return RowLabels.index(frame.index, ids)
 
     if not isinstance(points, gpd.GeoDataFrame):
         pair = _latlon_columns(points)
@@ -1318,7 +1559,7 @@ def read_points(points, *, what: str = "points", geometry: bool = True, encoding
         lat = pd.to_numeric(points[pair[0]], errors="coerce").to_numpy(float)
         lon = pd.to_numeric(points[pair[1]], errors="coerce").to_numpy(float)
         labels = labels_of(points)
-        geodesy.validate_latlon(lat, lon, what=what, labels=labels)
+        _check_latlon(lat, lon, what, labels)
         frame = points
         if geometry:
             frame = gpd.GeoDataFrame(points, geometry=gpd.points_from_xy(lon, lat), crs=geodesy.WGS84)
@@ -1332,17 +1573,17 @@ def read_points(points, *, what: str = "points", geometry: bool = True, encoding
     if missing.any() or wrong.any():
         problems = []
         if missing.any():
-            rows = [labels[i] for i in np.flatnonzero(missing)[:10]]
-            problems.append(f"{int(missing.sum())} row(s) without a geometry (missing or empty), e.g. {rows}")
+            problems.append(f"{int(missing.sum())} row(s) without a geometry (missing or empty): "
+                            f"{rows_of(labels, np.flatnonzero(missing))}")
         if wrong.any():
-            rows = [labels[i] for i in np.flatnonzero(wrong)[:10]]
             kinds = sorted(set(geom[wrong].geom_type))
-            problems.append(f"{int(wrong.sum())} row(s) that are not points ({', '.join(kinds)}), e.g. {rows}")
+            problems.append(f"{int(wrong.sum())} row(s) that are not points ({', '.join(kinds)}): "
+                            f"{rows_of(labels, np.flatnonzero(wrong))}")
         raise ValidationError(
             f"{what} must hold one point per row: " + "; ".join(problems)
             + "; drop those rows, or use .representative_point() for areas"
         )
     lon = geom.x.to_numpy(float)
     lat = geom.y.to_numpy(float)
-    geodesy.validate_latlon(lat, lon, what=what, labels=labels)
+    _check_latlon(lat, lon, what, labels)
     return Points(frame, lat, lon, labels, what)

@@ -287,13 +287,19 @@ def test_csv_tables(tmp_path):
 def test_gpkg_adds_layers(tmp_path):
     out = tmp_path / "all.gpkg"
     export.write(_polygons(), out, layer="clusters")
-    export.write(_points(), out, layer="members")
-    assert sorted(pyogrio.list_layers(out)[:, 0]) == ["clusters", "members"]
-    with pytest.raises(OutputExistsError):
+    # an existing GeoPackage is an existing output unless a layer is added on purpose
+    with pytest.raises(OutputExistsError, match=r"output exists: .*all.gpkg.*--overwrite"):
         export.write(_points(), out, layer="members")
-    export.write(_points().iloc[:1], out, layer="members", overwrite=True)
+    export.write(_points(), out, layer="members", add_layer=True)
+    assert sorted(pyogrio.list_layers(out)[:, 0]) == ["clusters", "members"]
+    with pytest.raises(OutputExistsError, match="layer 'members'"):
+        export.write(_points(), out, layer="members", add_layer=True)
+    export.write(_points().iloc[:1], out, layer="members", overwrite=True, add_layer=True)
     assert len(export.read(out, layer="members")) == 1
     assert len(export.read(out, layer="clusters")) == 2
+    # overwrite without add_layer replaces the file: no layer of the old one survives
+    export.write(_points(), out, layer="links", overwrite=True)
+    assert list(pyogrio.list_layers(out)[:, 0]) == ["links"]
 
 
 def test_metadata_record(tmp_path):
@@ -378,7 +384,7 @@ def test_read_points_accepts_files_tables_and_layers(tmp_path):
     pts = export.read_points(p)
     assert isinstance(pts.frame, gpd.GeoDataFrame) and pts.frame.crs.to_epsg() == 4326
     np.testing.assert_allclose(pts.lat, [39.47, 25.13])
-    assert pts.labels == ["line 2", "line 3"] and len(pts) == 2
+    assert list(pts.labels) == ["line 2", "line 3"] and len(pts) == 2
     # geometry=False leaves a lat/lon table a table (no shapely points for 10^7 rows)
     table = pd.DataFrame({"lat": [1.0, 2.0], "lon": [3.0, 4.0]})
     assert export.read_points(table, geometry=False).frame is table
@@ -386,9 +392,10 @@ def test_read_points_accepts_files_tables_and_layers(tmp_path):
     merc = gpd.GeoSeries([Point(0, 0), Point(1_000_000, 0)], crs=3857)
     got = export.read_points(merc)
     np.testing.assert_allclose(got.lon, [0.0, 8.983152841195214], rtol=1e-9)
-    # a written layer reads back with the city ids as labels
+    # a written layer reads back with features numbered from 1 and the city ids in brackets
     export.write(_points(), tmp_path / "c.gpkg")
-    assert export.read_points(tmp_path / "c.gpkg").labels == ["guangzhou-cn", "hong-kong-hk", "macao-mo"]
+    assert list(export.read_points(tmp_path / "c.gpkg").labels) == [
+        "feature 1 (guangzhou-cn)", "feature 2 (hong-kong-hk)", "feature 3 (macao-mo)"]
 
 
 @pytest.mark.parametrize(
@@ -396,10 +403,10 @@ def test_read_points_accepts_files_tables_and_layers(tmp_path):
     [
         ("name,lat,lon\n", r"is empty"),
         ("name,a,b\nA,1,2\n", r"no coordinates.*'lat' and 'lon'.*found \['name', 'a', 'b'\]"),
-        ("name,lat,lon\nA,31.5,74.3\nB,,67.0\n", r"missing or non-finite coordinates, e\.g\. \['line 3'\]"),
-        ("name,lat,lon\nA,31.5,74.3\nB,north,67.0\n", r"\['line 3'\]"),
-        ("name,lat,lon\nA,131.5,74.3\nB,24.9,67.0\n", r"latitude outside \[-90, 90\].*\['line 2'\]"),
-        ("name,lat,lon\nA,74.3,231.5\n", r"longitude outside \[-180, 180\].*\[.line 2.\]"),
+        ("name,lat,lon\nA,31.5,74.3\nB,,67.0\n", r"missing or non-finite coordinates, e\.g\. \[line 3\]"),
+        ("name,lat,lon\nA,31.5,74.3\nB,north,67.0\n", r"\[line 3\]"),
+        ("name,lat,lon\nA,131.5,74.3\nB,24.9,67.0\n", r"latitude outside \[-90, 90\].*\[line 2\]"),
+        ("name,lat,lon\nA,74.3,231.5\n", r"longitude outside \[-180, 180\].*\[line 2\]"),
         ("name,lat,lon\nA,121.5,31.2\n", r"look swapped"),
     ],
 )
@@ -416,7 +423,7 @@ def test_read_points_refuses_what_is_not_a_point_layer(tmp_path):
     with pytest.raises(ValidationError, match=r"expected a GeoDataFrame.*got list"):
         export.read_points([(1, 2)])
     gdf = gpd.GeoDataFrame({"name": ["a", "b", "c"]}, geometry=[Point(1, 1), box(0, 0, 1, 1), None], crs=4326)
-    with pytest.raises(ValidationError, match=r"1 row\(s\) without a geometry.*\[2\].*not points \(Polygon\).*\[1\]"):
+    with pytest.raises(ValidationError, match=r"1 row\(s\) without a geometry.*: index 2;.*not points \(Polygon\).*: index 1;"):
         export.read_points(gdf)
     with pytest.raises(ValidationError, match=r"no CRS"):
         export.read_points(gpd.GeoDataFrame(geometry=[Point(1, 1)]))
@@ -502,7 +509,7 @@ def test_read_refuses_binary_and_unreadable_files_naming_them(tmp_path):
 def test_invalid_wkt_names_the_lines(tmp_path):
     p = tmp_path / "w.csv"
     p.write_text('name,wkt\na,POINT (1 2)\nb,POINT(bad)\nc,\nd,"LINESTRING (0 0,"\n', encoding="utf-8")
-    with pytest.raises(ValidationError, match=r"w.csv.*2 invalid WKT.*\['line 3', 'line 5'\].*POINT\(bad\)"):
+    with pytest.raises(ValidationError, match=r"w.csv.*2 invalid WKT.* at line 3, line 5 .*POINT\(bad\)"):
         export.read(p)
     p.write_text("name,wkt\na,POINT (1 2)\nc,\n", encoding="utf-8")
     back = export.read(p)

@@ -62,8 +62,8 @@ def command(eps_km, min_weight, score, scores_file, method, max_span_km, hull, b
     """
     import warnings
 
-    from .. import scores
-    from ..cluster import DEFAULTS, CityClusters, ClusterWarning, SelfCoreWarning, check_outputs
+    from .. import export, scores
+    from ..cluster import DEFAULTS, CityClusters, ClusterWarning, SelfCoreWarning
 
     out = Path(output)
     members = Path(members_path) if members_path else out.with_name(out.stem + "_members.csv")
@@ -80,7 +80,10 @@ def command(eps_km, min_weight, score, scores_file, method, max_span_km, hull, b
     # a bad run leaves nothing behind (not even a new output folder)
     est._check_params()
     cities = scores.city_scores(source=scores_file)
-    check_outputs(out, members, overwrite=overwrite)  # refuse before clustering if an output exists
+    # both outputs with their sets, checked together: the same file named twice, a folder in
+    # the way or an existing file (without --overwrite) is refused before clustering
+    outputs = {"-o/--output": out, "--members": members}
+    export.check_outputs(outputs, overwrite)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ClusterWarning)
         est.fit(cities)
@@ -93,7 +96,9 @@ def command(eps_km, min_weight, score, scores_file, method, max_span_km, hull, b
         else:  # pragma: no cover - pass anything else on unchanged
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     inputs = scores.input_files(scores_file)
-    est.write(out, members_path=members, overwrite=overwrite, inputs=inputs)
+    # the boundaries, the member table and their records appear together or not at all
+    with export.atomic_set(outputs, overwrite) as staging:
+        est.write(staging.path(out), members_path=staging.path(members), overwrite=True, inputs=inputs)
     if not quiet:
         label = "rank-proxy scores" if est.params_["proxy"] else "user scores"
         click.echo(f"{len(est.clusters_)} clusters ({label}) → {out}; members → {members}")

@@ -74,14 +74,16 @@ def members(corridor, within_km, points, encoding, keep_all, corridor_file, outp
     from .. import corridors, export
 
     names = [n.strip() for c in corridor for n in c.split(",") if n.strip()]
-    export.check_output(output, overwrite)  # refuse an existing output before the work
+    export.check_outputs({"-o/--output": output}, overwrite)  # refuse a bad or existing output before the work
     how = "all" if keep_all else "inner"
     m = corridors.members(points, corridors=names, within_km=within_km, how=how, path=corridor_file,
                           encoding=encoding, progress=False if quiet else None)
+    labels = m.attrs.pop("input_rows", None)  # a bad row is named by its line in --points
     params = {"corridors": names, "within_km": within_km, "how": how, "points": points,
               "encoding": encoding, "corridor_file": corridor_file}
     written = export.write(m, output, overwrite=overwrite, metadata=params,
-                           inputs=corridors.input_files(path=corridor_file, points=points, members=True))
+                           inputs=corridors.input_files(path=corridor_file, points=points, members=True),
+                           row_labels=labels)
     click.echo(f"{len(m)} rows -> {', '.join(str(p) for p in written)}")
 
 

@@ -53,6 +53,10 @@ def command(points, scores_file, weight, bandwidth_km, cell_km, cell_deg, extent
 
     Example: geocity density --weight innovation --bandwidth-km 300 --cell-km 25 -o innovation.tif
     """
+    from .. import export
+
+    # a bad or existing output is refused before the (possibly long) computation
+    export.check_outputs({"-o/--output": output}, overwrite, metadata=False, formats=(".tif", ".tiff"))
     if scores_file is not None:
         if points is not None:
             raise click.UsageError("--scores applies to the report's cities; do not combine it with --points")

@@ -34,7 +34,7 @@ def command(input_csv: str, name_col: str | None, country_col: str | None, encod
     from .. import export as _export
     from ..geocode import geocode_file
 
-    _export.check_output(output, overwrite)  # refuse a bad or existing output before geocoding
+    _export.check_outputs({"-o/--output": output}, overwrite)  # refuse a bad or existing output before geocoding
     # the problems are echoed below one per line; the library's summary warning
     # (which points API users at gdf.attrs) would only repeat them
     log = logging.getLogger("geocity.geocode")

@@ -44,6 +44,7 @@ def export(name: str, output: str, overwrite: bool) -> None:
     from .. import export as _export
     from .. import layers
 
+    _export.check_outputs({"-o/--output": output}, overwrite)  # refuse a bad or existing output first
     data = layers.load(name)
     paths = _export.write(data, output, overwrite=overwrite, metadata={"layer": name})
     click.echo(f"wrote {len(data)} rows of {name} to {paths[0]}")

@@ -40,8 +40,11 @@ def command(edges, gravity, dimension, beta, top_k, threshold, min_distance_km, 
 
     Example: geocity network --gravity --dimension innovation --beta 2 --top-k 5 -o links.gpkg
     """
+    from .. import export
+
     if (edges is None) == (not gravity):
         raise click.UsageError("give either --edges FILE (observed links) or --gravity (modelled links)")
+    export.check_outputs({"-o/--output": output}, overwrite)  # refuse a bad or existing output before the work
     if edges is not None:
         links = _network.edge_links(edges, on_unresolved="skip" if skip_unresolved else "raise")
         unres = links.attrs.get("unresolved")
