@@ -34,3 +34,35 @@ scores_file = click.option(
     default=None,
     help="Your own city scores (CSV keyed by city_id or name) instead of the rank-derived proxies.",
 )
+
+
+webmap_assets = click.option(
+    "--assets",
+    type=click.Choice(["inline", "cdn"]),
+    default=None,
+    help="Web map scripts and stylesheets: inline (default; inside the HTML, vendored with geocity) "
+         "or cdn (links to folium's CDNs; a smaller page that needs the network).",
+)
+self_contained = click.option(
+    "--self-contained",
+    is_flag=True,
+    default=False,
+    help="A web map that needs no network at all: assets inline and the embedded Natural Earth "
+         "countries as the base map instead of tiles (same as --assets inline --tiles none).",
+)
+
+
+def resolve_webmap_network(tiles: str | None, assets: str | None, self_contained: bool,
+                           default_tiles: str) -> tuple[str | None, str]:
+    """The tile provider and asset mode of a web map from ``--tiles``,
+    ``--assets`` and ``--self-contained``; contradictions are refused."""
+    if self_contained:
+        if tiles is not None and tiles.strip().lower() not in ("none", ""):
+            raise click.UsageError(
+                f"--self-contained needs no network, but --tiles {tiles} loads tiles from the network; "
+                "drop --tiles (the embedded countries are the base map) or drop --self-contained")
+        if assets == "cdn":
+            raise click.UsageError("--self-contained puts every script inside the page; it cannot be combined "
+                                   "with --assets cdn")
+        return None, "inline"
+    return (default_tiles if tiles is None else tiles), (assets or "inline")

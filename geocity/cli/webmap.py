@@ -23,7 +23,7 @@ from . import options
               help="Your own points: GeoPackage, GeoJSON, shapefile, FlatGeobuf, or CSV with lat/lon or wkt.")
 @click.option("--tiles", default=None,
               help="Base map tile provider (xyzservices name, default Esri.WorldGrayCanvas), "
-                   "or 'none' for the embedded Natural Earth countries only (works offline).")
+                   "or 'none' for the embedded Natural Earth countries only (no network at all).")
 @click.option("--lang", type=click.Choice(["en", "zh", "both"]), default="both", show_default=True,
               help="Language of tooltips, popups and legend.")
 @click.option("--density-weights", default="composite", show_default=True,
@@ -34,10 +34,12 @@ from . import options
 @click.option("--network-dimension", default="composite", show_default=True,
               help="Score of the gravity model of the network layer.")
 @click.option("--top-k", type=int, default=_network.REPORT_TOP_K, show_default=True, help="Gravity links kept per city.")
+@options.webmap_assets
+@options.self_contained
 @options.output_file
 @options.overwrite
 def command(layers, within_km, points, tiles, lang, density_weights, density_tifs, network_dimension, top_k,
-            output, overwrite):
+            assets, self_contained, output, overwrite):
     """Write an interactive map (Leaflet, one HTML file) with a layer control,
     bilingual tooltips and popups, a legend, search, scale, fullscreen and
     measure tools. Density surfaces and links are modelled from the
@@ -47,16 +49,17 @@ def command(layers, within_km, points, tiles, lang, density_weights, density_tif
     """
     from ..render import leaflet
 
+    tiles, assets = options.resolve_webmap_network(tiles, assets, self_contained, leaflet.DEFAULT_TILES)
     m = leaflet.webmap(
         layers,
         within_km=within_km,
         points=points,
-        tiles=leaflet.DEFAULT_TILES if tiles is None else tiles,
+        tiles=tiles,
         lang=lang,
         density_weights=density_weights,
         surfaces=list(density_tifs) or None,
         network_dimension=network_dimension,
         top_k=top_k,
     )
-    path = leaflet.save(m, output, overwrite=overwrite)
+    path = leaflet.save(m, output, overwrite=overwrite, assets=assets)
     click.echo(f"wrote {path}")

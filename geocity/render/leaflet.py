@@ -178,15 +178,21 @@ def escape(value: Any) -> str:
 
     Beyond :func:`html.escape` (``& < > " '``) it escapes the backtick and
     ``$`` and the backslash, so that the text is also inert inside a
-    JavaScript template literal (where folium places tooltip texts).
-    Missing values (None, NaN) become an empty string.
+    JavaScript template literal (where folium places tooltip texts), and
+    ``{`` and ``}``, so that no Jinja delimiter (``{{``, ``{%``, ``{#``)
+    survives even where a page is rendered by folium itself (``m.save``,
+    a notebook); :func:`to_html` never compiles rendered text anyway
+    (:mod:`geocity.render.page`). The browser shows every character as
+    typed. Missing values (None, NaN) become an empty string.
 
     Examples
     --------
     >>> escape("<img src=x onerror=alert(1)>")
     '&lt;img src=x onerror=alert(1)&gt;'
     >>> escape("Xi'an `${x}`")
-    'Xi&#x27;an &#96;&#36;{x}&#96;'
+    'Xi&#x27;an &#96;&#36;&#123;x&#125;&#96;'
+    >>> escape("S{{ 7*7 }}X")
+    'S&#123;&#123; 7*7 &#125;&#125;X'
     """
     if value is None:
         return ""
@@ -198,13 +204,19 @@ def escape(value: Any) -> str:
     except (TypeError, ValueError):
         pass
     s = _html.escape(str(value), quote=True)
-    return s.replace("`", "&#96;").replace("$", "&#36;").replace("\\", "&#92;")
+    return s.translate(_EXTRA_ESCAPES)
+
+
+#: Characters :func:`escape` writes as character references beyond html.escape.
+_EXTRA_ESCAPES = str.maketrans({"`": "&#96;", "$": "&#36;", "\\": "&#92;", "{": "&#123;", "}": "&#125;"})
 
 
 def _search_text(value: str) -> str:
     """Text for leaflet-search, which shows its keys as HTML: escape the
-    markup characters only, so that "Xi'an" stays searchable as typed."""
-    return _html.escape(value, quote=False).replace("`", "&#96;").replace("\\", "&#92;")
+    markup characters (and the Jinja delimiters' braces) only, so that
+    "Xi'an" stays searchable as typed."""
+    return _html.escape(value, quote=False).translate(
+        str.maketrans({"`": "&#96;", "\\": "&#92;", "{": "&#123;", "}": "&#125;"}))
 
 
 def _t(key: str, lang: str) -> str:
@@ -609,6 +621,12 @@ def new_map(*, tiles: str | None = DEFAULT_TILES, prefer_canvas: bool = False,
     """
     m = folium.Map(location=[25.0, 60.0], zoom_start=2, tiles=None, control_scale=True,
                    prefer_canvas=prefer_canvas, world_copy_jump=False)
+    # geocity's layers need Leaflet only (no jQuery, Bootstrap, Font Awesome
+    # or awesome-markers): the page loads, and a self-contained one inlines,
+    # just what it uses. Plugins (search, fullscreen, measure, markercluster)
+    # bring their own links.
+    m.default_js = [(k, v) for k, v in folium.Map.default_js if k == "leaflet"]
+    m.default_css = [(k, v) for k, v in folium.Map.default_css if k == "leaflet_css"]
     if tiles is not None:
         seen = set()
         for i, name in enumerate([tiles, *alternatives]):
@@ -1648,9 +1666,24 @@ def _all_ids(root) -> list[str]:
     return seen
 
 
-def to_html(m: folium.Map) -> str:
+def _tile_urls(m: folium.Map) -> list[str]:
+    return sorted({str(c.tiles) for c in m._children.values() if isinstance(c, folium.TileLayer)})
+
+
+def to_html(m: folium.Map, *, assets: str = "inline") -> str:
     """The map as a complete HTML page, with folium's random element ids
-    replaced by sequential ones (same map → same text)."""
+    replaced by sequential ones (same map → same text).
+
+    Rendered by :func:`geocity.render.page.render`: no text of the map is
+    ever compiled as a template, and with ``assets="inline"`` (default)
+    every script and stylesheet is inside the page, so it needs the network
+    for its tile layers only (none with ``tiles=None``); ``"cdn"`` links
+    folium's CDNs instead. The page states its network needs in a
+    ``<meta name="geocity-network">`` tag.
+    """
+    from . import page
+
+    page._check_mode(assets)
     root = m.get_root()
     # folium adds elements to the page's header/html/script while rendering
     # (e.g. one "addTo" statement per visible layer, under a fresh random
@@ -1659,7 +1692,7 @@ def to_html(m: folium.Map) -> str:
     parts = [p for p in (getattr(root, k, None) for k in ("header", "html", "script")) if p is not None]
     saved = [p._children.copy() for p in parts]
     try:
-        html = root.render()
+        html = page.render(root)
         known = set(_all_ids(root))
     finally:
         for p, kids in zip(parts, saved):
@@ -1674,18 +1707,22 @@ def to_html(m: folium.Map) -> str:
             mapping[key] = f"{len(mapping) + 1:032x}"
         return mapping[key]
 
-    return _ID_RE.sub(repl, html)
+    html = _ID_RE.sub(repl, html)
+    return page.finish(html, assets=assets, tile_urls=_tile_urls(m))
 
 
-def save(m: folium.Map, path: str | Path, *, overwrite: bool = False) -> Path:
+def save(m: folium.Map, path: str | Path, *, overwrite: bool = False, assets: str = "inline") -> Path:
     """Write the map to ``path`` (HTML, UTF-8) atomically; refuses to replace
-    an existing file unless ``overwrite``. Returns the path."""
+    an existing file unless ``overwrite``. ``assets`` as in :func:`to_html`.
+    Returns the path."""
     from ..export import atomic_path
+    from . import page
 
     path = Path(path)
     if path.suffix.lower() not in (".html", ".htm"):
         raise ValidationError(f"web map output {str(path)!r} must end in .html (or .htm): the map is one HTML page")
-    text = to_html(m)
+    page._check_mode(assets)
+    text = to_html(m, assets=assets)
     with atomic_path(path, overwrite=overwrite) as tmp:
         tmp.write_text(text, encoding="utf-8", newline="\n")
     log.info("wrote %s (%d bytes)", path, len(text.encode("utf-8")))
