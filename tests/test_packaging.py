@@ -39,6 +39,10 @@ def test_wheel_carries_data_and_finds_it(tmp_path):
     assert any(n.startswith("geocity/_styles/") and n.endswith(".yaml") for n in names) or not list(
         (ROOT / "styles").glob("*.yaml")
     )
+    # the vendored web-map assets (self-contained pages), every file the catalogue lists
+    assets = ROOT / "geocity" / "render" / "assets"
+    vendored = sorted(p.relative_to(ROOT).as_posix() for p in assets.rglob("*") if p.is_file())
+    assert vendored and set(vendored) <= set(names), sorted(set(vendored) - set(names))[:5]
     target = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target", str(target), str(whl)],
@@ -48,6 +52,7 @@ def test_wheel_carries_data_and_finds_it(tmp_path):
     code = (
         "import geocity, geocity._data as d; from geocity import layers;"
         "p = d.data_dir('layers'); assert str(p).startswith(%r), p;"
+        "from geocity.render import page; page._asset_bytes('leaflet', 'leaflet.js');"
         "print(len(layers.load('cities')))" % str(target)
     )
     res = subprocess.run(
