@@ -37,9 +37,12 @@ TERMS: dict[str, tuple[str, str]] = {
     "cluster": ("city cluster", "活力城市聚落"),
     "clusters": ("City clusters", "活力城市聚落"),
     "pole": ("pole city", "极点城市"),
-    # proxies
+    # proxies and the provenance of scores (geocity.provenance)
     "proxy": ("proxy", "代理值"),
     "rank_proxy": ("rank-derived proxy", "排名推算的代理值"),
+    "prov_proxy": ("rank-derived proxy scores, not the report's", "由排名推算的代理得分，非报告数值"),
+    "prov_user": ("user-supplied scores", "用户提供的得分"),
+    "prov_partial_tag": ("partial scores", "部分得分"),
 }
 
 #: The report's five regions.
@@ -63,6 +66,13 @@ def _pick(pair: tuple[str, str], lang: str, sep: str) -> str:
     if lang == "both":
         return pair[0] if pair[0] == pair[1] else f"{pair[0]}{sep}{pair[1]}"
     raise ValidationError(f"lang must be one of {list(LANGS)}, not {lang!r}")
+
+
+def check_lang(lang: str) -> str:
+    """``lang`` if it is one of :data:`LANGS`, else a ValidationError naming the choices."""
+    if lang not in LANGS:
+        raise ValidationError(f"lang must be one of {list(LANGS)}, not {lang!r}")
+    return lang
 
 
 def term(key: str, lang: str = "en", *, sep: str = " / ") -> str:
