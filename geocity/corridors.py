@@ -122,12 +122,12 @@ def _read_user(path: Path) -> pd.DataFrame:
         raise NotFoundError(f"corridor file {str(path)!r} does not exist")
     ext = path.suffix.lower()
     if ext == ".csv":
-        from .export import _read_csv
+        from .export import _csv_labels, _read_csv
 
         # the geocoder's encoding detection: UTF-8 (with or without BOM) or GB18030/GBK
         df = _read_csv(path, what=f"corridor file {str(path)!r}", dtype={"city_id": "string", "name": "string"},
                        keep_default_na=False, na_values=[""])
-        return _normalise_csv(df, str(path))
+        return _normalise_csv(df, str(path), _csv_labels(path, len(df)))
     if ext in (".geojson", ".json", ".gpkg", ".fgb", ".shp"):
         return _lines_to_waypoints(path)
     raise ValidationError(
@@ -136,7 +136,12 @@ def _read_user(path: Path) -> pd.DataFrame:
     )
 
 
-def _normalise_csv(df: pd.DataFrame, what: str) -> pd.DataFrame:
+def _normalise_csv(df: pd.DataFrame, what: str, labels=None) -> pd.DataFrame:
+    """Check and complete a waypoint table; ``labels`` name its rows in messages
+    (the file's line numbers, or ``feature N vertex K`` of a line layer)."""
+    if labels is None:
+        labels = _validate.RowLabels.index(df.index)
+    where = _validate.rows
     missing = [c for c in ("corridor", "branch", "seq") if c not in df.columns]
     if "city_id" not in df.columns and not {"lat", "lon"} <= set(df.columns):
         missing.append("lat/lon (or city_id)")
@@ -153,10 +158,11 @@ def _normalise_csv(df: pd.DataFrame, what: str) -> pd.DataFrame:
     for c in ("corridor", "branch"):
         bad = df[c].isna() | (df[c].astype("string").str.strip() == "")
         if bad.any():
-            problems.append(f"empty {c} in row(s) {[int(i) + 2 for i in np.flatnonzero(bad)[:10]]}")
+            problems.append(f"empty {c} in {int(bad.sum())} row(s): {where(labels, np.flatnonzero(bad))}")
     seq = pd.to_numeric(df["seq"], errors="coerce")
     if seq.isna().any():
-        problems.append(f"non-numeric seq in row(s) {[int(i) + 2 for i in np.flatnonzero(seq.isna())[:10]]}")
+        problems.append(f"non-numeric seq in {int(seq.isna().sum())} row(s): "
+                        f"{where(labels, np.flatnonzero(seq.isna()))}")
     df["seq"] = seq
     df["corridor"] = df["corridor"].astype("string").str.strip()
     df["branch"] = df["branch"].astype("string").str.strip()
@@ -189,13 +195,13 @@ def _normalise_csv(df: pd.DataFrame, what: str) -> pd.DataFrame:
     nocoord = lat.isna() | lon.isna()
     if nocoord.any():
         problems.append(
-            f"row(s) {[int(i) + 2 for i in np.flatnonzero(nocoord)[:10]]} have neither lat/lon nor a city_id"
+            f"{int(nocoord.sum())} row(s) have neither lat/lon nor a city_id: {where(labels, np.flatnonzero(nocoord))}"
         )
     else:
         try:
-            geodesy.validate_latlon(lat, lon, what=f"corridor file {what}", labels=[i + 2 for i in range(len(df))])
+            geodesy.validate_latlon(lat, lon, what=f"corridor file {what}", labels=labels)
         except ValidationError as exc:
-            problems.append(str(exc).split(": ", 1)[-1] + " (row numbers as in the file)")
+            problems.append(str(exc).split(": ", 1)[-1])
     df["lat"], df["lon"] = lat, lon
     if not problems:
         sizes = df.groupby(["corridor", "branch"], sort=False).size()
@@ -204,7 +210,8 @@ def _normalise_csv(df: pd.DataFrame, what: str) -> pd.DataFrame:
             problems.append(f"branch(es) {short} have fewer than two waypoints; a branch needs at least two")
         dup = df.duplicated(["corridor", "branch", "seq"])
         if dup.any():
-            problems.append(f"duplicate seq within a branch in row(s) {[int(i) + 2 for i in np.flatnonzero(dup)[:10]]}")
+            problems.append(f"duplicate seq within a branch in {int(dup.sum())} row(s): "
+                            f"{where(labels, np.flatnonzero(dup))}")
     if problems:
         raise ValidationError(f"corridor file {what}: " + "; ".join(problems))
     df["name"] = df["name"].astype("string")
@@ -267,11 +274,13 @@ def _lines_to_waypoints(path: Path) -> pd.DataFrame:
             "'corridor_name_en', 'corridor_name_zh', 'source')"
         )
     rows = []
+    refs = []  # how a message names each vertex: its feature (from 1, file order) and vertex
     problems = []
     for i, f in enumerate(gdf.itertuples(index=False)):
         g = f.geometry
         if g is None or g.is_empty or g.geom_type not in ("LineString", "MultiLineString"):
-            problems.append(f"feature {i}: geometry must be a LineString, not {getattr(g, 'geom_type', None)}")
+            kind = "missing" if g is None else "empty" if g.is_empty else g.geom_type
+            problems.append(f"feature {i + 1}: geometry must be a LineString, not {kind}")
             continue
         parts = list(g.geoms) if g.geom_type == "MultiLineString" else [g]
         base = getattr(f, "branch", None) if "branch" in gdf.columns else None
@@ -279,6 +288,7 @@ def _lines_to_waypoints(path: Path) -> pd.DataFrame:
         for j, part in enumerate(parts):
             branch = base if len(parts) == 1 else f"{base}-{j + 1}"
             for k, (x, y) in enumerate(np.asarray(part.coords)[:, :2], start=1):
+                refs.append(f"feature {i + 1} vertex {k}" + (f" of part {j + 1}" if len(parts) > 1 else ""))
                 rows.append(
                     dict(
                         corridor=str(f.corridor),
@@ -299,7 +309,7 @@ def _lines_to_waypoints(path: Path) -> pd.DataFrame:
         raise ValidationError(f"corridor file {str(path)!r}: " + "; ".join(problems))
     if not rows:
         raise ValidationError(f"corridor file {str(path)!r} holds no line features")
-    return _normalise_csv(pd.DataFrame(rows), str(path))
+    return _normalise_csv(pd.DataFrame(rows), str(path), _validate.RowLabels(len(refs), refs.__getitem__))
 
 
 def _table(path=None) -> pd.DataFrame:
@@ -767,7 +777,7 @@ def _points_frame(points, encoding=None):
 
         points = layers.cities_with_ranks()
     pts = export.read_points(points, geometry=False, encoding=encoding)
-    return pts.frame, pts.lat, pts.lon
+    return pts.frame, pts.lat, pts.lon, pts.labels
 
 
 def _rows(pts, lat, lon, i):
@@ -844,6 +854,12 @@ def members(
         chainage" is therefore ``members(corridors="CPEC", within_km=100)``
         filtered on ``bri_rank`` (see the example).
 
+        ``attrs["input_rows"]`` names the input row of each output row, in
+        output order (a :class:`geocity._validate.RowLabels`: ``line N`` of
+        a CSV, ``feature N`` of a vector file), so that a message about an
+        output row names the line the user sees (pass it to
+        :func:`geocity.export.write` as ``row_labels``).
+
     Examples
     --------
     >>> import geopandas as gpd
@@ -867,8 +883,9 @@ def members(
         raise ValidationError(f"how must be 'inner' or 'all', not {how!r}")
     chunk_size = _validate.whole("chunk_size", chunk_size, minimum=1)
     t, names = _select(corridors, path)
-    pts, lat, lon = _points_frame(points, encoding)
+    pts, lat, lon, labels = _points_frame(points, encoding)
     parts = []
+    taken = []  # input positions of the rows of each part
     hit_any = np.zeros(len(pts), dtype=bool)
     starts = range(0, len(pts), chunk_size)
     bar = None
@@ -883,12 +900,15 @@ def members(
             idx = _Index(branches)
             if bar is not None:
                 bar.set_postfix_str(name)
-            parts += _members_of(name, branches, idx, pts, lat, lon, d, starts, chunk_size, bar, hit_any)
+            for part, pos in _members_of(name, branches, idx, pts, lat, lon, d, starts, chunk_size, bar, hit_any):
+                parts.append(part)
+                taken.append(pos)
     finally:
         if bar is not None:
             bar.close()
     if how == "all" and (~hit_any).any():
-        base = _rows(pts, lat, lon, np.flatnonzero(~hit_any))
+        taken.append(np.flatnonzero(~hit_any))
+        base = _rows(pts, lat, lon, taken[-1])
         empty = pd.DataFrame(
             {
                 "corridor": pd.Series([None] * len(base), dtype=object),
@@ -904,14 +924,19 @@ def members(
         out = _join(_rows(pts, lat, lon, np.arange(0)), pd.DataFrame({c: [] for c in _RESULT_COLUMNS}))
         out["distance_km"] = out["distance_km"].astype(float)
         out["chainage_km"] = out["chainage_km"].astype(float)
+        out.attrs["input_rows"] = labels.take([])
         return out
     out = pd.concat(parts, ignore_index=True)
     geom = pts.geometry.name if isinstance(pts, gpd.GeoDataFrame) else "geometry"
-    return gpd.GeoDataFrame(out, geometry=geom, crs=geodesy.WGS84)
+    out = gpd.GeoDataFrame(out, geometry=geom, crs=geodesy.WGS84)
+    # the input row of each output row (in output order), to name rows as the user's file does
+    out.attrs["input_rows"] = labels.take(np.concatenate(taken))
+    return out
 
 
 def _members_of(name, branches, idx, pts, lat, lon, d, starts, chunk_size, bar, hit_any) -> list:
-    """Rows of :func:`members` for one corridor, ordered by branch, chainage, input order."""
+    """Rows of :func:`members` for one corridor, ordered by branch, chainage, input
+    order, as ``[(frame, input positions)]``."""
 
     def one(s0):
         sl = slice(s0, s0 + chunk_size)
@@ -964,7 +989,7 @@ def _members_of(name, branches, idx, pts, lat, lon, d, starts, chunk_size, bar, 
             "side": sides,
         }
     )
-    return [_join(_rows(pts, lat, lon, i), extra)]
+    return [(_join(_rows(pts, lat, lon, i), extra), i)]
 
 
 def _join(base, extra):

@@ -287,6 +287,21 @@ def read_edges(path) -> pd.DataFrame:
     return df
 
 
+def _edge_lines(edges: pd.DataFrame) -> list[int]:
+    """Line number of each row of an edge table read by :func:`read_edges`
+    (blank lines and line breaks in quoted cells counted); a table built in
+    memory gets ``index position + 2``, the line it would have as a CSV."""
+    path = edges.attrs.get("path")
+    if path:
+        try:
+            lines = _validate.csv_record_lines(Path(path).read_text(encoding="utf-8-sig"))
+        except (OSError, UnicodeDecodeError):  # pragma: no cover - read_edges read it just before
+            lines = []
+        if len(lines) == len(edges):
+            return lines
+    return [i + 2 for i in range(len(edges))]
+
+
 def _norm(text: str) -> str:
     t = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode() or str(text)
     return " ".join(t.lower().replace("-", " ").replace(".", " ").split())
@@ -400,7 +415,8 @@ def edge_links(
         raise ValidationError(f"{where}: no rows")
     src = edges[cols["source"]].tolist()
     dst = edges[cols["target"]].tolist()
-    line = [i + 2 for i in range(len(edges))]  # CSV line numbers (header is line 1)
+    line = _edge_lines(edges)  # the CSV's own line numbers (header is line 1)
+    labels = _validate.RowLabels(len(line), lambda i: f"line {line[i]}")
     if "weight" in cols:
         w = pd.to_numeric(edges[cols["weight"]], errors="coerce").to_numpy(dtype=float)
     else:
@@ -409,8 +425,8 @@ def edge_links(
     badw = ~np.isfinite(w) | (w < 0)
     if badw.any():
         problems.append(
-            f"{int(badw.sum())} row(s) with a missing, non-numeric or negative weight, e.g. lines "
-            f"{[line[i] for i in np.flatnonzero(badw)[:10]]}"
+            f"{int(badw.sum())} row(s) with a missing, non-numeric or negative weight: "
+            f"{_validate.rows(labels, np.flatnonzero(badw))}"
         )
     cities, lat, lon = _cities(cities)
     resolve = _resolver(cities)
@@ -426,9 +442,9 @@ def edge_links(
         for end, v, r in (("source", src[k], res_s[k]), ("target", dst[k], res_t[k])):
             if r[0] is None:
                 unresolved.append({"line": line[k], "end": end, "value": v, "reason": r[1]})
-    loops = [line[k] for k in range(len(edges)) if res_s[k][0] is not None and res_s[k][0] == res_t[k][0]]
+    loops = [k for k in range(len(edges)) if res_s[k][0] is not None and res_s[k][0] == res_t[k][0]]
     if loops:
-        problems.append(f"{len(loops)} row(s) link a city to itself, e.g. lines {loops[:10]}")
+        problems.append(f"{len(loops)} row(s) link a city to itself: {_validate.rows(labels, loops)}")
     unres = pd.DataFrame(unresolved, columns=["line", "end", "value", "reason"])
     if len(unres) and on_unresolved == "raise":
         shown = "; ".join(f"line {r.line} {r.end} {r.value!r}: {r.reason}" for r in unres.head(15).itertuples())

@@ -85,6 +85,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from . import _validate
 from .errors import NotFoundError, ValidationError
 
 log = logging.getLogger(__name__)
@@ -257,6 +258,17 @@ def _read_user_table(source) -> pd.DataFrame:
     )
 
 
+def _row_labels(source, tab: pd.DataFrame, keys: pd.Series):
+    """How messages name the rows of a scores table: ``line N (key)`` of a CSV
+    (its own line numbers), ``index L (key)`` of a DataFrame."""
+    if isinstance(source, (str, PathLike)):
+        from pathlib import Path
+
+        p = Path(source)
+        return _validate.RowLabels.csv(len(tab), lambda: p.read_bytes().decode("utf-8-sig"), ids=keys)
+    return _validate.RowLabels.index(tab.index, ids=keys)
+
+
 def _norm_name(x: str) -> str:
     import unicodedata
 
@@ -359,16 +371,17 @@ def _user_scores(source, city_ids: pd.Index, w: np.ndarray, cities=None) -> pd.D
     if dup:
         problems.append(f"duplicate city_id(s): {dup[:10]}")
     vals = {}
+    labels = _row_labels(source, tab, keys)
     for c in cols:
         v = pd.to_numeric(tab[c], errors="coerce")
         bad = ~np.isfinite(v.to_numpy(dtype=float))
         if bad.any():
-            rows = [f"row {i + 2} ({keys.iloc[i]})" for i in np.flatnonzero(bad)[:5]]
-            problems.append(f"column {c!r} has {int(bad.sum())} missing or non-numeric value(s): {rows}")
+            problems.append(f"column {c!r} has {int(bad.sum())} missing or non-numeric value(s): "
+                            f"{_validate.rows(labels, np.flatnonzero(bad), limit=5)}")
         neg = v.to_numpy(dtype=float) < 0
         if neg.any():
-            rows = [f"row {i + 2} ({keys.iloc[i]})" for i in np.flatnonzero(neg)[:5]]
-            problems.append(f"column {c!r} has {int(neg.sum())} negative value(s): {rows}")
+            problems.append(f"column {c!r} has {int(neg.sum())} negative value(s): "
+                            f"{_validate.rows(labels, np.flatnonzero(neg), limit=5)}")
         vals[c] = v
     if problems:
         raise ValidationError("scores table: " + "; ".join(problems) + "; fix the table and retry")

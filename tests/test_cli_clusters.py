@@ -126,9 +126,10 @@ GBK_TABLE = "name_zh,composite\n北京,0.9\n上海,0.8\n深圳,0.7\n"
         (b"city_id,composite\nbeijing-cn,0.9\nnowhere-xx,0.5\n", "unknown city_id(s): 'nowhere-xx'"),
         (
             b"city_id,composite\nbeijing-cn,nan\nshanghai-cn,0.5\n",
-            "missing or non-numeric value(s): ['row 2 (beijing-cn)']",
+            "missing or non-numeric value(s): line 2 (beijing-cn);",
         ),
-        (b"city_id,composite\nbeijing-cn,-0.2\nshanghai-cn,0.5\n", "negative value(s): ['row 2 (beijing-cn)']"),
+        # the file's own line numbers: a blank line before the row counts
+        (b"city_id,composite\n\nbeijing-cn,-0.2\nshanghai-cn,0.5\n", "negative value(s): line 3 (beijing-cn);"),
         (b"city_id,gdp\nbeijing-cn,0.2\n", "none of the score columns"),
         (b"place,composite\nx,0.2\n", "no city_id or name column"),
         (b"city_id,composite\nbeijing-cn,0.9\nbeijing-cn,0.5\n", "duplicate city_id(s): ['beijing-cn']"),

@@ -589,13 +589,19 @@ def test_export_is_all_or_nothing(tmp_path, monkeypatch, ext):
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
-def test_export_overwrite_keeps_other_gpkg_layers(tmp_path):
+def test_export_overwrite_replaces_the_gpkg(tmp_path):
+    """--overwrite replaces an existing GeoPackage like any other output (issue 11: no
+    writer extends a user's file); without it the file is refused."""
     import pyogrio
+
+    from geocity.errors import OutputExistsError
 
     out = tmp_path / "project.gpkg"
     corridors.export(out, within_km=50, names="CPEC")
     mine = gpd.GeoDataFrame({"note": ["mine"]}, geometry=[shapely.Point(70, 30)], crs=4326)
     pyogrio.write_dataframe(mine, out, layer="my_sites", append=True)
+    with pytest.raises(OutputExistsError, match="project.gpkg.*--overwrite"):
+        corridors.export(out, within_km=75, names="CPEC")
     corridors.export(out, within_km=75, names="CPEC", overwrite=True)
-    assert sorted(pyogrio.list_layers(out)[:, 0]) == ["buffers", "lines", "my_sites"]
+    assert sorted(pyogrio.list_layers(out)[:, 0]) == ["buffers", "lines"]
     assert pyogrio.read_dataframe(out, layer="buffers").within_km.tolist() == [75.0]
