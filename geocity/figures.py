@@ -52,6 +52,7 @@ from __future__ import annotations
 import importlib
 import logging
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -856,6 +857,39 @@ def _check_langs(lang) -> tuple[str, ...]:
     return tuple(dict.fromkeys(langs))
 
 
+def _load_basemap(basemap):
+    """The basemap polygons, read and checked (:func:`geocity.render.static.load_basemap`),
+    with a plain error for a file that holds a table and no geometry (a CSV of points)."""
+    if isinstance(basemap, (str, os.PathLike)) and Path(basemap).is_file():
+        import pyogrio
+
+        try:
+            info = pyogrio.read_info(Path(basemap))
+        except Exception:  # pyogrio raises several types; load_basemap names the problem
+            info = None
+        if info is not None and info.get("geometry_type") is None:
+            raise ValidationError(
+                f"basemap file {str(basemap)!r} holds a table without geometry (columns: "
+                f"{', '.join(map(str, info.get('fields', [])[:10])) or 'none'}); a basemap must be a polygon "
+                "layer such as a .gpkg, .shp or .geojson of country outlines"
+            )
+    return static.load_basemap(basemap)
+
+
+def _load_inputs(basemap, scores, cache: dict) -> None:
+    """Read and check the user's basemap and scores into ``cache`` once, before
+    any output is written (recipes then take them from the cache)."""
+    if basemap is not None and "basemap" not in cache:
+        cache["basemap"] = _load_basemap(basemap)
+    if scores is not None and ("scored", id(scores)) not in cache:
+        from . import layers
+        from .scores import city_scores
+
+        if "cities" not in cache:
+            cache["cities"] = layers.cities_with_ranks()
+        cache[("scored", id(scores))] = city_scores(cache["cities"].copy(), source=scores)
+
+
 def _style_for(name: str, style=None) -> dict:
     from .styles import available_styles
 
@@ -920,12 +954,11 @@ def render(name: str, out_dir: str | Path, *, lang: str | Sequence[str] = "en", 
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValidationError(f"output folder {str(out_dir)!r} is a file; give a folder")
+    cache = cache if cache is not None else {}
+    _load_inputs(basemap, scores, cache)  # a bad basemap or scores file fails before the folder is made
     targets = [(lg, out_dir / f"{name}_{lg}.{f}") for lg in langs for f in fmts]
     for _, p in targets:
         check_writable(p, overwrite)
-    cache = cache if cache is not None else {}
-    if basemap is not None and "basemap" not in cache:
-        cache["basemap"] = static.load_basemap(basemap)
     written: list[Path] = []
     for lg in langs:
         plate = build(name, lang=lg, basemap=basemap, scores=scores, style=style, cache=cache)
@@ -949,11 +982,14 @@ def render_all(out_dir: str | Path, *, names: Sequence[str] | None = None, lang:
     static.check_dpi(dpi)
     langs = _check_langs(lang)
     fmts = _check_formats(formats)
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise ValidationError(f"output folder {str(out_dir)!r} is a file; give a folder")
+    cache: dict = {}
+    _load_inputs(basemap, scores, cache)  # a bad basemap or scores file fails before the folder is made
     for n in names:  # refuse before any work if an output exists or the folder is not writable
         for lg in langs:
             for f in fmts:
                 check_writable(Path(out_dir) / f"{n}_{lg}.{f}", overwrite)
-    cache: dict = {}
     written: list[Path] = []
     it: Iterable[str] = names
     if progress:

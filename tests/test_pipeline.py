@@ -116,7 +116,8 @@ def test_a_broken_manifest_removes_nothing(tmp_path, caplog):
     pipeline.reproduce(out, steps=["layers"])
     (out / pipeline.MANIFEST).write_text("not json", encoding="utf-8")
     (out / "layers" / "old_output.csv").write_text("x", encoding="utf-8")
-    with caplog.at_level("WARNING", logger="geocity.pipeline"):
+    with caplog.at_level("WARNING", logger="geocity.pipeline"), \
+            pytest.warns(pipeline.ManifestWarning, match="not a geocity manifest"):
         pipeline.reproduce(out, steps=["layers"], overwrite=True)
     assert "not a geocity manifest" in caplog.text
     assert (out / "layers" / "old_output.csv").exists()

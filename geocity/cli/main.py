@@ -1,8 +1,11 @@
 """The ``geocity`` click group: logging flags, ``--version`` and the turning
-of :class:`geocity.errors.GeocityError` into a one-line message and exit 1."""
+of :class:`geocity.errors.GeocityError` — and of a file-system error
+(permission denied, not a folder, disk full, ...) — into a one-line message
+and exit 1. Anything else (a bug) keeps its traceback."""
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 import warnings
@@ -23,6 +26,35 @@ def _plain_warning(message, category, filename, lineno, file=None, line=None):
         _showwarning(message, category, filename, lineno, file, line)
 
 
+#: errno values of file-system errors a user causes (a path, its permissions, the disk).
+_FS_ERRNOS = frozenset(
+    getattr(errno, n) for n in ("EACCES", "EPERM", "ENOENT", "ENOTDIR", "EISDIR", "EEXIST", "ENOTEMPTY", "ENOSPC",
+                                "EDQUOT", "EROFS", "ENAMETOOLONG", "ELOOP", "EFBIG", "EMLINK", "EXDEV", "ETXTBSY")
+    if hasattr(errno, n)
+)
+
+
+def _fs_error_message(exc: OSError) -> str:
+    """``<path>: <reason>; <fix>`` for a file-system error."""
+    reason = exc.strerror or str(exc)
+    paths = [p for p in (exc.filename, exc.filename2) if p is not None]
+    where = " -> ".join(str(p) for p in paths)
+    fix = {
+        errno.ENOSPC: "free some disk space or choose an output folder on another disk",
+        errno.EACCES: "check the path's permissions or choose one you can read/write",
+        errno.EPERM: "check the path's permissions or choose one you can read/write",
+        errno.EROFS: "choose a folder on a writable disk",
+    }.get(exc.errno, "check the path")
+    return f"{where}: {reason}; {fix}" if where else f"{reason}; {fix}"
+
+
+class _NotShownTwice(logging.Filter):
+    """Drop log records that geocity also issues as a plain ``Warning:`` line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(record, "geocity_shown_as_warning", False)
+
+
 class _Group(click.Group):
     """A group that shows user errors without a traceback."""
 
@@ -31,6 +63,12 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except GeocityError as exc:
             raise click.ClickException(str(exc)) from exc
+        except OSError as exc:
+            # the file system refused (a path, a permission, a full disk): a message, not a traceback;
+            # other OSErrors (network, a bug) keep theirs
+            if isinstance(exc, (ConnectionError, TimeoutError)) or exc.errno not in _FS_ERRNOS:
+                raise
+            raise click.ClickException(_fs_error_message(exc)) from exc
 
 
 @click.group(cls=_Group)
@@ -40,7 +78,9 @@ def cli(verbose: int) -> None:
     """geocity: global cities, clusters, corridors and maps."""
     warnings.showwarning = _plain_warning
     level = logging.WARNING - 10 * verbose
-    logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_NotShownTwice())
+    logging.basicConfig(level=max(level, logging.DEBUG), handlers=[handler], format="%(levelname)s %(name)s: %(message)s")
 
 
 def _register() -> None:

@@ -16,14 +16,16 @@ from . import options
 @click.option("--lang", default="en,zh", show_default=True,
               help="Figure languages: en, zh, both (bilingual plates), or a comma list.")
 @click.option("--format", "formats", default="png,pdf", show_default=True, help="Figure formats, comma-separated.")
-@click.option("--within-km", type=float, default=100.0, show_default=True, help="Corridor buffer distance (km).")
+@click.option("--within-km", type=float, default=100.0, show_default=True, help="Corridor buffer distance (km; > 0, at most 2000).")
 def command(output, overwrite, steps, lang, formats, within_km):
     """Rebuild the report's figures and exports from the embedded data.
 
-    The files each step writes are listed in OUTPUT/.geocity-manifest.json.
-    With --overwrite, only geocity's own files are replaced, and those the
-    previous run wrote but this one does not are removed; your other files
-    in OUTPUT are left alone.
+    The files each step writes are listed, with their sha256, in
+    OUTPUT/.geocity-manifest.json. With --overwrite, only geocity's own files
+    are replaced, and those the previous run wrote but this one does not are
+    removed if they are still unchanged; your other files in OUTPUT, and
+    anything outside it, are left alone. Every option is checked before
+    anything is written.
 
     Example: geocity reproduce -o out --overwrite
     """
