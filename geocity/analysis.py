@@ -1,0 +1,332 @@
+"""One analysis, many views: every result of a run computed once, here.
+
+An :class:`Analysis` is built from one set of parameters — scores source,
+clustering, corridor distance, density bandwidth and cell, gravity model —
+and computes each result the first time it is asked for, then hands the
+same object to every consumer: the exports and the main job
+(:mod:`geocity.pipeline`), the plates (:mod:`geocity.figures`) and the web
+map (:mod:`geocity.render.leaflet`). No renderer computes analysis, so the
+outputs of one run cannot disagree: ``Analysis(within_km=50)`` gives 50 km
+buffers in the files, on the plates and on the map, and one
+:class:`~geocity.provenance.ScoreProvenance` labels them all.
+
+Data flows one way::
+
+    layers ──▶ scores (+ provenance) ──▶ Analysis ──▶ export / plates / web map
+
+Examples
+--------
+>>> from geocity.analysis import Analysis
+>>> a = Analysis(within_km=50)
+>>> a.provenance.kind
+'proxy'
+>>> sorted(a.corridor_buffers()["within_km"].unique().tolist())
+[50.0]
+>>> a.clusters() is a.clusters()   # computed once
+True
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import provenance as _provenance
+from . import _validate
+from .errors import NotFoundError, ValidationError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Analysis", "REPORT_CORRIDORS", "SCORES", "DENSITY_GRID"]
+
+#: The corridors the report studies (plates 3-2 and the corridor plates).
+REPORT_CORRIDORS: tuple[str, ...] = ("CMREC", "CICPEC", "CPEC")
+#: Score columns a density surface or a gravity network can use.
+SCORES: tuple[str, ...] = ("innovation", "industry", "infrastructure", "composite")
+#: Extent of the world density grid, degrees (west, south, east, north).
+DENSITY_GRID: tuple[float, float, float, float] = (-180.0, -90.0, 180.0, 90.0)
+
+
+def _defaults() -> dict[str, Any]:
+    from .cluster import DEFAULTS as C
+    from .density import REPORT_BANDWIDTH_KM, REPORT_CELL_KM
+    from .network import REPORT_BETA, REPORT_TOP_K
+
+    return {"eps_km": C["eps_km"], "min_weight": C["min_weight"], "max_span_km": C["max_span_km"],
+            "bandwidth_km": REPORT_BANDWIDTH_KM, "cell_km": REPORT_CELL_KM, "beta": REPORT_BETA,
+            "top_k": REPORT_TOP_K}
+
+
+@dataclass(eq=False)
+class Analysis:
+    """The results of one run, each computed once on first use.
+
+    Parameters
+    ----------
+    scores
+        ``None`` for the rank-derived proxies, or the user's scores table
+        (CSV path or DataFrame, see :func:`geocity.scores.city_scores`).
+    dimension_weights
+        Weights of innovation, industry and infrastructure in the composite.
+    eps_km, min_weight, method, max_span_km
+        Clustering (:class:`geocity.cluster.CityClusters`); ``None``: the
+        report defaults.
+    within_km
+        Corridor buffer and membership distance, km.
+    corridors
+        Corridor names (default: every corridor of the embedded table).
+    bandwidth_km, cell_km
+        Density kernel bandwidth and world grid cell, km.
+    beta, top_k
+        Gravity model of the networks.
+    basemap
+        None (embedded Natural Earth), a GeoDataFrame or a polygon file.
+
+    Notes
+    -----
+    Results are cached on the object; build a new :class:`Analysis` (or
+    :meth:`replace`) to change a parameter. Every parameter is checked when
+    the object is made (:meth:`validate`), before anything is computed or
+    written.
+    """
+
+    scores: Any = None
+    dimension_weights: Sequence[float] = (1, 1, 1)
+    eps_km: float | None = None
+    min_weight: float | None = None
+    method: str = "split"
+    max_span_km: float | None = None
+    within_km: float = 100.0
+    corridors: Sequence[str] | None = None
+    bandwidth_km: float | None = None
+    cell_km: float | None = None
+    beta: float | None = None
+    top_k: int | None = None
+    basemap: Any = None
+    _cache: dict = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        d = _defaults()
+        for k, v in d.items():
+            if getattr(self, k) is None:
+                setattr(self, k, v)
+        self.validate()
+
+    # ------------------------------------------------------------------ checks
+    def validate(self) -> None:
+        """Check every parameter; one ValidationError lists every problem."""
+        from .corridors import MAX_WITHIN_KM
+        from .density import MAX_BANDWIDTH_KM
+
+        problems: list[str] = []
+        self.within_km = _validate.positive("within_km", self.within_km, unit="km", problems=problems)
+        if isinstance(self.within_km, float) and self.within_km > MAX_WITHIN_KM:
+            problems.append(f"within_km must be at most {MAX_WITHIN_KM:g} km, got {self.within_km:g}")
+        for name in ("eps_km", "min_weight", "max_span_km", "bandwidth_km", "cell_km"):
+            setattr(self, name, _validate.positive(name, getattr(self, name),
+                                                   unit="km" if name.endswith("_km") else None, problems=problems))
+        if isinstance(self.bandwidth_km, float) and self.bandwidth_km > MAX_BANDWIDTH_KM:
+            problems.append(f"bandwidth_km must be at most {MAX_BANDWIDTH_KM:g} km, got {self.bandwidth_km:g}")
+        self.beta = _validate.non_negative("beta", self.beta, problems=problems)
+        self.top_k = _validate.whole("top_k", self.top_k, minimum=1, problems=problems)
+        if self.method not in ("split", "dbscan"):
+            problems.append(f"method must be 'split' or 'dbscan', not {self.method!r}")
+        try:
+            w = [float(x) for x in self.dimension_weights]
+            if len(w) != 3 or any(not math.isfinite(x) or x < 0 for x in w) or sum(w) <= 0:
+                raise ValueError
+            self.dimension_weights = tuple(w)
+        except (TypeError, ValueError):
+            problems.append("dimension_weights must be three finite numbers ≥ 0 (innovation, industry, "
+                            f"infrastructure) that do not all vanish, got {self.dimension_weights!r}")
+        if problems:
+            raise ValidationError("analysis parameters: " + "; ".join(problems))
+        if self.corridors is not None:
+            self.corridors = tuple(self._corridor_names(self.corridors))
+
+    def replace(self, **changes: Any) -> "Analysis":
+        """A new analysis with some parameters changed (nothing cached)."""
+        params = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+        params.update(changes)
+        return Analysis(**params)
+
+    def params(self) -> dict[str, Any]:
+        """The parameters, for provenance records (the scores table by name)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+        out["scores"] = self.scores_table
+        out["basemap"] = None if self.basemap is None else (
+            Path(self.basemap).name if isinstance(self.basemap, (str, Path)) else "user layer")
+        out["corridors"] = list(self.corridor_names)
+        out["dimension_weights"] = list(self.dimension_weights)
+        return out
+
+    def _once(self, key: Any, make):
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    # ------------------------------------------------------------------ layers and scores
+    @property
+    def scores_table(self) -> str | None:
+        """Name of the user's scores table (file name), or None for the proxies."""
+        if self.scores is None:
+            return None
+        if isinstance(self.scores, (str, Path)):
+            return Path(self.scores).name
+        return "user table"
+
+    def cities(self):
+        """The report's cities with their GDCI and BRI ranks (a copy)."""
+        from . import layers
+
+        return self._once("cities", layers.cities_with_ranks).copy()
+
+    def scored(self):
+        """The cities with ranks and 3I scores (``score_source`` per city; a copy)."""
+        from .scores import city_scores
+
+        return self._once("scored", lambda: city_scores(self.cities(), source=self.scores,
+                                                         weights=self.dimension_weights)).copy()
+
+    @property
+    def provenance(self) -> _provenance.ScoreProvenance:
+        """Where the scores come from (:mod:`geocity.provenance`), one answer for every output."""
+        return self._once("provenance", lambda: _provenance.of_frame(self.scored(), table=self.scores_table))
+
+    def input_files(self) -> list[Path]:
+        """Files the scores are built from, for the checksums of provenance records."""
+        from . import scores
+
+        return scores.input_files(self.scores if isinstance(self.scores, (str, Path)) else None)
+
+    def basemap_layer(self):
+        """The basemap polygons (embedded Natural Earth or the user's), read and checked once."""
+        from .render import static
+
+        return self._once("basemap", lambda: static.load_basemap(self.basemap))
+
+    # ------------------------------------------------------------------ clusters
+    def clusters(self, score: str = "composite"):
+        """The fitted :class:`~geocity.cluster.CityClusters` on ``score``
+        (``clusters_``, ``members_``, ``params_``). Its advisory
+        :class:`~geocity.cluster.ClusterWarning` are issued once, on the first call."""
+        from .cluster import CityClusters
+
+        if score not in SCORES:
+            raise NotFoundError(f"unknown score {score!r} for clusters; valid: {', '.join(SCORES)}")
+
+        def fit():
+            est = CityClusters(eps_km=self.eps_km, min_weight=self.min_weight, method=self.method,
+                               max_span_km=self.max_span_km, score=score,
+                               dimension_weights=tuple(self.dimension_weights))
+            return est.fit(self.scored())
+
+        return self._once(("clusters", score), fit)
+
+    # ------------------------------------------------------------------ corridors
+    def _corridor_names(self, names) -> list[str]:
+        from . import corridors as cor
+
+        have = {c.upper(): c for c in cor.available()}
+        names = [names] if isinstance(names, str) else list(names)
+        missing = [c for c in names if str(c).upper() not in have]
+        if missing:
+            raise NotFoundError(f"corridor(s) {missing} not in the corridor table; available: {sorted(have.values())}")
+        return [have[str(c).upper()] for c in names]
+
+    @property
+    def corridor_names(self) -> tuple[str, ...]:
+        """The corridors of this analysis."""
+        from . import corridors as cor
+
+        return tuple(self.corridors) if self.corridors is not None else tuple(cor.available())
+
+    def _pick(self, frame, names):
+        if names is None:
+            return frame.copy()
+        names = self._corridor_names(names)
+        return frame.loc[frame["corridor"].isin(names)].reset_index(drop=True)
+
+    def corridor_lines(self, names: Sequence[str] | str | None = None):
+        """Corridor lines (geodesic, split at ±180°) of ``names`` (default: all of the analysis)."""
+        from . import corridors as cor
+
+        return self._pick(self._once("corridor_lines", lambda: cor.lines(list(self.corridor_names))), names)
+
+    def corridor_buffers(self, names: Sequence[str] | str | None = None):
+        """``within_km`` geodesic buffers of the corridors (one row per corridor)."""
+        import pandas as pd
+
+        from . import corridors as cor
+
+        def make():
+            return pd.concat([cor.buffer(n, self.within_km) for n in self.corridor_names], ignore_index=True)
+
+        return self._pick(self._once("corridor_buffers", make), names)
+
+    def corridor_members(self, names: Sequence[str] | str | None = None):
+        """The report's cities (with ranks) within ``within_km`` of each
+        corridor: distance, chainage, side (:func:`geocity.corridors.members`)."""
+        from . import corridors as cor
+
+        def make():
+            return cor.members(self.cities(), corridors=tuple(self.corridor_names), within_km=self.within_km)
+
+        return self._pick(self._once("corridor_members", make), names)
+
+    # ------------------------------------------------------------------ density and networks
+    def density(self, weight: str = "composite"):
+        """The kernel density of the cities weighted by ``weight`` on the
+        world Equal Earth grid (``bandwidth_km``, ``cell_km``)."""
+        from . import density as _density
+
+        if weight not in SCORES:
+            raise NotFoundError(f"unknown density weight {weight!r}; valid: {', '.join(SCORES)}")
+        return self._once(("density", weight), lambda: _density.density(
+            self.scored(), weight=weight, bandwidth_km=self.bandwidth_km, cell_km=self.cell_km,
+            extent=DENSITY_GRID))
+
+    def density_on(self, points, weight: str, *, crs, grid_bounds, cell_km: float):
+        """A density surface on a given grid (a plate's CRS and bounds), with
+        this analysis' bandwidth; ``points`` is a key of :meth:`weighted`
+        results or a frame the caller got from this object."""
+        from . import density as _density
+
+        key = ("density_on", weight, id(points), crs.to_wkt() if hasattr(crs, "to_wkt") else str(crs),
+               tuple(round(float(v)) for v in grid_bounds), float(cell_km))
+        return self._once(key, lambda: _density.density(points, weight=weight, bandwidth_km=self.bandwidth_km,
+                                                         cell_km=cell_km, crs=crs, grid_bounds=grid_bounds))
+
+    def links(self, dimension: str = "composite", *, max_segment_km: float = 50.0, cities=None, key=None):
+        """Gravity-modelled links between the cities on ``dimension``
+        (``beta``, ``top_k``), geodesic arcs densified to ``max_segment_km``.
+        ``cities``/``key``: another weighting of the same cities (a plate's
+        table weights), cached under ``key``."""
+        from . import network
+
+        pts = self.scored() if cities is None else cities
+        return self._once(("links", dimension, float(max_segment_km), key), lambda: network.gravity_links(
+            pts, dimension=dimension, beta=self.beta, top_k=self.top_k, max_segment_km=max_segment_km))
+
+    def unplaced_ranked(self) -> list[str]:
+        """Notes on ranked cities the cities layer has no coordinates for
+        (so the top-100 layers say why they show fewer than 100)."""
+        from . import layers
+
+        def make():
+            notes = []
+            have = set(self.cities()["city_id"])
+            for key, label in (("gdci_2022", "GDCI"), ("bri_2022", "BRI")):
+                ranks = layers.load(key)
+                missing = ranks[~ranks["city_id"].isin(have) & (ranks["rank"] <= 100)]
+                if len(missing):
+                    ids = ", ".join(f"{r.city_id} (#{int(r.rank)})" for r in missing.itertuples())
+                    n = len(missing)
+                    notes.append(f"{label}: {n} ranked {'city' if n == 1 else 'cities'} not in the report's "
+                                 f"city list (no coordinates), not shown: {ids}")
+            return notes
+
+        return list(self._once("unplaced", make))
