@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import click
 
@@ -17,8 +18,10 @@ from . import options
 @click.option("--country-col", default=None, help="Optional column with the country (ISO code, English or Chinese).")
 @click.option("--encoding", default=None,
               help="Encoding of the CSV (e.g. utf-8, gbk, gb18030). Default: detect UTF-8 / UTF-8-BOM / GB18030; "
-                   "a file that reads as Windows-1252 just as well is refused with a hint, and so is a forced "
-                   "non-UTF-8 encoding on a file that is valid UTF-8 and would turn into mojibake.")
+                   "a file that reads as Windows-1252 just as well is refused with a hint, and so are a file that "
+                   "mixes UTF-8 and GBK lines (the error names one line of each) and a forced non-UTF-8 encoding "
+                   "on a file that is valid UTF-8 and would turn into mojibake. A forced encoding skips the "
+                   "mixed-lines check.")
 @options.output_file
 @options.overwrite
 def command(input_csv: str, name_col: str | None, country_col: str | None, encoding: str | None, output: str,
@@ -50,6 +53,8 @@ def command(input_csv: str, name_col: str | None, country_col: str | None, encod
     paths = _export.write(gdf, output, overwrite=overwrite,
                           metadata={"input": str(input_csv), "name_col": name_col, "country_col": country_col,
                                     "encoding": gdf.attrs["encoding"]},
-                          inputs=[input_csv])
+                          inputs=[input_csv],
+                          # a bad row (e.g. a name too long for a shapefile) is named by its line in INPUT_CSV
+                          row_labels=_export._csv_labels(Path(input_csv), len(gdf), gdf.attrs.get("encoding")))
     counts = ", ".join(f"{v} {k}" for k, v in gdf.attrs["counts"].items())
     click.echo(f"wrote {len(gdf)} rows to {paths[0]} ({counts})")
