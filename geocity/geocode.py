@@ -47,9 +47,29 @@ Without a country column (or with an empty or unknown country in a row):
   least :data:`AMBIGUITY_RATIO` (10) times the population of the next;
   otherwise the row is ``ambiguous`` and not placed.
 
-With a country, only places in that country are considered and rows are not
-flagged: namesakes inside one country (Fuzhou 福州/抚州, Kansas City MO/KS) are
-not reported then.
+With a country (known, in that row), only places in that country are considered:
+
+* a name that fits **one report city** there is placed there and **not
+  flagged**: the report's reading wins, and namesakes inside one country
+  (Fuzhou 福州/抚州, Suzhou 苏州/宿州, Kansas City MO/KS) are not reported. (The
+  namesake rule above, applied within the country, would flag 27 of the 516
+  report cities given by English name and their own country -- Suzhou, Fuzhou,
+  Changsha, Frankfurt, Portland, ... -- although each is the report's reviewed
+  reading; every report city given so stays ``exact``);
+* a name that fits several report cities there is ``ambiguous`` and not placed;
+* a name found only in GeoNames gets the rule used without a country, within
+  that country: it is placed at the most populous candidate of the best kind
+  only when that one has at least :data:`AMBIGUITY_RATIO` (10) times the
+  population of the next **distinct** place of the country -- one more than
+  :data:`NAMESAKE_MIN_KM` (25 km, on the ellipsoid) away; a closer record is a
+  district or a second record of the same place. Otherwise the row is
+  ``ambiguous`` and **not placed**, its candidates are those places, most
+  populous first (at most 8), and the report says why: "Springfield" in US is
+  Springfield, Missouri (170,188 people) or Springfield, Massachusetts
+  (154,341), and six more. "Luoyang" in CN (1,390,581 people against 123,144)
+  and "London" in CA stay ``exact``. Of the 869 primary names that GeoNames'
+  cities15000 has more than once in one country, 771 are ``ambiguous`` with
+  that country given (all 869 used to be placed).
 
 Variant spellings
 -----------------
@@ -77,6 +97,10 @@ Examples
 [['ambiguous', 'perth-au'], ['exact', '']]
 >>> perth.loc[0, "candidates"].split(" | ")[1]
 'geonames:2640358: Perth, GB (56.39522, -3.43139), pop 47350'
+>>> spring = geocode(pd.DataFrame({"city": ["Springfield"], "country": ["US"]}), name_col="city",
+...                  country_col="country")
+>>> spring.loc[0, "match"], spring.loc[0, "candidates"].split(" | ")[1]
+('ambiguous', 'geonames:4951788: Springfield, US (42.10148, -72.58981), pop 154341')
 """
 
 from __future__ import annotations
@@ -103,9 +127,10 @@ __all__ = ["geocode", "geocode_file", "read_table", "OUTPUT_COLUMNS", "AMBIGUITY
 
 OUTPUT_COLUMNS = ("lat", "lon", "match", "candidates", "city_id", "coord_source")
 
-#: Without a country, the most populous GeoNames candidate is taken only if it
-#: has at least this many times the population of the next distinct place;
-#: otherwise the row is ``ambiguous``.
+#: The most populous GeoNames candidate is taken only if it has at least this
+#: many times the population of the next place (without a country: any place;
+#: with a country: the next place of that country more than NAMESAKE_MIN_KM
+#: away); otherwise the row is ``ambiguous`` and not placed.
 AMBIGUITY_RATIO = 10.0
 
 #: Without a country, a report city keeps the row but the row is ``ambiguous``
@@ -115,7 +140,8 @@ AMBIGUITY_RATIO = 10.0
 NAMESAKE_RATIO = 100.0
 
 #: A same-named GeoNames place closer than this (km, on the ellipsoid) to the
-#: chosen point is the same place for mapping (a district or a second record).
+#: chosen point is the same place for mapping (a district or a second record):
+#: it is neither a namesake nor, within a country, a rival candidate.
 NAMESAKE_MIN_KM = 25.0
 
 #: Spellings of report cities that neither the report's own names nor
@@ -162,7 +188,11 @@ def read_table(path: str | os.PathLike, *, encoding: str | None = None) -> tuple
         ``utf-8-sig``; text that decodes as UTF-8 is ``utf-8``; otherwise
         ``gb18030`` (a superset of GBK and GB2312) -- unless the text looks like
         Windows-1252/Latin-1 read as GB18030 ("São" -> "S鉶"), which raises a
-        :class:`ValidationError` naming the line and both readings.
+        :class:`ValidationError` naming the line and both readings, or the
+        file mixes lines in UTF-8 with lines that are not (a UTF-8 line read
+        as GB18030 is mojibake: "北京" -> "鍖椾含"), which raises one naming
+        the first line of each (file line numbers, the header is line 1).
+        A forced encoding skips that check.
 
     Returns
     -------
@@ -174,8 +204,8 @@ def read_table(path: str | os.PathLike, *, encoding: str | None = None) -> tuple
     NotFoundError
         The file does not exist.
     ValidationError
-        A folder, an empty or binary file, undecodable text, a forced
-        encoding that misreads a UTF-8 file, an unparsable
+        A folder, an empty or binary file, undecodable text, a file mixing
+        UTF-8 and GBK lines, a forced encoding that misreads a UTF-8 file, an unparsable
         CSV, or rows with more cells than the header (which would shift the
         columns).
     """
@@ -293,19 +323,41 @@ def _one(name: str, iso: str | None) -> dict:
                     return _report_city(ids[0], "alias", name, iso)
         return _unplaced("unmatched")
     kind = "exact" if m.kind == "exact" else "alias"
-    if iso is None:
-        # the candidates of the best kind, one per distinct place
-        same = [r for r in m.candidates if _kind_of(r, name) == _kind_of(m.best, name)]
-        if len(same) > 1:
-            first, second = same[0]["population"], same[1]["population"]
-            if not first or first < AMBIGUITY_RATIO * max(second, 1):
-                return _unplaced("ambiguous", " | ".join(_fmt_rec(r) for r in same[:8]))
+    # the candidates of the best kind (most populous first)
+    same = [r for r in m.candidates if _kind_of(r, name) == _kind_of(m.best, name)]
+    if iso is not None:
+        # within one country: the other places of that name, not records of the same place
+        same = same[:1] + _distinct_places(same[0], same[1:])
+    if len(same) > 1:
+        first, second = same[0]["population"], same[1]["population"]
+        if not first or first < AMBIGUITY_RATIO * max(second, 1):
+            res = _unplaced("ambiguous", " | ".join(_fmt_rec(r) for r in same[:8]))
+            if iso is not None:
+                res["note"] = (
+                    f"{len(same)} places of that name in {iso} (the most populous, {same[0]['name']}, pop {first}, "
+                    f"has less than {AMBIGUITY_RATIO:g} times the population of the next, {same[1]['name']}, pop "
+                    f"{second}); left unplaced: pick one of the candidates and place the row yourself")
+            return res
     r = m.best
     cid = idx.by_geonameid.get(int(r["geonameid"]))
     if cid is not None:  # a report city under another name: its reviewed coordinates
         return _report_city(cid, "alias", name, iso)
     return dict(lat=float(r["latitude"]), lon=float(r["longitude"]), match=kind, candidates="", city_id="",
                 coord_source=f"geonames:{r['geonameid']}")
+
+
+def _distinct_places(top: dict, others: list[dict]) -> list[dict]:
+    """The GeoNames records in ``others`` more than :data:`NAMESAKE_MIN_KM` from ``top``
+    (closer ones are a district or a second record of the same place), in order."""
+    from .geodesy import distance_km
+
+    out = []
+    for r in others:
+        km = float(distance_km(float(top["latitude"]), float(top["longitude"]), float(r["latitude"]),
+                               float(r["longitude"])))
+        if km > NAMESAKE_MIN_KM:
+            out.append(r)
+    return out
 
 
 def _without_city(name: str) -> str:
