@@ -8,7 +8,12 @@ Every geocity module that writes a file goes through this module:
 * :func:`atomic_path` for anything else (PNG, TIFF, HTML, ...): a context
   manager yielding a temporary path that is moved into place on success;
 * :func:`atomic_set` for several outputs that must appear together (all or
-  nothing), e.g. a corridor export's lines and buffers;
+  nothing), e.g. a corridor export's lines and buffers, or the cluster
+  boundaries and their member table (in different folders if need be) --
+  :func:`write` and :func:`atomic_path` are built on it, so every output
+  goes through this one mechanism;
+* :func:`check_outputs` for the up-front check of every output of one
+  command (sets, collisions between outputs, folders, existing files);
 * :func:`write_metadata` for the ``<output>.meta.json`` provenance record;
 * :func:`check_writable` for the shared overwrite/permission checks;
 * :func:`read` to read an output back, restoring the full field names (and
@@ -25,15 +30,32 @@ Atomic writes
     moved into place with :func:`os.replace`. A shapefile is a *set*
     (``.shp .shx .dbf .prj .cpg`` plus the ``.fields.csv`` sidecar and, if
     asked, the ``.meta.json`` record): the whole set is written in the
-    temporary folder and moved only once complete. On any failure the
-    temporary folder is removed, so no half-written set is left behind.
+    temporary folder and moved only once complete. Existing files are moved
+    aside first and put back if any move fails. On any failure the
+    temporary folder is removed, so no half-written set is left behind and
+    no existing file is changed.
 Overwriting
-    An existing output (any file of the set) is refused with
-    :class:`~geocity.errors.OutputExistsError` unless ``overwrite=True``
-    (``--overwrite`` on the command line). When overwriting a shapefile, stale
-    files of the old set that the new write did not produce (a ``.qix``
-    index, say) are removed so the set stays consistent. A missing parent
-    folder is created.
+    Every file of every output of a command is checked before any work:
+    a file that is a folder, a folder that is a file, and two outputs that
+    would write the same file (after resolving the paths; a sidecar or
+    record of one output counts) are refused with
+    :class:`~geocity.errors.ValidationError`, with or without overwrite. An
+    existing output (any file of the set) is refused with
+    :class:`~geocity.errors.OutputExistsError` ("output exists: <paths>;
+    use overwrite=True / --overwrite ...") unless ``overwrite=True``
+    (``--overwrite`` on the command line); with it the output is
+    *replaced* -- no writer appends to an existing file (a GeoPackage gets
+    a layer added only with ``write(..., add_layer=True)``). When
+    overwriting, stale files of the old set that the new write did not
+    produce (a ``.qix`` index, an old ``.meta.json``) are removed in the
+    same all-or-nothing move. A missing output folder is created when the
+    output is written, and removed again if the write fails.
+Rows in messages
+    Rows of a user's input are named by :mod:`geocity._validate`'s one
+    rule: ``line N`` of a CSV (its own line numbers, header = line 1),
+    ``feature N`` (from 1) of a vector file, ``index L`` of an in-memory
+    table; :func:`write` takes ``row_labels`` to name the rows it writes by
+    the input rows they came from.
 Shapefiles
     Written in UTF-8 with a ``.cpg`` declaring ``UTF-8`` and a ``.prj``, so
     Chinese names read back intact in QGIS, ArcGIS and pyogrio on any OS.
@@ -207,9 +229,8 @@ def _exists_message(existing: Iterable[Path]) -> str:
             "or choose another output path")
 
 
-def _check_folder_of(path: Path) -> None:
-    """The folder of ``path`` exists and is writable, or can be created (nothing is created here)."""
-    folder = _folder(path)
+def _check_folder(folder: Path) -> None:
+    """``folder`` exists and is writable, or can be created (nothing is created here)."""
     probe = folder
     while not probe.exists() and not probe.is_symlink():
         if probe.parent == probe:
@@ -217,8 +238,8 @@ def _check_folder_of(path: Path) -> None:
         probe = probe.parent
     if probe.exists() and not probe.is_dir():
         raise ValidationError(
-            f"cannot write {str(path)!r}: {str(probe)!r} is a file, not a folder; "
-            "choose an output path in a folder"
+            f"cannot create the output folder {str(folder)!r}: {str(probe)!r} is a file, not a folder; "
+            "choose an output path in a folder you can write to"
         )
     if not probe.exists():  # a dangling link, or a root that does not exist
         raise ValidationError(
@@ -243,7 +264,7 @@ def _check_targets(files: Iterable[Path], overwrite: bool) -> None:
                 + (f" (e.g. {str(f / 'out.gpkg')!r})" if not f.suffix else "")
             )
     for folder in dict.fromkeys(_folder(f) for f in files):
-        _check_folder_of(folder / "x")
+        _check_folder(folder)
     if not overwrite:
         existing = [f for f in files if f.exists() or f.is_symlink()]
         if existing:
@@ -1457,7 +1478,16 @@ def _check_latlon(lat, lon, what: str, labels) -> None:
     try:
         geodesy.validate_latlon(lat, lon, what=what)
     except ValidationError:
-        geodesy.validate_latlon(lat, lon, what=what, labels=labels)
+        lat = np.asarray(lat, dtype=float)
+        lon = np.asarray(lon, dtype=float)
+        shown: list = [None] * len(lat)  # only the rows a message names get a label
+        fin = np.isfinite(lat) & np.isfinite(lon)
+        with np.errstate(invalid="ignore"):
+            out = fin & ((np.abs(lat) > 90) | (np.abs(lon) > 180))
+        for mask in (~fin, out):
+            for i in np.flatnonzero(mask)[:10]:
+                shown[i] = labels[i]
+        geodesy.validate_latlon(lat, lon, what=what, labels=shown)
 
 
 def _latlon_columns(df: pd.DataFrame) -> tuple[str, str] | None:
