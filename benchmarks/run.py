@@ -154,7 +154,7 @@ def _w_gen(args, workdir: Path) -> dict:
 def _w_warm(args, workdir: Path) -> dict:
     """Fill numba's on-disk cache so that no measured run pays a full JIT compilation."""
     import datasets
-    from geocity.cluster import geodesic_dbscan
+    from geocity.dbscan import geodesic_dbscan
 
     lat, lon, w = datasets.clumped(60_000)
     geodesic_dbscan(lat, lon, eps_km=10, min_weight=5, weights=w, algorithm="grid")
@@ -168,7 +168,7 @@ def _w_dbscan(args, workdir: Path) -> dict:
     eps_km, mw = args["eps_km"], args["min_weight"]
     rss0 = _rss_mb()
     if args["side"] == "geocity":
-        from geocity.cluster import geodesic_dbscan
+        from geocity.dbscan import geodesic_dbscan
 
         t0 = time.perf_counter()
         labels, core, info = geodesic_dbscan(lat, lon, eps_km=eps_km, min_weight=mw, weights=w, return_info=True)

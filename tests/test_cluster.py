@@ -1,4 +1,4 @@
-"""Tests of geocity.cluster: the geodesic DBSCAN engine against scikit-learn,
+"""Tests of geocity.dbscan and geocity.cluster: the geodesic DBSCAN engine against scikit-learn,
 the city cluster identifier, typology, boundaries and bad input."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geocity.cluster import CityClusters, ClusterWarning, SelfCoreWarning, geodesic_dbscan
+from geocity.cluster import CityClusters, ClusterWarning, SelfCoreWarning
+from geocity.dbscan import geodesic_dbscan
 from geocity.errors import GeocityError, ValidationError
 from geocity.geodesy import haversine_km
 from _reference import sklearn_dbscan
@@ -240,9 +241,9 @@ class _FakeTerminal:
 
 @pytest.fixture
 def small_progress_threshold(monkeypatch):
-    from geocity import cluster
+    from geocity import dbscan
 
-    monkeypatch.setattr(cluster, "PROGRESS_MIN_POINTS", 10)
+    monkeypatch.setattr(dbscan, "PROGRESS_MIN_POINTS", 10)
 
 
 @pytest.mark.parametrize("algorithm", ["grid", "kdtree"])

@@ -35,7 +35,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from geocity.cluster import geodesic_dbscan
+from geocity.dbscan import geodesic_dbscan
 from geocity.geodesy import haversine_km
 from _reference import sklearn_dbscan
 
@@ -118,7 +118,7 @@ def test_benchmark_layers_match_sklearn_for_every_engine(datasets, kind, n, eps_
 
 @pytest.mark.slow
 def test_auto_engine_above_the_grid_threshold_matches_sklearn(datasets):
-    from geocity import cluster
+    from geocity import dbscan as cluster
 
     n = cluster.GRID_MIN_POINTS + 10_000
     lat, lon, w = datasets.clumped(n, seed=5)
@@ -279,7 +279,7 @@ import sys, time
 import numpy as np
 sys.path.insert(0, sys.argv[1])
 import datasets
-from geocity.cluster import geodesic_dbscan
+from geocity.dbscan import geodesic_dbscan
 lat, lon, w = datasets.clumped(1_000_000, seed=7)
 t0 = time.perf_counter()
 labels, core = geodesic_dbscan(lat, lon, eps_km=10.0, min_weight=20, weights=w)
