@@ -55,6 +55,7 @@ __all__ = [
     "densify_geodesic",
     "geodesic_line",
     "split_antimeridian",
+    "unwrap_lon",
     "to_local",
     "from_local",
     "buffer_km",
@@ -234,10 +235,18 @@ def densify_geodesic(lats, lons, max_segment_km: float = 10.0) -> tuple[np.ndarr
     return lat, _unwrap_deg(lon)
 
 
-def _unwrap_deg(lon: np.ndarray) -> np.ndarray:
+def unwrap_lon(lon) -> np.ndarray:
+    """Longitudes (degrees) along a path made continuous: a step of more
+    than 180° is read as crossing the antimeridian, so 179, -179 becomes
+    179, 181. The one unwrapping of geocity (lines, buffers, plates);
+    :func:`split_antimeridian` cuts the result back into [-180, 180]."""
+    lon = np.asarray(lon, dtype=float)
     if lon.size == 0:
         return lon
     return np.degrees(np.unwrap(np.radians(lon)))
+
+
+_unwrap_deg = unwrap_lon
 
 
 def geodesic_line(lats, lons, max_segment_km: float = 10.0) -> BaseGeometry:

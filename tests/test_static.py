@@ -383,3 +383,26 @@ def test_title_is_bilingual_and_bottom_band_trimmed(basemap, tmp_path):
     p2.add_note(["n"])
     assert "title-alt" not in {t.get_gid() for t in p2.fig.texts}
     assert _png(p2, tmp_path, "full.png").shape[0] == round(p2.fig.get_figheight() * DPI)
+
+
+def test_fix_wrapping_unwraps_with_geodesy(monkeypatch):
+    """One antimeridian mechanism: the plates unwrap with geocity.geodesy.unwrap_lon."""
+    np.testing.assert_allclose(geodesy.unwrap_lon([179.0, -179.0, -170.0]), [179.0, 181.0, 190.0])
+    assert geodesy.unwrap_lon([]).size == 0
+    calls = []
+    orig = geodesy.unwrap_lon
+    monkeypatch.setattr(geodesy, "unwrap_lon", lambda x: calls.append(len(x)) or orig(x))
+    fixed = static.fix_wrapping(Polygon([(170, -20), (-170, -20), (-170, -10), (170, -10)]))
+    assert calls and fixed.area == pytest.approx(200)
+    assert not hasattr(static, "_unwrap")
+
+
+def test_load_basemap_refuses_a_table_without_geometry(tmp_path):
+    from geocity.analysis import Analysis
+
+    csv = tmp_path / "points.csv"
+    csv.write_text("lon,lat\n1,2\n", encoding="utf-8")
+    with pytest.raises(ValidationError, match="points.csv.*table without geometry"):
+        static.load_basemap(csv)
+    with pytest.raises(ValidationError, match="table without geometry"):  # one check for every consumer
+        Analysis(basemap=csv).basemap_layer()

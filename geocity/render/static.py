@@ -187,10 +187,6 @@ def _guard_text(text: str, family: Sequence[str]) -> None:
 # --------------------------------------------------------------------------
 # geometry preparation
 # --------------------------------------------------------------------------
-def _unwrap(x: np.ndarray) -> np.ndarray:
-    return np.degrees(np.unwrap(np.radians(x)))
-
-
 def _ring_needs_fix(c: np.ndarray) -> bool:
     return c.shape[0] > 1 and bool(np.any(np.abs(np.diff(c[:, 0])) > 180.0))
 
@@ -202,13 +198,13 @@ def _fix_one(g):
         rings = [ext] + [np.asarray(r.coords) for r in g.interiors]
         if not any(_ring_needs_fix(r) for r in rings):
             return g
-        ux = _unwrap(ext[:, 0])
+        ux = geodesy.unwrap_lon(ext[:, 0])
         if abs(ux[-1] - ux[0]) > 1.0:  # ring winds around a pole: leave it
             return g
         new_ext = np.column_stack([ux, ext[:, 1]])
         holes = []
         for r in rings[1:]:
-            hx = _unwrap(r[:, 0])
+            hx = geodesy.unwrap_lon(r[:, 0])
             hx = hx + 360.0 * np.round((new_ext[0, 0] - hx[0]) / 360.0)
             holes.append(np.column_stack([hx, r[:, 1]]))
         return shapely.Polygon(new_ext, holes)
@@ -216,7 +212,7 @@ def _fix_one(g):
         c = np.asarray(g.coords)
         if not _ring_needs_fix(c):
             return g
-        return LineString(np.column_stack([_unwrap(c[:, 0]), c[:, 1]]))
+        return LineString(np.column_stack([geodesy.unwrap_lon(c[:, 0]), c[:, 1]]))
     return g
 
 
@@ -342,6 +338,22 @@ def _keep_kind(geoms: np.ndarray, kinds: tuple[str, ...]) -> list:
 # --------------------------------------------------------------------------
 # basemap
 # --------------------------------------------------------------------------
+def _check_has_geometry(path: Path, name: str) -> None:
+    """A plain error for a file that holds a table and no geometry (a CSV of points)."""
+    import pyogrio
+
+    try:
+        info = pyogrio.read_info(path)
+    except Exception:  # noqa: BLE001 -- pyogrio raises several types; reading the file names the problem
+        return
+    if info.get("geometry_type") is None:
+        raise ValidationError(
+            f"{name} holds a table without geometry (columns: "
+            f"{', '.join(map(str, list(info.get('fields', []))[:10])) or 'none'}); a basemap must be a polygon "
+            "layer such as a .gpkg, .shp or .geojson of country outlines"
+        )
+
+
 def load_basemap(basemap=None):
     """The basemap as a GeoDataFrame of polygons in EPSG:4326.
 
@@ -357,7 +369,8 @@ def load_basemap(basemap=None):
     Raises
     ------
     ValidationError
-        The layer has no CRS, holds no polygons, or cannot be read.
+        The layer has no CRS, holds no polygons (or is a table without
+        geometry), or cannot be read.
     """
     import geopandas as gpd
 
@@ -372,6 +385,8 @@ def load_basemap(basemap=None):
         name = f"basemap file {str(p)!r}"
         if not p.exists():
             raise NotFoundError(f"{name} does not exist; give the path of a polygon layer (.gpkg, .shp, .geojson)")
+        if p.is_file():
+            _check_has_geometry(p, name)
         try:
             gdf = gpd.read_file(p)
         except Exception as exc:  # pyogrio raises several types
