@@ -342,25 +342,6 @@ def _merge_small(
     return np.unique(sub, return_inverse=True)[1].astype(np.int64).reshape(-1)
 
 
-def check_outputs(
-    path: str | Path, members_path: str | Path | None = None, *, overwrite: bool = False
-) -> tuple[Path, Path]:
-    """Apply the output policy to a cluster export before any work is done.
-
-    Returns the cluster path and the member-table path (default
-    ``<stem>_members.csv`` beside ``path``); raises
-    :class:`~geocity.errors.OutputExistsError` if any file of either set
-    exists and ``overwrite`` is false.
-    """
-    from . import export
-
-    path = Path(path)
-    members_path = Path(members_path) if members_path else path.with_name(f"{path.stem}_members.csv")
-    for p in (path, members_path):
-        export.check_output(p, overwrite)
-    return path, members_path
-
-
 class CityClusters(ClusterMixin, BaseEstimator):
     """Identify city clusters: weighted geodesic DBSCAN plus pole-catchment split.
 
@@ -752,7 +733,8 @@ class CityClusters(ClusterMixin, BaseEstimator):
         overwrite: bool = False,
         inputs: Sequence = (),
     ) -> list[Path]:
-        """Export the fitted clusters and their member table.
+        """Export the fitted clusters and their member table, all or nothing
+        (:func:`geocity.export.write_clusters`).
 
         Parameters
         ----------
@@ -778,16 +760,9 @@ class CityClusters(ClusterMixin, BaseEstimator):
 
         if not hasattr(self, "clusters_"):
             raise ValidationError("CityClusters.write: call fit() first")
-        path, members_path = check_outputs(path, members_path, overwrite=overwrite)
-        written = export.write(
-            self.clusters_, path, overwrite=overwrite, metadata=self.params_, inputs=inputs,
-            field_names=SHAPEFILE_FIELDS, geometry_type="MultiPolygon",
-        )
-        written += export.write(
-            self.members_, members_path, overwrite=overwrite, metadata=self.params_, inputs=inputs,
-            field_names=SHAPEFILE_FIELDS,
-        )
-        return written
+        return export.write_clusters(self.clusters_, self.members_, path, members_path=members_path,
+                                     metadata=self.params_, inputs=inputs, overwrite=overwrite,
+                                     field_names=SHAPEFILE_FIELDS)
 
     def fit_predict(self, cities=None, y=None, sample_weight=None) -> np.ndarray:
         """Fit (see :meth:`fit`) and return :attr:`labels_`."""

@@ -108,7 +108,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib import metadata as _im
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -131,6 +131,7 @@ __all__ = [
     "check_outputs",
     "shapefile_field_names",
     "output_files",
+    "write_clusters",
 ]
 
 #: extension -> GDAL driver (``None`` for CSV, written by pandas).
@@ -1617,3 +1618,43 @@ def read_points(points, *, what: str = "points", geometry: bool = True, encoding
     lat = geom.y.to_numpy(float)
     _check_latlon(lat, lon, what, labels)
     return Points(frame, lat, lon, labels, what)
+
+
+def write_clusters(clusters, members, path: str | os.PathLike, *, members_path: str | os.PathLike | None = None,
+                   metadata: dict | None = None, inputs: Sequence = (), overwrite: bool = False,
+                   field_names: dict | None = None) -> list[Path]:
+    """Write cluster boundaries and their member table together, all or nothing.
+
+    Parameters
+    ----------
+    clusters
+        Cluster polygons (``CityClusters.clusters_``); format from the
+        extension of ``path`` (``.shp``, ``.gpkg``, ``.geojson``, ``.fgb``),
+        written as MultiPolygons.
+    members
+        The member table (``CityClusters.members_``), one row per city and cluster.
+    path, members_path
+        Outputs; the member table defaults to ``<stem>_members.csv`` beside ``path``.
+    metadata, inputs
+        The provenance record (e.g. ``CityClusters.params_``) and the files
+        whose checksums it lists.
+    overwrite
+        Replace existing outputs (refused otherwise, before anything is written).
+    field_names
+        Short DBF names of long columns (default :data:`DEFAULT_FIELD_NAMES`).
+
+    Returns
+    -------
+    list of pathlib.Path
+        Every file written (both sets and their records).
+    """
+    path = Path(path)
+    mpath = Path(members_path) if members_path else path.with_name(f"{path.stem}_members.csv")
+    outputs = {"path": path, "members_path": mpath}
+    with atomic_set(outputs, overwrite) as staging:
+        staged = write(clusters, staging.path(path), overwrite=True, metadata=metadata, inputs=inputs,
+                       field_names=field_names, geometry_type="MultiPolygon")
+        staged += write(members, staging.path(mpath), overwrite=True, metadata=metadata, inputs=inputs,
+                        field_names=field_names)
+        final = {tmp.resolve(): dest for dest, tmp in staging.pairs()}
+    return [final.get(Path(f).parent.resolve(), Path(f).parent) / Path(f).name for f in staged]

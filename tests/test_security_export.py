@@ -335,3 +335,26 @@ def test_scores_table_rows_are_its_lines(runner, tmp_path):
                  ["density", "-q", "--bandwidth-km", "300", "--cell-deg", "2", "-o", str(tmp_path / "out" / "d.tif")]):
         _check_row_message(runner, tmp_path, argv + ["--scores", str(p)], "line 4 (beijing-cn)",
                            absent=("row 2", "row 3"))
+
+
+def test_estimator_write_is_all_or_nothing(tmp_path):
+    """CityClusters.write goes through export.write_clusters: two names for one
+    file are refused before anything is written, and a folder in the member
+    table's set leaves the boundaries unwritten too."""
+    from geocity.cluster import report_clusters
+    from geocity.errors import ValidationError
+
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = report_clusters()
+    with pytest.raises(ValidationError):
+        est.write(tmp_path / "a.csv", members_path=tmp_path / "a.csv")
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "m.csv.meta.json").mkdir()
+    with pytest.raises(ValidationError):
+        est.write(tmp_path / "c.gpkg", members_path=tmp_path / "m.csv", overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.csv.meta.json"]
+    written = est.write(tmp_path / "ok.gpkg")
+    assert all(p.exists() and p.parent == tmp_path for p in written)

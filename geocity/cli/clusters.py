@@ -63,7 +63,7 @@ def command(eps_km, min_weight, score, scores_file, method, max_span_km, hull, b
     import warnings
 
     from .. import export, scores
-    from ..cluster import DEFAULTS, CityClusters, ClusterWarning, SelfCoreWarning
+    from ..cluster import DEFAULTS, SHAPEFILE_FIELDS, CityClusters, ClusterWarning, SelfCoreWarning
 
     out = Path(output)
     members = Path(members_path) if members_path else out.with_name(out.stem + "_members.csv")
@@ -97,8 +97,8 @@ def command(eps_km, min_weight, score, scores_file, method, max_span_km, hull, b
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     inputs = scores.input_files(scores_file)
     # the boundaries, the member table and their records appear together or not at all
-    with export.atomic_set(outputs, overwrite) as staging:
-        est.write(staging.path(out), members_path=staging.path(members), overwrite=True, inputs=inputs)
+    export.write_clusters(est.clusters_, est.members_, out, members_path=members, metadata=est.params_,
+                          inputs=inputs, overwrite=overwrite, field_names=SHAPEFILE_FIELDS)
     if not quiet:
         label = "rank-proxy scores" if est.params_["proxy"] else "user scores"
         click.echo(f"{len(est.clusters_)} clusters ({label}) → {out}; members → {members}")
