@@ -28,15 +28,16 @@ def main() -> None:
     args = ap.parse_args()
 
     from geocity import figures
+    from geocity.analysis import Analysis
 
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="geocity-bench-"))
-    cache: dict = {}
+    analysis = Analysis()  # one analysis for every plate, as `geocity figures all` does
     t_all = time.perf_counter()
     n_files = 0
     for name in figures.list_figures():
         t = time.perf_counter()
         paths = figures.render(name, out, lang=args.lang, formats=args.format, dpi=args.dpi,
-                               overwrite=True, cache=cache)
+                               overwrite=True, analysis=analysis)
         n_files += len(paths)
         print(f"{name:<18} {time.perf_counter() - t:6.2f} s  {len(paths)} file(s)")
     total = time.perf_counter() - t_all

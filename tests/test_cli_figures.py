@@ -42,4 +42,7 @@ def test_bad_input(runner, tmp_path):
     blocker = tmp_path / "afile"
     blocker.write_text("x")
     res = runner.invoke(cli, ["figures", "2-1", "-o", str(blocker / "sub"), "-q"])
-    assert res.exit_code == 1 and "output folder" in res.output
+    # refused with one message naming the blocking file (export.check_writable's wording), nothing written
+    assert res.exit_code == 1 and "Traceback" not in res.output, res.output
+    assert "output folder" in res.output or "is a file, not a folder" in res.output, res.output
+    assert str(blocker) in res.output and blocker.read_text() == "x"

@@ -18,9 +18,11 @@ REPORT_FIGURES = ["2-1", "2-2", "2-3", "2-5", "3-1", "3-2", *[f"table-2-{i}" for
 
 
 @pytest.fixture(scope="module")
-def cache():
-    """Shared data cache: cities, scores, basemap and corridors load once."""
-    return {}
+def analysis():
+    """One analysis for the module: cities, scores, basemap, clusters and corridors computed once."""
+    from geocity.analysis import Analysis
+
+    return Analysis()
 
 
 def test_catalogue_lists_the_report_figures():
@@ -95,20 +97,20 @@ def test_cli_bad_dpi_is_a_message_not_a_traceback(tmp_path):
         assert res.exit_code != 0 and "dpi must be" in res.output and "Traceback" not in res.output, res.output
 
 
-def test_bar_chart_says_proxy_and_is_deterministic(tmp_path, cache):
-    plate = figures.build("2-1", cache=cache)
+def test_bar_chart_says_proxy_and_is_deterministic(tmp_path, analysis):
+    plate = figures.build("2-1", analysis=analysis)
     assert isinstance(plate, Plate)
     xlabel = plate.ax.get_xlabel()
     assert "PROXY" in xlabel
     assert len(plate.ax.get_yticklabels()) == 20
     assert plate.ax.get_legend() is not None
-    a = figures.render("2-1", tmp_path / "a", formats=("png", "pdf"), dpi=DPI, cache=cache)
-    b = figures.render("2-1", tmp_path / "b", formats=("png", "pdf"), dpi=DPI, cache=cache)
+    a = figures.render("2-1", tmp_path / "a", formats=("png", "pdf"), dpi=DPI, analysis=analysis)
+    b = figures.render("2-1", tmp_path / "b", formats=("png", "pdf"), dpi=DPI, analysis=analysis)
     for x, y in zip(a, b):
         assert x.read_bytes() == y.read_bytes()
     assert b"/Font" in a[1].read_bytes()
     with pytest.raises(OutputExistsError):
-        figures.render("2-1", tmp_path / "a", formats=("png",), dpi=DPI, cache=cache)
+        figures.render("2-1", tmp_path / "a", formats=("png",), dpi=DPI, analysis=analysis)
 
 
 def _assert_map_plate(plate: Plate, path):
@@ -126,10 +128,10 @@ def _assert_map_plate(plate: Plate, path):
 
 
 @pytest.mark.slow
-def test_every_recipe_renders(tmp_path, cache):
+def test_every_recipe_renders(tmp_path, analysis):
     """The whole catalogue once, at low resolution, without a warning."""
     for name in figures.list_figures():
-        plate = figures.build(name, cache=cache)
+        plate = figures.build(name, analysis=analysis)
         p = figures.save_figure(plate, tmp_path / f"{name}.png", dpi=DPI)
         if plate.kind == "chart":
             assert plate.ax.get_legend() is not None
@@ -141,32 +143,32 @@ def test_every_recipe_renders(tmp_path, cache):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("lang", ["zh", "both"])
-def test_every_recipe_renders_in_chinese_and_both(tmp_path, cache, lang):
+def test_every_recipe_renders_in_chinese_and_both(tmp_path, analysis, lang):
     """The catalogue in Chinese and bilingual: no warning (a missing CJK glyph would be one), Chinese text drawn."""
     for name in figures.list_figures():
-        plate = figures.build(name, lang=lang, cache=cache)
+        plate = figures.build(name, lang=lang, analysis=analysis)
         figures.save_figure(plate, tmp_path / f"{name}_{lang}.png", dpi=30)
         text = " ".join(t.get_text() for t in plate.fig.findobj(lambda a: hasattr(a, "get_text")))
         assert any("\u4e00" <= ch <= "\u9fff" for ch in text), name
 
 
-def test_cluster_plate_has_the_greater_bay_area_inset(cache):
-    plate = figures.build("2-3", cache=cache)
+def test_cluster_plate_has_the_greater_bay_area_inset(analysis):
+    plate = figures.build("2-3", analysis=analysis)
     assert len(plate.insets) == 2
     inset_text = " ".join(t.get_text() for ax in plate.insets for t in ax.findobj(lambda a: hasattr(a, "get_text")))
     for name in ("Greater Bay Area", "Shenzhen", "Hong Kong", "Guangzhou", "Singapore"):
         assert name in inset_text, name
 
 
-def test_map_recipes_chinese_and_both(tmp_path, cache):
+def test_map_recipes_chinese_and_both(tmp_path, analysis):
     for name, lang in (("2-2", "zh"), ("corridor-cpec", "both")):
-        out = figures.render(name, tmp_path, lang=lang, formats=("png", "svg"), dpi=DPI, cache=cache)
+        out = figures.render(name, tmp_path, lang=lang, formats=("png", "svg"), dpi=DPI, analysis=analysis)
         svg = out[1].read_text(encoding="utf-8")
         assert "图" in svg or "走廊" in svg
 
 
-def test_clusters_plate_has_typology_legend_and_poles(cache):
-    plate = figures.build("2-3", cache=cache)
+def test_clusters_plate_has_typology_legend_and_poles(analysis):
+    plate = figures.build("2-3", analysis=analysis)
     gids = {c.get_gid() for c in plate.ax.collections}
     assert {"poles", "members"} <= gids
     assert any(p.get_gid() == "clusters" for p in plate.ax.patches)
@@ -178,7 +180,7 @@ def test_clusters_plate_has_typology_legend_and_poles(cache):
     assert "PROXIES" in notes
 
 
-def test_user_basemap_file(tmp_path, cache):
+def test_user_basemap_file(tmp_path, analysis):
     bm = gpd.GeoDataFrame({"name": ["land"]}, geometry=[box(-180, -60, 180, 80)], crs=4326)
     path = tmp_path / "approved.gpkg"
     bm.to_file(path)
@@ -212,16 +214,16 @@ def test_user_scores_replace_the_proxy(tmp_path):
     plate = figures.build("2-1", scores=csv)
     assert "user-supplied" in plate.ax.get_xlabel() and "PROXY" not in plate.ax.get_xlabel()
     notes = " ".join(t.get_text() for t in plate.fig.texts if t.get_gid() == "note")
-    assert "supplied by the user" in notes
+    assert "Scores: user-supplied scores (scores.csv)" in notes and "PROX" not in notes
 
 
-def test_figure_2_2_shows_the_top_100_with_change_symbols(cache):
+def test_figure_2_2_shows_the_top_100_with_change_symbols(analysis):
     """All 100 GDCI cities (Qingdao, ranked 25 but not in Appendix 3, too),
     each with its up/down/same/new symbol; the rare 'new' star is drawn on
     top and not below change_size; insets repeat the change symbols."""
     from geocity import layers
 
-    plate = figures.build("2-2", cache=cache)
+    plate = figures.build("2-2", analysis=analysis)
     cols = [c for c in plate.ax.collections if (c.get_gid() or "").startswith("cities-")]
     offsets = np.vstack([c.get_offsets() for c in cols])
     assert np.isfinite(offsets).all(axis=1).sum() == 100
@@ -240,16 +242,16 @@ def test_figure_2_2_shows_the_top_100_with_change_symbols(cache):
     assert len(gba.collections) >= 2  # Guangzhou down, Shenzhen up, Hong Kong unchanged: several markers
 
 
-def test_figure_3_2_legend_names_the_buffers(cache):
-    plate = figures.build("3-2", cache=cache)
+def test_figure_3_2_legend_names_the_buffers(analysis):
+    plate = figures.build("3-2", analysis=analysis)
     leg = [l for l in plate.fig.legends if l.get_gid() == "legend"][0]
     labels = [t.get_text() for t in leg.get_texts()]
     assert any("100 km buffer" in t for t in labels)
     assert {"CMREC", "CICPEC", "CPEC"} <= set(labels)
 
 
-def test_corridor_plate_is_trimmed_and_titled_in_both_languages(tmp_path, cache):
-    plate = figures.build("corridor-cpec", lang="zh", cache=cache)
+def test_corridor_plate_is_trimmed_and_titled_in_both_languages(tmp_path, analysis):
+    plate = figures.build("corridor-cpec", lang="zh", analysis=analysis)
     p = figures.save_figure(plate, tmp_path / "c.png", dpi=DPI)
     h_full = plate.fig.get_figheight() * DPI
     assert 0.05 < plate.trim_fraction < 0.3

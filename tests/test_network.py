@@ -223,8 +223,9 @@ def test_write_links_round_trip(cities, tmp_path, ext):
 # --------------------------------------------------------------------------
 # landscape figures (recipes in geocity._figures_landscape)
 # --------------------------------------------------------------------------
-def test_landscape_figure_draws_density_links_cities_and_says_modelled(cities):
-    from geocity import _data, figures
+def test_landscape_figure_draws_density_links_cities_and_says_modelled(cities, monkeypatch):
+    from geocity import _data, figures, layers
+    from geocity.analysis import Analysis
     from geocity.render import static
 
     assert {"2-4", "2-6", "2-7", "2-8", "2-9", "2-11", "2-12"} <= set(figures.list_figures())
@@ -238,8 +239,11 @@ def test_landscape_figure_draws_density_links_cities_and_says_modelled(cities):
     ranks = pd.DataFrame({"table": ["2-1"] * 3, "dimension": ["science frontier"] * 3, "rank": [1, 2, 3],
                           "city_id": ["beijing-cn", "london-gb", "tokyo-jp"]})
     basemap = static.load_basemap(_data.data_path("layers", "basemap.geojson"))
-    cache = {"cities": c, ("scored", id(None)): c, "dimension_ranks": ranks, "basemap": basemap}
-    ctx = figures.RecipeContext(recipe=figures.get_recipe("2-6"), lang="en", cache=cache)
+    load = layers.load
+    monkeypatch.setattr(layers, "load", lambda name: ranks.copy() if name == "dimension_ranks" else load(name))
+    analysis = Analysis()
+    analysis._cache.update({"cities": c, "scored": c, "basemap": basemap})  # a synthetic analysis
+    ctx = figures.RecipeContext(recipe=figures.get_recipe("2-6"), lang="en", analysis=analysis)
     plate = figures.get_recipe("2-6").func(ctx)
     gids = {a.get_gid() for a in plate.ax.get_children()}
     assert {"density", "cities", "top20"} <= gids
@@ -247,7 +251,7 @@ def test_landscape_figure_draws_density_links_cities_and_says_modelled(cities):
     text = " ".join(t.get_text() for t in plate.fig.texts)
     assert "MODELLED" in text and "PROXIES" in text
     # the underlay is the density of the score in the plate's own CRS
-    surf = [v for k, v in cache.items() if isinstance(k, tuple) and k[0] == "landscape-density"][0]
+    surf = [v for k, v in analysis._cache.items() if isinstance(k, tuple) and k[0] == "density_on"][0]
     assert surf.crs.equals(plate.crs) and surf.metadata["weights_proxy"] is True
 
 
@@ -257,11 +261,13 @@ def test_frontier_plates_are_weighted_by_their_own_table():
     from geocity import figures
     from geocity.scores import BASE_SCORE, rank_score
 
-    cache: dict = {}
+    from geocity.analysis import Analysis
+
+    analysis = Analysis()
     got = {}
     for name in ("2-6", "2-7", "2-8", "2-11", "2-12", "2-4"):
         score, table = L.LANDSCAPES[name][:2]
-        ctx = figures.RecipeContext(recipe=figures.get_recipe(name), lang="en", cache=cache)
+        ctx = figures.RecipeContext(recipe=figures.get_recipe(name), lang="en", analysis=analysis)
         scored, col = L._weights(ctx, score, table)
         got[name] = scored.set_index("city_id")[col]
         ranks = L._dimension_table(ctx, table, None).groupby("city_id")["rank"].min()
@@ -285,6 +291,8 @@ def test_user_scores_keep_the_dimension_weights(tmp_path):
     p = tmp_path / "scores.csv"
     pd.DataFrame({"city_id": ids, "innovation": np.linspace(0, 1, len(ids)), "industry": 0.5,
                   "infrastructure": 0.5}).to_csv(p, index=False)
-    ctx = figures.RecipeContext(recipe=figures.get_recipe("2-6"), lang="en", cache={}, scores_source=str(p))
+    from geocity.analysis import Analysis
+
+    ctx = figures.RecipeContext(recipe=figures.get_recipe("2-6"), lang="en", analysis=Analysis(scores=str(p)))
     scored, col = L._weights(ctx, "innovation", "2-1")
     assert col == "innovation" and not ctx.proxy
