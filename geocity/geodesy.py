@@ -118,26 +118,49 @@ def validate_latlon(lat, lon, *, what: str = "points", labels: Iterable | None =
 
     Checks NaN/inf, latitudes outside [-90, 90], longitudes outside
     [-180, 180], and says when the columns look swapped (latitudes beyond 90
-    while every longitude would be a valid latitude).
+    while every longitude would be a valid latitude). Rows are named by
+    ``labels`` (e.g. a :class:`geocity._validate.RowLabels`; default ``row N``
+    counted from 1) through :func:`geocity._validate.rows`: ``"line 3, line 7
+    and 4 more"``.
+
+    Examples
+    --------
+    >>> validate_latlon([95.0, 10.0], [20.0, 200.0], what="cities")
+    Traceback (most recent call last):
+    ...
+    geocity.errors.ValidationError: cities: 2 row(s) with latitude outside [-90, 90] or longitude outside [-180, 180]: row 1, row 2
     """
     lat = np.asarray(lat, dtype=float)
     lon = np.asarray(lon, dtype=float)
     if lat.shape != lon.shape:
         raise ValidationError(f"{what}: lat and lon have different lengths ({lat.size} vs {lon.size})")
-    labels = list(labels) if labels is not None else list(range(lat.size))
+    from ._validate import RowLabels, rows
+
+    given = labels
+
+    def named(mask) -> str:  # built only when a row is bad: 10^7 good rows cost nothing
+        if given is None:
+            lab = RowLabels.positions(lat.size)
+        elif isinstance(given, (list, tuple, RowLabels)):
+            lab = given
+        elif hasattr(given, "iloc"):  # a pandas Series: by position, not by index label
+            lab = given.iloc
+        else:
+            lab = list(given)
+        return rows(lab, np.flatnonzero(mask))
+
     problems = []
     bad_nan = ~(np.isfinite(lat) & np.isfinite(lon))
     if bad_nan.any():
-        rows = [labels[i] for i in np.flatnonzero(bad_nan)[:10]]
-        problems.append(f"{int(bad_nan.sum())} row(s) with missing or non-finite coordinates, e.g. {rows}")
+        problems.append(f"{int(bad_nan.sum())} row(s) with missing or non-finite coordinates: "
+                        f"{named(bad_nan)}")
     with np.errstate(invalid="ignore"):
         bad_lat = np.isfinite(lat) & (np.abs(lat) > 90)
         bad_lon = np.isfinite(lon) & (np.abs(lon) > 180)
     if bad_lat.any() or bad_lon.any():
-        rows = [labels[i] for i in np.flatnonzero(bad_lat | bad_lon)[:10]]
         msg = (
             f"{int((bad_lat | bad_lon).sum())} row(s) with latitude outside [-90, 90] or "
-            f"longitude outside [-180, 180], e.g. {rows}"
+            f"longitude outside [-180, 180]: {named(bad_lat | bad_lon)}"
         )
         fin = np.isfinite(lat) & np.isfinite(lon)
         if bad_lat.any() and not bad_lon.any() and np.all(np.abs(lon[fin]) <= 90):

@@ -319,9 +319,9 @@ def test_geodesic_dbscan_what_the_skipped_sklearn_checks_ask_on_lat_lon_data():
 @pytest.mark.parametrize(
     "X, kwargs, match",
     [
-        ([[np.nan, 0.0], [1.0, 1.0]], {}, r"missing or non-finite coordinates, e.g. \[0\]"),
+        ([[np.nan, 0.0], [1.0, 1.0]], {}, r"missing or non-finite coordinates: row 1$"),
         ([[0.0, np.inf], [1.0, 1.0]], {}, "non-finite"),
-        ([[95.0, 0.0], [1.0, 1.0]], {}, r"latitude outside \[-90, 90\].*\[0\]"),
+        ([[95.0, 0.0], [1.0, 1.0]], {}, r"latitude outside \[-90, 90\].*: row 1\b"),
         ([[0.0, 1.0, 2.0]], {}, r"X has 3 feature\(s\) \(columns\); it needs 2"),
         ([0.0, 1.0], {}, "2D array"),
         (np.zeros((0, 2)), {}, "0 sample"),

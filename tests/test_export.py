@@ -403,10 +403,10 @@ def test_read_points_accepts_files_tables_and_layers(tmp_path):
     [
         ("name,lat,lon\n", r"is empty"),
         ("name,a,b\nA,1,2\n", r"no coordinates.*'lat' and 'lon'.*found \['name', 'a', 'b'\]"),
-        ("name,lat,lon\nA,31.5,74.3\nB,,67.0\n", r"missing or non-finite coordinates, e\.g\. \[line 3\]"),
-        ("name,lat,lon\nA,31.5,74.3\nB,north,67.0\n", r"\[line 3\]"),
-        ("name,lat,lon\nA,131.5,74.3\nB,24.9,67.0\n", r"latitude outside \[-90, 90\].*\[line 2\]"),
-        ("name,lat,lon\nA,74.3,231.5\n", r"longitude outside \[-180, 180\].*\[line 2\]"),
+        ("name,lat,lon\nA,31.5,74.3\nB,,67.0\n", r"missing or non-finite coordinates: line 3$"),
+        ("name,lat,lon\nA,31.5,74.3\nB,north,67.0\n", r"coordinates: line 3$"),
+        ("name,lat,lon\nA,131.5,74.3\nB,24.9,67.0\n", r"latitude outside \[-90, 90\].*180\]: line 2; "),
+        ("name,lat,lon\nA,74.3,231.5\n", r"longitude outside \[-180, 180\]: line 2$"),
         ("name,lat,lon\nA,121.5,31.2\n", r"look swapped"),
     ],
 )

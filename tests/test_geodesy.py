@@ -42,8 +42,14 @@ def test_chord_arc_roundtrip_and_monotonic():
 
 
 def test_validate_latlon_names_rows_and_swap():
-    with pytest.raises(ValidationError, match=r"non-finite.*\['b'\]"):
+    # rows named through geocity._validate.rows ("line 3, line 7"), never a raw list ("e.g. ['b']")
+    with pytest.raises(ValidationError, match=r"non-finite coordinates: b$"):
         g.validate_latlon([1.0, np.nan], [2.0, 3.0], labels=["a", "b"])
+    with pytest.raises(ValidationError, match=r"\[-180, 180\]: row 1$"):
+        g.validate_latlon([10.0], [200.0])
+    many = np.full(25, 95.0)
+    with pytest.raises(ValidationError, match=r"row 1, row 2, .*, row 10 and 15 more"):
+        g.validate_latlon(many, np.zeros(25))
     with pytest.raises(ValidationError, match="swapped"):
         g.validate_latlon([116.4, 121.5], [39.9, 31.2], what="cities")
     with pytest.raises(ValidationError, match="outside"):
