@@ -273,13 +273,66 @@ def _check_not_latin(text: str, raw: bytes, path: Path) -> None:
     )
 
 
+class _no_field_limit:
+    """Lift :mod:`csv`'s 128 KiB cell limit while a user's table is read.
+
+    pandas reads a 1 MB cell (a long WKT polygon, a pasted paragraph) without
+    complaint, so geocity's own passes over the same text (row lengths, line
+    numbers) must too; the limit is process-wide and put back afterwards.
+    """
+
+    def __enter__(self):
+        self._old = csv.field_size_limit()
+        csv.field_size_limit(2**31 - 1)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        csv.field_size_limit(self._old)
+
+
+def header_cells(text: str, sep: str = ",") -> list[str]:
+    """The cells of the first non-blank record of a CSV text (the header)."""
+    with _no_field_limit():
+        for rec in csv.reader(io.StringIO(text), delimiter=sep):
+            if rec:
+                return rec
+    return []
+
+
+def check_unique_header(header: list[str], path, *, what: str | None = None) -> None:
+    """Refuse a header that names two columns alike (after stripping spaces).
+
+    pandas would rename the second ``lat`` to ``lat.1`` and every reader would
+    silently use the first one; the message names both column positions.
+
+    Examples
+    --------
+    >>> check_unique_header(["name", "lat", "lon", "lat "], "p.csv")
+    Traceback (most recent call last):
+    ...
+    geocity.errors.ValidationError: p.csv: the header (line 1) names 1 column twice: 'lat' (columns 2 and 4); rename or drop the duplicate so that every column has its own name
+    """
+    seen: dict[str, list[int]] = {}
+    for i, name in enumerate(header, start=1):
+        seen.setdefault(str(name).strip(), []).append(i)
+    dups = {k: v for k, v in seen.items() if len(v) > 1}
+    if not dups:
+        return
+    shown = ", ".join(f"{_clip(k)!r} (columns {' and '.join(map(str, v))})" for k, v in list(dups.items())[:5])
+    raise ValidationError(
+        f"{what or path}: the header (line 1) names {len(dups)} column{'s' if len(dups) > 1 else ''} twice: {shown}"
+        "; rename or drop the duplicate so that every column has its own name"
+    )
+
+
 def check_row_lengths(text: str, sep: str, path: Path) -> None:
     """Refuse rows with more cells than the header: pandas would silently shift
     the columns (the extra leading cells become the index)."""
     try:
-        rows = csv.reader(io.StringIO(text), delimiter=sep)
-        header = next(rows, [])
-        long = [(rows.line_num, len(r)) for r in rows if len(r) > len(header)]
+        with _no_field_limit():
+            rows = csv.reader(io.StringIO(text), delimiter=sep)
+            header = next(rows, [])
+            long = [(rows.line_num, len(r)) for r in rows if len(r) > len(header)]
     except csv.Error as exc:
         raise ValidationError(f"cannot parse {path} as CSV: {exc}") from None
     if long:

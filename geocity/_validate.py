@@ -128,6 +128,8 @@ def csv_record_lines(text: str) -> list[int]:
     import csv
     import io
 
+    old_limit = csv.field_size_limit()
+    csv.field_size_limit(2**31 - 1)  # a 1 MB cell is a cell (pandas reads it), not the end of the count
     reader = csv.reader(io.StringIO(text))
     out: list[int] = []
     end = 0
@@ -143,6 +145,8 @@ def csv_record_lines(text: str) -> list[int]:
             out.append(start)
     except csv.Error:  # pragma: no cover - the reader refused the file earlier
         pass
+    finally:
+        csv.field_size_limit(old_limit)
     return out
 
 
@@ -214,7 +218,8 @@ class RowLabels(Sequence):
         if self._ids is not None:
             cid = self._ids.iloc[j] if hasattr(self._ids, "iloc") else self._ids[j]
             if cid is not None and str(cid).strip() and str(cid) != "nan":
-                text += f" ({cid})"
+                shown = repr(str(cid))[1:-1]  # escaped, as in quote()
+                text += f" ({shown if len(shown) <= 60 else shown[:60] + '…'})"
         return RowRef(text)
 
     def take(self, positions) -> "RowLabels":
@@ -231,6 +236,40 @@ class RowLabels(Sequence):
 
     def __repr__(self) -> str:
         return f"RowLabels({len(self)} rows)"
+
+
+def quote(value, limit: int = 80) -> str:
+    """A user's string as a message shows it: ``repr`` (so control characters,
+    bidirectional overrides and line breaks are escaped, never sent raw to a
+    terminal), cut to about ``limit`` characters with the full length said.
+
+    Examples
+    --------
+    >>> print(quote("Tok\\x1byo"))
+    'Tok\\x1byo'
+    >>> quote("N" * 10000, limit=12)
+    "'NNNNNNNNNNNN…' (10000 characters)"
+    """
+    text = str(value)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{repr(text[:limit])[:-1]}…{repr(text)[0]} ({len(text)} characters)"
+
+
+def printable(value, limit: int | None = None) -> str:
+    """A user's string for a terminal, without quotes: every character that is
+    not printable (ESC, BEL, a bidirectional override, a line break) shown as
+    its escape, so a name cannot recolour, clear or reorder the user's screen.
+
+    >>> printable("\\x1b[31mRed\\u202e")
+    '\\\\x1b[31mRed\\\\u202e'
+    """
+    text = str(value)
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    if limit is not None and len(text) > limit:
+        text = text[:limit] + "…"
+    return text
 
 
 def rows(labels, positions, *, limit: int = 10) -> str:

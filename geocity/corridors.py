@@ -261,12 +261,11 @@ def _drop_repeats(df: pd.DataFrame, what: str) -> pd.DataFrame:
 
 
 def _lines_to_waypoints(path: Path) -> pd.DataFrame:
-    import geopandas as gpd
+    from . import export
 
-    try:
-        gdf = gpd.read_file(path)
-    except Exception as exc:
-        raise ValidationError(f"corridor file {str(path)!r} cannot be read as a line layer: {exc}") from None
+    # the shared reader: a broken shapefile set, several layers (a `corridors export` GeoPackage gives
+    # its "lines"), an empty GeoPackage or an unreadable file are one plain message
+    gdf = export.read_vector(path, what=f"corridor file {str(path)!r}", prefer=("lines",))
     gdf = geodesy.to_wgs84(gdf, name=f"corridor file {str(path)!r}")
     if "corridor" not in gdf.columns:
         raise ValidationError(

@@ -34,3 +34,9 @@ class DependencyError(GeocityError, ImportError):
 class GeocityWarning(UserWarning):
     """Root of geocity's advisory warnings (the command line prints them as
     plain ``Warning: ...`` lines, without Python's file:line prefix)."""
+
+
+class FormulaCellWarning(GeocityWarning):
+    """A CSV output has text cells that a spreadsheet may run as a formula
+    (they start with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return);
+    see the *CSV* policy of :mod:`geocity.export`."""

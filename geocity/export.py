@@ -74,7 +74,18 @@ List and dict values, extra geometry columns
     ``wkt`` so :func:`read` decodes them again.
 CSV
     A plain UTF-8 table (no BOM, ``\\n`` line ends, written by pandas so floats
-    round-trip exactly). A GeoDataFrame of points is written with ``lat`` and
+    round-trip exactly). Cell values are written *unchanged*, also text that a
+    spreadsheet may run as a formula when it opens the file ("CSV injection":
+    a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+    return, e.g. a city name ``=cmd|' /C calc'!A0`` from a user's input):
+    a CSV from geocity is data for GIS tools, pandas and :func:`read`, and
+    the usual neutralisation (a leading ``'``) would change names and break
+    the round trip. Instead every such output gets one
+    :class:`~geocity.errors.FormulaCellWarning` (a plain ``Warning:`` line on
+    the command line) naming the columns and rows, so the user knows to
+    import the file as text in a spreadsheet; plain numbers ("-5") are not
+    flagged. GeoPackage, GeoJSON, FlatGeobuf and shapefile outputs are not
+    opened by spreadsheets and are not checked. A GeoDataFrame of points is written with ``lat`` and
     ``lon`` columns (WGS 84; existing ``lat``/``lon`` columns are kept if they
     agree with the geometry); any other geometry as a ``wkt`` column.
 Determinism
@@ -1076,7 +1087,61 @@ def _write_csv(df, tmp: Path, labels=None) -> None:
             out.loc[~valid.to_numpy(), "wkt"] = None
     else:
         out = pd.DataFrame(df)
+    _warn_formula_cells(out, tmp.name, labels)
     out.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
+
+
+#: How a cell that a spreadsheet may evaluate starts (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _formula_like(values) -> np.ndarray:
+    """Which of ``values`` are text a spreadsheet may run as a formula: starting
+    with one of :data:`_FORMULA_START` and not a plain number ("-5", "+3.2"
+    are numbers to a spreadsheet too, and harmless)."""
+    s = pd.Series(values, dtype=object)
+    is_text = s.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+    out = np.zeros(len(s), dtype=bool)
+    if not is_text.any():
+        return out
+    text = s[is_text].astype(str)
+    starts = np.array(text.str.startswith(_FORMULA_START), dtype=bool)  # a writable copy
+    if starts.any():
+        numeric = pd.to_numeric(text[starts], errors="coerce").notna().to_numpy()
+        starts[np.flatnonzero(starts)[numeric]] = False
+    out[np.flatnonzero(is_text)] = starts
+    return out
+
+
+def _warn_formula_cells(out: pd.DataFrame, name: str, labels=None) -> None:
+    """Warn (:class:`~geocity.errors.FormulaCellWarning`) about the text cells
+    of a CSV output that a spreadsheet may run as formulas; the values are
+    written unchanged (see the *CSV* policy in the module docstring)."""
+    from ._validate import quote
+
+    found = []
+    header = _formula_like([str(c) for c in out.columns])
+    if header.any():
+        found.append("header " + ", ".join(quote(str(c), 40) for c in out.columns[header][:3]))
+    for col in out.columns:
+        if out[col].dtype != object and not pd.api.types.is_string_dtype(out[col].dtype):
+            continue
+        bad = np.flatnonzero(_formula_like(out[col].to_numpy()))
+        if bad.size:
+            lab = labels if labels is not None and len(labels) == len(out) else RowLabels.positions(len(out))
+            found.append(f"column {quote(str(col), 40)} at {rows_of(lab, bad, limit=3)} "
+                         f"(e.g. {quote(out[col].iloc[bad[0]], 40)})")
+    if found:
+        from .errors import FormulaCellWarning
+
+        warnings.warn(
+            f"{name}: text cells start with =, +, -, @, a tab or a carriage return, which a spreadsheet "
+            f"(Excel, LibreOffice) may run as a formula when it opens the CSV: {'; '.join(found[:5])}"
+            + (f" and {len(found) - 5} more columns" if len(found) > 5 else "")
+            + ". geocity writes cell values unchanged (a CSV is data); import it in a spreadsheet as text "
+            "(Data > From Text/CSV) or check those cells before opening the file",
+            FormulaCellWarning, stacklevel=4,
+        )
 
 
 def _write_ogr(
@@ -1286,7 +1351,9 @@ def _read_csv(path: Path, *, encoding: str | None = None, what: str | None = Non
         with warnings.catch_warnings():
             # rows longer than the header: pandas would drop cells (index_col=False) or shift columns
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            return _parse_csv(path, head, encoding, kwargs)
+            df = _parse_csv(path, head, encoding, kwargs)
+        _check_header(df, path, encoding, what)
+        return df
     except pd.errors.ParserWarning:
         text, _ = decode(path.read_bytes(), encoding, path)
         check_row_lengths(text, ",", path)  # raises, naming the lines
@@ -1308,15 +1375,46 @@ def _read_csv(path: Path, *, encoding: str | None = None, what: str | None = Non
         raise ValidationError(msg if str(path) in msg else f"{what}: {msg}") from None
 
 
+def _check_header(df: pd.DataFrame, path: Path, encoding: str | None, what: str) -> None:
+    """Refuse a CSV whose header names a column twice (pandas renames the second
+    ``lat`` to ``lat.1``, and the first would be used silently)."""
+    import re
+
+    from ._text import check_unique_header, decode, header_cells
+
+    names = [str(c) for c in df.columns]
+    stripped = [n.strip() for n in names]
+    mangled = any((m := re.fullmatch(r"(.*)\.(\d+)", n)) and m.group(1) in names for n in names)
+    if not mangled and len(set(stripped)) == len(stripped):
+        return
+    text, _ = decode(path.read_bytes(), encoding, path)
+    check_unique_header(header_cells(text), path, what=what)
+
+
+def _has_nul(path: Path) -> bool:
+    """Whether the file holds a NUL byte (a binary file, or text in UTF-16 without its mark)."""
+    import mmap
+
+    with open(path, "rb") as fh:
+        try:
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                return mm.find(b"\x00") >= 0
+        except ValueError:  # an empty file cannot be mapped
+            return False
+
+
 def _parse_csv(path: Path, head: bytes, encoding: str | None, kwargs: dict) -> pd.DataFrame:
     """pandas on the file (plain UTF-8) or on the text decoded by :func:`geocity._text.decode`."""
     from ._text import decode
 
     if encoding is None and not head.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return pd.read_csv(path, encoding="utf-8", **kwargs)
-        except UnicodeDecodeError:
-            pass
+        # the C reader would take a NUL byte as text ("Tok\x00yo"): such a file goes the geocoder's
+        # way below (decoded first, so a binary file is named as undecodable, then NUL refused)
+        if not _has_nul(path):
+            try:
+                return pd.read_csv(path, encoding="utf-8", **kwargs)
+            except UnicodeDecodeError:
+                pass
     text, used = decode(path.read_bytes(), encoding, path)
     if "\x00" in text:
         raise ValidationError(f"{path} contains NUL bytes: not a text CSV (a binary file, or wrong encoding?)")
@@ -1351,6 +1449,103 @@ def _from_wkt(values, what: str, labels) -> np.ndarray:
             "leave the cell empty, or give lat/lon columns instead"
         )
     return geom
+
+
+#: The files of a shapefile set GDAL needs besides the .shp, and what each holds.
+_SHP_NEEDS = {".shx": "the index of the shapes", ".dbf": "the attribute table"}
+
+
+def _starts_with(path: Path, magic: bytes) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(magic)) == magic
+    except OSError:
+        return False
+
+
+def _sibling(path: Path, ext: str) -> Path | None:
+    """The file of ``path``'s set with extension ``ext`` (any case: .SHX), or None."""
+    for cand in (path.with_suffix(ext), path.with_suffix(ext.upper())):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def read_vector(path: str | os.PathLike, *, layer: str | None = None, what: str | None = None,
+                prefer: Iterable[str] = ()):
+    """One layer of a vector file (GeoPackage, GeoJSON, shapefile, FlatGeobuf, ...) via pyogrio.
+
+    The one place where geocity opens a user's vector file, so every command
+    gives the same plain message for the same broken file:
+
+    * a shapefile without its ``.shx`` or ``.dbf`` (GDAL would rebuild the
+      index only if told, and read a shapefile without ``.dbf`` as geometry
+      only, silently dropping every attribute) is refused, naming the file;
+    * a file with several layers and no ``layer`` is refused, naming them
+      (reading the first silently may read the wrong one) -- unless one of
+      ``prefer`` is among them (``lines`` of a ``corridors export``);
+    * a GeoPackage without a vector layer, a file GDAL cannot open, and text
+      not in its declared encoding are :class:`ValidationError`\\s; GDAL's
+      own warnings are not passed on (the message says it all).
+
+    Parameters
+    ----------
+    path
+        The file.
+    layer
+        The layer to read (default: the only one).
+    what
+        How to name the file in messages (default: its path, quoted).
+    prefer
+        Layer names to take, in this order, when the file has several.
+    """
+    import pyogrio
+    import pyogrio.errors
+
+    path = Path(path)
+    what = what or repr(str(path))
+    ext = _suffix(path)
+    if path.is_dir() and ext not in (".gdb",):
+        raise ValidationError(f"{what} is a folder; give a file: {READ_FORMATS}")
+    if ext == ".shp":
+        missing = [f"{e} ({why})" for e, why in _SHP_NEEDS.items() if _sibling(path, e) is None]
+        if missing:
+            raise ValidationError(
+                f"{what} is a shapefile without its {' and '.join(missing)}: a shapefile is a set of files "
+                f"with the same name ({path.stem}.shp, .shx, .dbf, .prj, .cpg); copy every file of the set "
+                "next to it, or send the layer as one GeoPackage (.gpkg) or GeoJSON file"
+            )
+    errors = (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, pyogrio.errors.FieldError,
+              pyogrio.errors.GeometryError, pyogrio.errors.FeatureError, pyogrio.errors.CRSError)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # GDAL's notes ("unrecognized user_version")
+        try:
+            if layer is None:
+                names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+                if len(names) > 1:
+                    layer = next((p for p in prefer if p in names), None)
+                    if layer is None:
+                        shown = ", ".join(repr(n) for n in names[:10]) + (" ..." if len(names) > 10 else "")
+                        raise ValidationError(
+                            f"{what} holds {len(names)} layers ({shown}) and geocity reads one; save the layer "
+                            f"you mean as its own file (e.g. ogr2ogr -f GPKG one.gpkg {path.name} {names[0]}), "
+                            "or pass layer= in Python"
+                        )
+                elif not names:
+                    raise ValidationError(f"{what} holds no vector layer; give a file with one layer of features")
+            return pyogrio.read_dataframe(path, layer=layer)
+        except errors as exc:
+            reason = str(exc).split(";", 1)[0].strip().rstrip(".").replace(f"'{path}' ", "").replace(f"{path} ", "")
+            if ext == ".gpkg" and _starts_with(path, b"SQLite format 3\x00"):
+                raise ValidationError(
+                    f"{what} is a GeoPackage (SQLite) without a vector layer GDAL can read ({reason}): an empty "
+                    "GeoPackage, or one holding only rasters or plain tables; save the features into it as a layer"
+                ) from None
+            raise ValidationError(f"cannot read {what} as a vector layer ({reason}); give {READ_FORMATS}") from None
+        except UnicodeDecodeError:
+            raise ValidationError(
+                f"cannot read {what}: its text is not in the encoding it declares; save it as UTF-8"
+            ) from None
 
 
 def read(path: str | os.PathLike, *, layer: str | None = None, encoding: str | None = None):
@@ -1393,20 +1588,7 @@ def read(path: str | os.PathLike, *, layer: str | None = None, encoding: str | N
             geom = _from_wkt(df.pop("wkt"), f"{str(path)!r}", _csv_labels(path, len(df), encoding))
             return gpd.GeoDataFrame(df, geometry=geom, crs=4326)
         return df
-    if path.is_dir() and ext not in (".gdb",):
-        raise ValidationError(f"{str(path)!r} is a folder; give a file: {READ_FORMATS}")
-    try:
-        df = pyogrio.read_dataframe(path, layer=layer)
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, pyogrio.errors.FieldError,
-            pyogrio.errors.GeometryError, pyogrio.errors.FeatureError, pyogrio.errors.CRSError) as exc:
-        reason = str(exc).split(";", 1)[0].strip().rstrip(".")
-        raise ValidationError(
-            f"cannot read {str(path)!r} as a vector layer ({reason}); give {READ_FORMATS}"
-        ) from None
-    except UnicodeDecodeError:
-        raise ValidationError(
-            f"cannot read {str(path)!r}: its text is not in the encoding it declares; save it as UTF-8"
-        ) from None
+    df = read_vector(path, layer=layer)
     if ext != ".shp":
         return df
     side = path.with_name(path.stem + _SIDECAR)

@@ -116,7 +116,9 @@ import numpy as np
 import pandas as pd
 
 from . import _gazetteer as gz
-from ._text import check_row_lengths, decode
+from . import _validate
+from ._text import check_row_lengths, check_unique_header, decode, header_cells
+from ._validate import RowLabels, quote
 from .errors import NotFoundError, ValidationError
 from .layers import load, strip_qualifier
 
@@ -206,8 +208,8 @@ def read_table(path: str | os.PathLike, *, encoding: str | None = None) -> tuple
     ValidationError
         A folder, an empty or binary file, undecodable text, a file mixing
         UTF-8 and GBK lines, a forced encoding that misreads a UTF-8 file, an unparsable
-        CSV, or rows with more cells than the header (which would shift the
-        columns).
+        CSV, a header naming a column twice, or rows with more cells than the
+        header (which would shift the columns).
     """
     p = Path(path)
     if not p.exists():
@@ -229,6 +231,7 @@ def read_table(path: str | os.PathLike, *, encoding: str | None = None) -> tuple
     except csv.Error:
         sep = ","
     check_row_lengths(text, sep, p)
+    check_unique_header(header_cells(text, sep), p)  # pandas would rename a second "city" to "city.1"
     try:
         df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, skipinitialspace=False,
                          index_col=False)
@@ -449,7 +452,8 @@ def _kind_of(rec: dict, name: str) -> int:
     return 0 if gz.norm(rec["name"]) == gz.norm(name) else 1
 
 
-def geocode(table: pd.DataFrame, *, name_col: str, country_col: str | None = None) -> gpd.GeoDataFrame:
+def geocode(table: pd.DataFrame, *, name_col: str, country_col: str | None = None,
+            row_labels=None) -> gpd.GeoDataFrame:
     """Geocode every row of ``table`` by the name in ``name_col``.
 
     Parameters
@@ -463,6 +467,11 @@ def geocode(table: pd.DataFrame, *, name_col: str, country_col: str | None = Non
         alpha-3 code, English name (also the report's forms, e.g. "U.K.",
         "Hong Kong, China") or Chinese name (e.g. "智利"). Restricts the
         search to that country; an unknown value is reported and ignored.
+    row_labels
+        How the report names the rows (:class:`geocity._validate.RowLabels`):
+        default ``index L``, the row's label in ``table.index``;
+        :func:`geocode_file` passes the CSV's own line numbers (``line N``,
+        header = line 1).
 
     Returns
     -------
@@ -499,37 +508,41 @@ def geocode(table: pd.DataFrame, *, name_col: str, country_col: str | None = Non
         raise ValidationError(
             f"the table already has column(s) {clash}, which geocoding adds; rename or drop them first"
         )
+    if row_labels is None or len(row_labels) != len(table):
+        row_labels = RowLabels.index(table.index)
     report: list[str] = []
     rows = []
     seen: dict[tuple[str, str], list[int]] = {}
     for i, (name, country) in enumerate(zip(
             table[name_col].tolist(),
-            table[country_col].tolist() if country_col else [None] * len(table)), start=1):
+            table[country_col].tolist() if country_col else [None] * len(table))):
+        row = row_labels[i]  # "line 3" of a CSV, "index 2" of a DataFrame (geocity._validate's rule)
         name = "" if name is None or (isinstance(name, float) and np.isnan(name)) else str(name).strip()
         iso = None
         if country_col and country is not None and str(country).strip() and str(country) != "nan":
             iso = gz.country_iso2(str(country))
             if iso is None:
-                report.append(f"row {i}: unknown country {country!r} in column {country_col!r}; "
+                report.append(f"{row}: unknown country {quote(country)} in column {quote(country_col)}; "
                               "matched without a country")
         if not name:
-            report.append(f"row {i}: empty name in column {name_col!r}; left unmatched")
+            report.append(f"{row}: empty name in column {quote(name_col)}; left unmatched")
             rows.append(dict(lat=np.nan, lon=np.nan, match="unmatched", candidates="", city_id="", coord_source=""))
             continue
         seen.setdefault((gz.norm(name) or name, iso or ""), []).append(i)
         res = _one(name, iso)
+        shown = quote(name)  # escaped (control characters, RTL overrides) and cut: a message, not the data
         if res["match"] == "unmatched":
-            report.append(f"row {i}: {name!r} not found" + (f" in {iso}" if iso else "") + "; left unmatched")
+            report.append(f"{row}: {shown} not found" + (f" in {iso}" if iso else "") + "; left unmatched")
         elif res["match"] == "ambiguous" and res.get("note"):
-            report.append(f"row {i}: {name!r} is ambiguous: {res['note']}")
+            report.append(f"{row}: {shown} is ambiguous: {res['note']}")
         elif res["match"] == "ambiguous":
             n = res["candidates"].count(" | ") + 1
-            report.append(f"row {i}: {name!r} is ambiguous ({n} candidates); add a country column to decide")
+            report.append(f"{row}: {shown} is ambiguous ({n} candidates); add a country column to decide")
         rows.append(res)
     for (key, iso), where in seen.items():
         if len(where) > 1:
-            report.append(f"rows {', '.join(map(str, where))}: duplicate name {key!r}" + (f" ({iso})" if iso else "")
-                          + "; all kept")
+            report.append(f"{_validate.rows(row_labels, where)}: duplicate name {quote(key)}"
+                          + (f" ({iso})" if iso else "") + "; all kept")
     extra = pd.DataFrame(rows, index=table.index, columns=list(OUTPUT_COLUMNS))
     out = pd.concat([table.copy(), extra], axis=1)
     placed = out["lat"].notna()
@@ -552,10 +565,14 @@ def geocode_file(path: str | os.PathLike, *, name_col: str, country_col: str | N
                  encoding: str | None = None) -> gpd.GeoDataFrame:
     """Read a CSV (see :func:`read_table`) and :func:`geocode` it.
 
-    The encoding used is in ``gdf.attrs["encoding"]``.
+    The encoding used is in ``gdf.attrs["encoding"]``; the report names rows
+    by their line in the file (``line 2`` is the first row under the header).
     """
     df, used = read_table(path, encoding=encoding)
-    gdf = geocode(df, name_col=name_col, country_col=country_col)
+    p = Path(path)
+    # rows named by the file's own line numbers (header = line 1), counted only when a row is reported
+    labels = RowLabels.csv(len(df), lambda: decode(p.read_bytes(), used, p)[0])
+    gdf = geocode(df, name_col=name_col, country_col=country_col, row_labels=labels)
     gdf.attrs["encoding"] = used
     log.info("read %s as %s", path, used)
     return gdf

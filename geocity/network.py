@@ -203,9 +203,15 @@ def gravity_links(
     s = pd.to_numeric(cities[dimension], errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(s) | (s < 0)
     if bad.any():
-        rows = list(cities.loc[bad, "city_id"][:10])
+        ids = cities["city_id"].astype(str).tolist()
+        if bad.all():
+            fix = (f"no city has a {dimension!r} score (a text column, or a scores table without that column); "
+                   "choose a numeric score column: innovation, industry, infrastructure or composite")
+        else:
+            fix = "give every city a score >= 0"
         raise ValidationError(
-            f"gravity model: {int(bad.sum())} missing or negative {dimension!r} score(s), e.g. {rows}"
+            f"gravity model: {int(bad.sum())} missing, non-numeric or negative {dimension!r} score(s): "
+            f"{_validate.rows(ids, np.flatnonzero(bad))}; {fix}"
         )
     n = len(cities)
     if n < 2:
@@ -274,16 +280,23 @@ def gravity_links(
 # --------------------------------------------------------------------------
 # observed edges
 # --------------------------------------------------------------------------
-def read_edges(path) -> pd.DataFrame:
-    """Read an edge table (CSV, UTF-8) with columns ``source, target[, weight]``."""
+def read_edges(path, *, encoding: str | None = None) -> pd.DataFrame:
+    """Read an edge table (CSV) with columns ``source, target[, weight]``.
+
+    Decoded as every user table (:mod:`geocity._text`, through
+    :func:`geocity.export._read_csv`): UTF-8 with or without BOM, UTF-16 by
+    its mark, or GB18030/GBK detected (``encoding`` forces one); an empty,
+    binary or mixed-encoding file, a header naming a column twice, or rows
+    longer than the header are a :class:`ValidationError` naming the file.
+    """
+    from .export import _read_csv
+
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise NotFoundError(f"edge table {path} does not exist")
-    try:
-        df = pd.read_csv(path, dtype={"source": str, "target": str}, encoding="utf-8-sig")
-    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise ValidationError(f"edge table {path}: cannot read it as UTF-8 CSV ({exc})") from exc
+    df = _read_csv(path, encoding=encoding, what=f"edge table {path}", dtype={"source": str, "target": str})
     df.attrs["path"] = str(path)
+    df.attrs["encoding"] = encoding
     return df
 
 
@@ -291,11 +304,14 @@ def _edge_lines(edges: pd.DataFrame) -> list[int]:
     """Line number of each row of an edge table read by :func:`read_edges`
     (blank lines and line breaks in quoted cells counted); a table built in
     memory gets ``index position + 2``, the line it would have as a CSV."""
+    from ._text import decode
+
     path = edges.attrs.get("path")
     if path:
         try:
-            lines = _validate.csv_record_lines(Path(path).read_text(encoding="utf-8-sig"))
-        except (OSError, UnicodeDecodeError):  # pragma: no cover - read_edges read it just before
+            text = decode(Path(path).read_bytes(), edges.attrs.get("encoding"), Path(path))[0]
+            lines = _validate.csv_record_lines(text)
+        except (OSError, ValidationError):  # pragma: no cover - read_edges read it just before
             lines = []
         if len(lines) == len(edges):
             return lines

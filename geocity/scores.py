@@ -226,33 +226,23 @@ def rank_proxy_scores(
 
 
 def _read_user_table(source) -> pd.DataFrame:
+    """The user's scores table: a DataFrame as given, or a CSV read as every
+    geocity reader reads a user's table (:func:`geocity.export._read_csv`,
+    i.e. :mod:`geocity._text`): UTF-8, UTF-8 with BOM, UTF-16 by its mark or
+    GB18030/GBK detected; a file mixing encodings, a binary or NUL-holding
+    file, a header naming a column twice or rows longer than the header are
+    one :class:`ValidationError` naming the file (and line)."""
     if isinstance(source, pd.DataFrame):
         return source.copy()
     if isinstance(source, (str, PathLike)):
         from pathlib import Path
 
+        from .export import _read_csv
+
         p = Path(source)
         if not p.exists():
             raise NotFoundError(f"scores file {str(p)!r} does not exist")
-        try:
-            return pd.read_csv(p, encoding="utf-8-sig")
-        except UnicodeDecodeError as exc:
-            hint = ""
-            try:
-                p.read_bytes().decode("gb18030")
-                hint = (" It looks like GBK/GB18030 (the Chinese Windows encoding, e.g. Excel's plain 'CSV' "
-                        "on a Chinese system).")
-            except UnicodeDecodeError:
-                pass
-            raise ValidationError(
-                f"scores file {str(p)!r} is not UTF-8 (byte {exc.start}: {exc.reason}).{hint} "
-                "Save it as UTF-8 (Excel: 'CSV UTF-8'; or iconv -f GB18030 -t UTF-8) and retry"
-            ) from exc
-        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            raise ValidationError(
-                f"scores file {str(p)!r} is not a readable UTF-8 CSV table ({exc}); "
-                "give a CSV with a city_id (or name) column and score columns"
-            ) from exc
+        return _read_csv(p, what=f"scores file {str(p)!r}")
     raise ValidationError(
         f"source must be a CSV path or a pandas DataFrame, not {type(source).__name__}"
     )
@@ -260,13 +250,20 @@ def _read_user_table(source) -> pd.DataFrame:
 
 def _row_labels(source, tab: pd.DataFrame, keys: pd.Series):
     """How messages name the rows of a scores table: ``line N (key)`` of a CSV
-    (its own line numbers), ``index L (key)`` of a DataFrame."""
+    (its own line numbers, decoded as it was read), ``index L (key)`` of a DataFrame."""
     if isinstance(source, (str, PathLike)):
         from pathlib import Path
 
-        p = Path(source)
-        return _validate.RowLabels.csv(len(tab), lambda: p.read_bytes().decode("utf-8-sig"), ids=keys)
+        from .export import _csv_labels
+
+        return _csv_labels(Path(source), len(tab), None, ids=keys)
     return _validate.RowLabels.index(tab.index, ids=keys)
+
+
+def _columns(tab: pd.DataFrame, limit: int = 20) -> str:
+    """The columns of a table for a message: at most ``limit``, each cut (a 1,000-column file)."""
+    names = [_validate.quote(c, 40) for c in tab.columns]
+    return "[" + ", ".join(names[:limit]) + (f", … {len(names) - limit} more" if len(names) > limit else "") + "]"
 
 
 def _norm_name(x: str) -> str:
@@ -299,7 +296,7 @@ def _resolve_names(names: pd.Series, cities) -> pd.Series:
             out.append(next(iter(hit)))
         else:
             if len(hit) > 1:
-                ambiguous.append(f"{nm!r} ({' or '.join(sorted(hit))})")
+                ambiguous.append(f"{_validate.quote(nm)} ({' or '.join(sorted(hit))})")
             out.append(None)
     res = pd.Series(out, index=names.index, dtype=object)
     if ambiguous:
@@ -329,6 +326,7 @@ def _resolve_names(names: pd.Series, cities) -> pd.Series:
 
 def _user_scores(source, city_ids: pd.Index, w: np.ndarray, cities=None) -> pd.DataFrame:
     tab = _read_user_table(source)
+    where = f"scores file {str(source)!r}" if isinstance(source, (str, PathLike)) else "scores table"
     tab.columns = [str(c).strip() for c in tab.columns]
     lower = {c.lower(): c for c in tab.columns}
     tab = tab.rename(columns={lower[c]: c for c in SCORE_COLUMNS if c in lower and lower[c] != c})
@@ -341,19 +339,19 @@ def _user_scores(source, city_ids: pd.Index, w: np.ndarray, cities=None) -> pd.D
         name_col = next((lower[c] for c in ("name", "name_en", "city", "name_zh") if c in lower), None)
         if name_col is None:
             raise ValidationError(
-                f"scores table has no city_id or name column (columns: {list(tab.columns)}); "
+                f"{where} has no city_id or name column (columns: {_columns(tab)}); "
                 "add a city_id column such as 'beijing-cn'"
             )
         keys = _resolve_names(tab[name_col].astype(str), cities if cities is not None else pd.DataFrame({'city_id': city_ids}))
     cols = [c for c in SCORE_COLUMNS if c in tab.columns]
     if not cols:
         raise ValidationError(
-            f"scores table has none of the score columns {list(SCORE_COLUMNS)} "
-            f"(columns: {list(tab.columns)}); name at least one column innovation, industry, "
+            f"{where} has none of the score columns {list(SCORE_COLUMNS)} "
+            f"(columns: {_columns(tab)}); name at least one column innovation, industry, "
             "infrastructure or composite"
         )
     if len(tab) == 0:
-        raise ValidationError("scores table is empty")
+        raise ValidationError(f"{where} is empty (a header but no rows); add one row per city")
     unknown = sorted(set(keys[~keys.isin(city_ids)].astype(str)))
     if unknown:
         hints = []
@@ -362,14 +360,15 @@ def _user_scores(source, city_ids: pd.Index, w: np.ndarray, cities=None) -> pd.D
                 str(x) for x in cities["name_en"]
             ]
             m = difflib.get_close_matches(u, pool, n=1)
-            hints.append(f"{u!r}" + (f" (did you mean {m[0]!r}?)" if m else ""))
+            hints.append(_validate.quote(u) + (f" (did you mean {m[0]!r}?)" if m else ""))
         problems.append(
             f"{len(unknown)} unknown {'city_id' if by_id else 'city name'}(s): {', '.join(hints)}"
             + (" …" if len(unknown) > 5 else "")
         )
     dup = sorted(set(keys[keys.duplicated()].astype(str)))
     if dup:
-        problems.append(f"duplicate city_id(s): {dup[:10]}")
+        problems.append(f"duplicate {'city_id' if by_id else 'city'}(s): "
+                        f"[{', '.join(_validate.quote(d) for d in dup[:10])}" + (", …]" if len(dup) > 10 else "]"))
     vals = {}
     labels = _row_labels(source, tab, keys)
     for c in cols:
@@ -384,7 +383,7 @@ def _user_scores(source, city_ids: pd.Index, w: np.ndarray, cities=None) -> pd.D
                             f"{_validate.rows(labels, np.flatnonzero(neg), limit=5)}")
         vals[c] = v
     if problems:
-        raise ValidationError("scores table: " + "; ".join(problems) + "; fix the table and retry")
+        raise ValidationError(f"{where}: " + "; ".join(problems) + "; fix the table and retry")
     out = pd.DataFrame(index=city_ids, columns=list(SCORE_COLUMNS), dtype=float)
     for c in cols:
         v = vals[c].to_numpy(dtype=float)

@@ -133,10 +133,12 @@ GBK_TABLE = "name_zh,composite\n北京,0.9\n上海,0.8\n深圳,0.7\n"
         (b"city_id,gdp\nbeijing-cn,0.2\n", "none of the score columns"),
         (b"place,composite\nx,0.2\n", "no city_id or name column"),
         (b"city_id,composite\nbeijing-cn,0.9\nbeijing-cn,0.5\n", "duplicate city_id(s): ['beijing-cn']"),
-        (b"", "not a readable"),
-        (GBK_TABLE.encode("gbk"), "GB18030"),
+        # the shared reader's message (geocity._text via export._read_csv), as for every other table
+        (b"", "is empty; expected a CSV with a header line"),
+        ("name_zh,composite\n".encode() + "北京,0.9\n".encode() + "上海,0.8\n".encode("gbk"),
+         "mixes text encodings: line 2 is UTF-8"),
     ],
-    ids=["unknown-id", "nan", "negative", "no-score-column", "no-key-column", "duplicate-id", "empty", "gbk"],
+    ids=["unknown-id", "nan", "negative", "no-score-column", "no-key-column", "duplicate-id", "empty", "mixed"],
 )
 def test_cli_bad_scores_files_are_one_line_errors(runner, tmp_path, content, match):
     pytest.importorskip("geocity.layers")
@@ -152,10 +154,12 @@ def test_cli_bad_scores_files_are_one_line_errors(runner, tmp_path, content, mat
     assert not (tmp_path / "out").exists()
 
 
-def test_cli_gbk_table_saved_as_utf8_works(runner, tmp_path):
+@pytest.mark.parametrize("encoding", ["utf-8", "gbk"])
+def test_cli_gbk_table_saved_as_utf8_works(runner, tmp_path, encoding):
+    """A GBK scores table is read like every other user table (it used to be refused as "not UTF-8")."""
     pytest.importorskip("geocity.layers")
     scores_csv = tmp_path / "scores.csv"
-    scores_csv.write_bytes(GBK_TABLE.encode("utf-8"))
+    scores_csv.write_bytes(GBK_TABLE.encode(encoding))
     out = tmp_path / "c.gpkg"
     res = runner.invoke(cli, ["clusters", "--scores", str(scores_csv), "--min-weight", "0.5", "-o", str(out)])
     assert res.exit_code == 0, res.output

@@ -96,7 +96,7 @@ def test_geocode_cli(runner, tmp_path):
                               "-o", str(out)])
     assert res.exit_code == 0, res.output
     assert "as gb18030" in res.output
-    assert "row 3: empty name" in res.output and "not found" in res.output
+    assert "line 4: empty name" in res.output and "not found" in res.output
     assert "2 exact" in res.output and "2 unmatched" in res.output
     back = gpd.read_file(out)
     assert len(back) == 4 and back.geometry.isna().sum() == 2

@@ -62,10 +62,10 @@ def test_rows_kept_in_order(result):
 
 def test_empty_unknown_duplicate_reported(result):
     rep = "\n".join(result.attrs["report"])
-    assert "row 3: empty name" in rep
-    assert "row 5: '不存在的城市' not found" in rep
-    assert "rows 1, 4: duplicate name '北京'" in rep
-    assert "row 6: 'Santiago' is ambiguous" in rep
+    assert "line 4: empty name" in rep
+    assert "line 6: '不存在的城市' not found" in rep
+    assert "line 2, line 5: duplicate name '北京'" in rep
+    assert "line 7: 'Santiago' is ambiguous" in rep
     assert result.attrs["counts"] == {"exact": 5, "alias": 0, "ambiguous": 1, "unmatched": 2}
 
 
@@ -276,13 +276,13 @@ def test_report_city_with_namesakes_is_placed_but_ambiguous():
     assert out.loc[0, "candidates"].split(" | ")[1].startswith("geonames:1931681: Victoria, HK")
     assert (out["candidates"].iloc[3:7] == "").all()
     rep = "\n".join(out.attrs["report"])
-    assert "row 2: 'Perth' is ambiguous: placed at the report's perth-au" in rep
+    assert "index 1: 'Perth' is ambiguous: placed at the report's perth-au" in rep
     assert "(largest: Perth, GB, pop 47350); add a country column to decide" in rep
-    assert "row 1: 'Victoria' is ambiguous: placed at the report's victoria-sc" in rep
+    assert "index 0: 'Victoria' is ambiguous: placed at the report's victoria-sc" in rep
     # Kansas City, Kansas is 5 km from Kansas City, Missouri: the same place on a map
     assert "Kansas City" not in rep
     # both Fuzhous are in China: a country column would not decide
-    assert "row 8: 'Fuzhou' is ambiguous" in rep and "all in the same country, so check the candidates" in rep
+    assert "index 7: 'Fuzhou' is ambiguous" in rep and "all in the same country, so check the candidates" in rep
     assert out.attrs["counts"] == {"exact": 5, "alias": 0, "ambiguous": 4, "unmatched": 0}
 
 
@@ -319,7 +319,7 @@ def test_namesakes_cli(runner, tmp_path):
     out = tmp_path / "out.gpkg"
     res = runner.invoke(cli, ["geocode", str(src), "--name-col", "city", "--country-col", "country", "-o", str(out)])
     assert res.exit_code == 0, res.output
-    assert "warning: row 1: 'Perth' is ambiguous: placed at the report's perth-au" in res.output
+    assert "warning: line 2: 'Perth' is ambiguous: placed at the report's perth-au" in res.output
     assert "1 exact, 0 alias, 1 ambiguous, 0 unmatched" in res.output
     import pyogrio
 

@@ -194,20 +194,37 @@ def test_user_scores_unknown_and_ambiguous_names():
         scores.city_scores(twin, source=pd.DataFrame({"name": ["Tokyo"], "composite": [1.0]}))
 
 
-def test_gbk_scores_file_is_a_clear_error(tmp_path):
-    gbk = tmp_path / "scores_gbk.csv"
-    gbk.write_bytes("name_zh,composite\n东京,1.0\n休斯敦,0.3\n".encode("gbk"))
+def test_scores_file_is_decoded_like_every_other_table(tmp_path):
+    """A scores CSV goes through geocity._text as the geocoder and export.read do.
+
+    Before, scores decoded the file itself: a GBK table (Excel's plain "CSV" on
+    a Chinese system) was refused ("not UTF-8 ... save it as UTF-8") although
+    every other reader takes it, and a mixed UTF-8/GBK file got that same
+    message instead of the shared one naming a line of each encoding.
+    """
+    from geocity import export
+
+    text = "name_zh,composite\n东京,1.0\n休斯敦,0.3\n"
+    for enc in ("gbk", "utf-8", "utf-8-sig", "utf-16"):
+        f = tmp_path / f"scores_{enc}.csv"
+        f.write_bytes(text.encode(enc))
+        out = scores.city_scores(_cities(), source=f).set_index("city_id")
+        assert out.loc["houston-us", "composite"] == pytest.approx(0.3), enc
+        assert out.loc["tokyo-jp", "composite"] == pytest.approx(1.0), enc
+        assert export.read(f)["name_zh"].tolist() == ["东京", "休斯敦"]
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_bytes("name_zh,composite\n".encode() + "东京,1.0\n".encode("utf-8") + "休斯敦,0.3\n".encode("gbk"))
     with pytest.raises(ValidationError) as err:
-        scores.city_scores(_cities(), source=gbk)
-    msg = str(err.value)
-    assert "not UTF-8" in msg and "GB18030" in msg and "CSV UTF-8" in msg
-    assert "\n" not in msg
-    # the same table saved as UTF-8 (with or without BOM) works, Chinese names included
-    for enc in ("utf-8", "utf-8-sig"):
-        ok = tmp_path / f"scores_{enc}.csv"
-        ok.write_bytes("name_zh,composite\n东京,1.0\n休斯敦,0.3\n".encode(enc))
-        out = scores.city_scores(_cities(), source=ok).set_index("city_id")
-        assert out.loc["houston-us", "composite"] == pytest.approx(0.3)
+        scores.city_scores(_cities(), source=mixed)
+    with pytest.raises(ValidationError) as same:
+        export.read(mixed)
+    assert str(err.value) == str(same.value)
+    assert "mixes text encodings: line 2 is UTF-8" in str(err.value) and "line 3 is not UTF-8" in str(err.value)
+    # a bad value is named by its line in the GBK file
+    bad = tmp_path / "bad_gbk.csv"
+    bad.write_bytes("name_zh,composite\n东京,1.0\n休斯敦,abc\n".encode("gbk"))
+    with pytest.raises(ValidationError, match=r"non-numeric value\(s\): line 3 \(houston-us\)"):
+        scores.city_scores(_cities(), source=bad)
 
 
 def test_input_files_for_provenance(tmp_path):

@@ -50,7 +50,7 @@ def test_name_ambiguous_within_its_country_is_not_placed(country):
     assert parts[1].startswith(f"{SPRINGFIELD_MA}: Springfield, US (42.10148, -72.58981), pop 154341")
     assert len(parts) == 8 and all(", US (" in p for p in parts)
     (line,) = out.attrs["report"]
-    assert line.startswith("row 1: 'Springfield' is ambiguous: 8 places of that name in US")
+    assert line.startswith("index 0: 'Springfield' is ambiguous: 8 places of that name in US")
     assert "pop 170188" in line and "pop 154341" in line and "pick one of the candidates" in line
     assert "add a country column" not in line  # the row has one
     assert out.attrs["counts"] == {"exact": 0, "alias": 0, "ambiguous": 1, "unmatched": 0}
@@ -133,7 +133,7 @@ def test_springfield_cli(runner, tmp_path):
     res = runner.invoke(cli, ["geocode", str(src), "--name-col", "city", "--country-col", "country",
                               "-o", str(out)])
     assert res.exit_code == 0, res.output
-    assert "warning: row 1: 'Springfield' is ambiguous: 8 places of that name in US" in res.output
+    assert "warning: line 2: 'Springfield' is ambiguous: 8 places of that name in US" in res.output
     assert "1 exact, 0 alias, 1 ambiguous, 0 unmatched" in res.output
     back = pyogrio.read_dataframe(out)
     assert back["match"].tolist() == ["ambiguous", "exact"]

@@ -41,13 +41,16 @@ def list_(corridor_file):
     """
     from .. import corridors
 
+    from .._validate import printable as p  # names from a --corridor-file: no raw control characters
+
     gl = corridors.lines(path=corridor_file)
     for name in corridors.available(path=corridor_file):
         g = gl[gl.corridor == name]
-        click.echo(f"{name}\t{g.corridor_name_en.iloc[0]}\t{g.corridor_name_zh.iloc[0]}\t"
+        click.echo(f"{p(name)}\t{p(g.corridor_name_en.iloc[0])}\t{p(g.corridor_name_zh.iloc[0])}\t"
                    f"{len(g)} branches\t{g.length_km.sum():.0f} km")
         for r in g.itertuples(index=False):
-            click.echo(f"  {r.branch}\t{r.from_name} – {r.to_name}\t{r.n_waypoints} waypoints\t{r.length_km:.0f} km")
+            click.echo(f"  {p(r.branch)}\t{p(r.from_name)} – {p(r.to_name)}\t{r.n_waypoints} waypoints\t"
+                       f"{r.length_km:.0f} km")
 
 
 @command.command("members")
