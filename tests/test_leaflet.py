@@ -289,8 +289,8 @@ def test_reprojects_other_crs():
 def test_non_point_cities_are_an_error():
     cities = _cities()
     cities.loc[1, "geometry"] = shapely.box(0, 0, 1, 1)
-    # the row is named by its city_id
-    with pytest.raises(ValidationError, match=rf"not points \(Polygon\).*\[{cities.loc[1, 'city_id']!r}\]"):
+    # the row is named by its index and city_id (geocity._validate.rows)
+    with pytest.raises(ValidationError, match=rf"not points \(Polygon\): index 1 \({cities.loc[1, 'city_id']}\)"):
         leaflet.webmap(["cities"], cities=cities)
     with pytest.raises(ValidationError, match="must hold Polygon or MultiPolygon"):
         leaflet.add_clusters(leaflet.new_map(), _cities())
@@ -428,8 +428,10 @@ def test_density_overlay_embedded_with_bounds_and_legend():
     (png, bounds), = _overlays(html)
     # the image density_overlay made (already Web Mercator), embedded as is:
     # no second mercator projection by folium
-    want_png, want_bounds, info = density.density_overlay(_surface(), cmap=leaflet._density_cmap(
-        leaflet._styles.load_style()))
+    from geocity import styles
+    from geocity.render.web import density as web_density
+
+    want_png, want_bounds, info = density.density_overlay(_surface(), cmap=web_density.cmap(styles.load_style()))
     assert png == want_png and png.startswith(b"\x89PNG")
     assert bounds == want_bounds and np.allclose(bounds, [[10.0, 0.0], [50.0, 40.0]])
     assert "geocityDensity" in html and "https://" not in html.split("L.imageOverlay(")[1][:200]

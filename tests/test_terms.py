@@ -39,21 +39,27 @@ def test_chinese_terms_are_the_reports_words():
 
 def test_both_renderers_use_the_table():
     from geocity import _figures_landscape
-    from geocity.render import leaflet
+    from geocity.render.web import text
 
     for dim in ("innovation", "industry", "infrastructure", "composite"):
-        assert leaflet._LABELS[dim] == terms.TERMS[dim]
+        for lang, i in (("en", 0), ("zh", 1)):
+            assert text.label(dim, lang) == terms.TERMS[dim][i]
         assert _figures_landscape._SCORE_ZH[dim] == terms.TERMS[dim][1]
-    assert terms.TERMS["gdci"][1] in leaflet._LABELS["gdci"][1]
-    assert leaflet._LABELS["clusters"] == terms.TERMS["clusters"]
+    assert terms.TERMS["gdci"][1] in text.label("gdci", "zh")
+    assert text.label("clusters", "both") == terms.term("clusters", "both")
+    # poles are the plates' 极点城市 (geocity.figures), not a word of the web map's own
+    assert text.label("poles", "zh") == terms.TERMS["pole"][1] == "极点城市"
+    # no web-map label repeats a term of the table under another key
+    for key, pair in text.LABELS.items():
+        assert pair not in terms.TERMS.values(), key
 
 
 def test_popup_change_is_translated():
     from geocity import styles
-    from geocity.render import leaflet
+    from geocity.render.web import cities
 
     row = {"name_en": "Tokyo", "name_zh": "东京", "gdci_rank": 1, "gdci_change": "same"}
     labels = styles.change_symbols(styles.load_style())
-    assert "不变" in leaflet._city_popup(row, "zh", False, labels)
-    assert "Unchanged / 不变" in leaflet._city_popup(row, "both", False, labels)
-    assert "same" not in leaflet._city_popup(row, "zh", False, labels)
+    assert "不变" in cities.popup(row, "zh", None, labels)
+    assert "Unchanged / 不变" in cities.popup(row, "both", None, labels)
+    assert "same" not in cities.popup(row, "zh", None, labels)

@@ -34,32 +34,36 @@ from . import options
 @click.option("--network-dimension", default="composite", show_default=True,
               help="Score of the gravity model of the network layer.")
 @click.option("--top-k", type=int, default=_network.REPORT_TOP_K, show_default=True, help="Gravity links kept per city.")
+@options.scores_file
 @options.webmap_assets
 @options.self_contained
 @options.output_file
 @options.overwrite
 def command(layers, within_km, points, tiles, lang, density_weights, density_tifs, network_dimension, top_k,
-            assets, self_contained, output, overwrite):
+            scores_file, assets, self_contained, output, overwrite):
     """Write an interactive map (Leaflet, one HTML file) with a layer control,
     bilingual tooltips and popups, a legend, search, scale, fullscreen and
-    measure tools. Density surfaces and links are modelled from the
-    (rank-derived proxy) scores and labelled as such.
+    measure tools. Everything shown is the result of one analysis (the
+    same buffers, surfaces and links as the exports); density surfaces and
+    links are modelled from the scores (rank-derived proxies unless
+    --scores) and labelled as such.
 
     Example: geocity webmap -o out/map.html --layers cities,density,network
     """
+    from ..analysis import Analysis
     from ..render import leaflet
 
     tiles, assets = options.resolve_webmap_network(tiles, assets, self_contained, leaflet.DEFAULT_TILES)
+    analysis = Analysis(scores=scores_file, within_km=within_km, top_k=top_k)
     m = leaflet.webmap(
+        analysis,
         layers,
-        within_km=within_km,
         points=points,
         tiles=tiles,
         lang=lang,
         density_weights=density_weights,
         surfaces=list(density_tifs) or None,
         network_dimension=network_dimension,
-        top_k=top_k,
     )
     path = leaflet.save(m, output, overwrite=overwrite, assets=assets)
     click.echo(f"wrote {path}")
