@@ -116,28 +116,37 @@ class RowRef(str):
 def csv_record_lines(text: str) -> list[int]:
     """Line number (header = line 1) where each data record of a CSV text starts.
 
-    Blank lines are skipped (as :func:`pandas.read_csv` skips them) and a
+    Blank lines, and lines of only spaces and tabs, are skipped (as
+    :func:`pandas.read_csv` skips them) and a
     quoted cell spanning several lines counts all of them, so the ``k``-th row
     pandas reads is on line ``csv_record_lines(text)[k]``.
 
     Examples
     --------
-    >>> csv_record_lines('name,lat\\n\\nA,1\\n"B\\nC",2\\nD,3\\n')
-    [3, 4, 6]
+    >>> csv_record_lines('name,lat\\n\\nA,1\\n"B\\nC",2\\n \\nD,3\\n')
+    [3, 4, 7]
     """
     import csv
     import io
 
     old_limit = csv.field_size_limit()
     csv.field_size_limit(2**31 - 1)  # a 1 MB cell is a cell (pandas reads it), not the end of the count
-    reader = csv.reader(io.StringIO(text))
+    last = [""]
+
+    def lines():
+        for line in io.StringIO(text):
+            last[0] = line
+            yield line
+
+    reader = csv.reader(lines())
     out: list[int] = []
     end = 0
     header = True
     try:
         for rec in reader:
             start, end = end + 1, reader.line_num
-            if not rec:  # a blank line
+            # a blank line, or one of spaces and tabs only, which pandas skips as blank too
+            if not rec or (start == end and not last[0].strip(" \t\r\n")):
                 continue
             if header:
                 header = False
