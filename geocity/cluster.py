@@ -191,6 +191,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils._param_validation import Interval
 
 from . import _validate
+from . import provenance as _provenance
 from .dbscan import (  # noqa: F401  (the engine's public names, re-exported)
     CHUNK_PAIRS,
     EDGE_RTOL,
@@ -781,12 +782,15 @@ class CityClusters(ClusterMixin, BaseEstimator):
             if "country_iso2" in cities.columns
             else ids.str.rsplit("-", n=1).str[-1].str.upper()
         )
+        # provenance: one rule (geocity.provenance), per city, per cluster and for the run
+        # (sample_weight: the cities' own score_source still says what their scores are; a layer
+        # without one carries the user's own weights)
         if "score_source" in cities.columns:
-            src = cities["score_source"].astype(str)
+            src = cities["score_source"].astype(str).reset_index(drop=True)
         else:
-            src = pd.Series(["unknown"] * len(ids))
-        proxy = bool(cities.attrs.get("proxy", (src == "rank-proxy").any()))
-        score_source = str(cities.attrs.get("score_source", src.iloc[0] if len(src) else "unknown"))
+            src = pd.Series([_provenance.USER] * len(ids))
+        prov = _provenance.describe(src)
+        proxy, score_source = prov.proxy, prov.source
         ranked = _ranked(src.to_numpy(), w)
         rows, members = [], []
         score_cols = [c for c in ("innovation", "industry", "infrastructure", "composite") if c in cities.columns]
@@ -833,6 +837,7 @@ class CityClusters(ClusterMixin, BaseEstimator):
                     ),
                     "_idx": idx,
                     "_poles": set(poles),
+                    "score_source": _provenance.combine(src.iloc[idx]),
                 }
             )
         rows.sort(key=lambda r: (-r["total_score"], r["name"]))
@@ -864,8 +869,7 @@ class CityClusters(ClusterMixin, BaseEstimator):
         names = [k for k in inspect.signature(CityClusters.__init__).parameters if k != "self"]
         params = {
             **{k: (list(v) if isinstance(v, tuple) else v) for k, v in ((k, getattr(self, k)) for k in names)},
-            "score_source": score_source,
-            "proxy": proxy,
+            **prov.record(),
         }
         params["dimension_weights"] = [float(x) for x in self.dimension_weights]
         cols = [
@@ -880,14 +884,13 @@ class CityClusters(ClusterMixin, BaseEstimator):
             df = pd.DataFrame({c: pd.Series(dtype=_EMPTY_DTYPES.get(c, object)) for c in cols})
             geoms = []
         df["score"] = self.score
-        df["score_source"] = score_source
-        df["proxy"] = proxy
+        df["score_source"] = pd.Series([r["score_source"] for r in rows], dtype=object)
+        df["proxy"] = (df["score_source"] == _provenance.RANK_PROXY).astype(bool)
         df["eps_km"] = float(self.eps_km)
         df["min_weight"] = float(self.min_weight)
         df["method"] = self.method
         df["max_span_km"] = float(self.max_span_km) if self.method == "split" else float("nan")
         self.clusters_ = gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geoms, crs="EPSG:4326"), crs="EPSG:4326")
-        self.clusters_.attrs = {"proxy": proxy, "score_source": score_source}
         mcols = ["cluster_id", "cluster_name", "city_id", "name_en", "name_zh", "country_iso2", "lat", "lon",
                  "is_core", "is_pole", "ranked", "weight", "innovation", "industry", "infrastructure", "composite",
                  "score_source"]
@@ -898,7 +901,6 @@ class CityClusters(ClusterMixin, BaseEstimator):
                                                                       "composite")]
             mem = pd.DataFrame({c: pd.Series(dtype=_EMPTY_DTYPES.get(c, object)) for c in keep})
         self.members_ = mem[[c for c in mcols if c in mem.columns]]
-        self.members_.attrs = {"proxy": proxy, "score_source": score_source}
         self.labels_ = labels
         self.params_ = {**params, "n_clusters": len(rows)}
 

@@ -107,6 +107,11 @@ class ScoreProvenance:
             return "proxy"
         return "user-partial" if self.n_missing else "user"
 
+    @property
+    def source(self) -> str:
+        """The ``score_source`` of a result built from all these rows (:func:`combine`)."""
+        return RANK_PROXY if self.n_proxy else USER_MISSING if self.n_missing else USER
+
     def label(self, lang: str = "en") -> str:
         """What the scores are, in the report's words (``"en"``, ``"zh"``, ``"both"``)."""
         if lang == "both":
@@ -137,7 +142,7 @@ class ScoreProvenance:
 
     def record(self) -> dict[str, Any]:
         """The provenance fields of a metadata record (``.meta.json``, GeoTIFF tags)."""
-        return {"score_source": self.kind, "proxy": self.proxy, "scores_partial": self.partial,
+        return {"score_source": self.source, "scores_kind": self.kind, "proxy": self.proxy, "scores_partial": self.partial,
                 "n_scores_user": self.n_user, "n_scores_proxy": self.n_proxy, "n_scores_missing": self.n_missing,
                 "scores_table": self.table, "scores_note": self.label("en")}
 

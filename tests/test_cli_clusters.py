@@ -275,14 +275,17 @@ def test_cli_metadata_record_has_parameters_sources_checksums_versions(runner, t
         for f in scores.input_files():
             assert ins[f.name] == hashlib.sha256(f.read_bytes()).hexdigest()
         assert rec["geocity_version"] and {"geopandas", "pyogrio", "GDAL", "scipy"} <= set(rec["libraries"])
-    # with a user table: its checksum, score source "user"
+    # with a user table: its checksum; a table of 3 cities leaves the others at the stand-in 0, which
+    # the record says (geocity.provenance: the weakest evidence, "user-missing", kind "user-partial")
     user = tmp_path / "mine.csv"
     user.write_text("city_id,composite\nbeijing-cn,0.9\ntianjin-cn,0.4\nshanghai-cn,0.8\n", encoding="utf-8")
     out2 = tmp_path / "u.geojson"
     res = runner.invoke(cli, ["clusters", "--scores", str(user), "--min-weight", "0.5", "-o", str(out2)])
     assert res.exit_code == 0, res.output
     rec = json.loads((tmp_path / "u.geojson.meta.json").read_text(encoding="utf-8"))
-    assert rec["params"]["score_source"] == "user" and rec["params"]["proxy"] is False
+    assert rec["params"]["score_source"] == "user-missing" and rec["params"]["proxy"] is False
+    assert rec["params"]["scores_kind"] == "user-partial" and rec["params"]["scores_partial"] is True
+    assert rec["params"]["n_scores_user"] == 3 and "513 of 516 cities not in the table" in rec["params"]["scores_note"]
     ins = {Path(i["path"]).name: i["sha256"] for i in rec["inputs"]}
     assert ins == {"cities.csv": ins["cities.csv"], "mine.csv": hashlib.sha256(user.read_bytes()).hexdigest()}
 
