@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from . import _validate
+from . import provenance as _provenance
 from .errors import GeocityError, NotFoundError, ValidationError
 from .geodesy import distance_km, geodesic_line, to_wgs84, validate_latlon
 
@@ -51,7 +52,6 @@ __all__ = [
     "edge_links",
     "read_edges",
     "write_links",
-    "reproduce",
 ]
 
 #: Columns of every links GeoDataFrame, in this order (plus ``geometry``).
@@ -65,6 +65,7 @@ LINK_COLUMNS = [
     "distance_km",
     "modelled",
     "model",
+    "score_source",
 ]
 #: Default distance floor of the gravity model, km.
 MIN_DISTANCE_KM = 50.0
@@ -174,8 +175,8 @@ def gravity_links(
     geopandas.GeoDataFrame
         :data:`LINK_COLUMNS` + geometry, sorted by strength (strongest first);
         ``weight`` is the strength divided by the strongest link's, in (0, 1];
-        ``modelled`` is True; ``attrs["proxy"]`` is True when the scores are
-        rank-derived proxies.
+        ``modelled`` is True; ``score_source`` per link is the weaker
+        evidence of its two cities' scores (:func:`geocity.provenance.combine`).
     """
     problems = []
     beta = _validate.non_negative("beta", beta, problems=problems)
@@ -190,10 +191,9 @@ def gravity_links(
         raise ValidationError("gravity model: " + "; ".join(problems))
     if cities is None:
         cities = _default_scores()
-    proxy = bool((getattr(cities, "attrs", {}) or {}).get("proxy"))
-    if "score_source" in cities.columns and cities["score_source"].astype(str).str.contains("proxy").any():
-        proxy = True
     cities, lat, lon = _cities(cities)
+    sources = (cities["score_source"].astype(str).to_numpy() if "score_source" in cities.columns
+               else np.full(len(cities), _provenance.USER, dtype=object))
     if dimension not in cities.columns:
         known = [c for c in ("innovation", "industry", "infrastructure", "composite") if c in cities.columns]
         raise NotFoundError(
@@ -251,6 +251,9 @@ def gravity_links(
     order = np.lexsort((ids[b], ids[a], -strength))
     a, b, d, strength = a[order], b[order], d[order], strength[order]
     names = _name_col(cities).to_numpy()
+    # provenance (geocity.provenance): a link rests on the weaker of its two cities' scores
+    link_src = np.array([_provenance.combine((sources[i], sources[j])) for i, j in zip(a, b)], dtype=object)
+    proxy = _provenance.describe(sources).proxy
     src = "proxy scores" if proxy else "scores"
     model = (
         f"gravity: s_i*s_j/max(d_ij,{min_distance_km:g} km)^{beta:g}, s = {dimension} ({src})"
@@ -267,10 +270,11 @@ def gravity_links(
         "distance_km": d,
         "modelled": np.ones(len(a), dtype=bool),
         "model": [model] * len(a),
+        "score_source": link_src,
     }
     out = _frame(rows, lat[a], lon[a], lat[b], lon[b], max_segment_km)
     out.attrs.update(
-        {"modelled": True, "proxy": proxy, "dimension": dimension, "beta": float(beta),
+        {"modelled": True, "dimension": dimension, "beta": float(beta),
          "top_k": top_k, "threshold": threshold, "min_distance_km": float(min_distance_km), "model": model}
     )
     log.info("gravity model on %s: %d links among %d cities", dimension, len(out), n)
@@ -494,9 +498,10 @@ def edge_links(
         "distance_km": np.asarray(d, dtype=float),
         "modelled": np.zeros(len(a), dtype=bool),
         "model": ["observed"] * len(a),
+        "score_source": [_provenance.USER] * len(a),  # the user's own observed flows
     }
     out = _frame(rows, lat[a], lon[a], lat[b], lon[b], max_segment_km)
-    out.attrs.update({"modelled": False, "proxy": False, "unresolved": unres, "model": "observed"})
+    out.attrs.update({"modelled": False, "unresolved": unres, "model": "observed"})
     return out
 
 
@@ -509,29 +514,8 @@ def write_links(links, path, *, overwrite: bool = False, metadata: dict | None =
     from . import export
 
     md = {k: v for k, v in links.attrs.items() if k != "unresolved"}
+    if "score_source" in links.columns:  # where the masses come from (geocity.provenance)
+        md.update(_provenance.of_frame(links).record())
     if metadata:
         md.update(metadata)
     return export.write(links, path, overwrite=overwrite, layer="links", metadata=md)
-
-
-#: Score columns for which :func:`reproduce` writes a modelled network.
-REPORT_DIMENSIONS = ("innovation", "industry", "infrastructure", "composite")
-
-
-def reproduce(
-    out_dir,
-    *,
-    dimensions=REPORT_DIMENSIONS,
-    beta: float = REPORT_BETA,
-    top_k: int = REPORT_TOP_K,
-    overwrite: bool = True,
-) -> list[Path]:
-    """Write the modelled (gravity) networks of the report's cities,
-    ``<out_dir>/<dimension>_links.gpkg``, one per 3I score."""
-    out = Path(out_dir)
-    cities = _default_scores()
-    written: list[Path] = []
-    for dim in dimensions:
-        links = gravity_links(cities, dimension=dim, beta=beta, top_k=top_k)
-        written += write_links(links, out / f"{dim}_links.gpkg", overwrite=overwrite)
-    return written

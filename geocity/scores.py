@@ -56,8 +56,9 @@ Dallas, Dongguan and Foshan next to Guangzhou). With the base above, about 18
 unranked cities weigh as much as Tokyo.
 
 The proxies are *not* the report's scores; every table, export and figure
-that shows them must say "proxy" (``score_source == "rank-proxy"`` and
-``gdf.attrs["proxy"] is True``).
+that shows them must say "proxy": each city's ``score_source`` column says
+where its score comes from, and :func:`geocity.provenance.of_frame` turns it
+into the one answer every output gives.
 
 User scores
 -----------
@@ -451,14 +452,14 @@ def city_scores(cities=None, *, source=None, weights: Sequence[float] = (1, 1, 1
     -------
     geopandas.GeoDataFrame
         ``cities`` plus ``innovation, industry, infrastructure, composite``
-        in [0, 1] and ``score_source``; ``attrs["proxy"]`` is True for the
-        rank proxies, ``attrs["score_source"]`` and ``attrs["weights"]``
-        record the settings.
+        in [0, 1] and ``score_source`` per city (``"rank-proxy"``, ``"user"``
+        or ``"user-missing"``; see :mod:`geocity.provenance`).
 
     Examples
     --------
+    >>> from geocity import provenance
     >>> gdf = city_scores()
-    >>> gdf.attrs["proxy"], gdf["score_source"].unique().tolist()
+    >>> provenance.of_frame(gdf).proxy, gdf["score_source"].unique().tolist()
     (True, ['rank-proxy'])
     >>> g = gdf.set_index("city_id")
     >>> round(float(g.loc["tokyo-jp", "composite"]), 3), round(float(g.loc["houston-us", "composite"]), 3)
@@ -478,15 +479,9 @@ def city_scores(cities=None, *, source=None, weights: Sequence[float] = (1, 1, 1
         raise ValidationError(f"cities: duplicate city_id(s) {sorted(set(ids[ids.duplicated()]))[:10]}")
     if source is None:
         sc = rank_proxy_scores(ids, weights=w)
-        proxy = True
-        label = "rank-proxy"
     else:
         sc = _user_scores(source, ids, w, cities)
-        proxy = False
-        label = "user"
     out = cities.copy()
     for c in (*SCORE_COLUMNS, "score_source"):
         out[c] = sc[c].to_numpy()
-    out.attrs = dict(getattr(cities, "attrs", {}))
-    out.attrs.update({"proxy": proxy, "score_source": label, "weights": [float(x) for x in w]})
     return out

@@ -121,7 +121,10 @@ def test_gravity_proxy_flag_and_determinism(cities):
     c["score_source"] = "rank-proxy"
     a = N.gravity_links(c, top_k=3)
     b = N.gravity_links(c.iloc[::-1], top_k=3)
-    assert a.attrs["proxy"] is True and "proxy" in a["model"].iloc[0]
+    from geocity import provenance
+
+    assert provenance.of_frame(a).proxy is True and "proxy" in a["model"].iloc[0]
+    assert (a["score_source"] == "rank-proxy").all() and "proxy" not in a.attrs
     pd.testing.assert_frame_equal(a.drop(columns="geometry").reset_index(drop=True),
                                   b.drop(columns="geometry").reset_index(drop=True))
 

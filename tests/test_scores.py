@@ -89,7 +89,10 @@ def test_user_scores_from_dataframe_and_csv(tmp_path):
         }
     )
     out = scores.city_scores(cities, source=user)
-    assert out.attrs["proxy"] is False and out.attrs["score_source"] == "user"
+    from geocity import provenance
+
+    prov = provenance.of_frame(out)
+    assert prov.proxy is False and prov.kind == "user" and "proxy" not in out.attrs  # no pandas attrs
     assert (out["score_source"] == "user").all()
     # a column beyond 1 is divided by its maximum
     np.testing.assert_allclose(out["innovation"], [1.0, 40 / 90, 30 / 90, 80 / 90, 20 / 90])
@@ -161,8 +164,10 @@ def test_city_scores_bad_cities():
 
 def test_default_proxies_on_embedded_layers():
     pytest.importorskip("geocity.layers")
+    from geocity import provenance
+
     gdf = scores.city_scores()
-    assert gdf.attrs["proxy"] is True
+    assert provenance.of_frame(gdf).proxy is True and provenance.of_frame(gdf).kind == "proxy"
     assert (gdf["score_source"] == "rank-proxy").all()
     cols = ["innovation", "industry", "infrastructure", "composite"]
     assert gdf[cols].notna().all().all()

@@ -63,6 +63,8 @@ def command(edges, gravity, dimension, beta, top_k, threshold, min_distance_km, 
         )
     written = _network.write_links(links, output, overwrite=overwrite)
     kind = "modelled (gravity)" if links.attrs.get("modelled") else "observed"
-    if links.attrs.get("proxy"):
+    from .. import provenance
+
+    if "score_source" in links.columns and provenance.of_frame(links).proxy:
         kind += ", on rank-derived proxy scores"
     click.echo(f"wrote {len(links)} {kind} links to {written[0]}")

@@ -16,8 +16,11 @@ from . import options
 @click.option("--lang", default="en,zh", show_default=True,
               help="Figure languages: en, zh, both (bilingual plates), or a comma list.")
 @click.option("--format", "formats", default="png,pdf", show_default=True, help="Figure formats, comma-separated.")
-@click.option("--within-km", type=float, default=100.0, show_default=True, help="Corridor buffer distance (km; > 0, at most 2000).")
-def command(output, overwrite, steps, lang, formats, within_km):
+@click.option("--within-km", type=float, default=100.0, show_default=True,
+              help="Corridor buffer distance (km; > 0, at most 2000), in every output.")
+@options.scores_file
+@options.self_contained
+def command(output, overwrite, steps, lang, formats, within_km, scores_file, self_contained):
     """Rebuild the report's figures and exports from the embedded data.
 
     The files each step writes are listed, with their sha256, in
@@ -26,6 +29,10 @@ def command(output, overwrite, steps, lang, formats, within_km):
     removed if they are still unchanged; your other files in OUTPUT, and
     anything outside it, are left alone. Every option is checked before
     anything is written.
+
+    Every output of a run comes from one analysis, so the files, the plates
+    and the web map agree (the same clusters, the same --within-km, the same
+    score provenance). With --scores every product is built from your table.
 
     Example: geocity reproduce -o out --overwrite
     """
@@ -36,5 +43,7 @@ def command(output, overwrite, steps, lang, formats, within_km):
         lang=lang,
         formats=[f.strip() for f in formats.split(",") if f.strip()],
         within_km=within_km,
+        scores=scores_file,
+        self_contained=self_contained,
     )
     click.echo(f"wrote {len(written)} files into {output}")
