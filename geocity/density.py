@@ -270,15 +270,11 @@ def _points_and_weights(points, weight, *, what: str = "points"):
             w = frame[weight].to_numpy(dtype=float)
         except (TypeError, ValueError) as exc:
             raise ValidationError(f"weight column {weight!r} is not numeric") from exc
-        attrs = getattr(frame, "attrs", {}) or {}
-        if attrs.get("proxy"):
-            proxy = True
-        if "score_source" in frame.columns:
-            srcs = sorted(set(map(str, frame["score_source"].dropna())))
-            if srcs:
-                source = ",".join(srcs)
-            if any("proxy" in s for s in srcs):
-                proxy = True
+        if "score_source" in frame.columns:  # one rule for every output: geocity.provenance
+            from . import provenance
+
+            prov = provenance.of_frame(frame)
+            proxy, source = prov.proxy, prov.source
     else:
         w = np.asarray(weight, dtype=float).ravel()
         name = "weight"
