@@ -21,7 +21,6 @@ never touched (it is logged at INFO level).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -31,6 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import Mapping, Sequence
 
 from .errors import GeocityWarning, OutputExistsError, ValidationError
+from .export import _sha256  # the one file checksum (also in every .meta.json)
 
 log = logging.getLogger("geocity.pipeline")
 
@@ -159,14 +159,6 @@ def make_out(out: Path) -> None:
 # --------------------------------------------------------------------------
 # the manifest
 # --------------------------------------------------------------------------
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _is_sha(value) -> bool:
     return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 

@@ -118,13 +118,14 @@ class Analysis:
     # ------------------------------------------------------------------ checks
     def validate(self) -> None:
         """Check every parameter; one ValidationError lists every problem."""
-        from .corridors import MAX_WITHIN_KM
+        from .corridors import _check_within
         from .density import MAX_BANDWIDTH_KM
 
         problems: list[str] = []
-        self.within_km = _validate.positive("within_km", self.within_km, unit="km", problems=problems)
-        if isinstance(self.within_km, float) and self.within_km > MAX_WITHIN_KM:
-            problems.append(f"within_km must be at most {MAX_WITHIN_KM:g} km, got {self.within_km:g}")
+        try:  # the corridors' own check (positive, at most MAX_WITHIN_KM)
+            self.within_km = _check_within(self.within_km)
+        except ValidationError as exc:
+            problems.append(str(exc))
         for name in ("eps_km", "min_weight", "max_span_km", "bandwidth_km", "cell_km"):
             setattr(self, name, _validate.positive(name, getattr(self, name),
                                                    unit="km" if name.endswith("_km") else None, problems=problems))

@@ -227,12 +227,11 @@ def reproduce(
     OutputExistsError
         ``out_dir`` is not empty and ``overwrite`` is false.
     """
-    from . import corridors, figures
+    from . import figures
 
     steps = _check_steps(steps)
     if analysis is None:
-        corridors._check_within(within_km)
-        analysis = Analysis(within_km=within_km, scores=scores)
+        analysis = Analysis(within_km=within_km, scores=scores)  # checks every parameter
     elif not isinstance(analysis, Analysis):
         raise ValidationError(f"analysis must be a geocity.analysis.Analysis, not {type(analysis).__name__}")
     langs = figures._check_langs(lang)

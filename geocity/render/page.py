@@ -166,28 +166,22 @@ def _inline_css(folder: str, name: str) -> str:
 def _inline(html: str) -> str:
     table = _by_url()
 
-    def script(match: re.Match) -> str:
-        url = match.group("url")
-        if url not in table:
-            raise ValidationError(
-                f"the map links the script {url}, which geocity does not ship for a self-contained page; "
-                "use assets='cdn' (--assets cdn) or remove the element that needs it"
-            )
-        folder, name = table[url]
-        js = _asset_bytes(folder, name).decode("utf-8").replace("</script", "<\\/script")
-        return f"<script>/* {folder} {asset_catalogue()[folder]['version']} ({name}) */\n{js}\n</script>"
+    def inliner(kind: str, tag: str, body):
+        def sub(match: re.Match) -> str:
+            url = match.group("url")
+            if url not in table:
+                raise ValidationError(
+                    f"the map links the {kind} {url}, which geocity does not ship for a self-contained page; "
+                    "use assets='cdn' (--assets cdn) or remove the element that needs it"
+                )
+            folder, name = table[url]
+            text = body(folder, name).replace(f"</{tag}", f"<\\/{tag}")
+            return f"<{tag}>/* {folder} {asset_catalogue()[folder]['version']} ({name}) */\n{text}\n</{tag}>"
 
-    def style(match: re.Match) -> str:
-        url = match.group("url")
-        if url not in table:
-            raise ValidationError(
-                f"the map links the stylesheet {url}, which geocity does not ship for a self-contained page; "
-                "use assets='cdn' (--assets cdn) or remove the element that needs it"
-            )
-        folder, name = table[url]
-        css = _inline_css(folder, name).replace("</style", "<\\/style")
-        return f"<style>/* {folder} {asset_catalogue()[folder]['version']} ({name}) */\n{css}\n</style>"
+        return sub
 
+    script = inliner("script", "script", lambda folder, name: _asset_bytes(folder, name).decode("utf-8"))
+    style = inliner("stylesheet", "style", _inline_css)
     return _CSS_LINK.sub(style, _SCRIPT_LINK.sub(script, html))
 
 
