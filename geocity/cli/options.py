@@ -66,3 +66,15 @@ def resolve_webmap_network(tiles: str | None, assets: str | None, self_contained
                                    "with --assets cdn")
         return None, "inline"
     return (default_tiles if tiles is None else tiles), (assets or "inline")
+
+
+# --- --style (issue 17, item 4): figures, plate, webmap, reproduce ------------------------------
+style_file = click.option(
+    "--style",
+    "style",
+    default=None,
+    metavar="NAME|FILE",
+    help="A style sheet layered over geocity's own: an embedded style's name (e.g. pacific, the "
+         "Pacific-centred world plates of Chinese world maps) or a .yaml file naming only the keys it "
+         "changes (see styles/README.md). Checked before anything is written.",
+)
