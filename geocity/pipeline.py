@@ -28,11 +28,11 @@ log = logging.getLogger(__name__)
 __all__ = ["STEPS", "MANIFEST", "ManifestWarning", "reproduce", "km_tag"]
 
 #: Steps of the main job, in order; each writes into its own sub-folder.
-STEPS: tuple[str, ...] = ("layers", "clusters", "corridors", "density", "network", "figures", "webmap")
+STEPS: tuple[str, ...] = ("layers", "clusters", "corridors", "density", "network", "figures", "webmap", "qgis")
 #: Where each step writes, relative to the output folder (checked before the run).
 _STEP_PATHS: dict[str, str] = {
     "layers": "layers", "clusters": "clusters", "corridors": "corridors", "density": "density",
-    "network": "network", "figures": "figures", "webmap": "map.html",
+    "network": "network", "figures": "figures", "webmap": "map.html", "qgis": "geocity.qgs",
 }
 
 
@@ -130,6 +130,17 @@ def _step_webmap(out: Path, a: Analysis, *, self_contained: bool = False, **_) -
     return [leaflet.save(m, out / "map.html", overwrite=True, assets="inline")]
 
 
+def _step_qgis(out: Path, a: Analysis, **_) -> list[Path]:
+    """A QGIS project of the layers in the manifest (the files geocity wrote there), styled, relative paths."""
+    from . import qgis_project
+
+    files = [rel for step, got in _manifest.read(out, STEPS).items() if step != "qgis" for rel in got]
+    if not qgis_project.project_layers(out, files):  # e.g. only figures: no map to make
+        log.info("step qgis: no layer written, no project")
+        return []
+    return [qgis_project.write_project(out / "geocity.qgs", files, overwrite=True)]
+
+
 _FUNCS: dict[str, Callable[..., list[Path]]] = {
     "layers": _step_layers,
     "clusters": _step_clusters,
@@ -138,6 +149,7 @@ _FUNCS: dict[str, Callable[..., list[Path]]] = {
     "network": _step_network,
     "figures": _step_figures,
     "webmap": _step_webmap,
+    "qgis": _step_qgis,
 }
 
 
