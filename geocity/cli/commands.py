@@ -16,3 +16,4 @@ from . import clusters as _clusters; cli.add_command(_clusters.command)  # noqa:
 from . import webmap as _webmap; cli.add_command(_webmap.command)  # noqa: E702
 from . import layers as _layers; cli.add_command(_layers.command)  # noqa: E702
 from . import geocode as _geocode; cli.add_command(_geocode.command)  # noqa: E702
+from . import qgis as _qgis; cli.add_command(_qgis.command)  # noqa: E702
