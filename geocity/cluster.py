@@ -236,13 +236,18 @@ class SelfCoreWarning(ClusterWarning):
 DEFAULTS: dict = {
     "eps_km": 450.0,
     "min_weight": 0.45,
-    "max_span_km": 1100.0,
+    "max_span_km": 700.0,
+    "gap_ratio": 2.5,
+    "gap_depth": 2,
+    "min_gap_km": 120.0,
     "pole_share": 1 / 3,
     "max_poles": 3,
     "min_members": 2,
     "buffer_km": 30.0,
 }
 _DASH = "–"
+#: The clustering methods of :class:`CityClusters` (module docstring).
+METHODS: tuple[str, ...] = ("metro", "split", "dbscan")
 #: Largest DBSCAN region that method="split" handles (it needs all pairwise distances).
 MAX_SPLIT_MEMBERS: int = 20_000
 #: ≤10-character shapefile field names of the long ``clusters_`` / ``members_``
@@ -255,6 +260,94 @@ SHAPEFILE_FIELDS: dict[str, str] = {
     if k in ("territories", "total_score", "mean_score", "score_source", "max_span_km", "cluster_name",
              "country_iso2", "infrastructure")
 }
+
+
+def _mst_edges(D: np.ndarray) -> list[tuple[int, int, float]]:
+    """Edges ``(i, j, km)`` of a minimum spanning tree of the complete graph
+    with distances ``D`` (Prim's algorithm; ties go to the lower index, so
+    the tree is deterministic; zero distances are edges like any other)."""
+    n = len(D)
+    if n < 2:
+        return []
+    in_tree = np.zeros(n, dtype=bool)
+    in_tree[0] = True
+    best = D[0].astype(float).copy()
+    parent = np.zeros(n, dtype=np.int64)
+    edges = []
+    for _ in range(n - 1):
+        cand = np.where(in_tree, np.inf, best)
+        j = int(np.argmin(cand))
+        edges.append((int(parent[j]), j, float(D[parent[j], j])))
+        in_tree[j] = True
+        closer = ~in_tree & (D[j] < best)
+        best[closer] = D[j][closer]
+        parent[closer] = j
+    return edges
+
+
+def _gap_split(
+    D: np.ndarray, ratio: float, depth: int, min_gap_km: float, min_members: int = 1, anchor: np.ndarray | None = None
+) -> np.ndarray:
+    """Components of a region after its **inconsistent** spanning-tree links
+    are cut (Zahn 1971; module docstring, ``method="metro"``).
+
+    A tree edge longer than ``min_gap_km`` is inconsistent when it exceeds
+    ``ratio`` times the mean length of the tree edges within ``depth`` steps
+    of either end (not through the edge itself). A side with no other edge (a
+    leaf) gives no evidence. A piece with fewer than ``min_members`` members
+    that holds an ``anchor`` member (a ranked city) gets its shortest cut link
+    back (smallest piece first), so a cut never turns a ranked city into
+    noise; other small pieces are left as they are (noise later). Returns a label per member (0, 1,
+    ...), in the order of each component's first member.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(D)
+    edges = _mst_edges(D)
+    nbrs: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    for k, (a, b, _d) in enumerate(edges):
+        nbrs[a].append((b, k))
+        nbrs[b].append((a, k))
+
+    def side(u: int, banned: int) -> list[float]:
+        out, frontier, seen = [], [u], {u}
+        for _ in range(int(depth)):
+            nxt = []
+            for x in frontier:
+                for y, k in nbrs[x]:
+                    if k == banned or y in seen:
+                        continue
+                    seen.add(y)
+                    out.append(edges[k][2])
+                    nxt.append(y)
+            frontier = nxt
+        return out
+
+    kept = np.array(
+        [not (d > min_gap_km and any((lengths := side(u, k)) and d > ratio * float(np.mean(lengths))
+                                     for u in (a, b)))
+         for k, (a, b, d) in enumerate(edges)], dtype=bool)
+
+    def components() -> np.ndarray:
+        r = np.array([e[0] for e, k in zip(edges, kept, strict=True) if k], dtype=np.int64)
+        c = np.array([e[1] for e, k in zip(edges, kept, strict=True) if k], dtype=np.int64)
+        g = coo_matrix((np.ones(len(r)), (r, c)), shape=(n, n))
+        return connected_components(g, directed=False)[1].astype(np.int64)
+
+    comp = components()
+    # a too small piece holding a ranked city is no break: restore its shortest cut link (smallest first)
+    anchor = np.ones(n, dtype=bool) if anchor is None else np.asarray(anchor, dtype=bool)
+    while True:
+        labs, sizes = np.unique(comp, return_counts=True)
+        held = np.array([anchor[comp == lab].any() for lab in labs], dtype=bool)
+        small = (sizes < min_members) & held
+        if len(labs) <= 1 or not small.any():
+            return comp
+        s = labs[small][np.lexsort((-labs[small], sizes[small]))[0]]
+        cut = [k for k, (a, b, _d) in enumerate(edges) if not kept[k] and (comp[a] == s) != (comp[b] == s)]
+        kept[min(cut, key=lambda k: (edges[k][2], k))] = True
+        comp = components()
 
 
 def _split_region(
@@ -425,8 +518,11 @@ class CityClusters(ClusterMixin, BaseEstimator):
         "eps_km": [Interval(Real, 0.0, None, closed="neither")],
         "min_weight": [Interval(Real, 0.0, None, closed="neither")],
         "dimension_weights": ["array-like"],
-        "method": [_Choices({"split", "dbscan"})],
+        "method": [_Choices(set(METHODS))],
         "max_span_km": [Interval(Real, 0.0, None, closed="neither")],
+        "gap_ratio": [Interval(Real, 1.0, None, closed="left")],
+        "gap_depth": [Interval(Integral, 1, None, closed="left")],
+        "min_gap_km": [Interval(Real, 0.0, None, closed="left")],
         "score": [_Choices({"composite", "innovation", "industry", "infrastructure"})],
         "hull": [_Choices({"convex", "concave"})],
         "concave_ratio": [Interval(Real, 0.0, 1.0, closed="both")],
@@ -442,8 +538,11 @@ class CityClusters(ClusterMixin, BaseEstimator):
         min_weight: float = DEFAULTS["min_weight"],
         *,
         dimension_weights: Sequence[float] = (1, 1, 1),
-        method: str = "split",
+        method: str = "metro",
         max_span_km: float = DEFAULTS["max_span_km"],
+        gap_ratio: float = DEFAULTS["gap_ratio"],
+        gap_depth: int = DEFAULTS["gap_depth"],
+        min_gap_km: float = DEFAULTS["min_gap_km"],
         score: str = "composite",
         hull: str = "convex",
         concave_ratio: float = 0.3,
@@ -457,6 +556,9 @@ class CityClusters(ClusterMixin, BaseEstimator):
         self.dimension_weights = dimension_weights
         self.method = method
         self.max_span_km = max_span_km
+        self.gap_ratio = gap_ratio
+        self.gap_depth = gap_depth
+        self.min_gap_km = min_gap_km
         self.score = score
         self.hull = hull
         self.concave_ratio = concave_ratio
@@ -489,7 +591,7 @@ class CityClusters(ClusterMixin, BaseEstimator):
         """Validate the parameters (the command line calls this before it
         reads or writes anything)."""
         self._validate_params()
-        if self.method == "split" and float(self.max_span_km) < 2 * float(self.eps_km):
+        if self.method != "dbscan" and float(self.max_span_km) < 2 * float(self.eps_km):
             log.info("max_span_km %.0f < 2 × eps_km: most clusters will be split", float(self.max_span_km))
 
     def _weights(self, gdf, sample_weight=None) -> np.ndarray:
@@ -574,45 +676,8 @@ class CityClusters(ClusterMixin, BaseEstimator):
         CityClusters
             The fitted estimator.
         """
-        import geopandas as gpd
-        import pandas as pd
-
-        from .geodesy import to_wgs84
-
         self._check_params()
-        if cities is None:
-            raise ValidationError(
-                "CityClusters.fit: no cities given; pass the scored cities, e.g. "
-                "fit(geocity.scores.city_scores()) for the report's embedded cities and rank-proxy scores, "
-                "or use geocity.cluster.report_clusters()"
-            )
-        if not isinstance(cities, pd.DataFrame):
-            raise ValidationError(f"cities must be a GeoDataFrame, got {type(cities).__name__}")
-        if len(cities) == 0:
-            raise ValidationError("cities is empty; nothing to cluster")
-        if "city_id" not in cities.columns:
-            raise ValidationError("cities has no 'city_id' column; use the cities layer or add one")
-        ids = cities["city_id"].astype(str)
-        if ids.duplicated().any():
-            raise ValidationError(
-                f"cities: duplicate city_id(s) {sorted(set(ids[ids.duplicated()]))[:10]}; each city once"
-            )
-        has_geom = isinstance(cities, gpd.GeoDataFrame) and cities._geometry_column_name in cities.columns
-        if has_geom and cities.geometry.notna().all():
-            g = to_wgs84(cities, name="cities")
-            if not (g.geometry.geom_type == "Point").all():
-                raise ValidationError("cities must be points (one Point per city)")
-            lon = g.geometry.x.to_numpy(dtype=float)
-            lat = g.geometry.y.to_numpy(dtype=float)
-        elif {"lat", "lon"} <= set(cities.columns):
-            problems: list[str] = []
-            lab = ids.tolist()
-            lat = _numeric("lat", cities["lat"].to_numpy(), "latitudes in degrees", problems, lab)
-            lon = _numeric("lon", cities["lon"].to_numpy(), "longitudes in degrees", problems, lab)
-            if problems:
-                raise ValidationError("cities: " + "; ".join(problems))
-        else:
-            raise ValidationError("cities needs point geometry (with a CRS) or lat/lon columns")
+        ids, lat, lon = self._points(cities)
         validate_latlon(lat, lon, what="cities", labels=ids.tolist())
         w = self._weights(cities, sample_weight)
         if (w < 0).any():
@@ -624,28 +689,10 @@ class CityClusters(ClusterMixin, BaseEstimator):
         self.core_sample_mask_ = core
         self_core = w >= min_weight
         final = labels.copy()
-        if self.method == "split" and labels.max() >= 0:
-            final = np.full(len(labels), -1, dtype=np.int64)
-            nxt = 0
-            for lab in range(labels.max() + 1):
-                idx = np.flatnonzero(labels == lab)
-                if len(idx) > MAX_SPLIT_MEMBERS:
-                    raise ValidationError(
-                        f"a DBSCAN region of {len(idx)} points is too large for method='split' (all-pairs "
-                        f"distances, limit {MAX_SPLIT_MEMBERS}); use method='dbscan' or geocity.dbscan.GeodesicDBSCAN "
-                        "for large point layers, or lower eps_km"
-                    )
-                D, adj = _pairwise(lat[idx], lon[idx], eps_km)
-                span = float(self.max_span_km)
-                if D.max() <= span:
-                    final[idx] = nxt
-                    nxt += 1
-                    continue
-                sub = _split_region(
-                    D, adj, core[idx], w[idx], ids.to_numpy()[idx], span / 2, int(self.min_members)
-                )
-                final[idx] = sub + nxt
-                nxt += sub.max() + 1
+        if self.method in ("split", "metro") and labels.max() >= 0:
+            src = cities["score_source"].astype(str).to_numpy() if "score_source" in cities.columns else None
+            ranked = _ranked(src, w) if src is not None else np.ones(len(w), dtype=bool)
+            final = self._refine(labels, lat, lon, w, core, ids.to_numpy(), ranked)
         # drop clusters below min_members: whole DBSCAN clusters only (the split merges small catchments)
         dropped = []
         for lab in np.unique(final[final >= 0]):
@@ -658,7 +705,7 @@ class CityClusters(ClusterMixin, BaseEstimator):
         small_groups = []
         if dropped:
             flat = np.concatenate(dropped)
-            has_nb = dict(zip(flat.tolist(), _has_neighbour(lat, lon, flat, eps_km).tolist()))
+            has_nb = dict(zip(flat.tolist(), _has_neighbour(lat, lon, flat, eps_km).tolist(), strict=True))
             for grp in dropped:
                 if len(grp) == 1 and not has_nb[int(grp[0])]:  # a core with no other city within eps
                     alone.append(f"{ids.iloc[grp[0]]} ({w[grp[0]]:.3g})")
@@ -700,6 +747,91 @@ class CityClusters(ClusterMixin, BaseEstimator):
                 stacklevel=2,
             )
         return self
+
+    @staticmethod
+    def _points(cities):
+        """``city_id`` (str Series), lat and lon (degrees) of ``cities``, or
+        a ValidationError saying what is wrong with the layer."""
+        import geopandas as gpd
+        import pandas as pd
+
+        from .geodesy import to_wgs84
+
+        if cities is None:
+            raise ValidationError(
+                "CityClusters.fit: no cities given; pass the scored cities, e.g. "
+                "fit(geocity.scores.city_scores()) for the report's embedded cities and rank-proxy scores, "
+                "or use geocity.cluster.report_clusters()"
+            )
+        if not isinstance(cities, pd.DataFrame):
+            raise ValidationError(f"cities must be a GeoDataFrame, got {type(cities).__name__}")
+        if len(cities) == 0:
+            raise ValidationError("cities is empty; nothing to cluster")
+        if "city_id" not in cities.columns:
+            raise ValidationError("cities has no 'city_id' column; use the cities layer or add one")
+        ids = cities["city_id"].astype(str)
+        if ids.duplicated().any():
+            raise ValidationError(
+                f"cities: duplicate city_id(s) {sorted(set(ids[ids.duplicated()]))[:10]}; each city once"
+            )
+        has_geom = isinstance(cities, gpd.GeoDataFrame) and cities._geometry_column_name in cities.columns
+        if has_geom and cities.geometry.notna().all():
+            g = to_wgs84(cities, name="cities")
+            if not (g.geometry.geom_type == "Point").all():
+                raise ValidationError("cities must be points (one Point per city)")
+            lon = g.geometry.x.to_numpy(dtype=float)
+            lat = g.geometry.y.to_numpy(dtype=float)
+        elif {"lat", "lon"} <= set(cities.columns):
+            problems: list[str] = []
+            lab = ids.tolist()
+            lat = _numeric("lat", cities["lat"].to_numpy(), "latitudes in degrees", problems, lab)
+            lon = _numeric("lon", cities["lon"].to_numpy(), "longitudes in degrees", problems, lab)
+            if problems:
+                raise ValidationError("cities: " + "; ".join(problems))
+        else:
+            raise ValidationError("cities needs point geometry (with a CRS) or lat/lon columns")
+        return ids, lat, lon
+
+    def _refine(self, labels, lat, lon, w, core, ids, ranked) -> np.ndarray:
+        """``method="split"`` / ``"metro"``: each DBSCAN region cut at its
+        inconsistent links (metro only), then every piece wider than
+        ``max_span_km`` split into pole catchments. Pieces with no core city
+        become noise (a cluster needs a core, as in DBSCAN)."""
+        final = np.full(len(labels), -1, dtype=np.int64)
+        nxt = 0
+        span = float(self.max_span_km)
+        eps_km = float(self.eps_km)
+        for lab in range(labels.max() + 1):
+            idx = np.flatnonzero(labels == lab)
+            if len(idx) > MAX_SPLIT_MEMBERS:
+                raise ValidationError(
+                    f"a DBSCAN region of {len(idx)} points is too large for method={self.method!r} (all-pairs "
+                    f"distances, limit {MAX_SPLIT_MEMBERS}); use method='dbscan' or geocity.dbscan.GeodesicDBSCAN "
+                    "for large point layers, or lower eps_km"
+                )
+            D, adj = _pairwise(lat[idx], lon[idx], eps_km)
+            if self.method == "metro":
+                parts = _gap_split(D, float(self.gap_ratio), int(self.gap_depth), float(self.min_gap_km),
+                                   int(self.min_members), ranked[idx])
+            else:
+                parts = np.zeros(len(idx), dtype=np.int64)
+            for part in range(parts.max() + 1):
+                m = parts == part
+                sub_idx = idx[m]
+                if not core[sub_idx].any():
+                    log.info("metro: %d cities cut off without a core city are noise: %s", len(sub_idx),
+                             ", ".join(ids[sub_idx][:5]))
+                    continue
+                Ds = D[np.ix_(m, m)]
+                if Ds.max() <= span:
+                    final[sub_idx] = nxt
+                    nxt += 1
+                    continue
+                sub = _split_region(Ds, adj[np.ix_(m, m)], core[sub_idx], w[sub_idx], ids[sub_idx], span / 2,
+                                    int(self.min_members))
+                final[sub_idx] = sub + nxt
+                nxt += int(sub.max()) + 1
+        return final
 
     def _warn_self_core(self, cities, ids, w, mask, min_weight: float) -> None:
         """One :class:`SelfCoreWarning` listing the cities of ``mask`` (their own
@@ -790,7 +922,6 @@ class CityClusters(ClusterMixin, BaseEstimator):
         else:
             src = pd.Series([_provenance.USER] * len(ids))
         prov = _provenance.describe(src)
-        proxy, score_source = prov.proxy, prov.source
         ranked = _ranked(src.to_numpy(), w)
         rows, members = [], []
         score_cols = [c for c in ("innovation", "industry", "infrastructure", "composite") if c in cities.columns]
@@ -889,7 +1020,7 @@ class CityClusters(ClusterMixin, BaseEstimator):
         df["eps_km"] = float(self.eps_km)
         df["min_weight"] = float(self.min_weight)
         df["method"] = self.method
-        df["max_span_km"] = float(self.max_span_km) if self.method == "split" else float("nan")
+        df["max_span_km"] = float(self.max_span_km) if self.method != "dbscan" else float("nan")
         self.clusters_ = gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geoms, crs="EPSG:4326"), crs="EPSG:4326")
         mcols = ["cluster_id", "cluster_name", "city_id", "name_en", "name_zh", "country_iso2", "lat", "lon",
                  "is_core", "is_pole", "ranked", "weight", "innovation", "industry", "infrastructure", "composite",
