@@ -97,7 +97,7 @@ class Analysis:
     dimension_weights: Sequence[float] = (1, 1, 1)
     eps_km: float | None = None
     min_weight: float | None = None
-    method: str = "split"
+    method: str = "metro"
     max_span_km: float | None = None
     within_km: float = 100.0
     corridors: Sequence[str] | None = None
@@ -133,8 +133,8 @@ class Analysis:
             problems.append(f"bandwidth_km must be at most {MAX_BANDWIDTH_KM:g} km, got {self.bandwidth_km:g}")
         self.beta = _validate.non_negative("beta", self.beta, problems=problems)
         self.top_k = _validate.whole("top_k", self.top_k, minimum=1, problems=problems)
-        if self.method not in ("split", "dbscan"):
-            problems.append(f"method must be 'split' or 'dbscan', not {self.method!r}")
+        if self.method not in ("metro", "split", "dbscan"):
+            problems.append(f"method must be 'metro', 'split' or 'dbscan', not {self.method!r}")
         try:
             w = [float(x) for x in self.dimension_weights]
             if len(w) != 3 or any(not math.isfinite(x) or x < 0 for x in w) or sum(w) <= 0:

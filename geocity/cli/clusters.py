@@ -22,12 +22,13 @@ from . import options
 @options.scores_file
 @click.option(
     "--method",
-    type=click.Choice(["split", "dbscan"]),
-    default="split",
+    type=click.Choice(["metro", "split", "dbscan"]),
+    default="metro",
     show_default=True,
-    help="split: weighted DBSCAN, then over-large regions split into pole catchments; dbscan: plain.",
+    help="metro: weighted DBSCAN, inconsistent links cut, then pole catchments; split: no link cut; dbscan: plain.",
 )
-@click.option("--max-span-km", type=float, default=None, help="Largest cluster span with --method split (default 1100).")
+@click.option("--max-span-km", type=float, default=None,
+              help="Largest cluster span with --method metro/split (default 700).")
 @click.option("--hull", type=click.Choice(["convex", "concave"]), default="convex", show_default=True)
 @click.option("--buffer-km", type=float, default=None, help="Buffer around the members' hull in km (default 30).")
 @click.option(
