@@ -186,6 +186,10 @@ DEFAULT_FIELD_NAMES: dict[str, str] = {
     "cluster_name": "clust_name",
 }
 
+#: GeoPackage version of new files: 1.2 is read fully by GDAL >= 2.2 (QGIS 3.22 / GDAL 3.6 warn that
+#: 1.4, the default of newer GDALs, "may only be partially supported"); newer files are read as they are.
+GPKG_VERSION = "1.2"
+
 _DBF_NAME_BYTES = 10
 _DBF_STR_BYTES = 254
 
@@ -208,8 +212,14 @@ def output_files(path: str | os.PathLike, *, metadata: bool = False) -> list[Pat
     """Every file that a write to ``path`` may create or replace.
 
     For a shapefile that is the whole set plus its ``.fields.csv`` sidecar;
-    with ``metadata=True`` also the ``<name>.meta.json`` record.
+    shapefiles, GeoJSON (``.geojson``), FlatGeobuf, CSV and GeoTIFF outputs
+    add their QGIS sidecars (``<stem>.qml`` default style, ``<stem>.qmd``
+    metadata, for a CSV ``<stem>.vrt``/``<stem>.csvt``; see
+    :func:`geocity.qgis_style.sidecar_files`); with ``metadata=True`` also the
+    ``<name>.meta.json`` record.
     """
+    from .qgis_style import sidecar_files
+
     path = Path(path)
     if _suffix(path) == ".shp":
         base = _stem_base(path)
@@ -217,6 +227,7 @@ def output_files(path: str | os.PathLike, *, metadata: bool = False) -> list[Pat
         files.append(base.with_name(base.name + _SIDECAR))
     else:
         files = [path]
+    files += sidecar_files(path)
     if metadata:
         files.append(_meta_path(path))
     return files
@@ -583,6 +594,10 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
         yield tmp
         if not tmp.exists():
             raise GeocityError(f"nothing was written to the temporary file for {str(path)!r}")
+        if _suffix(path) in (".tif", ".tiff"):
+            from .qgis_style import write_raster_sidecars
+
+            write_raster_sidecars(tmp)  # QGIS default style (.qml) and metadata (.qmd) from the band's tags
 
 
 @contextlib.contextmanager
@@ -760,6 +775,12 @@ def write_metadata(
     meta = _meta_path(path)
     with atomic_path(meta, overwrite=True) as tmp:
         tmp.write_text(text, encoding="utf-8", newline="\n")
+    if _suffix(path) in (".tif", ".tiff") and path.is_file():  # the full record as QGIS metadata too
+        from .qgis_style import sidecar_files, write_raster_sidecars
+
+        qmd = sidecar_files(path)[1]
+        with atomic_set([qmd], overwrite=True, metadata=False) as staging:
+            write_raster_sidecars(path, dest=staging.path(qmd).parent, record=json.loads(text), qml=False)
     return meta
 
 
@@ -1021,9 +1042,8 @@ def _empty_geometry_type(df, geometry_type: str | None) -> str | None:
 
 
 def _write_shp(df, types, tmp: Path, field_names, geometry_type: str | None = None, labels=None) -> dict[str, str]:
-    import pyogrio
-
     import geopandas as gpd
+    import pyogrio
 
     geom_col = df.geometry.name if isinstance(df, gpd.GeoDataFrame) else None
     attr_cols = [c for c in df.columns if c != geom_col]
@@ -1157,13 +1177,35 @@ def _write_ogr(
         if overwrite:
             opts["OVERWRITE"] = "YES"
     config = {}
+    dataset_opts = None
     if driver == "GPKG":
         config["OGR_CURRENT_DATE"] = _fixed_date().isoformat() + "T00:00:00.000Z"
+        if append_to is None:
+            dataset_opts = {"VERSION": GPKG_VERSION}
     with _gdal_config(**config):
         pyogrio.write_dataframe(
-            df, tmp, layer=layer, driver=driver, layer_options=opts or None,
+            df, tmp, layer=layer, driver=driver, layer_options=opts or None, dataset_options=dataset_opts,
             geometry_type=_empty_geometry_type(df, geometry_type),
         )
+
+
+def _gpkg_to_extend(path: Path, driver: str | None, layer: str | None, overwrite: bool) -> Path:
+    """Check that ``write(..., add_layer=True)`` can add ``layer`` to the existing ``path``; return it."""
+    if driver != "GPKG":
+        raise ValidationError(f"add_layer=True adds a layer to a GeoPackage (.gpkg), not to {path.name}")
+    if path.is_dir():
+        check_writable(path)  # raises the "is a folder" error
+    try:
+        layers = _data_layers(path)
+    except Exception as exc:  # noqa: BLE001 - any GDAL failure: not a GeoPackage we can extend
+        raise ValidationError(f"cannot add a layer to {str(path)!r}: not a readable GeoPackage ({exc})") from None
+    name = layer or path.stem
+    if name in layers and not overwrite:
+        raise OutputExistsError(
+            f"output exists: layer {name!r} of {path}; use overwrite=True / --overwrite to replace it, "
+            "or choose another layer name"
+        )
+    return path
 
 
 def write(
@@ -1179,6 +1221,7 @@ def write(
     geometry_type: str | None = None,
     add_layer: bool = False,
     row_labels=None,
+    lang: str = "both",
 ) -> list[Path]:
     """Write a GeoDataFrame or DataFrame; the format follows the extension.
 
@@ -1221,6 +1264,19 @@ def write(
         How messages name the rows of ``data`` (a
         :class:`geocity._validate.RowLabels`, e.g. the input lines the rows
         came from); default ``index L``, the label in ``data.index``.
+    lang
+        Language of the labels of the QGIS default style: ``"en"``, ``"zh"``
+        or ``"both"`` (default; Chinese then English).
+
+    QGIS: every output opens styled and self-describing in QGIS (styles from
+    ``styles/base.yaml``, :mod:`geocity.qgis_style`): a GeoPackage holds its
+    default style in ``layer_styles`` and, with ``metadata``, the record as
+    QGIS metadata in ``gpkg_metadata``; a shapefile, GeoJSON (``.geojson``)
+    or FlatGeobuf gets ``<stem>.qml`` (and with ``metadata`` ``<stem>.qmd``);
+    a CSV gets a ``<stem>.csvt`` (column types) and, when it has lat/lon
+    columns, a ``<stem>.vrt`` that opens it as a point layer (with its
+    ``.qml``/``.qmd``). New GeoPackages are written as GeoPackage 1.2, which
+    GDAL 3.6 / QGIS 3.22 read without a version warning.
 
     Returns
     -------
@@ -1254,6 +1310,9 @@ def write(
             f"cannot write {path.name}: the GeoDataFrame has no CRS; set it first, "
             "e.g. gdf.set_crs(4326) for longitude/latitude in degrees"
         )
+    from .terms import check_lang
+
+    check_lang(lang)  # before any work
     df, types = _prepare(data, path)
     labels = row_labels if row_labels is not None and len(row_labels) == len(df) else RowLabels.index(data.index)
     if driver == "ESRI Shapefile":  # validate before touching the file system
@@ -1262,25 +1321,7 @@ def write(
         _check_dbf_strings(df, types, path, labels)
         _shp_geometry(df, path)
 
-    append_to = None
-    if add_layer and path.exists():
-        import pyogrio
-
-        if driver != "GPKG":
-            raise ValidationError(f"add_layer=True adds a layer to a GeoPackage (.gpkg), not to {path.name}")
-        if path.is_dir():
-            check_writable(path)  # raises the "is a folder" error
-        try:
-            layers = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
-        except Exception as exc:  # noqa: BLE001 - any GDAL failure: not a GeoPackage we can extend
-            raise ValidationError(f"cannot add a layer to {str(path)!r}: not a readable GeoPackage ({exc})") from None
-        name = layer or path.stem
-        if name in layers and not overwrite:
-            raise OutputExistsError(
-                f"output exists: layer {name!r} of {path}; use overwrite=True / --overwrite to replace it, "
-                "or choose another layer name"
-            )
-        append_to = path
+    append_to = _gpkg_to_extend(path, driver, layer, overwrite) if add_layer and path.exists() else None
     # one mechanism for every output: checked up front, staged, moved in all or nothing
     with atomic_set([path], overwrite or append_to is not None, metadata=metadata is not None) as staging:
         tmp = staging.path(path)
@@ -1294,12 +1335,18 @@ def write(
                 df, tmp, driver, layer or path.stem, append_to=append_to, overwrite=overwrite,
                 geometry_type=geometry_type,
             )
+        text = None
         if metadata is not None:
             extra = {"rows": int(len(df)), "format": driver or "CSV"}
             if names is not None:
                 extra["shapefile_fields"] = names
             text = _metadata_record(path.name, metadata, inputs, {"written": extra})
             staging.path(_meta_path(path)).write_text(text, encoding="utf-8", newline="\n")
+        from .qgis_style import write_vector_sidecars
+
+        write_vector_sidecars(df, types, tmp, record_text=text, field_names=names, geometry_type=geometry_type,
+                              layer=layer or path.stem, lang=lang, gpkg_timestamp=_fixed_date().isoformat()
+                              + "T00:00:00.000Z")
         produced = sorted(path.parent / p.name for p in staging.iterdir())
     written = produced
     log.info("wrote %s (%d rows)", path, len(df))
@@ -1455,6 +1502,17 @@ def _from_wkt(values, what: str, labels) -> np.ndarray:
 _SHP_NEEDS = {".shx": "the index of the shapes", ".dbf": "the attribute table"}
 
 
+#: GeoPackage tables that hold no data layer: QGIS's styles and projects (GDAL lists them as tables).
+_GPKG_NOT_DATA = ("layer_styles", "qgis_projects")
+
+
+def _data_layers(path: Path) -> list[str]:
+    """The data layers of a vector file, without QGIS's ``layer_styles``/``qgis_projects`` tables."""
+    import pyogrio
+
+    return [str(n) for n in pyogrio.list_layers(path)[:, 0] if str(n).lower() not in _GPKG_NOT_DATA]
+
+
 def _starts_with(path: Path, magic: bytes) -> bool:
     try:
         with open(path, "rb") as fh:
@@ -1521,7 +1579,7 @@ def read_vector(path: str | os.PathLike, *, layer: str | None = None, what: str 
         warnings.simplefilter("ignore", RuntimeWarning)  # GDAL's notes ("unrecognized user_version")
         try:
             if layer is None:
-                names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+                names = _data_layers(path)
                 if len(names) > 1:
                     layer = next((p for p in prefer if p in names), None)
                     if layer is None:
@@ -1533,6 +1591,8 @@ def read_vector(path: str | os.PathLike, *, layer: str | None = None, what: str 
                         )
                 elif not names:
                     raise ValidationError(f"{what} holds no vector layer; give a file with one layer of features")
+                else:
+                    layer = names[0]
             return pyogrio.read_dataframe(path, layer=layer)
         except errors as exc:
             reason = str(exc).split(";", 1)[0].strip().rstrip(".").replace(f"'{path}' ", "").replace(f"{path} ", "")
@@ -1575,8 +1635,6 @@ def read(path: str | os.PathLike, *, layer: str | None = None, encoding: str | N
         as a vector layer (naming the formats accepted).
     """
     import geopandas as gpd
-    import pyogrio
-    import pyogrio.errors
 
     path = Path(path)
     if not path.exists():

@@ -62,7 +62,7 @@ def test_round_trip_every_attribute(tmp_path, ext):
         assert list(back["lat"]) == list(gdf.geometry.y)
         assert list(back["lon"]) == list(gdf.geometry.x)
     else:
-        raw = pyogrio.read_dataframe(out)  # plain pyogrio sees the Chinese names too
+        raw = pyogrio.read_dataframe(out, layer="cities")  # plain pyogrio sees the Chinese names too
         assert "香港" in set(raw.iloc[:, list(raw.columns).index("name_zh")])
         assert back.crs.to_epsg() == 4326
         assert back.geometry.geom_equals(gdf.geometry).all()
@@ -77,7 +77,8 @@ def test_shapefile_set_cpg_prj_and_chinese(tmp_path):
     out = tmp_path / "clusters.shp"
     written = export.write(_polygons(), out)
     assert _files(tmp_path) == sorted(
-        ["clusters.shp", "clusters.shx", "clusters.dbf", "clusters.prj", "clusters.cpg", "clusters.fields.csv"]
+        ["clusters.shp", "clusters.shx", "clusters.dbf", "clusters.prj", "clusters.cpg", "clusters.fields.csv",
+         "clusters.qml"]  # the QGIS default style
     )
     assert sorted(p.name for p in written) == _files(tmp_path)
     assert written[0] == out  # main file first
@@ -100,7 +101,7 @@ def test_shapefile_short_names_and_sidecar(tmp_path):
     export.write(gdf, out, field_names={"innovation_rank": "innov_rk"})
     side = pd.read_csv(tmp_path / "c.fields.csv", dtype=str)
     assert list(side.columns) == ["short_name", "full_name", "type"]
-    mapping = dict(zip(side["full_name"], side["short_name"]))
+    mapping = dict(zip(side["full_name"], side["short_name"], strict=True))
     assert mapping["innovation_rank"] == "innov_rk"  # caller's choice
     assert mapping["country_name"] == "country"  # geocity default abbreviation
     assert mapping["n_members"] == "n_members"  # fits: kept
@@ -170,7 +171,7 @@ def test_lists_are_json_and_datetimes_restored(tmp_path):
     assert (back["when"] == gdf["when"]).all()
     assert back["n_opt"].tolist()[0] == 1 and pd.isna(back["n_opt"].tolist()[1])
     export.write(gdf, tmp_path / "c.gpkg")
-    raw = pyogrio.read_dataframe(tmp_path / "c.gpkg")
+    raw = pyogrio.read_dataframe(tmp_path / "c.gpkg", layer="c")
     assert json.loads(raw["member_ids"].iloc[0]) == ["guangzhou-cn", "shenzhen-cn"]
 
 
@@ -291,7 +292,7 @@ def test_gpkg_adds_layers(tmp_path):
     with pytest.raises(OutputExistsError, match=r"output exists: .*all.gpkg.*--overwrite"):
         export.write(_points(), out, layer="members")
     export.write(_points(), out, layer="members", add_layer=True)
-    assert sorted(pyogrio.list_layers(out)[:, 0]) == ["clusters", "members"]
+    assert sorted(pyogrio.list_layers(out)[:, 0]) == ["clusters", "layer_styles", "members"]  # + QGIS's styles
     with pytest.raises(OutputExistsError, match="layer 'members'"):
         export.write(_points(), out, layer="members", add_layer=True)
     export.write(_points().iloc[:1], out, layer="members", overwrite=True, add_layer=True)
@@ -299,7 +300,7 @@ def test_gpkg_adds_layers(tmp_path):
     assert len(export.read(out, layer="clusters")) == 2
     # overwrite without add_layer replaces the file: no layer of the old one survives
     export.write(_points(), out, layer="links", overwrite=True)
-    assert list(pyogrio.list_layers(out)[:, 0]) == ["links"]
+    assert list(pyogrio.list_layers(out)[:, 0]) == ["links", "layer_styles"]
 
 
 def test_metadata_record(tmp_path):
@@ -356,8 +357,9 @@ def test_empty_layer_keeps_declared_geometry_type_and_field_types(tmp_path, ext)
     empty = _polygons().iloc[:0]
     out = tmp_path / f"empty.{ext}"
     export.write(empty, out, geometry_type="MultiPolygon")
-    info = pyogrio.read_info(out)
-    assert len(pyogrio.read_dataframe(out)) == 0  # (FlatGeobuf without index reports features=-1)
+    layer = "empty" if ext == "gpkg" else None
+    info = pyogrio.read_info(out, layer=layer)
+    assert len(pyogrio.read_dataframe(out, layer=layer)) == 0  # (FlatGeobuf without index reports features=-1)
     if ext == "shp":
         assert info["geometry_type"] in ("Polygon", "MultiPolygon")  # a shapefile polygon type
         assert (tmp_path / "empty.cpg").read_bytes() == b"UTF-8"
@@ -365,14 +367,14 @@ def test_empty_layer_keeps_declared_geometry_type_and_field_types(tmp_path, ext)
         assert info["geometry_type"] == "MultiPolygon"
     if ext != "geojson":  # an empty GeoJSON FeatureCollection has no field list
         short = {"total_score": "tot_score"} if ext == "shp" else {}
-        types = dict(zip(info["fields"], info["dtypes"]))
+        types = dict(zip(info["fields"], info["dtypes"], strict=True))
         assert types["cluster_id"] == "int64" and types[short.get("total_score", "total_score")] == "float64"
         back = export.read(out)
         assert len(back) == 0
         assert {"cluster_id", "name", "total_score", "typology"} <= set(back.columns)
     # with rows, the hint is ignored and the data decide
     export.write(_polygons(), tmp_path / f"full.{ext}", geometry_type="Point")
-    assert "Point" not in pyogrio.read_info(tmp_path / f"full.{ext}")["geometry_type"]
+    assert "Point" not in pyogrio.read_info(tmp_path / f"full.{ext}", layer=layer and "full")["geometry_type"]
 
 
 # --------------------------------------------------------------------------
