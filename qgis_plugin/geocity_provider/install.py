@@ -1,30 +1,85 @@
-"""Is the geocity package importable in QGIS's Python, and if not, how to install it."""
+"""Where geocity is installed, and if nowhere, how to install it.
+
+The algorithms run geocity in a separate Python process (``python -m
+geocity.qgis_worker``), never inside QGIS: geocity's libraries (shapely,
+pyproj, pyogrio, rasterio wheels) bring their own GEOS, PROJ and GDAL,
+which must not mix with QGIS's own in one process. The Python used is, in
+order: the ``GEOCITY_PYTHON`` environment variable (Settings → Options →
+System → Environment in QGIS), QGIS's own Python, then ``python3`` /
+``python`` on the PATH — the first in which ``import geocity.qgis_worker``
+works.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
 import sys
 
-_ERROR: list = []
-
-
-def geocity_import_error() -> str | None:
-    """None when ``import geocity`` works in this Python, else the reason (cached)."""
-    if not _ERROR:
-        try:
-            import geocity  # noqa: F401
-        except Exception as exc:  # any failure to import is reported, not raised
-            _ERROR.append(f"{type(exc).__name__}: {exc}")
-        else:
-            _ERROR.append(None)
-    return _ERROR[0]
+_FOUND: dict = {}
 
 
 def qgis_python() -> str:
-    """The Python interpreter that QGIS runs (where geocity must be installed)."""
+    """The Python interpreter that comes with QGIS."""
     if sys.platform == "win32":
         return os.path.join(sys.exec_prefix, "python.exe")
     return os.path.join(sys.exec_prefix, "bin", "python3")
+
+
+def _candidates() -> list[str]:
+    env = os.environ.get("GEOCITY_PYTHON", "").strip()
+    if env:
+        return [env]  # the user's choice, and only it
+    out = [qgis_python()]
+    for name in ("python3", "python"):
+        p = shutil.which(name)
+        if p:
+            out.append(p)
+    return list(dict.fromkeys(out))
+
+
+def _no_window() -> dict:
+    if sys.platform == "win32":
+        return {"creationflags": getattr(subprocess, "CREATE_NO_WINDOW", 0)}
+    return {}
+
+
+def _probe(python: str):
+    try:
+        res = subprocess.run([python, "-m", "geocity.qgis_worker", "--describe"], capture_output=True,
+                             text=True, encoding="utf-8", timeout=120, **_no_window())
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"{python}: {exc}"
+    if res.returncode != 0:
+        tail = (res.stderr or "").strip().splitlines()[-1:] or ["no output"]
+        return None, f"{python}: {tail[0]}"
+    try:
+        return json.loads(res.stdout.strip().splitlines()[-1]), None
+    except (ValueError, IndexError):
+        return None, f"{python}: unexpected answer {res.stdout[:200]!r}"
+
+
+def find_geocity():
+    """``(python, describe)`` of the first Python with geocity, else ``(None, reasons)`` (cached)."""
+    if not _FOUND:
+        reasons = []
+        for py in _candidates():
+            desc, why = _probe(py)
+            if desc is not None:
+                _FOUND["result"] = (py, desc)
+                break
+            reasons.append(why)
+        else:
+            _FOUND["result"] = (None, reasons)
+    return _FOUND["result"]
+
+
+def geocity_missing() -> str | None:
+    """None when geocity was found, else why not."""
+    py, info = find_geocity()
+    return None if py else "; ".join(info)
 
 
 def pip_command() -> str:
@@ -34,18 +89,17 @@ def pip_command() -> str:
 
 def install_text(short: bool = False) -> str:
     """What to tell the user when geocity is missing."""
-    where = ("in the OSGeo4W Shell" if sys.platform == "win32"
-             else "in a terminal")
+    where = "in the OSGeo4W Shell" if sys.platform == "win32" else "in a terminal"
     text = (
-        "The geocity Python package is not installed in QGIS's Python, so the geocity algorithms are not "
-        f"available. Install it {where} with:  {pip_command()}  (the folder of the geocity source, or a geocity "
-        "wheel), then restart QGIS."
+        "The geocity Python package was not found, so the geocity algorithms are not available. "
+        f"Install it {where} with:  {pip_command()}  (the folder of the geocity source, or a geocity wheel), "
+        "or into any Python 3.10+ and set the environment variable GEOCITY_PYTHON to that Python "
+        "(Settings → Options → System → Environment), then restart QGIS."
     )
     if short:
         return text
     return text + (
-        f" QGIS's Python is {sys.version.split()[0]} at {qgis_python()}. On Debian/Ubuntu, whose system Python "
-        "refuses pip, make a venv that sees QGIS's packages:  python3 -m venv --system-site-packages ~/geocity-qgis"
-        "  ~/geocity-qgis/bin/pip install /path/to/geocity  and add its site-packages folder to PYTHONPATH in "
-        "Settings → Options → System → Environment. The error was: " + str(geocity_import_error())
+        " On Debian/Ubuntu, whose system Python refuses pip, use a venv:  python3 -m venv ~/geocity-venv  then  "
+        "~/geocity-venv/bin/pip install /path/to/geocity  and set GEOCITY_PYTHON=~/geocity-venv/bin/python. "
+        f"Tried: {geocity_missing()}"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from qgis.core import Qgis, QgsApplication
 
-from .install import geocity_import_error, install_text
+from .install import geocity_missing, install_text
 from .provider import GeocityProvider
 
 
@@ -23,9 +23,8 @@ class GeocityPlugin:
 
     def initGui(self):  # noqa: N802 - QGIS API name
         self.initProcessing()
-        if self.iface is not None and geocity_import_error() is not None:
-            self.iface.messageBar().pushMessage(
-                "geocity", install_text(short=True), level=Qgis.Warning, duration=0)
+        if self.iface is not None and geocity_missing() is not None:
+            self.iface.messageBar().pushMessage("geocity", install_text(short=True), level=Qgis.Warning, duration=0)
 
     def unload(self):
         if self.provider is not None:

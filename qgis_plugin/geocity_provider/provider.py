@@ -6,7 +6,7 @@ import os
 
 from qgis.core import QgsProcessingProvider
 
-from .install import geocity_import_error
+from .install import find_geocity
 
 
 class GeocityProvider(QgsProcessingProvider):
@@ -30,8 +30,9 @@ class GeocityProvider(QgsProcessingProvider):
     def loadAlgorithms(self):  # noqa: N802 - QGIS API name
         from . import algorithms
 
-        if geocity_import_error() is not None:
+        python, info = find_geocity()
+        if python is None:
             self.addAlgorithm(algorithms.InstallGeocity())
             return
         for cls in algorithms.ALGORITHMS:
-            self.addAlgorithm(cls())
+            self.addAlgorithm(cls(python, info))
