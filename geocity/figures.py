@@ -240,9 +240,9 @@ class RecipeContext:
         sep = self.style["labels"]["both_separator"]
         en = df["name_en"].astype(str).tolist() if "name_en" in df.columns else [""] * len(df)
         zh = df["name_zh"].fillna("").astype(str).tolist() if "name_zh" in df.columns else [""] * len(df)
-        out = [bilingual(e, z, self.lang, sep) for e, z in zip(en, zh)]
+        out = [bilingual(e, z, self.lang, sep) for e, z in zip(en, zh, strict=True)]
         if extra is not None:
-            out = [f"{t} {x}" if x else t for t, x in zip(out, extra)]
+            out = [f"{t} {x}" if x else t for t, x in zip(out, extra, strict=True)]
         return out
 
     # ----------------------------------------------------------- data (all from the analysis)
@@ -491,16 +491,16 @@ def _bar_chart(ctx: RecipeContext, rank_col: str, change_col: str, *, user_score
     names = ctx.labels(top.assign(name_zh=top.get("name_zh")))
     names = [n.replace("\n", " ") for n in names]
     ax.set_yticks(y)
-    ax.set_yticklabels([f"{int(r)}{sep}{n}" for r, n in zip(top[rank_col], names)], family=plate.family,
+    ax.set_yticklabels([f"{int(r)}{sep}{n}" for r, n in zip(top[rank_col], names, strict=True)], family=plate.family,
                        fontsize=st["fonts"]["bar_label_size"], color=st["colors"]["text"])
     ax.tick_params(axis="y", length=0, pad=14)
     # change symbols left of the bars
     sym = change_symbols(st)
-    for yi, ch in zip(y, top[change_col].fillna("")):
+    for yi, ch in zip(y, top[change_col].fillna(""), strict=True):
         if ch in sym:
             ax.plot([-0.012], [yi], marker=sym[ch]["marker"], color=sym[ch]["color"], ms=4.2, ls="",
                     transform=ax.get_yaxis_transform(), clip_on=False, zorder=3)
-    for yi, v in zip(y, values):
+    for yi, v in zip(y, values, strict=True):
         if np.isfinite(v):
             ax.text(v + 0.008, yi, f"{v:.2f}", va="center", ha="left", fontsize=st["fonts"]["bar_label_size"] - 1,
                     family=plate.family, color=st["colors"]["muted_text"])
@@ -576,7 +576,7 @@ def _figure_2_2(ctx: RecipeContext):
     for ch, spec in sym.items():
         handles.append(_marker_handle(spec["color"], spec["marker"], 8.5 if spec["marker"] == "*" else 6.5))
         labels.append(ctx.text(spec["label_en"], spec["label_zh"], sep=" "))
-    for r, h in zip((1, 50, 100), _size_handles([1, 50, 100], 100, st, st["symbols"]["background_city_color"])):
+    for r, h in zip((1, 50, 100), _size_handles([1, 50, 100], 100, st, st["symbols"]["background_city_color"]), strict=True):
         handles.append(h)
         labels.append(ctx.text(f"Rank {r}", f"第 {r} 位", sep=" "))
     plate.add_legend(handles, labels, title=ctx.text("Change in rank, 2021→2022 / symbol size: rank",
@@ -629,7 +629,7 @@ def _table_map(table: str):
         regions = [r for r in region_colors(st) if r in set(top["region"])]
         handles = [_marker_handle(region_color(r, st), "o", 6.5) for r in regions]
         labels = [rn[r] for r in regions]
-        for r, h in zip((1, 10, n), _size_handles([1, 10, n], n, st, st["symbols"]["background_city_color"])):
+        for r, h in zip((1, 10, n), _size_handles([1, 10, n], n, st, st["symbols"]["background_city_color"]), strict=True):
             handles.append(h)
             labels.append(ctx.text(f"Rank {r}", f"第 {r} 位", sep=" "))
         plate.add_legend(handles, labels, title=ctx.text("Region / rank (in brackets)", "区域 / 排名（括号内）", sep="\n"))
@@ -686,12 +686,12 @@ def _cluster_plate(ctx: RecipeContext, *, score: str, subtitle_en: str, subtitle
     n_lab = st["labels"]["max_rank"]
     lab = first.head(n_lab)
     sep = st["labels"]["both_separator"]
-    texts = [f"{int(r)} " + bilingual(n, z, ctx.lang, sep) for r, n, z in zip(lab["rank"], lab["name"], lab["name_zh"].fillna(""))]
+    texts = [f"{int(r)} " + bilingual(n, z, ctx.lang, sep) for r, n, z in zip(lab["rank"], lab["name"], lab["name_zh"].fillna(""), strict=True)]
     plate.add_labels(lab["lon"], lab["lat"], texts)
     # the Greater Bay Area and Singapore are specks at world scale: their members in insets
     shown = mem.copy()
     shown["_label"] = ctx.labels(shown)
-    col_of = dict(zip(cl["cluster_id"], colors))
+    col_of = dict(zip(cl["cluster_id"], colors, strict=True))
     shown["_color"] = [col_of.get(c, other) for c in shown["cluster_id"]]
     shown["_marker"] = [st["symbols"]["pole_marker"] if p else "o" for p in shown["is_pole"].astype(bool)]
     _add_insets(plate, ctx, shown)
@@ -765,7 +765,7 @@ def _figure_3_2(ctx: RecipeContext):
         labels.append(ctx.text(c, cz.get(c, c), sep=" "))
     handles.append(_patch_handle(cc["other"], alpha=st["opacity"]["corridor_buffers_world"]))
     labels.append(ctx.text(f"{w:g} km buffer (corridor colour)", f"{w:g} 公里缓冲区（走廊颜色）", sep=" "))
-    for r, h in zip((1, 50, 100), _size_handles([1, 50, 100], 100, st, st["symbols"]["background_city_color"])):
+    for r, h in zip((1, 50, 100), _size_handles([1, 50, 100], 100, st, st["symbols"]["background_city_color"]), strict=True):
         handles.append(h)
         labels.append(ctx.text(f"Rank {r}", f"第 {r} 位", sep=" "))
     plate.add_legend(handles, labels, title=ctx.text("Region / corridor / BRI rank", "区域 / 经济走廊 / 排名", sep="\n"))
@@ -823,7 +823,7 @@ def _corridor_plate(corridor: str):
                          c=sy["corridor_other_fill"], edgecolor=col, linewidth=sy["corridor_other_edge_width"],
                          gid="members", zorder=6)
         extra = [f"({'#' + str(int(r)) + ', ' if np.isfinite(r) else ''}{k:,.0f} km)"
-                 for r, k in zip(mem["bri_rank"].to_numpy(float), mem["chainage_km"].to_numpy(float))]
+                 for r, k in zip(mem["bri_rank"].to_numpy(float), mem["chainage_km"].to_numpy(float), strict=True)]
         plate.add_labels(mem["lon"], mem["lat"], ctx.labels(mem, extra=extra))
         handles = [_line_handle(col, 2), _patch_handle(st["colors"]["buffer_fill"], st["colors"]["buffer_edge"],
                                                        st["opacity"]["corridor_buffer"]),
@@ -910,12 +910,22 @@ def _load_inputs(analysis: Analysis) -> None:
 
 
 def _style_for(name: str, style=None) -> dict:
-    from .styles import available_styles
+    """A figure's style: the base style, the figure's own ``fig-<name>``
+    file, then ``style`` (an embedded style's name such as ``"pacific"`` or a
+    YAML file, whose keys override both); a mapping is used as it is."""
+    from .styles import available_styles, style_path
 
-    if style is not None:
-        return load_style(style) if isinstance(style, (str, Path)) else dict(style)
     per = f"fig-{name}"
-    return load_style(per) if per in available_styles() else load_style()
+    own = per if per in available_styles() else "base"
+    if style is None:
+        return load_style(own)
+    if isinstance(style, (str, Path)):
+        return load_style(own, overrides=style_path(style))
+    from collections.abc import Mapping
+
+    if not isinstance(style, Mapping):
+        raise ValidationError(f"style must be a style name, a .yaml file or a style mapping, not {type(style).__name__}")
+    return dict(style)
 
 
 def build(name: str, *, analysis: Analysis | None = None, lang: str = "en", style=None, basemap=None,
@@ -982,6 +992,7 @@ def render(name: str, out_dir: str | Path, *, analysis: Analysis | None = None, 
     from .export import check_writable
 
     get_recipe(name)
+    _style_for(name, style)  # a bad style file fails before anything is written
     static.check_dpi(dpi)
     langs = _check_langs(lang)
     fmts = _check_formats(formats)
@@ -1003,15 +1014,18 @@ def render(name: str, out_dir: str | Path, *, analysis: Analysis | None = None, 
 
 def render_all(out_dir: str | Path, *, analysis: Analysis | None = None, names: Sequence[str] | None = None,
                lang: str | Sequence[str] = "en", formats: Sequence[str] | str = ("png",), basemap=None, scores=None,
-               overwrite: bool = False, dpi: int | None = None, progress: bool = False) -> list[Path]:
+               overwrite: bool = False, dpi: int | None = None, progress: bool = False, style=None) -> list[Path]:
     """Render every figure of the catalogue (or ``names``); same options as
-    :func:`render`. One analysis serves every plate: each result (scores,
-    clusters, corridors, density, links, the basemap) is computed once."""
+    :func:`render` (``style``: a style name or YAML file layered over each
+    figure's own style, e.g. ``"pacific"``). One analysis serves every
+    plate: each result (scores, clusters, corridors, density, links, the
+    basemap) is computed once."""
     from .export import check_writable
 
     names = list(names) if names is not None else list_figures()
     for n in names:
         get_recipe(n)
+        _style_for(n, style)  # a bad style file fails before anything is written
     static.check_dpi(dpi)
     langs = _check_langs(lang)
     fmts = _check_formats(formats)
@@ -1029,5 +1043,6 @@ def render_all(out_dir: str | Path, *, analysis: Analysis | None = None, names: 
 
         it = tqdm(names, desc="figures", unit="figure")
     for n in it:
-        written.extend(render(n, out_dir, analysis=analysis, lang=langs, formats=fmts, overwrite=overwrite, dpi=dpi))
+        written.extend(render(n, out_dir, analysis=analysis, lang=langs, formats=fmts, overwrite=overwrite, dpi=dpi,
+                              style=style))
     return written

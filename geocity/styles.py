@@ -43,6 +43,7 @@ __all__ = [
     "SCHEMA",
     "load_style",
     "available_styles",
+    "style_path",
     "validate_style",
     "region_colors",
     "region_color",
@@ -330,6 +331,32 @@ SCHEMA: dict[str, Any] = {
 def available_styles() -> list[str]:
     """Names of the embedded styles (``base`` and the per-figure files)."""
     return sorted(p.stem for p in data_dir("styles").glob("*.yaml"))
+
+
+def style_path(value: str | Path) -> Path:
+    """The YAML file of a user's ``--style``: an embedded style's name
+    (``"pacific"``, see :func:`available_styles`) or the path of a ``.yaml``
+    file. Its keys override the base style (and a figure's own file).
+
+    Raises
+    ------
+    NotFoundError
+        Neither an embedded style nor an existing ``.yaml`` file.
+    """
+    if not isinstance(value, (str, Path)) or not str(value).strip():
+        raise ValidationError(f"style must be an embedded style name or the path of a .yaml file, got {value!r}")
+    p = Path(value)
+    if p.suffix.lower() in (".yaml", ".yml"):
+        if not p.is_file():
+            raise NotFoundError(f"style file {str(p)!r} does not exist (or is not a file); give the path of a "
+                                f".yaml style or one of the embedded styles: {available_styles()}")
+        return p
+    if str(value) in available_styles():
+        return data_dir("styles") / f"{value}.yaml"
+    hint = difflib.get_close_matches(str(value), available_styles(), n=1)
+    extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+    raise NotFoundError(f"no style named {str(value)!r}{extra}; embedded styles: {available_styles()} "
+                        "(or give the path of a .yaml file)")
 
 
 def _read_yaml(path: Path) -> tuple[dict, dict[tuple, int]]:

@@ -406,3 +406,106 @@ def test_load_basemap_refuses_a_table_without_geometry(tmp_path):
         static.load_basemap(csv)
     with pytest.raises(ValidationError, match="table without geometry"):  # one check for every consumer
         Analysis(basemap=csv).basemap_layer()
+
+
+# --------------------------------------------------------------------------
+# Pacific-centred world plates (styles/pacific.yaml, issue 17 item 4): the
+# seam runs down the Atlantic (30°W); the antimeridian is an ordinary line
+# --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def pacific():
+    return static.world_plate(title_en="t", style="pacific", draw_basemap=False)
+
+
+def _widths(g, plate):
+    x0, x1 = plate.ax.get_xlim()
+    return [(p.bounds[2] - p.bounds[0]) / (x1 - x0) for p in shapely.get_parts(g)], (x0, x1)
+
+
+def test_pacific_style_centres_world_plates_on_150e(pacific):
+    from geocity.styles import load_style
+
+    assert static._crs_lon0(pacific.crs) == 150.0
+    assert pacific.crs.is_projected
+    st = load_style("pacific")
+    assert st["projection"]["world"] != load_style()["projection"]["world"]
+    assert {k: v for k, v in st.items() if k != "projection"} == {
+        k: v for k, v in load_style().items() if k != "projection"}  # only the projection changes
+    assert any("EPSG:8859" in n or "150°E" in n for n in pacific.notes)  # the note names the projection
+
+
+def _fiji_cluster():
+    """A cluster hull around Suva, Nuku'alofa and Apia, built as the clusters
+    are (local azimuthal hull back to lon/lat), so split at ±180°."""
+    pts = shapely.MultiPoint([(178.44, -18.14), (-175.2, -21.14), (-171.76, -13.83)])
+    lat0, lon0 = -17.7, -176.5
+    local = geodesy.to_local(pts, lat0, lon0, "aeqd").convex_hull.buffer(50_000)
+    return geodesy.from_local(local, lat0, lon0, "aeqd", densify_km=25.0)
+
+
+def test_pacific_plate_draws_antimeridian_clusters_whole(pacific):
+    hull = _fiji_cluster()
+    assert shapely.get_num_geometries(hull) == 2  # stored split at ±180°, as every layer is
+    greenwich = static.world_plate(title_en="t", draw_basemap=False)
+    g = pacific.project_geoms([hull])[0]
+    assert g.geom_type == "Polygon"  # one piece: no hairline along the antimeridian
+    widths, (x0, x1) = _widths(g, pacific)
+    assert widths[0] < 0.05
+    assert x0 + 0.3 * (x1 - x0) < g.centroid.x < x1 - 0.3 * (x1 - x0)  # near the middle of the map
+    # on a Greenwich plate the same cluster is two pieces, one at each edge; nothing lost either way
+    gg = greenwich.project_geoms([hull])[0]
+    assert shapely.get_num_geometries(gg) == 2
+    assert g.area == pytest.approx(gg.area, rel=5e-3)  # both Equal Earth: equal areas (up to edge chords)
+
+
+def test_pacific_plate_draws_trans_pacific_links_whole_and_cuts_atlantic_ones(pacific):
+    tokyo_sf = geodesy.geodesic_line([35.68, 37.77], [139.69, -122.42], 50.0)
+    london_ny = geodesy.geodesic_line([51.51, 40.71], [-0.13, -74.01], 50.0)
+    assert tokyo_sf.geom_type == "MultiLineString"  # split at ±180° in lon/lat
+    g = pacific.project_geoms([tokyo_sf], kind="LineString")[0]
+    assert g.geom_type == "LineString"  # drawn whole
+    assert max(_widths(g, pacific)[0]) < 0.45
+    # London–New York crosses the seam (30°W): cut there, one piece at each edge, never across the map
+    h = pacific.project_geoms([london_ny], kind="LineString")[0]
+    widths, (x0, x1) = _widths(h, pacific)
+    assert len(widths) == 2 and max(widths) < 0.15
+    xs = sorted(p.centroid.x for p in shapely.get_parts(h))
+    assert xs[0] < x0 + 0.15 * (x1 - x0) and xs[1] > x1 - 0.15 * (x1 - x0)
+
+
+def test_pacific_plate_cuts_polygons_at_its_seam(pacific):
+    atlantic = box(-40, -20, -20, -10)  # straddles 30°W, the seam
+    g = pacific.project_geoms([atlantic])[0]
+    widths, _ = _widths(g, pacific)
+    assert len(widths) == 2 and max(widths) < 0.05
+
+
+def test_pacific_plate_basemap_not_smeared_and_nothing_lost(pacific):
+    bm = static.load_basemap()
+    greenwich = static.world_plate(title_en="t", draw_basemap=False)
+    areas = []
+    for plate in (pacific, greenwich):
+        geoms = [g for g in plate.project_geoms(bm.geometry.to_numpy()) if g is not None]
+        widest = max(w for g in geoms for w in _widths(g, plate)[0])
+        assert widest < 0.5, widest  # Eurasia is the widest (~35%); a smeared country spans the map
+        areas.append(sum(g.area for g in geoms))
+    # equal-area projections: the same land on both plates (a smear adds area, a lost piece removes it)
+    assert areas[0] == pytest.approx(areas[1], rel=2e-3)
+    ru = bm.loc[bm["adm0_a3"] == "RUS"].geometry.to_numpy()
+    on_pacific = pacific.project_geoms(ru)[0]
+    on_greenwich = greenwich.project_geoms(ru)[0]
+    # Chukotka is no longer cut at 180°: one part fewer
+    assert shapely.get_num_geometries(on_pacific) < shapely.get_num_geometries(on_greenwich)
+
+
+def test_pacific_plate_pixels_ocean_at_the_edges_land_in_the_middle(tmp_path):
+    """Rendered: the Atlantic edge columns of the map are ocean-dominated, and
+    no land row spans the whole map (a smeared polygon would)."""
+    plate = static.world_plate(title_en="t", style="pacific")
+    img = _png(plate, tmp_path)
+    m = _map_pixels(plate, img)
+    land = np.asarray(tuple(int(plate.style["colors"]["land"][i:i + 2], 16) / 255 for i in (1, 3, 5)))
+    is_land = np.all(np.abs(m - land) < 0.03, axis=-1)
+    rows = is_land.mean(axis=1)
+    assert rows.max() < 0.8  # no row is (nearly) all land
+    assert 0.02 < is_land.mean() < 0.6

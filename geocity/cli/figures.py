@@ -20,16 +20,18 @@ from . import options
 @click.option("--basemap", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Polygon layer to use as the base map (e.g. an officially approved map) instead of Natural Earth.")
 @options.scores_file
+@options.style_file
 @options.overwrite
 @options.quiet
-def command(names, list_, output, lang, formats, dpi, basemap, scores_file, overwrite, quiet):
+def command(names, list_, output, lang, formats, dpi, basemap, scores_file, style, overwrite, quiet):
     """Render figures of the report by name (or ``all``) to PNG/PDF/SVG plates.
 
     Files are named <figure>_<lang>.<format>, e.g. 2-3_en.png.
 
     Examples: geocity figures --list;
     geocity figures 2-3 -o out/;
-    geocity figures all -o out/ --lang both --format png,pdf
+    geocity figures all -o out/ --lang both --format png,pdf;
+    geocity figures 2-3 -o out/ --style pacific (Pacific-centred world plates)
     """
     from .. import figures
 
@@ -46,6 +48,7 @@ def command(names, list_, output, lang, formats, dpi, basemap, scores_file, over
     for n in wanted:
         figures.get_recipe(n)  # unknown name → clear error listing the valid ones
     written = figures.render_all(output, names=wanted, lang=lang, formats=formats, basemap=basemap,
-                                 scores=scores_file, overwrite=overwrite, dpi=dpi, progress=not quiet)
+                                 scores=scores_file, overwrite=overwrite, dpi=dpi, progress=not quiet,
+                                 style=style)
     for p in written:
         click.echo(str(p))

@@ -19,8 +19,9 @@ from . import options
 @click.option("--within-km", type=float, default=100.0, show_default=True,
               help="Corridor buffer distance (km; > 0, at most 2000), in every output.")
 @options.scores_file
+@options.style_file
 @options.self_contained
-def command(output, overwrite, steps, lang, formats, within_km, scores_file, self_contained):
+def command(output, overwrite, steps, lang, formats, within_km, scores_file, style, self_contained):
     """Rebuild the report's figures and exports from the embedded data.
 
     The files each step writes are listed, with their sha256, in
@@ -34,6 +35,9 @@ def command(output, overwrite, steps, lang, formats, within_km, scores_file, sel
     and the web map agree (the same clusters, the same --within-km, the same
     score provenance). With --scores every product is built from your table.
 
+    With --style (e.g. pacific) every plate and the web map take their looks
+    from that style sheet layered over geocity's own.
+
     Example: geocity reproduce -o out --overwrite
     """
     written = pipeline.reproduce(
@@ -45,5 +49,6 @@ def command(output, overwrite, steps, lang, formats, within_km, scores_file, sel
         within_km=within_km,
         scores=scores_file,
         self_contained=self_contained,
+        style=style,
     )
     click.echo(f"wrote {len(written)} files into {output}")

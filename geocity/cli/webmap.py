@@ -35,12 +35,13 @@ from . import options
               help="Score of the gravity model of the network layer.")
 @click.option("--top-k", type=int, default=_network.REPORT_TOP_K, show_default=True, help="Gravity links kept per city.")
 @options.scores_file
+@options.style_file
 @options.webmap_assets
 @options.self_contained
 @options.output_file
 @options.overwrite
 def command(layers, within_km, points, tiles, lang, density_weights, density_tifs, network_dimension, top_k,
-            scores_file, assets, self_contained, output, overwrite):
+            scores_file, style, assets, self_contained, output, overwrite):
     """Write an interactive map (Leaflet, one HTML file) with a layer control,
     bilingual tooltips and popups, a legend, search, scale, fullscreen and
     measure tools. Everything shown is the result of one analysis (the
@@ -52,7 +53,9 @@ def command(layers, within_km, points, tiles, lang, density_weights, density_tif
     """
     from ..analysis import Analysis
     from ..render import leaflet
+    from ..styles import load_style, style_path
 
+    st = None if style is None else load_style(overrides=style_path(style))  # checked before any work
     tiles, assets = options.resolve_webmap_network(tiles, assets, self_contained, leaflet.DEFAULT_TILES)
     analysis = Analysis(scores=scores_file, within_km=within_km, top_k=top_k)
     m = leaflet.webmap(
@@ -64,6 +67,7 @@ def command(layers, within_km, points, tiles, lang, density_weights, density_tif
         density_weights=density_weights,
         surfaces=list(density_tifs) or None,
         network_dimension=network_dimension,
+        style=st,
     )
     path = leaflet.save(m, output, overwrite=overwrite, assets=assets)
     click.echo(f"wrote {path}")

@@ -50,15 +50,26 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.font_manager import fontManager
-from matplotlib.patches import PathPatch, Polygon as MplPolygon, Rectangle
+from matplotlib.patches import PathPatch, Rectangle
+from matplotlib.patches import Polygon as MplPolygon
 from matplotlib.path import Path as MplPath
 from pyproj import CRS, Transformer
-from shapely.geometry import LineString, Point, box
+from shapely.geometry import LineString, box
 
-from .. import _validate
-from .. import geodesy
+from .. import _validate, geodesy
 from ..errors import DependencyError, NotFoundError, ValidationError
 from ..styles import font_families, load_style
+from .static_geometry import (  # noqa: F401 (fix_wrapping is public here; the rest used by tests and plates)
+    _SEAM_EPS,
+    _crs_lon0,
+    _disc,
+    _fix_all,
+    _keep_kind,
+    _prepare_regional,
+    _prepare_world,
+    _shift,
+    fix_wrapping,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +95,6 @@ LANGS = ("en", "zh", "both")
 FORMATS = ("png", "pdf", "svg")
 
 _CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]")
-_SEAM_EPS = 1e-7
 #: projected basemap paths, keyed by layer identity and plate geometry
 _BASEMAP_CACHE: dict = {}
 
@@ -182,157 +192,6 @@ def _guard_text(text: str, family: Sequence[str]) -> None:
             f"text {text[:30]!r} holds Chinese characters but the plate language is English; "
             "use lang='zh' or lang='both'"
         )
-
-
-# --------------------------------------------------------------------------
-# geometry preparation
-# --------------------------------------------------------------------------
-def _ring_needs_fix(c: np.ndarray) -> bool:
-    return c.shape[0] > 1 and bool(np.any(np.abs(np.diff(c[:, 0])) > 180.0))
-
-
-def _fix_one(g):
-    """Unwrap a part whose edges jump across ±180° (unless it encircles a pole)."""
-    if g.geom_type == "Polygon":
-        ext = np.asarray(g.exterior.coords)
-        rings = [ext] + [np.asarray(r.coords) for r in g.interiors]
-        if not any(_ring_needs_fix(r) for r in rings):
-            return g
-        ux = geodesy.unwrap_lon(ext[:, 0])
-        if abs(ux[-1] - ux[0]) > 1.0:  # ring winds around a pole: leave it
-            return g
-        new_ext = np.column_stack([ux, ext[:, 1]])
-        holes = []
-        for r in rings[1:]:
-            hx = geodesy.unwrap_lon(r[:, 0])
-            hx = hx + 360.0 * np.round((new_ext[0, 0] - hx[0]) / 360.0)
-            holes.append(np.column_stack([hx, r[:, 1]]))
-        return shapely.Polygon(new_ext, holes)
-    if g.geom_type == "LineString":
-        c = np.asarray(g.coords)
-        if not _ring_needs_fix(c):
-            return g
-        return LineString(np.column_stack([geodesy.unwrap_lon(c[:, 0]), c[:, 1]]))
-    return g
-
-
-def fix_wrapping(geom):
-    """Return ``geom`` with parts that jump across ±180° unwrapped and split
-    at the antimeridian (via :func:`geocity.geodesy.split_antimeridian`).
-
-    A polygon stored with consecutive vertices at 179° and -179° is meant to
-    cross the antimeridian, not to span the globe; longitudes in 0…360° are
-    folded back to -180…180. Rings that wind around a pole are kept.
-    """
-    if geom is None or geom.is_empty:
-        return geom
-    parts = [_fix_one(p) for p in shapely.get_parts(geom)]
-    out = []
-    for p in parts:
-        minx, _, maxx, _ = p.bounds
-        if minx < -180.0 or maxx > 180.0:
-            p = geodesy.split_antimeridian(p)
-        out.extend(shapely.get_parts(p))
-    if not out:
-        return geom
-    if geom.geom_type in ("Polygon", "MultiPolygon"):
-        out = [o for o in out if o.geom_type == "Polygon"]
-        return out[0] if len(out) == 1 else shapely.MultiPolygon(out)
-    if geom.geom_type in ("LineString", "MultiLineString"):
-        out = [o for o in out if o.geom_type == "LineString"]
-        return out[0] if len(out) == 1 else shapely.MultiLineString(out)
-    return shapely.GeometryCollection(out)
-
-
-def _crs_lon0(crs: CRS) -> float:
-    try:
-        for p in crs.to_json_dict()["conversion"]["parameters"]:
-            if "longitude" in p["name"].lower() and ("origin" in p["name"].lower() or "central" in p["name"].lower() or "centre" in p["name"].lower()):
-                return float(p["value"])
-    except (KeyError, TypeError, ValueError):
-        pass
-    return 0.0
-
-
-def _shift(geoms: np.ndarray, dx: float) -> np.ndarray:
-    if dx == 0:
-        return geoms
-    return shapely.transform(geoms, lambda c: c + np.array([dx, 0.0]))
-
-
-def _fix_all(geoms: np.ndarray) -> np.ndarray:
-    """:func:`fix_wrapping` on the geometries that may need it (wider than
-    180° of longitude, or beyond ±180°)."""
-    geoms = np.asarray(geoms, dtype=object)
-    out = geoms.copy()
-    if geoms.size == 0:
-        return out
-    valid = np.array([g is not None for g in geoms])
-    b = np.full((len(geoms), 4), np.nan)
-    if valid.any():
-        b[valid] = shapely.bounds(geoms[valid])
-    wide = valid & ((b[:, 2] - b[:, 0] > 180.0) | (b[:, 0] < -180.0) | (b[:, 2] > 180.0))
-    for i in np.flatnonzero(wide):
-        out[i] = fix_wrapping(geoms[i])
-    return out
-
-
-def _prepare_world(geoms: np.ndarray, lon0: float, lat_min: float, lat_max: float) -> np.ndarray:
-    """Cut lon/lat geometries at the seam opposite ``lon0`` and crop latitudes."""
-    fixed = _fix_all(geoms)
-    rel = _shift(fixed, -lon0)
-    if lon0 != 0:
-        rel = _fix_all(rel)
-    window = box(-180.0 + _SEAM_EPS, lat_min, 180.0 - _SEAM_EPS, lat_max)
-    clipped = shapely.intersection(rel, window)
-    return _shift(clipped, lon0)
-
-
-def _disc(lat0: float, lon0: float, radius_km: float):
-    """Geodesic disc (EPSG:4326, split at ±180°) of ``radius_km`` around a point."""
-    if radius_km <= 4999.0:
-        return geodesy.buffer_km(Point(lon0, lat0), radius_km)
-    # beyond buffer_km's range: a circle in the azimuthal equidistant
-    # projection is the geodesic circle; from_local closes it over a pole
-    circle = Point(0.0, 0.0).buffer(min(radius_km, 9000.0) * 1000.0, quad_segs=64)
-    return geodesy.from_local(circle, lat0, lon0, "aeqd", densify_km=50.0)
-
-
-def _prepare_regional(geoms: np.ndarray, lat0: float, lon0: float, radius_km: float) -> np.ndarray:
-    disc = _disc(lat0, lon0, radius_km)
-    geoms = np.asarray(geoms, dtype=object)
-    valid = np.array([g is not None for g in geoms])
-    near = np.zeros(len(geoms), dtype=bool)
-    if valid.any():
-        near[valid] = shapely.intersects(geoms[valid], box(*disc.bounds))
-    out = np.full(len(geoms), None, dtype=object)
-    if near.any():
-        out[near] = shapely.intersection(_fix_all(geoms[near]), disc)
-    # geometries whose bbox misses the disc may still cross ±180 towards it
-    far = valid & ~near
-    if far.any():
-        fixed = _fix_all(geoms[far])
-        changed = np.array([a is not b for a, b in zip(fixed, geoms[far])])
-        if changed.any():
-            idx = np.flatnonzero(far)[changed]
-            out[idx] = shapely.intersection(fixed[changed], disc)
-    return out
-
-
-def _keep_kind(geoms: np.ndarray, kinds: tuple[str, ...]) -> list:
-    out = []
-    for g in geoms:
-        if g is None or g.is_empty:
-            out.append(None)
-            continue
-        parts = [p for p in shapely.get_parts(g) if p.geom_type in kinds and not p.is_empty]
-        if not parts:
-            out.append(None)
-        elif kinds[0] == "Polygon":
-            out.append(parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts))
-        else:
-            out.append(parts[0] if len(parts) == 1 else shapely.MultiLineString(parts))
-    return out
 
 
 # --------------------------------------------------------------------------
@@ -581,7 +440,7 @@ class Plate:
             proj = shapely.transform(
                 prepared[ok], lambda c: np.column_stack(fwd.transform(c[:, 0], c[:, 1]))
             )
-            for i, g in zip(np.flatnonzero(ok), proj):
+            for i, g in zip(np.flatnonzero(ok), proj, strict=True):
                 out[i] = g
         return out
 
@@ -638,7 +497,7 @@ class Plate:
         fcs = facecolor if isinstance(facecolor, (list, tuple, np.ndarray)) and len(facecolor) == len(geoms) and not isinstance(facecolor, str) else [facecolor] * len(geoms)
         ecs = edgecolor if isinstance(edgecolor, (list, tuple, np.ndarray)) and len(edgecolor) == len(geoms) and not isinstance(edgecolor, str) else [edgecolor] * len(geoms)
         patches = []
-        for g, fc, ec in zip(proj, fcs, ecs):
+        for g, fc, ec in zip(proj, fcs, ecs, strict=True):
             path = _polygon_path([g])
             if path is None:
                 continue
@@ -681,7 +540,7 @@ class Plate:
             return sc
         # markers are obstacles for labels
         r = np.sqrt(np.broadcast_to(np.asarray(s, dtype=float), x.shape)) / 2.0
-        for xi, yi, ri in zip(x, y, r):
+        for xi, yi, ri in zip(x, y, r, strict=True):
             if np.isfinite(xi) and np.isfinite(yi):
                 self.obstacles.append(("pt", xi, yi, ri))
         return sc
@@ -884,7 +743,7 @@ class Plate:
         color, lw = st["colors"]["graticule"], st["lines"]["graticule"]
         fs = st["fonts"]["graticule_size"]
         tol = (x1 - x0) * 1e-3
-        for g, k, v in zip(proj, kinds, values):
+        for g, k, v in zip(proj, kinds, values, strict=True):
             if g is None:
                 continue
             g = shapely.intersection(g, frame)
@@ -1069,7 +928,7 @@ class Plate:
             if label_col:
                 texts = list(points[label_col].astype(str).to_numpy()[inside])
                 saved = self.obstacles
-                self.obstacles = [("pt", a, b, math.sqrt(point_size) / 2) for a, b in zip(px[inside], py[inside])]
+                self.obstacles = [("pt", a, b, math.sqrt(point_size) / 2) for a, b in zip(px[inside], py[inside], strict=True)]
                 _place_labels(self, iax, px[inside], py[inside], texts, size=st["fonts"]["note_size"],
                               weight="normal", max_labels=None, inset=True)
                 self.obstacles = saved
@@ -1153,7 +1012,7 @@ def _place_labels(plate: Plate, ax, x, y, texts, *, size, weight, max_labels, in
     is_pt = np.asarray(is_pt, dtype=bool)
     weights = [weight] * len(texts) if isinstance(weight, str) else list(weight)
     placed = []
-    for xi, yi, t, wgt in zip(x, y, texts, weights):
+    for xi, yi, t, wgt in zip(x, y, texts, weights, strict=True):
         if max_labels is not None and len(placed) >= max_labels:
             break
         if not (np.isfinite(xi) and np.isfinite(yi)) or not t:
