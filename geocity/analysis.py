@@ -34,8 +34,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Sequence
 
-from . import provenance as _provenance
 from . import _validate
+from . import provenance as _provenance
 from .errors import NotFoundError, ValidationError
 
 log = logging.getLogger(__name__)
@@ -288,7 +288,7 @@ class Analysis:
             raise NotFoundError(f"unknown density weight {weight!r}; valid: {', '.join(SCORES)}")
         return self._once(("density", weight), lambda: _density.density(
             self.scored(), weight=weight, bandwidth_km=self.bandwidth_km, cell_km=self.cell_km,
-            extent=DENSITY_GRID))
+            extent=DENSITY_GRID, provenance=self.provenance))
 
     def density_on(self, points, weight: str, *, crs, grid_bounds, cell_km: float):
         """A density surface on a given grid (a plate's CRS and bounds), with
