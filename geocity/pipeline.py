@@ -43,8 +43,17 @@ def km_tag(km: float) -> str:
 
 
 def _record(a: Analysis, step: str, **extra: Any) -> dict[str, Any]:
-    """A step's provenance record: its parameters and the scores' provenance."""
-    return {"step": step, **extra, **a.provenance.record()}
+    """A step's provenance record: its parameters and the scores' provenance
+    (the analysis' one answer, per city), naming the cities a user's table
+    left out (scored 0) or left on the rank proxies."""
+    rec = {"step": step, **extra, **a.provenance.record()}
+    if a.scores is not None:
+        src = a.scored()[["city_id", "score_source"]]
+        for value, key in (("user-missing", "scores_missing_cities"), ("rank-proxy", "scores_proxy_cities")):
+            ids = sorted(src.loc[src["score_source"] == value, "city_id"].astype(str))
+            if ids:
+                rec[key] = ids
+    return rec
 
 
 # --------------------------------------------------------------------------
@@ -104,7 +113,8 @@ def _step_density(out: Path, a: Analysis, **_) -> list[Path]:
     for weight in SCORES:
         surf = a.density(weight)
         path = density.write_geotiff(surf, out / "density" / f"{weight}_density.tif", overwrite=True)
-        written += [path, export.write_metadata(path, params=surf.metadata, inputs=a.input_files())]
+        params = {**surf.metadata, **_record(a, "density")}
+        written += [path, export.write_metadata(path, params=params, inputs=a.input_files())]
     return written
 
 
@@ -113,20 +123,26 @@ def _step_network(out: Path, a: Analysis, **_) -> list[Path]:
 
     written: list[Path] = []
     for dim in SCORES:
-        written += network.write_links(a.links(dim), out / "network" / f"{dim}_links.gpkg", overwrite=True)
+        # the record counts cities (the analysis' provenance), not the links' rows
+        written += network.write_links(a.links(dim), out / "network" / f"{dim}_links.gpkg", overwrite=True,
+                                       metadata=_record(a, "network"))
     return written
 
 
-def _step_figures(out: Path, a: Analysis, *, lang: Sequence[str], formats: Sequence[str], **_) -> list[Path]:
+def _step_figures(out: Path, a: Analysis, *, lang: Sequence[str], formats: Sequence[str], style=None,
+                  **_) -> list[Path]:
     from . import figures
 
-    return figures.render_all(out / "figures", analysis=a, lang=list(lang), formats=tuple(formats), overwrite=True)
+    return figures.render_all(out / "figures", analysis=a, lang=list(lang), formats=tuple(formats), overwrite=True,
+                              style=style)
 
 
-def _step_webmap(out: Path, a: Analysis, *, self_contained: bool = False, **_) -> list[Path]:
+def _step_webmap(out: Path, a: Analysis, *, self_contained: bool = False, style=None, **_) -> list[Path]:
     from .render import leaflet
+    from .styles import load_style, style_path
 
-    m = leaflet.webmap(analysis=a, tiles=None if self_contained else leaflet.DEFAULT_TILES)
+    m = leaflet.webmap(analysis=a, tiles=None if self_contained else leaflet.DEFAULT_TILES,
+                       style=None if style is None else load_style(overrides=style_path(style)))
     return [leaflet.save(m, out / "map.html", overwrite=True, assets="inline")]
 
 
@@ -189,6 +205,7 @@ def reproduce(
     scores=None,
     self_contained: bool = False,
     analysis: Analysis | None = None,
+    style: str | Path | None = None,
 ) -> list[Path]:
     """Run the main job into ``out_dir``.
 
@@ -224,6 +241,9 @@ def reproduce(
     analysis
         An :class:`~geocity.analysis.Analysis` to render instead of one built
         from ``within_km`` and ``scores`` (give one or the other).
+    style
+        None, an embedded style's name (``"pacific"``) or a YAML file whose
+        keys override geocity's styles on every plate and on the web map.
 
     Returns
     -------
@@ -248,6 +268,10 @@ def reproduce(
         raise ValidationError(f"analysis must be a geocity.analysis.Analysis, not {type(analysis).__name__}")
     langs = figures._check_langs(lang)
     fmts = figures._check_formats(formats)
+    if style is not None:
+        from .styles import load_style, style_path
+
+        load_style(overrides=style_path(style))  # a bad style fails before the folder is made
     if scores is not None or analysis.scores is not None:
         analysis.scored()  # read and check the user's table before the folder is made
     out = _manifest.check_out(out_dir, overwrite=bool(overwrite), paths={s: _STEP_PATHS[s] for s in steps})
@@ -258,7 +282,8 @@ def reproduce(
     for step in steps:
         log.info("step %s", step)
         before = _manifest.snapshot(out)
-        got = _FUNCS[step](out, analysis, lang=langs, formats=fmts, self_contained=bool(self_contained))
+        got = _FUNCS[step](out, analysis, lang=langs, formats=fmts, self_contained=bool(self_contained),
+                             style=style)
         after = _manifest.snapshot(out)
         own = _manifest.own_files(out, got, before, after)
         _manifest.remove_stale(out, step, previous.get(step, {}), list(own))

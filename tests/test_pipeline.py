@@ -140,3 +140,26 @@ def test_web_map_reuses_the_fitted_clusters(tmp_path, monkeypatch):
     assert sorted(calls) == ["composite", "innovation"]
     html = (tmp_path / "map.html").read_text(encoding="utf-8")
     assert "Shenzhen" in html and "Copenhagen" in html
+
+
+def test_user_scores_records_name_the_table_and_the_cities_it_left_out(tmp_path):
+    """reproduce --scores: the density and network records carry the run's
+    provenance per city (not per link row) and name the cities the table
+    left out (issue 17, item 1)."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from geocity import layers
+
+    ids = layers.load("cities")["city_id"]
+    table = tmp_path / "my_scores.csv"
+    pd.DataFrame({"city_id": ids.iloc[:-3], "innovation": np.linspace(1, 0.1, len(ids) - 3), "industry": 0.5,
+                  "infrastructure": 0.4}).to_csv(table, index=False)
+    pipeline.reproduce(tmp_path / "out", steps=["network"], scores=table)
+    rec = json.loads((tmp_path / "out" / "network" / "composite_links.gpkg.meta.json").read_text())["params"]
+    assert rec["scores_table"] == "my_scores.csv" and rec["scores_partial"] is True
+    assert rec["n_scores_user"] + rec["n_scores_missing"] == len(ids)  # cities, not links
+    assert rec["scores_missing_cities"] == sorted(ids.iloc[-3:].astype(str))
+    assert "3 of" in rec["scores_note"]
