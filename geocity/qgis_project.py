@@ -92,8 +92,8 @@ class ProjectLayer:
     visible
         Switched on when the project opens.
     crs_authid, crs_wkt
-        The layer's CRS: an authority code (``EPSG:4326``), or else its WKT;
-        both empty for a table.
+        The layer's CRS: its authority code (``EPSG:4326``; empty if it has
+        none) and WKT; both empty for a table.
     """
 
     rel: str
@@ -122,14 +122,17 @@ def _geometry_kind(geometry_type: str | None) -> str:
 
 
 def _crs_fields(crs) -> tuple[str, str]:
-    """``(authid, wkt)`` of a CRS (anything pyproj reads): the code when it has one, else the WKT."""
+    """``(authid, wkt)`` of a CRS (anything pyproj reads); ``authid`` empty when it has no code.
+    QGIS reads a CRS from a project by its WKT."""
     if crs is None or crs == "":
         return "", ""
     from pyproj import CRS
 
     c = CRS.from_user_input(crs)
     auth = c.to_authority(min_confidence=90)
-    return (f"{auth[0]}:{auth[1]}", "") if auth else ("", c.to_wkt())
+    if auth:
+        c = CRS.from_authority(*auth)  # the registry's definition, the same whatever the file wrote
+    return (f"{auth[0]}:{auth[1]}" if auth else ""), c.to_wkt()
 
 
 def _vector_layers(path: Path) -> list[tuple[str | None, str, tuple[str, str]]]:
@@ -166,17 +169,27 @@ def _visible(rel_stem: str) -> bool:
     return any(fnmatchcase(rel_stem, pat) for pat in VISIBLE)
 
 
+def _layer_name(rel: str) -> str:
+    """``clusters/clusters_members.csv.vrt`` → ``clusters_members``."""
+    name = Path(rel).name
+    for suffix in (".vrt", ".csv"):
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+    return Path(name).stem if Path(name).suffix.lower() in _VECTOR_EXTS + _RASTER_EXTS else name
+
+
 def _csv_layer(rel: str, path: Path, group: str, stem: str) -> ProjectLayer:
     header = _csv_header(path)
-    params = "type=csv&detectTypes=yes&encoding=UTF-8&geomType=none"
-    geometry = "table"
+    name = _layer_name(rel)
     if "lat" in header and "lon" in header:
+        # points from the coordinates: the delimited-text provider takes a file URL, which QGIS keeps
+        # relative to the project
         params = "type=csv&detectTypes=yes&encoding=UTF-8&xField=lon&yField=lat&crs=EPSG:4326&spatialIndex=no"
-        geometry = "point"
-    # the delimited-text provider takes a file URL; QGIS keeps its path relative to the project
-    source = "file:" + quote(f"./{rel}", safe="/.-_~") + "?" + params
-    crs = ("EPSG:4326", "") if geometry == "point" else ("", "")
-    return ProjectLayer(rel, Path(rel).stem, group, "vector", "delimitedtext", source, geometry, _visible(stem), *crs)
+        source = "file:" + quote(f"./{rel}", safe="/.-_~") + "?" + params
+        return ProjectLayer(rel, name, group, "vector", "delimitedtext", source, "point", _visible(stem),
+                            *_crs_fields("EPSG:4326"))
+    # a table: through GDAL, which reads the column types of a .csvt beside it
+    return ProjectLayer(rel, name, group, "vector", "ogr", f"./{rel}", "table", _visible(stem))
 
 
 def project_layers(root: str | os.PathLike, files: Iterable[str | os.PathLike]) -> list[ProjectLayer]:
@@ -187,7 +200,9 @@ def project_layers(root: str | os.PathLike, files: Iterable[str | os.PathLike]) 
     when they have ``lat``/``lon`` columns) become layers; sidecars
     (``.meta.json``, ``.qml``, ``.fields.csv``, the parts of a shapefile),
     figures and web pages do not. A CSV with a same-named GeoPackage or VRT
-    beside it is listed once, through that layer.
+    beside it (``x.gpkg``, ``x.vrt`` or ``x.csv.vrt``) is listed once,
+    through that layer; a CSV without coordinates is a table read by GDAL
+    (which honours a ``.csvt`` of column types).
 
     Parameters
     ----------
@@ -229,15 +244,15 @@ def project_layers(root: str | os.PathLike, files: Iterable[str | os.PathLike]) 
         if not path.is_file() or rel.endswith(".fields.csv"):
             continue
         if suffix in _RASTER_EXTS:
-            layers.append(ProjectLayer(rel, Path(rel).stem, group, "raster", "gdal", f"./{rel}", "raster",
+            layers.append(ProjectLayer(rel, _layer_name(rel), group, "raster", "gdal", f"./{rel}", "raster",
                                        _visible(stem), *_raster_crs(path)))
         elif suffix in _VECTOR_EXTS:
             found = _vector_layers(path)
             for lname, kind, crs in found:
                 source = f"./{rel}" + (f"|layername={lname}" if lname is not None else "")
-                name = f"{Path(rel).stem} — {lname}" if len(found) > 1 else Path(rel).stem
+                name = f"{_layer_name(rel)} — {lname}" if len(found) > 1 else _layer_name(rel)
                 layers.append(ProjectLayer(rel, name, group, "vector", "ogr", source, kind, _visible(stem), *crs))
-        elif suffix == ".csv" and not ({stem + ".gpkg", stem + ".vrt"} & have):
+        elif suffix == ".csv" and not ({stem + ".gpkg", stem + ".vrt", rel + ".vrt"} & have):
             layers.append(_csv_layer(rel, path, group, stem))
     groups = list(GROUPS)
     return sorted(layers, key=lambda lyr: (groups.index(lyr.group) if lyr.group in groups else len(groups),
@@ -312,9 +327,11 @@ def _group_name(group: str) -> str:
     return f"{en} / {zh}"
 
 
-def _crs(parent: ET.Element, tag: str, authid: str) -> None:
+def _crs(parent: ET.Element, tag: str, authid: str, wkt: str = "") -> None:
     srs = ET.SubElement(ET.SubElement(parent, tag), "spatialrefsys")
-    ET.SubElement(srs, "authid").text = authid
+    ET.SubElement(srs, "wkt").text = wkt or _crs_fields(authid)[1]
+    if authid:
+        ET.SubElement(srs, "authid").text = authid
 
 
 def project_xml(layers: Sequence[ProjectLayer], *, title: str = "geocity",
@@ -363,16 +380,14 @@ def project_xml(layers: Sequence[ProjectLayer], *, title: str = "geocity",
         ET.SubElement(ml, "datasource").text = lyr.source
         ET.SubElement(ml, "layername").text = lyr.name
         if lyr.crs_authid or lyr.crs_wkt:
-            srs = ET.SubElement(ET.SubElement(ml, "srs"), "spatialrefsys")
-            if lyr.crs_wkt:
-                ET.SubElement(srs, "wkt").text = lyr.crs_wkt
-            else:
-                ET.SubElement(srs, "authid").text = lyr.crs_authid
+            _crs(ml, "srs", lyr.crs_authid, lyr.crs_wkt)
         prov = ET.SubElement(ml, "provider", {"encoding": "UTF-8"} if lyr.kind == "vector" else {})
         prov.text = lyr.provider
         if root is not None:
             _add_style(ml, *default_style(root, lyr))
     props = ET.SubElement(qgis, "properties")
+    srs_props = ET.SubElement(props, "SpatialRefSys")
+    ET.SubElement(srs_props, "ProjectionsEnabled", {"type": "int"}).text = "1"
     paths = ET.SubElement(props, "Paths")
     ET.SubElement(paths, "Absolute", {"type": "bool"}).text = "false"
     meta = ET.SubElement(qgis, "projectMetadata")
