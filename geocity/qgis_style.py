@@ -276,7 +276,7 @@ def _label_expression(columns: Sequence[str], short: Mapping[str, str], lang: st
     """The label text in ``lang`` ("en", "zh" or "both"), from the layer's name columns."""
     pairs = (("name_en", "name_zh"), ("name", "name_zh"), ("corridor_name_en", "corridor_name_zh"))
     en = zh = None
-    for e, z in pairs:
+    for e, z in sorted(pairs, key=lambda p: not (p[0] in columns and p[1] in columns)):  # complete pairs first
         if e in columns or z in columns:
             en = e if e in columns else None
             zh = z if z in columns else None

@@ -9,8 +9,10 @@ for it, not for the venv's Python), headless::
 "kind": "vector" | "raster"}``. For each, the report holds what a user would see
 in QGIS: validity, CRS, feature count, renderer (type, attribute, classes),
 labels (expression, font), field aliases and widgets, field types, a few text
-values, layer metadata (title, abstract, keywords), and every GDAL warning raised
-while opening the file (e.g. the GeoPackage version warning).
+values, layer metadata (title, abstract, keywords) as opened, the layer notes,
+the default metadata (``.qmd``) QGIS loads with ``loadDefaultMetadata()``, and
+every GDAL warning raised while opening the file (e.g. the GeoPackage version
+warning).
 """
 
 from __future__ import annotations
@@ -101,8 +103,16 @@ def _vector(spec: dict) -> dict:
             if isinstance(v, str):
                 texts.setdefault(f.name(), []).append(v)
     out["text_values"] = texts
-    out["metadata"] = _metadata(lyr)
+    _metadata_of(lyr, out)
     return out
+
+
+def _metadata_of(lyr, out: dict) -> None:
+    """Metadata as opened, the layer notes, then the default metadata (.qmd) QGIS loads on request."""
+    out["metadata"] = _metadata(lyr)
+    out["notes"] = lyr.customProperty("userNotes") or ""
+    out["default_metadata_loaded"] = bool(lyr.loadDefaultMetadata()[1])
+    out["default_metadata"] = _metadata(lyr)
 
 
 def _raster(spec: dict) -> dict:
@@ -120,7 +130,7 @@ def _raster(spec: dict) -> dict:
         out["renderer"]["items"] = [(i.value, i.color.name(), i.color.alpha()) for i in items]
     tr = r.rasterTransparency()
     out["transparent_values"] = [(p.min, p.max, p.percentTransparent) for p in tr.transparentSingleValuePixelList()]
-    out["metadata"] = _metadata(lyr)
+    _metadata_of(lyr, out)
     return out
 
 
