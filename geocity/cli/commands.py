@@ -17,3 +17,4 @@ from . import webmap as _webmap; cli.add_command(_webmap.command)  # noqa: E702
 from . import layers as _layers; cli.add_command(_layers.command)  # noqa: E702
 from . import geocode as _geocode; cli.add_command(_geocode.command)  # noqa: E702
 from . import qgis as _qgis; cli.add_command(_qgis.command)  # noqa: E702
+from . import plate as _plate; cli.add_command(_plate.command)  # noqa: E702
