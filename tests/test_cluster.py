@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from _reference import sklearn_dbscan
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,8 +18,6 @@ from geocity.cluster import CityClusters, ClusterWarning, SelfCoreWarning
 from geocity.dbscan import geodesic_dbscan
 from geocity.errors import GeocityError, ValidationError
 from geocity.geodesy import haversine_km
-from _reference import sklearn_dbscan
-
 
 # --------------------------------------------------------------------------
 # helpers
@@ -161,7 +160,7 @@ def _edge_layer(eps_km, factors):
     starts = [(0.0, 0.0, 90.0), (10.0, 20.0, 0.0), (45.0, 179.9, 90.0), (-30.0, -60.0, 37.0),
               (89.5, 10.0, 200.0), (-20.0, -179.95, 270.0), (60.0, 100.0, 135.0), (5.0, 60.0, 45.0)]
     lat, lon = [], []
-    for (la, lo, az), f in zip(starts, factors):
+    for (la, lo, az), f in zip(starts, factors, strict=True):
         la2, lo2 = _destination(la, lo, az, eps_km * f)
         lat += [la, float(la2)]
         lon += [lo, float(lo2)]
@@ -298,7 +297,7 @@ def test_progress_default_stays_quiet_for_short_runs_at_a_terminal(monkeypatch):
     min_weight=st.floats(0.1, 6),
 )
 def test_core_noise_invariants(pts, eps, min_weight):
-    lat, lon, w = (np.array(c, dtype=float) for c in zip(*pts))
+    lat, lon, w = (np.array(c, dtype=float) for c in zip(*pts, strict=True))
     labels, core = geodesic_dbscan(lat, lon, eps_km=eps, min_weight=min_weight, weights=w)
     d = haversine_km(lat[:, None], lon[:, None], lat[None, :], lon[None, :])
     inside = d <= eps * (1 - 1e-9)
@@ -412,7 +411,7 @@ def test_typology_multi_pole_cross_border_and_single_pole_domestic():
     assert est.labels_.tolist() == [1, 1, 1, 1, 2, 2, -1]
     m = est.members_
     assert set(m.columns) >= {"cluster_id", "city_id", "name_en", "name_zh", "is_core", "is_pole", "composite"}
-    assert m.loc[m.city_id == "dongguan-cn", "is_pole"].item() is False or not m.loc[m.city_id == "dongguan-cn", "is_pole"].item()
+    assert not m.loc[m.city_id == "dongguan-cn", "is_pole"].item()
     assert est.params_["eps_km"] == 400 and est.params_["proxy"] is False
     assert est.clusters_.geometry.is_valid.all()
     assert (est.clusters_.geom_type == "Polygon").all()
@@ -442,7 +441,8 @@ def test_names_drop_the_report_qualifier_unless_ambiguous():
         ("auckland-nz", "Auckland (New Zealand)", "奥克兰（新西兰）", "NZ", -36.848, 174.763, 0.01),
     ]
     est = CityClusters(eps_km=200, min_weight=0.5, max_poles=3).fit(_layer(rows))
-    names = dict(zip(est.clusters_["poles"], zip(est.clusters_["name"], est.clusters_["name_zh"])))
+    pairs = zip(est.clusters_["name"], est.clusters_["name_zh"], strict=True)
+    names = dict(zip(est.clusters_["poles"], pairs, strict=True))
     assert names["los-angeles-us;san-diego-us"] == ("Los Angeles–San Diego", "洛杉矶–圣迭戈")
     assert names["san-francisco-us;san-jose-us;oakland-us"] == (
         "San Francisco–San Jose (USA)–Oakland",
@@ -543,7 +543,7 @@ def test_method_dbscan_matches_engine_partition():
     a, b = est.labels_, labels
     assert np.array_equal(a == -1, b == -1)
     # same partition up to renumbering
-    pairs = set(zip(a[a > 0].tolist(), b[b >= 0].tolist()))
+    pairs = set(zip(a[a > 0].tolist(), b[b >= 0].tolist(), strict=True))
     assert len(pairs) == len(set(a[a > 0])) == len(set(b[b >= 0]))
     assert np.array_equal(est.core_sample_mask_, core)
 
@@ -733,7 +733,7 @@ def test_report_unranked_clusters_marked(report_clusters, tmp_path):
     from geocity import export
 
     c = report_clusters.clusters_.set_index("name")
-    for name in ("Birobidzhan–Blagoveshchensk–Changchun", "Baise–Chongzuo–Dong Dang"):
+    for name in ("Birobidzhan–Jiamusi–Jixi", "Baise–Chongzuo–Dong Dang"):
         assert c.loc[name, "n_ranked"] == 0 and c.loc[name, "poles_by"] == "tie-break (all members unranked)"
     gba = c.loc["Shenzhen–Hong Kong–Guangzhou"]
     assert gba["poles_by"] == "score" and gba["n_ranked"] >= 3
@@ -808,14 +808,17 @@ def test_report_greater_bay_area(report_clusters):
 
 
 def test_report_northern_europe(report_clusters):
+    # metropolitan scale: the Nordic cities form cross-border clusters of their own (Copenhagen with
+    # Hamburg and Berlin, Stockholm with the Baltic capitals), never with London; the north-western
+    # cluster (Amsterdam) is cross-border too (docs/clusters.md, "Northern Europe")
     est = report_clusters
-    c = _cluster_of(est, "copenhagen-dk")
-    for cid in ("stockholm-se", "oslo-no", "gothenburg-se"):
-        assert _cluster_of(est, cid) == c, cid
     m = est.members_
-    assert not ((m.cluster_id == c) & m.city_id.isin(["london-gb", "paris-fr", "amsterdam-nl"])).any()
-    row = est.clusters_.set_index("cluster_id").loc[c]
-    assert row["typology"] == "multi-pole cross-border"
+    rows = est.clusters_.set_index("cluster_id")
+    for anchor in ("copenhagen-dk", "stockholm-se", "amsterdam-nl"):
+        c = _cluster_of(est, anchor)
+        assert not ((m.cluster_id == c) & m.city_id.isin(["london-gb", "cambridge-gb"])).any(), anchor
+        assert rows.loc[c, "typology"] == "multi-pole cross-border", anchor
+    assert _cluster_of(est, "london-gb") != _cluster_of(est, "amsterdam-nl")
 
 
 def test_report_dallas_houston_and_vancouver_seattle(report_clusters):
@@ -826,18 +829,17 @@ def test_report_dallas_houston_and_vancouver_seattle(report_clusters):
     assert est.clusters_.set_index("cluster_id").loc[c, "typology"].endswith("cross-border")
 
 
-def test_report_top_five_china_japan_clusters_documented_deviation(report_clusters):
-    # The report: three China/Japan clusters in the global top five. The defaults rank four
-    # (Shanghai, Beijing, Greater Bay Area, Tokyo): a deviation documented in the module
-    # docstring. If this count changes, update that docstring.
+def test_report_top_five_china_japan_clusters(report_clusters):
+    # The report: three China/Japan clusters in the global top five; so does the default (metro) run
+    # (Shanghai, the Greater Bay Area, Tokyo), while method="split" ranked four (module docstring).
     import geocity.cluster as mod
 
     top5 = report_clusters.clusters_.sort_values("rank").head(5)
     cn_jp = top5["territories"].map(lambda t: bool(set(t.split(";")) & {"CN", "JP"}))
-    assert cn_jp.sum() == 4
-    assert "rank *four*" in mod.__doc__
+    assert cn_jp.sum() == 3
+    assert "ranks *three*" in mod.__doc__
     poles = ";".join(top5["poles"])
-    for city in ("tokyo-jp", "shanghai-cn", "beijing-cn", "shenzhen-cn"):
+    for city in ("tokyo-jp", "shanghai-cn", "shenzhen-cn", "london-gb"):
         assert city in poles
 
 
@@ -847,9 +849,9 @@ def test_report_names_read_cleanly(report_clusters):
 
     c = report_clusters.clusters_
     names = set(c["name"])
-    assert "Los Angeles–San Diego–Phoenix" in names
-    assert "Shenzhen–Hong Kong–Guangzhou" in names and "Copenhagen–Stockholm–Oslo" in names
-    assert "洛杉矶–圣迭戈–菲尼克斯" in set(c["name_zh"])
+    assert "Los Angeles–San Diego" in names
+    assert "Shenzhen–Hong Kong–Guangzhou" in names and "Hamburg–Copenhagen–Berlin" in names
+    assert "洛杉矶–圣迭戈" in set(c["name_zh"])
     # a "(Country)" qualifier survives only where the bare name is shared by another city
     cities = layers.load("cities")
     bare = cities["name_en"].map(layers.strip_qualifier).map(_norm_name)
@@ -907,10 +909,16 @@ def test_report_outputs_say_proxy(report_clusters):
     assert (est.clusters_["rank"].to_numpy() == np.arange(1, len(est.clusters_) + 1)).all()
 
 
-def test_report_split_loses_no_city_of_a_dbscan_cluster(report_clusters):
-    # the split divides DBSCAN regions but never drops their cities to noise: before the
-    # fix the default run silently lost Toronto, Glasgow and Lyon (one-city catchments)
-    est = report_clusters
+def test_report_split_loses_no_city_of_a_dbscan_cluster():
+    # method="split" (the previous default, max_span_km=1100) divides DBSCAN regions but never drops
+    # their cities to noise: before the fix the run silently lost Toronto, Glasgow and Lyon
+    # (one-city catchments)
+    pytest.importorskip("geocity.layers")
+    from geocity.scores import city_scores
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SelfCoreWarning)
+        est = CityClusters(method="split", max_span_km=1100).fit(city_scores())
     db = est.dbscan_labels_
     sizes = np.bincount(db[db >= 0])
     in_group = (db >= 0) & (sizes[np.maximum(db, 0)] >= 2)
@@ -919,6 +927,22 @@ def test_report_split_loses_no_city_of_a_dbscan_cluster(report_clusters):
     by_id = est.members_.set_index("city_id")
     assert by_id.loc["toronto-ca", "cluster_name"] == by_id.loc["chicago-us", "cluster_name"]
     assert {"glasgow-gb", "lyon-fr"} <= set(by_id.index)
+
+
+def test_report_metro_loses_no_ranked_city_of_a_dbscan_cluster(report_clusters):
+    # method="metro" cuts inconsistent links, but a ranked city (published evidence) cut off on its
+    # own re-joins across its shortest cut link: Paris and Los Angeles stay in clusters
+    from geocity.scores import city_scores
+
+    est = report_clusters
+    cities = city_scores()
+    ranked = cities["composite"].to_numpy() > cities["composite"].min() * (1 + 1e-9)
+    db = est.dbscan_labels_
+    sizes = np.bincount(db[db >= 0])
+    in_group = (db >= 0) & (sizes[np.maximum(db, 0)] >= 2)
+    assert (est.labels_[in_group & ranked] > 0).all()
+    assert (est.labels_[db == -1] == -1).all()
+    assert {"paris-fr", "los-angeles-us"} <= set(est.members_["city_id"])
 
 
 def test_report_innovation_clusters():

@@ -109,8 +109,8 @@ def test_clone_round_trips_parameters_and_is_unfitted():
 
 def test_get_params_set_params_and_repr():
     est = CityClusters()
-    names = ["buffer_km", "concave_ratio", "dimension_weights", "eps_km", "hull", "max_poles", "max_span_km",
-             "method", "min_members", "min_weight", "pole_share", "score"]
+    names = ["boundary", "buffer_km", "concave_ratio", "dimension_weights", "eps_km", "gap_depth", "gap_ratio", "hull",
+             "max_poles", "max_span_km", "method", "min_gap_km", "min_members", "min_weight", "pole_share", "score"]
     assert sorted(est.get_params(deep=True)) == names
     assert est.get_params(deep=True) == est.get_params(deep=False)
     assert est.get_params()["dimension_weights"] == (1, 1, 1)  # a tuple default, stored as given
@@ -123,7 +123,8 @@ def test_get_params_set_params_and_repr():
     # the constructor stores, fit validates: a bad value is kept until fit refuses it
     bad = CityClusters(eps_km=-5, max_poles=2.5)
     assert bad.eps_km == -5
-    with pytest.raises(ValidationError, match=r"eps_km must be a positive number of km, got -5; max_poles must be an int"):
+    msg = r"eps_km must be a positive number of km, got -5; max_poles must be an int"
+    with pytest.raises(ValidationError, match=msg):
         bad.fit(_layer())
 
 
@@ -134,7 +135,7 @@ def test_get_params_set_params_and_repr():
         ({"max_poles": 2.5}, r"max_poles must be an int in the range \[1, inf\), got 2.5"),
         ({"pole_share": 0}, "pole_share must be a float in the range"),
         ({"min_members": 0}, "min_members must be an int"),
-        ({"method": "hdbscan"}, r"method must be a str among \{'dbscan', 'split'\}, got 'hdbscan'"),
+        ({"method": "hdbscan"}, r"method must be a str among \{'dbscan', 'metro', 'split'\}, got 'hdbscan'"),
         ({"dimension_weights": ("a", 1, 1)}, "dimension_weights must be three non-negative numbers"),
         ({"eps_km": "450"}, "eps_km must be a float in the range"),
     ],

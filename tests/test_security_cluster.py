@@ -227,7 +227,7 @@ def _layers(draw):
 @given(_layers())
 def test_split_never_drops_a_dbscan_cluster(case):
     layer, params = case
-    est, msgs = _fit(layer, **params)
+    est, msgs = _fit(layer, method="split", **params)
     plain, _ = _fit(layer, method="dbscan", **params)
     db = est.dbscan_labels_
     lab = est.labels_
@@ -255,3 +255,21 @@ def test_split_never_drops_a_dbscan_cluster(case):
             d = haversine_km(lat[i], lon[i], np.delete(lat, i), np.delete(lon, i))
             assert (d > params["eps_km"] * (1 - 1e-6)).all(), (ids[i], d.min())
             assert lab[i] == -1
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_layers())
+def test_metro_clusters_are_pieces_of_dbscan_clusters(case):
+    # method="metro": every cluster lies within one DBSCAN cluster, holds a core city and at least
+    # min_members cities; noise stays noise; with every city ranked (a user table) a cut only drops
+    # pieces without a core city
+    layer, params = case
+    est, _ = _fit(layer, **params)
+    assert est.method == "metro"
+    db, lab, core = est.dbscan_labels_, est.labels_, est.core_sample_mask_
+    assert (lab[db == -1] == -1).all()
+    for s in np.unique(lab[lab > 0]):
+        m = lab == s
+        assert len(np.unique(db[m])) == 1 and m.sum() >= params["min_members"] and core[m].any()
+    split, _ = _fit(layer, method="split", **params)
+    assert ((lab > 0) <= (split.labels_ > 0)).all()  # metro never keeps a city that split drops
