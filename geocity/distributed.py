@@ -1,0 +1,810 @@
+r"""Exact geodesic weighted DBSCAN on a Dask cluster (``pip install geocity[dask]``).
+
+:func:`dbscan` gives the labels of :func:`geocity.dbscan.geodesic_dbscan`
+(the single-machine engine, and so scikit-learn's ``DBSCAN(metric="haversine")``
+with ``sample_weight``) for point layers that do not fit one machine: a
+``dask.array`` of latitudes/longitudes/weights, a ``dask_geopandas.GeoDataFrame``
+or a partitioned GeoParquet folder, on a ``distributed.Client`` (or its address).
+The labels are *identical*, cluster numbers included (clusters numbered in the
+order of their lowest-row core point, a border point in the lowest-numbered
+cluster among its core neighbours, as the engine does).
+
+Design
+------
+Points are 3-D unit vectors (:func:`geocity.geodesy.unit_vectors`) and ``eps_km``
+the chord ``r = 2 sin(eps / 2R)``, exactly as in the engine; "within eps" is the
+engine's own floating-point test ``sqrt(dx² + dy² + dz²) <= r``. The
+antimeridian and the poles are ordinary places: nothing is cut in degrees.
+
+1. **Blocks.** The cube ``[-1, 1]³`` is cut into cubic blocks of side
+   ``L >= 2r + 2m`` (``m = 1e-9``, a margin far above rounding). Each input
+   partition reports its points per block (a table of at most a few ten
+   thousand rows); the client orders the occupied blocks along a Z-order
+   (Morton) curve and cuts that order into ``npartitions`` groups of about
+   equal point counts. A group is one task's territory; its points are its
+   *owned* points.
+2. **Halo.** Each input partition sends every point to its owner group and to
+   every other group owning a block that the point's box ``±(2r + 2m)``
+   touches (at most 27 blocks, as ``L`` is at least the reach), flagged *inner*
+   halo when its box ``±(r + m)`` already touches that group, *outer*
+   otherwise. Every neighbour of an owned point is then an inner halo point of
+   the task, and every neighbour of an inner halo point is in the task (inner
+   or outer). The move is one Dask DataFrame shuffle on the group id.
+3. **Per task** (points sorted by input row):
+   the single-machine engine (:func:`~geocity.dbscan.geodesic_dbscan`, same
+   ``eps_km``/``min_weight``/``algorithm``) on owned + inner + outer points
+   gives the core flags, exact for owned and inner points (their whole
+   neighbourhood is present; zero weights are ordinary weights). The engine
+   again, on those core points alone with weight 1 and ``min_weight`` 1 (each is
+   then core on its own), gives the connected components of the core–core
+   graph within eps with the engine's distance test: every core–core edge with
+   an owned endpoint, plus inner–inner edges, which are true edges too. Owned
+   non-core points list the components of their core neighbours (same test,
+   done here with a KD-tree and the engine's formula). Each task emits its
+   *boundary records* — (row, component) of its inner-halo cores and of its
+   owned cores that are inner halo elsewhere — and per component the lowest
+   row of an owned core.
+4. **Client.** Boundary records are joined on the row in hash buckets on the
+   workers, giving the (deduplicated) pairs of components that share a core
+   point; one union-find (:func:`scipy.sparse.csgraph.connected_components`)
+   over those pairs on the client merges them; a cluster's key is the lowest
+   row of its core points, and the sorted keys number the clusters 0, 1, ...
+   as the engine does.
+5. **Relabel** (per task): owned cores take their cluster's number, border
+   points the lowest number among their core neighbours' clusters (never
+   merging clusters), the rest −1. The task writes its GeoParquet part.
+
+Nothing gathers points on the client: it holds per-block counts, the
+component pairs of the boundary and one integer per cluster. A worker holds
+its tasks' owned points plus their halo (the ``2r`` rim of the territory) and
+the engine's working arrays of those; ``npartitions`` bounds it (a single
+block is never split, so a block holding more than the memory of a worker is
+the limit). The core-flag sums run in the engine over the same neighbourhoods;
+with integer or dyadic weights (and unit weights) the sums, and so the labels,
+are bit for bit the engine's; with arbitrary fractional weights the engine's
+own caveat about a sum equal to ``min_weight`` in the last bit applies.
+
+Faults: every step is a Dask task with its lineage, so a lost worker's
+results are recomputed by Dask and the answer does not change; the output is
+written into a hidden temporary folder next to the destination and moved into
+place only when every part and the provenance record are written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import DependencyError, GeocityError, OutputExistsError, ValidationError
+
+__all__ = ["dbscan", "get_client", "read_labels", "DistributedResult", "MARGIN", "PROVENANCE_NAME"]
+
+#: Absolute margin (unit-vector units) added to the halo reach, far above rounding.
+MARGIN: float = 1e-9
+#: Smallest block side (unit-vector units, ~64 km): fewer, fatter blocks for small eps.
+MIN_BLOCK: float = 0.01
+#: Name of the provenance record inside an output folder (ignored by Parquet readers: leading ``_``).
+PROVENANCE_NAME: str = "_geocity.meta.json"
+_BIG = np.iinfo(np.int64).max
+#: Called as ``hook(phase, client, futures)`` between phases (tests only).
+_PHASE_HOOK = None
+_SHIFT = np.int64(1) << np.int64(32)  # component node = group * 2**32 + local component
+
+
+# --------------------------------------------------------------------------
+# dask and the client
+# --------------------------------------------------------------------------
+def _require_dask():
+    try:
+        import dask  # noqa: F401
+        import dask.dataframe  # noqa: F401
+        import distributed
+    except ImportError as exc:
+        raise DependencyError(
+            f"distributed clustering needs Dask ({exc.name or exc} is not installed); "
+            "install it with: pip install geocity[dask]"
+        ) from None
+    return distributed
+
+
+def get_client(client=None, *, workers: int | None = None, timeout_s: float = 10.0):
+    """A ``distributed.Client``: ``client`` itself, a new one connected to the
+    scheduler address ``client`` (``"tcp://host:8786"``), a new
+    ``LocalCluster`` of ``workers`` processes (one thread each), or the
+    current default client.
+
+    Parameters
+    ----------
+    client
+        A ``distributed.Client``, a scheduler address, or ``None``.
+    workers
+        With ``client=None``: start a local cluster of this many worker processes.
+    timeout_s
+        Seconds to wait for a scheduler before giving up.
+
+    Returns
+    -------
+    distributed.Client
+    """
+    distributed = _require_dask()
+    if isinstance(client, distributed.Client):
+        return client
+    if isinstance(client, str):
+        try:
+            return distributed.Client(client, timeout=f"{float(timeout_s)}s", set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise GeocityError(
+                f"cannot reach the Dask scheduler at {client!r} ({type(exc).__name__}: {exc}); start one with "
+                "`dask scheduler` (and workers with `dask worker <address>`), or check the address and the network"
+            ) from None
+    if client is not None:
+        raise ValidationError(f"client must be a distributed.Client or a scheduler address, not {client!r}")
+    if workers is not None:
+        if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+            raise ValidationError(f"workers must be a whole number >= 1, not {workers!r}")
+        cluster = distributed.LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
+                                           dashboard_address=None)
+        return distributed.Client(cluster, set_as_default=False)
+    try:
+        return distributed.get_client()
+    except ValueError:
+        raise ValidationError(
+            "no Dask client: pass client= (a distributed.Client or a scheduler address such as "
+            "'tcp://host:8786') or workers=N for a local cluster"
+        ) from None
+
+
+# --------------------------------------------------------------------------
+# inputs: pieces of (lat, lon, weight) on the workers
+# --------------------------------------------------------------------------
+def _check_piece(lat, lon, w, j: int, what: str):
+    """Validated float arrays of one input partition (rows named within it)."""
+    from .geodesy import validate_latlon
+
+    try:
+        lat = np.asarray(lat, dtype=float).ravel()
+        lon = np.asarray(lon, dtype=float).ravel()
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{what}, partition {j}: coordinates must be numeric ({exc})") from None
+    if lat.size != lon.size:
+        raise ValidationError(f"{what}, partition {j}: {lat.size} latitudes for {lon.size} longitudes")
+    if lat.size:
+        validate_latlon(lat, lon, what=f"{what}, partition {j}")
+    if w is None:
+        w = np.ones(lat.size)
+    else:
+        try:
+            w = np.asarray(w, dtype=float).ravel()
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(f"{what}, partition {j}: weights must be numeric ({exc})") from None
+        if w.size != lat.size:
+            raise ValidationError(f"{what}, partition {j}: {w.size} weights for {lat.size} points")
+        bad = ~np.isfinite(w) | (w < 0)
+        if bad.any():
+            rows = np.flatnonzero(bad)[:10].tolist()
+            raise ValidationError(
+                f"{what}, partition {j}: {int(bad.sum())} weight(s) are NaN, infinite or negative, e.g. rows "
+                f"{rows} of that partition; weights must be finite and >= 0"
+            )
+    return np.ascontiguousarray(lat), np.ascontiguousarray(lon), np.ascontiguousarray(w)
+
+
+def _piece_from_arrays(lat, lon, w, j: int):
+    return _check_piece(lat, lon, w, j, "points")
+
+
+def _piece_from_frame(part, weight_column: str | None, j: int, what: str):
+    import geopandas as gpd
+
+    from .geodesy import to_wgs84
+
+    if not isinstance(part, gpd.GeoDataFrame):
+        raise ValidationError(f"{what}, partition {j}: not a GeoDataFrame (no geometry column); the partitions "
+                              "need point geometries (GeoParquet written by geopandas or dask-geopandas)")
+    try:
+        geom = part.geometry
+    except AttributeError:
+        raise ValidationError(f"{what}, partition {j}: no active geometry column; partitions need point "
+                              "coordinates") from None
+    if len(part) and part.crs is None:
+        raise ValidationError(f"{what}, partition {j}: the geometry has no CRS; set one (e.g. EPSG:4326)")
+    if len(part):
+        geom = to_wgs84(geom, name=f"{what}, partition {j}")
+    bad = (geom.isna() | geom.is_empty | (geom.geom_type != "Point")).to_numpy()
+    if bad.any():
+        rows = np.flatnonzero(bad)[:10].tolist()
+        raise ValidationError(
+            f"{what}, partition {j}: {int(bad.sum())} row(s) have no point coordinates (missing, empty or not a "
+            f"Point geometry), e.g. rows {rows} of that partition; give every row a point"
+        )
+    w = None
+    if weight_column is not None:
+        if weight_column not in part.columns:
+            raise ValidationError(f"{what}, partition {j}: no column {weight_column!r} for the weights; columns are "
+                                  f"{[str(c) for c in part.columns][:20]}")
+        w = part[weight_column].to_numpy()
+    return _check_piece(geom.y.to_numpy(dtype=float), geom.x.to_numpy(dtype=float), w, j, what)
+
+
+def _input_pieces(points, lon, weights, weight_column, what):
+    """Delayed loaders, one per input partition, of validated (lat, lon, w)."""
+    import dask
+    import dask.array as da
+
+    if isinstance(points, (str, os.PathLike)):
+        path = Path(points)
+        if not path.exists():
+            raise ValidationError(f"{what}: {str(path)!r} does not exist; give a GeoParquet file or folder")
+        import dask_geopandas
+
+        try:
+            points = dask_geopandas.read_parquet(str(path))
+        except Exception as exc:  # pyarrow/geopandas raise many kinds
+            raise ValidationError(f"{what}: cannot read {str(path)!r} as GeoParquet ({type(exc).__name__}: "
+                                  f"{exc}); write it with geopandas/dask-geopandas to_parquet") from None
+    if isinstance(points, da.Array):
+        if lon is None or not isinstance(lon, da.Array):
+            raise ValidationError(f"{what}: with a dask array of latitudes pass lon= as a dask array too")
+        lat = points.ravel()
+        lonv = lon.ravel().rechunk(lat.chunks)
+        if lonv.shape != lat.shape:
+            raise ValidationError(f"{what}: {lat.shape[0]} latitudes for {lonv.shape[0]} longitudes")
+        w = None
+        if weights is not None:
+            w = (weights if isinstance(weights, da.Array) else da.from_array(np.asarray(weights, dtype=float)))
+            w = w.ravel()
+            if w.shape != lat.shape:
+                raise ValidationError(f"{what}: {w.shape[0]} weights for {lat.shape[0]} points")
+            w = w.rechunk(lat.chunks).to_delayed().ravel()
+        la, lo = lat.to_delayed().ravel(), lonv.to_delayed().ravel()
+        return [dask.delayed(_piece_from_arrays, pure=True)(la[j], lo[j], None if w is None else w[j], j)
+                for j in range(len(la))]
+    if hasattr(points, "to_delayed") and hasattr(points, "npartitions"):
+        if weights is not None:
+            raise ValidationError(f"{what}: with a GeoDataFrame give weight_column= (a column name), not weights=")
+        parts = points.to_delayed()
+        return [dask.delayed(_piece_from_frame, pure=True)(p, weight_column, j, what) for j, p in enumerate(parts)]
+    raise ValidationError(
+        f"{what}: expected a dask array of latitudes (with lon=), a dask_geopandas.GeoDataFrame or a GeoParquet "
+        f"path, not {type(points).__name__}; for data in memory use geocity.dbscan.geodesic_dbscan"
+    )
+
+
+# --------------------------------------------------------------------------
+# blocks
+# --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Grid:
+    r: float  # chord of eps
+    side: float  # block side
+    nb: int  # blocks per axis
+
+    @property
+    def inner(self) -> float:
+        return self.r + MARGIN
+
+    @property
+    def outer(self) -> float:
+        return 2.0 * self.r + 2.0 * MARGIN
+
+    def index(self, v: np.ndarray) -> np.ndarray:
+        return np.clip(np.floor((v + 1.0) / self.side).astype(np.int64), 0, self.nb - 1)
+
+    def key(self, bx, by, bz) -> np.ndarray:
+        return (bx * self.nb + by) * self.nb + bz
+
+
+def _grid(eps_km: float, block_km: float | None) -> _Grid:
+    from .geodesy import EARTH_RADIUS_KM, chord_from_arc_km
+
+    r = float(chord_from_arc_km(eps_km, EARTH_RADIUS_KM))
+    side = max(2.0 * r + 2.0 * MARGIN, MIN_BLOCK)
+    if block_km is not None:
+        side = max(side, float(chord_from_arc_km(block_km, EARTH_RADIUS_KM)))
+    side = min(side, 2.0 + 1e-6)  # one block holds everything
+    return _Grid(r=r, side=side, nb=int(np.floor(2.0 / side)) + 2)
+
+
+def _unit(lat, lon):
+    from .geodesy import unit_vectors
+
+    return unit_vectors(lat, lon)
+
+
+def _block_counts(piece, grid: _Grid):
+    lat, lon, _ = piece
+    if lat.size == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), 0
+    b = grid.index(_unit(lat, lon))
+    keys, counts = np.unique(grid.key(b[:, 0], b[:, 1], b[:, 2]), return_counts=True)
+    return keys, counts.astype(np.int64), int(lat.size)
+
+
+def _morton(b: np.ndarray) -> np.ndarray:
+    """Z-order code of block indices (n, 3)."""
+    code = np.zeros(len(b), dtype=np.int64)
+    for bit in range(21):
+        for ax in range(3):
+            code |= ((b[:, ax] >> bit) & 1) << (3 * bit + ax)
+    return code
+
+
+def _group_blocks(keys: np.ndarray, counts: np.ndarray, grid: _Grid, npartitions: int):
+    """Occupied blocks (sorted keys) and their group 0..G-1: Z-order, equal counts."""
+    bx, rest = np.divmod(keys, grid.nb * grid.nb)
+    by, bz = np.divmod(rest, grid.nb)
+    z = _morton(np.column_stack([bx, by, bz]))
+    order = np.argsort(z, kind="stable")
+    before = np.concatenate([[0], np.cumsum(counts[order])[:-1]])
+    total = int(counts.sum())
+    g = np.minimum((before * npartitions) // max(total, 1), npartitions - 1)
+    _, g = np.unique(g, return_inverse=True)  # no empty group numbers
+    group = np.empty(len(keys), dtype=np.int64)
+    group[order] = g
+    return keys, group
+
+
+def _replicate(piece, offset: int, grid: _Grid, bkeys: np.ndarray, bgroup: np.ndarray) -> pd.DataFrame:
+    """Rows for the owner group and the halo groups of each point of one input partition.
+
+    ``kind`` 0 owned, 1 inner halo, 2 outer halo; ``rep`` (owned rows): inner halo elsewhere."""
+    lat, lon, w = piece
+    n = lat.size
+    U = _unit(lat, lon)
+    own = grid.index(U)
+
+    def lookup(bx, by, bz):
+        k = grid.key(bx, by, bz)
+        i = np.clip(np.searchsorted(bkeys, k), 0, len(bkeys) - 1)
+        return np.where(bkeys[i] == k, bgroup[i], -1)
+
+    g_own = lookup(own[:, 0], own[:, 1], own[:, 2])
+    lo2, hi2 = grid.index(U - grid.outer), grid.index(U + grid.outer)
+    lo1, hi1 = grid.index(U - grid.inner), grid.index(U + grid.inner)
+    tg, ti, tp = [], [], []
+    for dx in range(3):  # the box is 2 reach <= 2 sides wide: at most 3 blocks per axis
+        for dy in range(3):
+            for dz in range(3):
+                bx, by, bz = lo2[:, 0] + dx, lo2[:, 1] + dy, lo2[:, 2] + dz
+                ok = (bx <= hi2[:, 0]) & (by <= hi2[:, 1]) & (bz <= hi2[:, 2])
+                if not ok.any():
+                    continue
+                p = np.flatnonzero(ok)
+                g = lookup(bx[p], by[p], bz[p])
+                inner = ((bx[p] >= lo1[p, 0]) & (bx[p] <= hi1[p, 0]) & (by[p] >= lo1[p, 1]) & (by[p] <= hi1[p, 1])
+                         & (bz[p] >= lo1[p, 2]) & (bz[p] <= hi1[p, 2]))
+                keep = (g >= 0) & (g != g_own[p])
+                tp.append(p[keep])
+                tg.append(g[keep])
+                ti.append(inner[keep])
+    p = np.concatenate(tp) if tp else np.zeros(0, dtype=np.int64)
+    g = np.concatenate(tg) if tg else np.zeros(0, dtype=np.int64)
+    inner = np.concatenate(ti) if ti else np.zeros(0, dtype=bool)
+    # one halo row per (point, group): inner if any of its blocks there is
+    o = np.lexsort((~inner, g, p))
+    p, g, inner = p[o], g[o], inner[o]
+    first = np.ones(len(p), dtype=bool)
+    first[1:] = (p[1:] != p[:-1]) | (g[1:] != g[:-1])
+    p, g, inner = p[first], g[first], inner[first]
+    rep = np.zeros(n, dtype=bool)
+    rep[p[inner]] = True
+    idx = np.concatenate([np.arange(n), p])
+    return pd.DataFrame({
+        "target": np.concatenate([g_own, g]).astype(np.int64),
+        "row": (idx + offset).astype(np.int64),
+        "lat": lat[idx], "lon": lon[idx], "w": w[idx],
+        "kind": np.concatenate([np.zeros(n, np.int8), np.where(inner, 1, 2).astype(np.int8)]),
+        "rep": np.concatenate([rep, np.zeros(len(p), dtype=bool)]),
+    })
+
+
+# --------------------------------------------------------------------------
+# per task
+# --------------------------------------------------------------------------
+def _engine(lat, lon, w, eps_km, min_weight, algorithm):
+    from .dbscan import geodesic_dbscan
+
+    return geodesic_dbscan(lat, lon, eps_km=eps_km, min_weight=min_weight, weights=w, algorithm=algorithm,
+                           progress=False)
+
+
+def _within(Xa: np.ndarray, Xb: np.ndarray, r: float):
+    """Pairs (i, j) with ``sqrt(sum((Xa[i] - Xb[j])²)) <= r``: the engine's test."""
+    from scipy.spatial import cKDTree
+
+    from .dbscan import EDGE_RTOL
+
+    if len(Xa) == 0 or len(Xb) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    m = cKDTree(Xa).sparse_distance_matrix(cKDTree(Xb), r * (1.0 + 2.0 * EDGE_RTOL), output_type="ndarray")
+    i, j = m["i"].astype(np.int64), m["j"].astype(np.int64)
+    keep = np.sqrt(((Xa[i] - Xb[j]) ** 2).sum(axis=1)) <= r
+    return i[keep], j[keep]
+
+
+def _cluster_group(df: pd.DataFrame, grp: int, eps_km, min_weight, algorithm, r) -> dict[str, Any]:
+    df = df.sort_values(["row", "kind"], kind="stable")
+    lat, lon, w = (df[c].to_numpy(dtype=float) for c in ("lat", "lon", "w"))
+    kind = df["kind"].to_numpy()
+    row = df["row"].to_numpy(dtype=np.int64)
+    _, core = _engine(lat, lon, w, eps_km, min_weight, algorithm)
+    core = core & (kind <= 1)  # outer halo flags are incomplete
+    ci = np.flatnonzero(core)
+    comp = np.full(len(df), -1, dtype=np.int64)
+    if len(ci):
+        comp[ci], _ = _engine(lat[ci], lon[ci], np.ones(len(ci)), eps_km, 1.0, algorithm)
+    ncomp = int(comp.max()) + 1 if len(ci) else 0
+    owned = kind == 0
+    oc = np.flatnonzero(owned & core)
+    minrow = np.full(ncomp, _BIG, dtype=np.int64)
+    np.minimum.at(minrow, comp[oc], row[oc])
+    # border candidates: owned non-core points and their core neighbours' components
+    ob = np.flatnonzero(owned & ~core)
+    i, j = _within(_unit(lat[ob], lon[ob]), _unit(lat[ci], lon[ci]), r)
+    cand = pd.DataFrame({"row": row[ob[i]], "comp": comp[ci[j]]}).drop_duplicates()
+    # boundary records: inner-halo cores, and owned cores that are inner halo elsewhere
+    rep = df["rep"].to_numpy()
+    hb = np.flatnonzero(core & (kind == 1))
+    ob2 = np.flatnonzero(core & owned & rep)
+    node = grp * _SHIFT + comp
+    boundary_comp = np.zeros(ncomp, dtype=bool)
+    boundary_comp[comp[hb]] = True
+    boundary_comp[comp[ob2]] = True
+    bc = np.flatnonzero(boundary_comp)
+    return {
+        "points": pd.DataFrame({"row": row[owned], "lat": lat[owned], "lon": lon[owned], "w": w[owned],
+                                "comp": comp[owned], "core": core[owned]}),
+        "cand": cand,
+        "halo_rec": pd.DataFrame({"row": row[hb], "node": node[hb]}),
+        "own_rec": pd.DataFrame({"row": row[ob2], "node": node[ob2]}),
+        "bnodes": pd.DataFrame({"node": grp * _SHIFT + bc, "key": minrow[bc]}),
+        "keys": minrow[~boundary_comp & (minrow < _BIG)],
+        "grp": grp, "minrow": minrow, "boundary": boundary_comp,
+    }
+
+
+def _cluster_part(part: pd.DataFrame, eps_km, min_weight, algorithm, r) -> list[dict[str, Any]]:
+    return [_cluster_group(g, int(t), eps_km, min_weight, algorithm, r)
+            for t, g in part.groupby("target", sort=True)]
+
+
+def _frame(*cols: str) -> pd.DataFrame:
+    """An empty frame of int64 columns (never float: keys near 2**63 must stay exact)."""
+    return pd.DataFrame({c: np.zeros(0, dtype=np.int64) for c in cols})
+
+
+def _summary(res: list[dict]):
+    """What the client needs of one task: boundary records, boundary components, other cluster keys."""
+    def cat(which, *cols):
+        frames = [d[which] for d in res]
+        return pd.concat(frames, ignore_index=True) if frames else _frame(*cols)
+
+    keys = [d["keys"] for d in res]
+    return (cat("halo_rec", "row", "node"), cat("own_rec", "row", "node"), cat("bnodes", "node", "key"),
+            np.concatenate(keys) if keys else np.zeros(0, np.int64))
+
+
+def _keys_of(d: dict, comps: np.ndarray, bnode: np.ndarray, bkey: np.ndarray) -> np.ndarray:
+    k = d["minrow"][comps].copy()
+    b = d["boundary"][comps]
+    if b.any():
+        nodes = d["grp"] * _SHIFT + comps[b]
+        k[b] = bkey[np.searchsorted(bnode, nodes)]
+    return k
+
+
+def _finish_part(res: list[dict], keys_sorted, bnode, bkey, out_file: str | None):
+    frames = []
+    for d in res:
+        pts = d["points"]
+        comp = pts["comp"].to_numpy()
+        label = np.full(len(pts), -1, dtype=np.int64)
+        c = comp >= 0
+        if c.any():
+            label[c] = np.searchsorted(keys_sorted, _keys_of(d, comp[c], bnode, bkey))
+        cand = d["cand"]
+        if len(cand):
+            k = _keys_of(d, cand["comp"].to_numpy(), bnode, bkey)
+            best = pd.Series(k).groupby(cand["row"].to_numpy()).min()
+            pos = np.searchsorted(pts["row"].to_numpy(), best.index.to_numpy())
+            label[pos] = np.searchsorted(keys_sorted, best.to_numpy())
+        frames.append(pd.DataFrame({"row": pts["row"].to_numpy(), "lat": pts["lat"].to_numpy(),
+                                    "lon": pts["lon"].to_numpy(), "weight": pts["w"].to_numpy(),
+                                    "label": label, "core": pts["core"].to_numpy()}))
+    out = (pd.concat(frames, ignore_index=True) if frames else _empty_labels()).sort_values("row", kind="stable")
+    out = out.reset_index(drop=True)
+    if out_file is not None:
+        _write_part(out, out_file)
+        return pd.DataFrame({"n": [len(out)]})
+    return out
+
+
+def _empty_labels() -> pd.DataFrame:
+    return pd.DataFrame({"row": np.zeros(0, np.int64), "lat": np.zeros(0), "lon": np.zeros(0),
+                         "weight": np.zeros(0), "label": np.zeros(0, np.int64), "core": np.zeros(0, bool)})
+
+
+def _write_part(out: pd.DataFrame, out_file: str) -> None:
+    import geopandas as gpd
+
+    g = gpd.GeoDataFrame(out, geometry=gpd.points_from_xy(out["lon"], out["lat"]), crs="EPSG:4326")
+    tmp = out_file + ".part"
+    g.to_parquet(tmp, index=False)
+    os.replace(tmp, out_file)  # a retried task rewrites its own part, whole
+
+
+# --------------------------------------------------------------------------
+# public API
+# --------------------------------------------------------------------------
+@dataclass
+class DistributedResult:
+    """What :func:`dbscan` returns.
+
+    Attributes
+    ----------
+    labels
+        A Dask DataFrame (one partition per task) of ``row`` (input position,
+        0-based), ``lat``, ``lon`` (degrees), ``weight``, ``label`` (−1 noise)
+        and ``core``; ``None`` when written to ``output``.
+    output
+        The GeoParquet folder written, or ``None``.
+    n_points, n_clusters
+        Points clustered, clusters found.
+    info
+        Diagnostics: tasks, halo rows, boundary pairs, block side.
+    """
+
+    labels: Any
+    output: Path | None
+    n_points: int
+    n_clusters: int
+    info: dict
+
+
+def _check_output(output, overwrite: bool) -> Path | None:
+    if output is None:
+        return None
+    out = Path(output)
+    if out.exists() and not out.is_dir():
+        raise ValidationError(f"output {str(out)!r} is a file; the labels are a GeoParquet folder, give a folder")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise OutputExistsError(f"output exists: {str(out)!r}; use overwrite=True / --overwrite to replace it, "
+                                "or choose another folder")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise ValidationError(f"the folder {str(parent)!r} of the output does not exist; create it first")
+    return out
+
+
+def _parameters(eps_km, min_weight, npartitions, algorithm):
+    from . import _validate
+
+    problems: list[str] = []
+    eps_km = _validate.positive("eps_km", eps_km, unit="km", problems=problems)
+    min_weight = _validate.positive("min_weight", min_weight, problems=problems)
+    if npartitions is not None and (isinstance(npartitions, bool) or not isinstance(npartitions, (int, np.integer))
+                                    or npartitions < 1):
+        problems.append(f"npartitions must be a whole number >= 1, not {npartitions!r}")
+    if algorithm not in ("auto", "grid", "kdtree", "brute"):
+        problems.append(f"algorithm must be 'auto', 'grid', 'kdtree' or 'brute', not {algorithm!r}")
+    if problems:
+        raise ValidationError("geocity.distributed.dbscan: " + "; ".join(problems))
+    return eps_km, min_weight
+
+
+def dbscan(
+    points,
+    lon=None,
+    *,
+    eps_km: float,
+    min_weight: float,
+    weights=None,
+    weight_column: str | None = None,
+    client=None,
+    npartitions: int | None = None,
+    algorithm: str = "auto",
+    block_km: float | None = None,
+    output: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    inputs=(),
+) -> DistributedResult:
+    """Exact weighted geodesic DBSCAN on a Dask cluster (see the module docstring).
+
+    Parameters
+    ----------
+    points
+        A ``dask.array`` of latitudes in degrees (then ``lon`` too), a
+        ``dask_geopandas.GeoDataFrame`` of points (any CRS), or the path of a
+        GeoParquet file or partitioned folder.
+    lon
+        ``dask.array`` of longitudes in degrees, with latitudes in ``points``.
+    eps_km
+        Neighbourhood radius, great-circle km on the mean-radius sphere.
+    min_weight
+        Summed weight that makes a core point (> 0).
+    weights
+        ``dask.array`` (or array) of non-negative weights, with array input.
+    weight_column
+        Column of the GeoDataFrame / GeoParquet holding the weights (default: 1 each).
+    client
+        A ``distributed.Client`` or a scheduler address; default: the current client.
+    npartitions
+        Spatial tasks (default: the input partitions, at least 2 per worker).
+    algorithm
+        The single-machine engine run inside each task (``"auto"``, ``"grid"``,
+        ``"kdtree"``, ``"brute"``); every one gives the same labels.
+    block_km
+        Smallest block side in km (default: the larger of 2 eps and ~64 km).
+    output
+        A GeoParquet folder to write (one part per task; columns ``row``,
+        ``lat``, ``lon``, ``weight``, ``label``, ``core``, geometry) with the
+        provenance record :data:`PROVENANCE_NAME`; written all or nothing.
+    overwrite
+        Replace an existing ``output`` folder.
+    inputs
+        Input files to checksum in the provenance record.
+
+    Returns
+    -------
+    DistributedResult
+    """
+    _require_dask()
+    import dask.dataframe as dd
+
+    eps_km, min_weight = _parameters(eps_km, min_weight, npartitions, algorithm)
+    out = _check_output(output, overwrite)
+    what = "points"
+    pieces = _input_pieces(points, lon, weights, weight_column, what)
+    cl = get_client(client)
+    grid = _grid(eps_km, block_km)
+    pieces_f = cl.compute(pieces)
+    counts = cl.gather(cl.map(_block_counts, pieces_f, grid=grid, pure=True))
+    sizes = np.array([c[2] for c in counts], dtype=np.int64)
+    n = int(sizes.sum())
+    if n == 0:
+        raise ValidationError(f"{what}: no points (every partition is empty); pass at least one point")
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    keys = np.concatenate([c[0] for c in counts])
+    cnts = np.concatenate([c[1] for c in counts])
+    ukeys, inv = np.unique(keys, return_inverse=True)
+    ucounts = np.bincount(inv, weights=cnts).astype(np.int64)
+    nworkers = max(1, len(cl.scheduler_info().get("workers", {})))
+    ntask = int(npartitions) if npartitions is not None else max(len(pieces), 2 * nworkers)
+    bkeys, bgroup = _group_blocks(ukeys, ucounts, grid, ntask)
+    ngroups = int(bgroup.max()) + 1
+    rep_f = [cl.submit(_replicate, p, int(o), grid, bkeys, bgroup, pure=True)
+             for p, o in zip(pieces_f, offsets, strict=True)]
+    meta = pd.DataFrame({"target": pd.Series([], dtype=np.int64), "row": pd.Series([], dtype=np.int64),
+                         "lat": pd.Series([], dtype=float), "lon": pd.Series([], dtype=float),
+                         "w": pd.Series([], dtype=float), "kind": pd.Series([], dtype=np.int8),
+                         "rep": pd.Series([], dtype=bool)})
+    moved = dd.from_delayed(rep_f, meta=meta, verify_meta=False)
+    moved = moved.shuffle(on="target", npartitions=ngroups, shuffle_method="p2p")
+    parts = moved.to_delayed()
+    res_f = cl.compute([_delayed(_cluster_part)(p, eps_km, min_weight, algorithm, grid.r) for p in parts])
+    del pieces_f, rep_f  # the scheduler keeps their recipes: a lost result is recomputed from the input
+    if _PHASE_HOOK is not None:  # tests: kill a worker here, with every task's result in worker memory
+        _PHASE_HOOK("clustered", cl, res_f)
+    # boundary records, cluster keys: small, gathered once per task; one join and union-find here
+    small = cl.gather([cl.submit(_summary, f, pure=True) for f in res_f])
+    bnode, bkey, keys_sorted, npairs = _resolve(small)
+    n_clusters = len(keys_sorted)
+    info = {"tasks": len(res_f), "groups": ngroups, "input_partitions": len(pieces), "block_side": grid.side,
+            "boundary_pairs": npairs, "boundary_nodes": len(bnode)}
+    bnode_f, bkey_f, keys_f = cl.scatter([bnode, bkey, keys_sorted], broadcast=True)
+    params = {"eps_km": eps_km, "min_weight": min_weight, "algorithm": algorithm, "npartitions": ntask,
+              "weight_column": weight_column, "block_side_chord": grid.side}
+    if out is None:
+        fin = [cl.submit(_finish_part, f, keys_f, bnode_f, bkey_f, None, pure=True) for f in res_f]
+        labels = dd.from_delayed(fin, meta=_empty_labels(), verify_meta=False)
+        return DistributedResult(labels=labels, output=None, n_points=n, n_clusters=n_clusters, info=info)
+    with _staged_folder(out, overwrite) as tmp:
+        fin = [cl.submit(_finish_part, f, keys_f, bnode_f, bkey_f, str(tmp / f"part.{i:05d}.parquet"), pure=False)
+               for i, f in enumerate(res_f)]
+        written = int(sum(int(x["n"].sum()) for x in cl.gather(fin)))
+        if written != n:
+            raise GeocityError(f"internal error: {written} labels written for {n} points; nothing was written")
+        _write_provenance(tmp, params, inputs, {"n_points": n, "n_clusters": n_clusters, **info})
+    return DistributedResult(labels=None, output=out, n_points=n, n_clusters=n_clusters, info=info)
+
+
+def _delayed(fn):
+    import dask
+
+    return dask.delayed(fn, pure=True)
+
+
+def _getitem(x, k):
+    return x[k]
+
+
+def _resolve(small: list):
+    """One union-find over the boundary pairs: node -> cluster key; all keys sorted; pairs."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    halo = pd.concat([s[0] for s in small], ignore_index=True)
+    own = pd.concat([s[1] for s in small], ignore_index=True)
+    bn = pd.concat([s[2] for s in small], ignore_index=True)
+    keys = [s[3] for s in small]
+    m = halo.merge(own, on="row", suffixes=("_h", "_o"))
+    if len(m) != len(halo):  # every halo core has its owner's record
+        raise GeocityError(f"internal error: {len(halo) - len(m)} halo core point(s) without their owner's record")
+    e = np.unique(m[["node_h", "node_o"]].to_numpy(dtype=np.int64).reshape(-1, 2), axis=0)
+    bnode = bn["node"].to_numpy(dtype=np.int64)
+    bkey = bn["key"].to_numpy(dtype=np.int64)
+    o = np.argsort(bnode, kind="stable")
+    bnode, bkey = bnode[o], bkey[o]
+    if len(bnode):
+        a = np.searchsorted(bnode, e[:, 0])
+        b = np.searchsorted(bnode, e[:, 1])
+        g = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(len(bnode), len(bnode)))
+        _, comp = connected_components(g, directed=False)
+        ck = np.full(comp.max() + 1, _BIG, dtype=np.int64)
+        np.minimum.at(ck, comp, bkey)
+        bkey = ck[comp]
+    allkeys = np.concatenate(keys + [bkey[bkey < _BIG]])
+    return bnode, bkey, np.unique(allkeys), len(e)
+
+
+@contextlib.contextmanager
+def _staged_folder(out: Path, overwrite: bool):
+    """A hidden temporary folder next to ``out``; moved into place on success, removed on failure."""
+    parent = out.parent if str(out.parent) else Path(".")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
+    try:
+        yield tmp
+        if out.exists():
+            if not overwrite and any(out.iterdir()):
+                raise OutputExistsError(f"output exists: {str(out)!r} (it appeared during the run); nothing was "
+                                        "replaced")
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=parent))
+            os.replace(out, old / out.name)
+            try:
+                os.replace(tmp, out)
+            except BaseException:
+                os.replace(old / out.name, out)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_provenance(folder: Path, params: dict, inputs, extra: dict) -> None:
+    from .export import write_metadata
+
+    write_metadata(folder / PROVENANCE_NAME.removesuffix(".meta.json"), params=params, inputs=list(inputs or ()),
+                   extra={"engine": "geocity.distributed.dbscan (labels identical to geocity.dbscan.geodesic_dbscan)",
+                          "columns": {"row": "input position, 0-based", "label": "cluster, -1 noise",
+                                      "core": "core point"}, **extra})
+
+
+def read_labels(path: str | os.PathLike) -> pd.DataFrame:
+    """The labels of an output folder of :func:`dbscan`, in input order (for
+    checks and small layers: this reads the whole folder into memory)."""
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    files = sorted(path.glob("part.*.parquet"))
+    if not files:
+        raise ValidationError(f"{str(path)!r} holds no label parts (part.*.parquet)")
+    t = pd.concat([pq.read_table(f, columns=["row", "label", "core"]).to_pandas() for f in files],
+                  ignore_index=True)
+    return t.sort_values("row", kind="stable").reset_index(drop=True)
+
+
+def provenance(path: str | os.PathLike) -> dict:
+    """The provenance record of an output folder of :func:`dbscan`."""
+    return json.loads((Path(path) / PROVENANCE_NAME).read_text(encoding="utf-8"))

@@ -1,0 +1,242 @@
+"""geocity.distributed.dbscan on a real distributed.LocalCluster (2 worker processes):
+labels identical to the single-machine engine (geocity.dbscan.geodesic_dbscan)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("distributed")  # the dask extra; CI installs it with the test extra
+
+import dask.array as da  # noqa: E402
+import distributed  # noqa: E402
+
+from geocity import distributed as gd  # noqa: E402
+from geocity.dbscan import geodesic_dbscan  # noqa: E402
+from geocity.errors import GeocityError, OutputExistsError, ValidationError  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    cl = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    yield cl
+    cl.close()
+
+
+@pytest.fixture(scope="module")
+def client(cluster):
+    c = distributed.Client(cluster, set_as_default=False)
+    yield c
+    c.close()
+
+
+def _layer(kind: str, n: int = 3000, seed: int = 0):
+    """(lat, lon, weights) of a test layer; weights are small integers including zeros."""
+    rng = np.random.default_rng(seed)
+    if kind == "uniform":
+        z = rng.uniform(-1, 1, n)
+        lat, lon = np.degrees(np.arcsin(z)), rng.uniform(-180, 180, n)
+    elif kind in ("clumped", "duplicated"):
+        c = rng.uniform([-70, -180], [70, 180], size=(25, 2))
+        k = rng.integers(0, 25, n)
+        lat = np.clip(c[k, 0] + rng.normal(0, 0.6, n), -90, 90)
+        lon = (c[k, 1] + rng.normal(0, 0.6, n) + 180) % 360 - 180
+        if kind == "duplicated":  # a third of the rows repeat earlier rows exactly
+            m = n // 3
+            src = rng.integers(0, n - m, m)
+            lat[n - m:], lon[n - m:] = lat[src], lon[src]
+    elif kind == "antimeridian":
+        lat = rng.choice([-30.0, 0.0, 30.0], n) + rng.normal(0, 1.0, n)  # three clumps across 180°
+        lon = rng.normal(180, 0.8, n)
+        lon = np.where(lon > 180, lon - 360, lon)
+        lon[:5] = [180, -180, 180, -180, 179.99]
+        lat[:5] = [0, 0, 0.1, 0.1, 0]
+    elif kind == "polar":
+        lat = 90 - np.abs(rng.normal(0, 1.2, n))
+        lon = rng.uniform(-180, 180, n)
+        lat[: n // 3] *= -1  # both poles
+        lat[:4] = [90, 90, -90, -90]
+    else:  # pragma: no cover
+        raise ValueError(kind)
+    w = rng.integers(0, 4, n).astype(float)  # zeros included
+    return lat, lon, w
+
+
+def _mixed(n: int = 4000):
+    parts = [_layer(k, n // 5, seed=i) for i, k in enumerate(("clumped", "duplicated", "uniform", "antimeridian",
+                                                              "polar"))]
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
+
+
+def _dask(x, nparts):
+    return da.from_array(x, chunks=max(1, -(-len(x) // nparts)))
+
+
+def _run(client, lat, lon, w, eps_km, min_weight, nparts, **kw):
+    res = gd.dbscan(_dask(lat, nparts), _dask(lon, nparts), weights=_dask(w, nparts), eps_km=eps_km,
+                    min_weight=min_weight, client=client, npartitions=nparts, **kw)
+    df = res.labels.compute(scheduler=client).sort_values("row")
+    assert df["row"].tolist() == list(range(len(lat)))  # every row exactly once
+    return res, df["label"].to_numpy(), df["core"].to_numpy()
+
+
+def _assert_same(lat, lon, w, eps_km, min_weight, labels, core):
+    ref, rcore = geodesic_dbscan(lat, lon, eps_km=eps_km, min_weight=min_weight, weights=w)
+    assert ref.max() >= 1  # several clusters: a real test
+    np.testing.assert_array_equal(core, rcore)
+    np.testing.assert_array_equal(labels, ref)  # identical, cluster numbers included
+
+
+@pytest.mark.parametrize("kind,eps_km,min_weight", [
+    ("clumped", 25.0, 6.0), ("clumped", 80.0, 20.0), ("duplicated", 25.0, 6.0), ("uniform", 80.0, 20.0),
+    ("antimeridian", 25.0, 6.0), ("antimeridian", 80.0, 20.0), ("polar", 25.0, 6.0), ("polar", 80.0, 20.0)])
+def test_layers_identical_to_engine(client, kind, eps_km, min_weight):
+    lat, lon, w = _layer(kind)
+    if kind == "uniform":  # sparse: a wider eps makes clusters
+        eps_km, min_weight = eps_km * 6, min_weight / 3
+    res, labels, core = _run(client, lat, lon, w, eps_km, min_weight, 7)
+    _assert_same(lat, lon, w, eps_km, min_weight, labels, core)
+    assert res.info["groups"] > 1
+
+
+@pytest.mark.parametrize("nparts", [1, 2, 7, 64])
+def test_partition_counts(client, nparts):
+    lat, lon, w = _mixed()
+    for eps_km, min_weight in [(30.0, 5.0), (120.0, 25.0)]:
+        res, labels, core = _run(client, lat, lon, w, eps_km, min_weight, nparts)
+        _assert_same(lat, lon, w, eps_km, min_weight, labels, core)
+        assert res.info["input_partitions"] == nparts
+        if nparts > 1:
+            assert res.info["groups"] > 1 and res.info["boundary_pairs"] > 0  # clusters cross task borders
+
+
+def test_unit_weights_and_kdtree_in_tasks(client):
+    lat, lon, _ = _layer("clumped", 2500, seed=3)
+    res = gd.dbscan(_dask(lat, 5), _dask(lon, 5), eps_km=20, min_weight=4, client=client, algorithm="kdtree")
+    df = res.labels.compute(scheduler=client).sort_values("row")
+    ref, rcore = geodesic_dbscan(lat, lon, eps_km=20, min_weight=4)
+    np.testing.assert_array_equal(df["label"].to_numpy(), ref)
+    np.testing.assert_array_equal(df["core"].to_numpy(), rcore)
+    assert res.n_clusters == ref.max() + 1
+
+
+def test_worker_lost_mid_run(client, cluster, monkeypatch):
+    """One worker process is killed while it holds clustered partitions: Dask recomputes them, same labels."""
+    lat, lon, w = _mixed(4000)
+    killed = []
+
+    def hook(phase, cl, futures):
+        while not all(f.done() for f in futures):
+            time.sleep(0.05)
+        who = cl.who_has(futures)
+        addr = next(a for f in futures for a in who[f.key])
+        nanny = next(n for n in cluster.workers.values() if n.worker_address == addr)
+        os.kill(nanny.process.pid, signal.SIGKILL)
+        killed.append(addr)
+        time.sleep(0.5)
+
+    monkeypatch.setattr(gd, "_PHASE_HOOK", hook)
+    res, labels, core = _run(client, lat, lon, w, 40.0, 6.0, 6)
+    assert killed
+    _assert_same(lat, lon, w, 40.0, 6.0, labels, core)
+    client.wait_for_workers(2, timeout=60)
+
+
+def test_geoparquet_in_and_out(client, tmp_path):
+    import dask_geopandas
+    import geopandas as gpd
+
+    lat, lon, w = _mixed(3000)
+    g = gpd.GeoDataFrame({"score": w, "name": [f"p{i}" for i in range(len(lat))]},
+                         geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+    src = tmp_path / "pts"
+    src.mkdir()
+    for i, part in enumerate(np.array_split(np.arange(len(g)), 4)):  # a partitioned GeoParquet folder
+        g.iloc[part].to_parquet(src / f"part.{i}.parquet")
+    out = tmp_path / "labels"
+    res = gd.dbscan(src, eps_km=50, min_weight=6, weight_column="score", client=client, output=out)
+    assert res.output == out and res.labels is None
+    got = gd.read_labels(out)
+    _assert_same(lat, lon, w, 50, 6, got["label"].to_numpy(), got["core"].to_numpy())
+    rec = json.loads((out / gd.PROVENANCE_NAME).read_text(encoding="utf-8"))
+    assert rec["params"]["eps_km"] == 50 and rec["extra"]["n_points"] == len(lat)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
+    back = gpd.read_parquet(out)  # the folder is one GeoParquet dataset
+    assert len(back) == len(lat) and back.crs.to_epsg() == 4326
+    # a dask_geopandas frame in another CRS gives the same labels
+    dg = dask_geopandas.from_geopandas(g.to_crs(3857), npartitions=3)
+    res2 = gd.dbscan(dg, eps_km=50, min_weight=6, weight_column="score", client=client)
+    df = res2.labels.compute(scheduler=client).sort_values("row")
+    np.testing.assert_array_equal(df["label"].to_numpy(), got["label"].to_numpy())
+    # no overwrite without permission; with it, replaced whole
+    with pytest.raises(OutputExistsError, match="overwrite"):
+        gd.dbscan(src, eps_km=50, min_weight=6, client=client, output=out)
+    gd.dbscan(src, eps_km=80, min_weight=6, client=client, output=out, overwrite=True)
+    assert json.loads((out / gd.PROVENANCE_NAME).read_text(encoding="utf-8"))["params"]["eps_km"] == 80
+
+
+def test_failed_run_leaves_nothing(client, tmp_path):
+    lat, lon, w = _layer("clumped", 2000)
+    lat[1500] = 95.0  # bad latitude in the last partition
+    out = tmp_path / "labels"
+    with pytest.raises(ValidationError, match=r"partition 3"):
+        gd.dbscan(_dask(lat, 4), _dask(lon, 4), eps_km=30, min_weight=4, client=client, output=out)
+    assert list(tmp_path.iterdir()) == []
+    w[7] = -1.0
+    lat[1500] = 0.0
+    with pytest.raises(ValidationError, match=r"negative"):
+        gd.dbscan(_dask(lat, 4), _dask(lon, 4), weights=_dask(w, 4), eps_km=30, min_weight=4, client=client,
+                  output=out)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_partitions_without_coordinates(client, tmp_path):
+    import pandas as pd
+
+    src = tmp_path / "plain"
+    src.mkdir()
+    pd.DataFrame({"a": [1.0, 2.0, 3.0]}).to_parquet(src / "part.0.parquet")
+    with pytest.raises(ValidationError, match="coordinates|geometry|GeoParquet"):
+        gd.dbscan(src, eps_km=30, min_weight=2, client=client)
+
+
+def test_bad_arguments(client, tmp_path):
+    lat, lon, _ = _layer("clumped", 100)
+    with pytest.raises(ValidationError, match="eps_km"):
+        gd.dbscan(_dask(lat, 2), _dask(lon, 2), eps_km=-1, min_weight=2, client=client)
+    with pytest.raises(ValidationError, match="npartitions"):
+        gd.dbscan(_dask(lat, 2), _dask(lon, 2), eps_km=10, min_weight=2, client=client, npartitions=0)
+    with pytest.raises(ValidationError, match="lon="):
+        gd.dbscan(_dask(lat, 2), eps_km=10, min_weight=2, client=client)
+    with pytest.raises(ValidationError, match="geodesic_dbscan"):
+        gd.dbscan(np.asarray(lat), eps_km=10, min_weight=2, client=client)
+    with pytest.raises(ValidationError, match="does not exist"):
+        gd.dbscan(tmp_path / "nope", eps_km=10, min_weight=2, client=client)
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ValidationError, match="is a file"):
+        gd.dbscan(_dask(lat, 2), _dask(lon, 2), eps_km=10, min_weight=2, client=client, output=tmp_path / "afile")
+
+
+def test_scheduler_unreachable():
+    with pytest.raises(GeocityError, match="cannot reach the Dask scheduler"):
+        gd.get_client("tcp://127.0.0.1:1", timeout_s=1)
+
+
+def test_dask_missing_message(monkeypatch):
+    import builtins
+
+    real = builtins.__import__
+
+    def fake(name, *a, **k):
+        if name == "distributed" or name.startswith("dask"):
+            raise ImportError(f"No module named {name!r}", name=name)
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", fake)
+    with pytest.raises(ImportError, match=r"pip install geocity\[dask\]"):
+        gd.get_client()
