@@ -78,3 +78,32 @@ style_file = click.option(
          "Pacific-centred world plates of Chinese world maps) or a .yaml file naming only the keys it "
          "changes (see styles/README.md). Checked before anything is written.",
 )
+
+
+# --------------------------------------------------------------------------
+# distributed runs (geocity.distributed, issue 15): a Dask cluster instead of local memory
+# --------------------------------------------------------------------------
+workers = click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Run on a local Dask cluster of N worker processes on this machine (pip install geocity[dask]).",
+)
+scheduler = click.option(
+    "--scheduler",
+    "scheduler",
+    metavar="ADDR",
+    default=None,
+    help="Run on the Dask cluster whose scheduler is at ADDR, e.g. tcp://host:8786 (pip install geocity[dask]).",
+)
+
+
+def dask_client(workers: int | None, scheduler: str | None):
+    """A ``distributed.Client`` for ``--workers`` / ``--scheduler`` (``None`` when neither is given)."""
+    if workers is not None and scheduler is not None:
+        raise click.UsageError("give --workers N (a local cluster) or --scheduler ADDR (a running one), not both")
+    if workers is None and scheduler is None:
+        return None
+    from ..distributed import get_client
+
+    return get_client(scheduler, workers=workers)
