@@ -1129,7 +1129,7 @@ def report_clusters(score: str = "composite", **params) -> CityClusters:
     --------
     >>> from geocity.cluster import report_clusters
     >>> est = report_clusters("innovation")
-    >>> {"tokyo-jp", "beijing-cn", "london-gb"} <= set(";".join(est.clusters_["poles"].head(5)).split(";"))
+    >>> {"tokyo-jp", "beijing-cn", "london-gb"} <= set(";".join(est.clusters_["poles"].head(8)).split(";"))
     True
     """
     from .scores import city_scores

@@ -105,6 +105,24 @@ def test_section_2_2_innovation_list(runs):
     assert {c for c in uk if not c.endswith(("-gb", "-je", "-im"))} == set(), uk
 
 
+def test_docs_table_is_the_default_run(runs):
+    # docs/clusters.md's comparison table lists the default run's members of each planning region
+    from pathlib import Path
+
+    from geocity.scores import city_scores
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "clusters.md").read_text(encoding="utf-8")
+    names = city_scores().set_index("city_id")["name_en"]
+    est = runs["composite"]
+    for label, anchor in [("Greater Bay Area (", "shenzhen-cn"), ("Beijing–Tianjin–Hebei (", "beijing-cn"),
+                          ("Yangtze River Delta (", "shanghai-cn"), ("Tokyo metropolitan area (", "tokyo-jp")]:
+        row, members = _cluster_of(est, anchor)
+        line = next(x for x in text.splitlines() if x.startswith(f"| {label}"))
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[1] == f"{row['name']} (#{row.name})", cells
+        assert set(cells[2].split(", ")) == {names[c] for c in members}, cells
+
+
 def test_old_methods_kept():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
