@@ -1,20 +1,52 @@
-"""numba kernels of the grid engine of :func:`geocity.cluster.geodesic_dbscan`.
+"""numba kernels of the grid engine of :func:`geocity.dbscan.geodesic_dbscan`.
 
 They live at module level (not as closures) so that numba's on-disk cache
 is reused by every new process; imported only when numba is installed.
 
-The point kernels work on a block ``[a, b)`` of the points (sorted by cell,
-so a block is a run of whole or partial cells) and write into arrays the
-caller owns: the caller walks the blocks and updates a progress bar between
-them. Within ``eps`` means ``d2 <= r2`` with ``r2`` the largest double whose
-square root is ``<= r`` (see :func:`geocity.cluster._sq_threshold`), i.e.
-exactly the KD-tree and brute-force engines' ``sqrt(d2) <= r``.
+The grid
+--------
+Unit vectors are binned into cubes ("cells") of side ``s`` slightly below
+``r / sqrt(3)`` (``r`` the chord of eps), so that **any two points of one
+cell are within eps** of each other (the cell's diagonal is below ``r``).
+A neighbour of a point then lies in its cell or in one of the cells at most
+two steps away along each axis (a 5 x 5 x 5 block); the cell lists keep
+only the cells whose *tight bounding boxes* (of the points actually in
+them) come within ``r``.
+
+Every shortcut is decided by a bounding-box test with a safety margin
+(relative 1e-12 on squared distances, far above the few-ulp rounding of a
+squared distance), so it gives exactly the result of testing every pair
+with ``d2 <= r2``, ``r2`` the largest double whose square root is ``<= r``
+(see :func:`geocity.dbscan._sq_threshold`) -- the KD-tree and brute-force
+engines' ``sqrt(d2) <= r``:
+
+* core test: a neighbour cell whose box lies wholly within ``r`` of a point
+  (and clear of the eps edge band) adds its summed weight in one step; a
+  cell wholly beyond is skipped; only the rest is tested point by point
+  (where the pairs on the eps edge are counted);
+* core links: all core points of a cell are joined at once (one
+  union-find node per cell); two neighbour cells are joined as soon as one
+  core pair within eps is found (or their core boxes lie wholly within
+  ``r``), and skipped when their roots already agree. The union runs on
+  every thread: each owns a union-find over the cells for its chunks of
+  cells (skipping the pairs it has already joined), and the per-thread
+  forests are merged at the end (cheap: one pass over the cells per thread);
+* borders: a non-core point takes the lowest label among the cells holding
+  a core within eps (its own cell's, if it has cores, then only cells with
+  a lower label, stopping at the first core within eps).
+
+Work is ordered by cells (points sorted by cell key), so each kernel walks
+memory in order; the parallel kernels take cells in dynamically scheduled
+chunks so that dense cells do not leave a thread idle.
 """
 
 from __future__ import annotations
 
 import numba as nb
 import numpy as np
+
+#: Relative safety margin of every bounding-box shortcut (on squared distances).
+BOX_MARGIN = 1e-12
 
 
 @nb.njit(cache=True)
@@ -29,122 +61,284 @@ def _find(parent, x):
     return root
 
 
-@nb.njit(cache=True)
-def _cell_lookup(ukeys, key):
-    i = np.searchsorted(ukeys, key)
-    if i < ukeys.size and ukeys[i] == key:
-        return i
-    return -1
+@nb.njit(cache=True, parallel=True)
+def _cell_boxes(P, start, end, lo, hi):
+    """Tight bounding box ``lo``/``hi`` of each cell's points."""
+    for c in nb.prange(start.size):
+        for d in range(3):
+            a = P[start[c], d]
+            b = a
+            for q in range(start[c] + 1, end[c]):
+                v = P[q, d]
+                if v < a:
+                    a = v
+                if v > b:
+                    b = v
+            lo[c, d] = a
+            hi[c, d] = b
+
+
+@nb.njit(cache=True, inline="always")
+def _box_max2(x, y, z, lo, hi, c):
+    """Largest squared distance from (x, y, z) to the box of cell ``c``."""
+    a = max(abs(x - lo[c, 0]), abs(hi[c, 0] - x))
+    b = max(abs(y - lo[c, 1]), abs(hi[c, 1] - y))
+    d = max(abs(z - lo[c, 2]), abs(hi[c, 2] - z))
+    return a * a + b * b + d * d
+
+
+@nb.njit(cache=True, inline="always")
+def _box_min2(x, y, z, lo, hi, c):
+    """Smallest squared distance from (x, y, z) to the box of cell ``c``."""
+    a = max(lo[c, 0] - x, 0.0, x - hi[c, 0])
+    b = max(lo[c, 1] - y, 0.0, y - hi[c, 1])
+    d = max(lo[c, 2] - z, 0.0, z - hi[c, 2])
+    return a * a + b * b + d * d
+
+
+@nb.njit(cache=True, inline="always")
+def _boxes_min2(lo, hi, c, lo2, hi2, k):
+    """Smallest squared distance between the box of cell ``c`` (lo, hi) and
+    that of cell ``k`` (lo2, hi2)."""
+    s = 0.0
+    for d in range(3):
+        g = max(lo2[k, d] - hi[c, d], 0.0, lo[c, d] - hi2[k, d])
+        s += g * g
+    return s
+
+
+@nb.njit(cache=True, inline="always")
+def _boxes_max2(lo, hi, c, lo2, hi2, k):
+    """Largest squared distance between the boxes of cells ``c`` and ``k``."""
+    s = 0.0
+    for d in range(3):
+        g = max(abs(hi2[k, d] - lo[c, d]), abs(hi[c, d] - lo2[k, d]))
+        s += g * g
+    return s
+
+
+@nb.njit(cache=True, parallel=True)
+def _count_neighbours(ukeys, ucells, n, lo, hi, out2, counts):
+    """Number of cells (itself included) within the 5 x 5 x 5 block of each
+    cell whose box comes within ``out2`` (squared) of its box."""
+    for c in nb.prange(ukeys.size):
+        counts[c] = _scan_block(ukeys, ucells, n, lo, hi, out2, c, counts, -1)
+
+
+@nb.njit(cache=True, parallel=True)
+def _fill_neighbours(ukeys, ucells, n, lo, hi, out2, ptr, idx):
+    for c in nb.prange(ukeys.size):
+        _scan_block(ukeys, ucells, n, lo, hi, out2, c, idx, ptr[c])
 
 
 @nb.njit(cache=True)
-def _neighbour_cells(ukeys, ucells, ny, nz):
-    """For each cell, indices of the (up to 27) existing neighbour cells."""
-    m = ukeys.size
-    out = np.full((m, 27), -1, dtype=np.int32)
-    for c in range(m):
-        cx, cy, cz = ucells[c, 0], ucells[c, 1], ucells[c, 2]
-        k = 0
-        for dx in range(-1, 2):
-            for dy in range(-1, 2):
-                for dz in range(-1, 2):
-                    x, y, z = cx + dx, cy + dy, cz + dz
-                    if x < 0 or y < 0 or z < 0 or y >= ny or z >= nz:
+def _scan_block(ukeys, ucells, n, lo, hi, out2, c, idx, at):
+    """Walk the cells of the 5 x 5 x 5 block around cell ``c`` (one key range
+    per row of 5 along z); count them, and write them to ``idx[at:]`` when
+    ``at >= 0``."""
+    cx, cy, cz = ucells[c, 0], ucells[c, 1], ucells[c, 2]
+    z0 = max(cz - 2, 0)
+    z1 = min(cz + 2, n - 1)
+    k = 0
+    for x in range(max(cx - 2, 0), min(cx + 2, n - 1) + 1):
+        for y in range(max(cy - 2, 0), min(cy + 2, n - 1) + 1):
+            base = (x * n + y) * n
+            i = np.searchsorted(ukeys, base + z0)
+            while i < ukeys.size and ukeys[i] <= base + z1:
+                if _boxes_min2(lo, hi, c, lo, hi, i) <= out2:
+                    if at >= 0:
+                        idx[at + k] = i
+                    k += 1
+                i += 1
+    return k
+
+
+@nb.njit(cache=True, parallel=True)
+def _weight_sums(P, w, mult, start, end, lo, hi, W, ptr, nbr, r2, lo2, hi2, r, tol, in2, out2,
+                 shortcuts, ca, cb, out, edge):
+    """Summed weight within eps of the points of cells ``ca..cb-1`` into
+    ``out``; into ``edge`` the number of input points (``mult``) at a
+    distance ``d`` with ``|d - r| <= tol`` (``lo2``/``hi2``: a slightly wider
+    band of ``d2`` in which the square root is taken). ``W``: summed weight
+    per cell; ``in2``/``out2``: squared distances below/above which a whole
+    cell is inside/outside eps and clear of the edge band."""
+    for c in nb.prange(ca, cb):
+        # cells wholly inside for every point of c: added once
+        base = 0.0
+        part = np.empty(ptr[c + 1] - ptr[c], dtype=np.int64)
+        m = 0
+        for t in range(ptr[c], ptr[c + 1]):
+            k = nbr[t]
+            if shortcuts and _boxes_max2(lo, hi, c, lo, hi, k) < in2:
+                base += W[k]
+            else:
+                part[m] = k
+                m += 1
+        for p in range(start[c], end[c]):
+            s = base
+            e = 0
+            x, y, z = P[p, 0], P[p, 1], P[p, 2]
+            for j in range(m):
+                k = part[j]
+                if shortcuts:
+                    if _box_max2(x, y, z, lo, hi, k) < in2:
+                        s += W[k]
                         continue
-                    j = _cell_lookup(ukeys, (x * ny + y) * nz + z)
-                    if j >= 0:
-                        out[c, k] = j
-                        k += 1
-    return out
+                    if _box_min2(x, y, z, lo, hi, k) > out2:
+                        continue
+                for q in range(start[k], end[k]):
+                    dx = P[q, 0] - x
+                    dy = P[q, 1] - y
+                    dz = P[q, 2] - z
+                    d2 = dx * dx + dy * dy + dz * dz
+                    if d2 <= r2:
+                        s += w[q]
+                    if d2 >= lo2 and d2 <= hi2:
+                        if abs(np.sqrt(d2) - r) <= tol:
+                            e += mult[q]
+            out[p] = s
+            edge[p] = e
 
 
 @nb.njit(cache=True, parallel=True)
-def _weight_sums(P, w, mult, cell_of, start, end, nbr, r2, lo2, hi2, r, tol, a, b, out, edge):
-    """Summed weight within eps of points ``a..b-1`` into ``out``; into
-    ``edge`` the number of input points (``mult``) at a distance ``d`` with
-    ``|d - r| <= tol`` (``lo2``/``hi2``: a slightly wider band of ``d2`` in
-    which the square root is taken)."""
-    for p in nb.prange(a, b):
-        c = cell_of[p]
+def _cell_sums(w, start, end, W):
+    for c in nb.prange(start.size):
         s = 0.0
-        e = 0
-        x, y, z = P[p, 0], P[p, 1], P[p, 2]
-        for k in range(27):
-            cc = nbr[c, k]
-            if cc < 0:
-                break
-            for q in range(start[cc], end[cc]):
-                dx = P[q, 0] - x
-                dy = P[q, 1] - y
-                dz = P[q, 2] - z
-                d2 = dx * dx + dy * dy + dz * dz
-                if d2 <= r2:
-                    s += w[q]
-                if d2 >= lo2 and d2 <= hi2:
-                    if abs(np.sqrt(d2) - r) <= tol:
-                        e += mult[q]
-        out[p] = s
-        edge[p] = e
-
-
-@nb.njit(cache=True)
-def _union_cores(P, core, cell_of, start, end, nbr, r2, parent, a, b):
-    """Join core points ``a..b-1`` with their core neighbours of higher index
-    (union-find in ``parent``, in place)."""
-    for p in range(a, b):
-        if not core[p]:
-            continue
-        c = cell_of[p]
-        x, y, z = P[p, 0], P[p, 1], P[p, 2]
-        for k in range(27):
-            cc = nbr[c, k]
-            if cc < 0:
-                break
-            for q in range(start[cc], end[cc]):
-                if q <= p or not core[q]:
-                    continue
-                ra = _find(parent, p)
-                rb = _find(parent, q)
-                if ra == rb:
-                    continue
-                dx = P[q, 0] - x
-                dy = P[q, 1] - y
-                dz = P[q, 2] - z
-                if dx * dx + dy * dy + dz * dz <= r2:
-                    if ra < rb:
-                        parent[rb] = ra
-                    else:
-                        parent[ra] = rb
-
-
-@nb.njit(cache=True)
-def _flatten(parent):
-    """Point every element of the union-find straight at its root."""
-    for p in range(parent.size):
-        parent[p] = _find(parent, p)
+        for q in range(start[c], end[c]):
+            s += w[q]
+        W[c] = s
 
 
 @nb.njit(cache=True, parallel=True)
-def _border_labels(P, core, lab, cell_of, start, end, nbr, r2, out, a, b):
-    """Label of the non-core points ``a..b-1``: the lowest label among their
-    core neighbours, -1 without one (written into ``out``)."""
-    big = np.iinfo(np.int64).max
-    for p in nb.prange(a, b):
-        if core[p]:
+def _cores_first(core, start, end, perm, ncore):
+    """Permutation putting each cell's core points first (stable), and the
+    number of core points per cell."""
+    for c in nb.prange(start.size):
+        k = start[c]
+        for p in range(start[c], end[c]):
+            if core[p]:
+                perm[k] = p
+                k += 1
+        ncore[c] = k - start[c]
+        for p in range(start[c], end[c]):
+            if not core[p]:
+                perm[k] = p
+                k += 1
+
+
+@nb.njit(cache=True, parallel=True)
+def _core_boxes(Q, start, ncore, lo, hi):
+    """Bounding box of each cell's core points (cells without cores: untouched)."""
+    for c in nb.prange(start.size):
+        if ncore[c] == 0:
             continue
-        c = cell_of[p]
-        best = big
-        x, y, z = P[p, 0], P[p, 1], P[p, 2]
-        for k in range(27):
-            cc = nbr[c, k]
-            if cc < 0:
-                break
-            for q in range(start[cc], end[cc]):
-                if not core[q] or lab[q] >= best:
+        for d in range(3):
+            a = Q[start[c], d]
+            b = a
+            for q in range(start[c] + 1, start[c] + ncore[c]):
+                v = Q[q, d]
+                if v < a:
+                    a = v
+                if v > b:
+                    b = v
+            lo[c, d] = a
+            hi[c, d] = b
+
+
+@nb.njit(cache=True)
+def _cells_touch(Q, start, ncore, lo, hi, c, k, r2, rin2, rout2, shortcuts):
+    """Is some core point of cell ``c`` within eps of some core point of ``k``?"""
+    if shortcuts and _boxes_max2(lo, hi, c, lo, hi, k) <= rin2:
+        return True
+    for p in range(start[c], start[c] + ncore[c]):
+        x, y, z = Q[p, 0], Q[p, 1], Q[p, 2]
+        if shortcuts and _box_min2(x, y, z, lo, hi, k) > rout2:
+            continue
+        for q in range(start[k], start[k] + ncore[k]):
+            dx = Q[q, 0] - x
+            dy = Q[q, 1] - y
+            dz = Q[q, 2] - z
+            if dx * dx + dy * dy + dz * dz <= r2:
+                return True
+    return False
+
+
+@nb.njit(cache=True, parallel=True)
+def _union_cells(Q, start, ncore, lo, hi, ptr, nbr, r2, rin2, rout2, shortcuts, bounds, parents, skip):
+    """Join neighbouring cells holding core points within eps of each other.
+
+    ``bounds``: chunks of cells (chunk ``i`` is cells ``bounds[i]..bounds[i+1]-1``);
+    ``parents[t]``: the union-find over cells of thread ``t`` (updated in
+    place). With ``skip`` false every candidate pair of cells is tested
+    (no skipping of cells already joined; for the tests)."""
+    for i in nb.prange(bounds.size - 1):
+        par = parents[nb.get_thread_id()]
+        for c in range(bounds[i], bounds[i + 1]):
+            if ncore[c] == 0:
+                continue
+            for t in range(ptr[c], ptr[c + 1]):
+                k = nbr[t]
+                if k <= c or ncore[k] == 0:
                     continue
-                dx = P[q, 0] - x
-                dy = P[q, 1] - y
-                dz = P[q, 2] - z
-                if dx * dx + dy * dy + dz * dz <= r2:
-                    best = lab[q]
-        out[p] = best if best != big else -1
+                ra = _find(par, c)
+                rb = _find(par, k)
+                if skip and ra == rb:
+                    continue
+                if _cells_touch(Q, start, ncore, lo, hi, c, k, r2, rin2, rout2, shortcuts):
+                    if ra < rb:
+                        par[rb] = ra
+                    elif rb < ra:
+                        par[ra] = rb
+
+
+@nb.njit(cache=True)
+def _merge_forests(parents, ncore, out):
+    """One union-find ``out`` (flattened: every cell points at its root) from
+    the per-thread forests ``parents``."""
+    m = out.size
+    for c in range(m):
+        out[c] = c
+    for t in range(parents.shape[0]):
+        par = parents[t]
+        for c in range(m):
+            if par[c] == c:
+                continue
+            ra = _find(out, c)
+            rb = _find(out, _find(par, c))
+            if ra < rb:
+                out[rb] = ra
+            elif rb < ra:
+                out[ra] = rb
+    for c in range(m):
+        out[c] = _find(out, c)
+
+
+@nb.njit(cache=True, parallel=True)
+def _border_labels(Q, start, end, ncore, lo, hi, clab, ptr, nbr, r2, rin2, rout2, shortcuts, ca, cb, out):
+    """Label of the non-core points of cells ``ca..cb-1`` (after their cell's
+    core points in ``Q``): the lowest cell label ``clab`` among the cells
+    holding a core point within eps, -1 without one (into ``out``)."""
+    big = np.iinfo(np.int64).max
+    for c in nb.prange(ca, cb):
+        own = clab[c] if ncore[c] > 0 else big
+        for p in range(start[c] + ncore[c], end[c]):
+            best = own  # every point of a cell is within eps of its cell's cores
+            x, y, z = Q[p, 0], Q[p, 1], Q[p, 2]
+            for t in range(ptr[c], ptr[c + 1]):
+                k = nbr[t]
+                if ncore[k] == 0 or clab[k] >= best:
+                    continue
+                if shortcuts:
+                    if _box_max2(x, y, z, lo, hi, k) <= rin2:
+                        best = clab[k]
+                        continue
+                    if _box_min2(x, y, z, lo, hi, k) > rout2:
+                        continue
+                for q in range(start[k], start[k] + ncore[k]):
+                    dx = Q[q, 0] - x
+                    dy = Q[q, 1] - y
+                    dz = Q[q, 2] - z
+                    if dx * dx + dy * dy + dz * dz <= r2:
+                        best = clab[k]
+                        break
+            out[p] = best if best != big else -1

@@ -29,8 +29,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 from sklearn.base import BaseEstimator, ClusterMixin
-from sklearn.utils._param_validation import InvalidParameterError, Interval, StrOptions
-from sklearn.utils._param_validation import validate_parameter_constraints
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions, validate_parameter_constraints
 
 from . import _validate
 from .errors import ValidationError
@@ -373,12 +372,17 @@ def _have_numba() -> bool:
 
 
 def _grid_ok(r: float) -> bool:
-    """Cell keys of side ``r`` on [-1, 1]^3 must fit in int64."""
-    return (2.0 / r + 2) < 2.0e6
+    """Cell keys of side ``r / sqrt(3)`` on [-1, 1]^3 must fit in int64."""
+    return (2.0 * np.sqrt(3.0) / r + 2) < 2.0e6
 
 
 #: Points per block of the grid engine's phases (progress is updated per block).
 GRID_BLOCK: int = 65_536
+
+#: Phase timings (s) of the last grid run in this process (for the benchmarks).
+GRID_TIMINGS: dict = {}
+#: Keyword options of :func:`_dbscan_grid` for every grid run (the tests turn shortcuts off).
+_GRID_OPTIONS: dict = {}
 
 
 def _grid_kernels():
@@ -388,79 +392,171 @@ def _grid_kernels():
     return k
 
 
-def _blocks(n: int):
-    """``(a, b)`` point ranges of about :data:`GRID_BLOCK` (at most ~100 blocks)."""
-    size = max(GRID_BLOCK, -(-n // 100))
-    return [(a, min(a + size, n)) for a in range(0, n, size)]
+def _cell_blocks(start: np.ndarray, nu: int) -> np.ndarray:
+    """Cell boundaries of blocks of about :data:`GRID_BLOCK` points (at most ~100)."""
+    size = max(GRID_BLOCK, -(-nu // 100))
+    cuts = np.searchsorted(start, np.arange(size, nu, size))
+    return np.unique(np.concatenate([[0], cuts, [len(start)]]))
 
 
-def _dbscan_grid(U, wu, mult, first, r, min_weight, disable):
+def _chunked(nb, fn, *args, chunk: int = 8):
+    """``fn(*args)`` with numba's dynamic scheduling in chunks of ``chunk``
+    iterations (dense cells must not leave a thread idle)."""
+    old = nb.get_parallel_chunksize()
+    nb.set_parallel_chunksize(chunk)
+    try:
+        return fn(*args)
+    finally:
+        nb.set_parallel_chunksize(old)
+
+
+def _dbscan_grid(U, wu, mult, first, r, min_weight, disable, *, shortcuts: bool = True, skip: bool = True):
     """Exact weighted DBSCAN of unique unit vectors on a grid of cubes of side
-    ``r`` (the chord of eps): every neighbour of a point lies in its cube or
-    one of the 26 around it. Compiled with numba; multi-threaded core test.
-    Memory: a few arrays of n plus 27 int32 per non-empty cube.
+    just below ``r / sqrt(3)`` (``r`` the chord of eps): any two points of a
+    cube are within eps, and every neighbour of a point lies in the 5 x 5 x 5
+    cubes around it (see :mod:`geocity._grid_numba` for the shortcuts, each
+    decided by a bounding-box test with a safety margin, so the result is
+    that of testing every pair). Compiled with numba; every phase runs on
+    all of numba's threads. Memory: a few arrays of n plus the neighbour
+    lists of the non-empty cubes.
+
+    ``shortcuts=False`` / ``skip=False`` turn off the box shortcuts and the
+    skipping of cells already joined (same result, slower; for the tests).
 
     Returns labels, core flags, the number of unordered pairs of input
-    points on the eps edge, and the number of blocks processed."""
+    points on the eps edge, and the number of blocks processed; or ``None``
+    if the grid cannot guarantee its invariant (never observed; the caller
+    then uses the KD-tree engine)."""
+    import time
+
+    import numba as nb
+
     k = _grid_kernels()
+    t = {}
+    t0 = time.perf_counter()
     nu = len(U)
-    nx = int(np.floor(2.0 / r)) + 2
-    cells = np.floor((U + 1.0) / r).astype(np.int64)
-    key = (cells[:, 0] * nx + cells[:, 1]) * nx + cells[:, 2]
+    s = r / np.sqrt(3.0) * (1.0 - 1e-6)
+    n = int(np.floor(2.0 / s)) + 2
+    cells = np.floor((U + 1.0) / s).astype(np.int64)
+    key = (cells[:, 0] * n + cells[:, 1]) * n + cells[:, 2]
     order = np.argsort(key, kind="stable")
+    ks = key[order]
+    del key
     P = np.ascontiguousarray(U[order])
     w = np.ascontiguousarray(wu[order])
-    ks = key[order]
+    m_ = np.ascontiguousarray(mult[order])
     new = np.ones(nu, dtype=bool)
     new[1:] = ks[1:] != ks[:-1]
     start = np.flatnonzero(new)
+    del new
     ukeys = ks[start]
+    del ks
     end = np.append(start[1:], nu)
-    ucells = np.ascontiguousarray(cells[order][start])
-    cell_of = np.repeat(np.arange(len(ukeys)), end - start)
-    nbr = k._neighbour_cells(ukeys, ucells, nx, nx)
+    ucells = np.ascontiguousarray(cells[order[start]])
+    del cells
+    t["sort"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     r2 = _sq_threshold(r)  # d2 <= r2  <=>  sqrt(d2) <= r, as in the other engines
     tol = EDGE_RTOL * r
     lo2, hi2 = (r * (1.0 - 2.0 * EDGE_RTOL)) ** 2, (r * (1.0 + 2.0 * EDGE_RTOL)) ** 2
-    m = np.ascontiguousarray(mult[order])
-    blocks = _blocks(nu)
+    mg = k.BOX_MARGIN
+    in2, out2 = lo2 * (1.0 - mg), hi2 * (1.0 + mg)
+    rin2, rout2 = r2 * (1.0 - mg), r2 * (1.0 + mg)
+    mc = len(start)
+    lo = np.empty((mc, 3))
+    hi = np.empty((mc, 3))
+    _chunked(nb, k._cell_boxes, P, start, end, lo, hi, chunk=256)
+    if np.any(((hi - lo) ** 2).sum(axis=1) >= in2):  # a cube's points must be within eps of each other
+        return None
+    counts = np.zeros(mc, dtype=np.int64)
+    _chunked(nb, k._count_neighbours, ukeys, ucells, n, lo, hi, out2, counts, chunk=256)
+    ptr = np.zeros(mc + 1, dtype=np.int64)
+    np.cumsum(counts, out=ptr[1:])
+    del counts
+    nbr = np.empty(int(ptr[-1]), dtype=np.int32)
+    _chunked(nb, k._fill_neighbours, ukeys, ucells, n, lo, hi, out2, ptr, nbr, chunk=256)
+    del ukeys, ucells
+    W = np.empty(mc)
+    k._cell_sums(w, start, end, W)
+    t["cells"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    blocks = _cell_blocks(start, nu)
+    n_blocks = 0
     wsum = np.zeros(nu)
     edge_n = np.zeros(nu, dtype=np.int64)
     with _bar(nu, "core test", disable) as bar:
-        for a, b in blocks:
-            k._weight_sums(P, w, m, cell_of, start, end, nbr, r2, lo2, hi2, r, tol, a, b, wsum, edge_n)
-            bar.update(b - a)
-    edge_pairs = int((edge_n * m).sum()) // 2
+        for ca, cb in zip(blocks[:-1], blocks[1:], strict=True):
+            _chunked(nb, k._weight_sums, P, w, m_, start, end, lo, hi, W, ptr, nbr, r2, lo2, hi2, r, tol,
+                     in2, out2, shortcuts, ca, cb, wsum, edge_n)
+            bar.update(int(end[cb - 1] - start[ca]))
+            n_blocks += 1
+    edge_pairs = int((edge_n * m_).sum()) // 2
+    del edge_n, w, W
     core = wsum >= min_weight
-    parent = np.arange(nu)
+    del wsum
+    t["core test"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    # each cell's core points first
+    perm = np.empty(nu, dtype=np.int64)
+    ncore = np.empty(mc, dtype=np.int64)
+    _chunked(nb, k._cores_first, core, start, end, perm, ncore, chunk=256)
+    Q = P[perm]
+    del P
+    order = order[perm]
+    core = core[perm]
+    del perm
+    _chunked(nb, k._core_boxes, Q, start, ncore, lo, hi, chunk=256)  # now boxes of the core points
+    t["reorder"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    # core links: union-find over cells, one forest per thread, then merged
+    nthreads = nb.config.NUMBA_NUM_THREADS
+    parents = np.empty((nthreads, mc), dtype=np.int64)
+    parents[:] = np.arange(mc)
+    cpts = np.cumsum(ncore)
+    n_chunks = max(1, min(mc, 64 * nthreads))
+    bounds = np.unique(np.concatenate([[0], np.searchsorted(cpts, np.linspace(0, cpts[-1], n_chunks + 1)[1:-1]),
+                                       [mc]]))
     with _bar(nu, "core links", disable) as bar:
-        for a, b in blocks:
-            k._union_cores(P, core, cell_of, start, end, nbr, r2, parent, a, b)
-            bar.update(b - a)
-    k._flatten(parent)
-    n_blocks = 2 * len(blocks)
+        _chunked(nb, k._union_cells, Q, start, ncore, lo, hi, ptr, nbr, r2, rin2, rout2, shortcuts, bounds,
+                 parents, skip, chunk=1)
+        bar.update(nu)
+        n_blocks += 1
+    root = np.empty(mc, dtype=np.int64)
+    k._merge_forests(parents, ncore, root)
+    del parents
+    t["core links"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    # clusters numbered by their lowest-index core point
     fs = first[order]
     lab = np.full(nu, -1, dtype=np.int64)
-    ci = np.flatnonzero(core)
-    if len(ci):
-        roots = parent[ci]
-        keymin = np.full(nu, np.iinfo(np.int64).max)
-        np.minimum.at(keymin, roots, fs[ci])
-        ur = np.unique(roots)
-        rank = np.empty(nu, dtype=np.int64)
+    has = ncore > 0
+    if has.any():
+        cell_of = np.repeat(np.arange(mc), end - start)
+        cmin = np.full(mc, np.iinfo(np.int64).max)
+        ci = np.flatnonzero(core)
+        np.minimum.at(cmin, cell_of[ci], fs[ci])
+        hc = np.flatnonzero(has)
+        keymin = np.full(mc, np.iinfo(np.int64).max)
+        np.minimum.at(keymin, root[hc], cmin[hc])
+        ur = np.unique(root[hc])
+        rank = np.full(mc, -1, dtype=np.int64)
         rank[ur[np.argsort(keymin[ur], kind="stable")]] = np.arange(len(ur))
-        lab[ci] = rank[roots]
-        out = lab.copy()
+        clab = np.where(has, rank[root], -1)
+        lab[ci] = clab[cell_of[ci]]
+        del cell_of, ci
         with _bar(nu, "borders", disable) as bar:
-            for a, b in blocks:
-                k._border_labels(P, core, lab, cell_of, start, end, nbr, r2, out, a, b)
-                bar.update(b - a)
-        lab = out
-        n_blocks += len(blocks)
+            for ca, cb in zip(blocks[:-1], blocks[1:], strict=True):
+                _chunked(nb, k._border_labels, Q, start, end, ncore, lo, hi, clab, ptr, nbr, r2, rin2, rout2,
+                         shortcuts, ca, cb, lab)
+                bar.update(int(end[cb - 1] - start[ca]))
+                n_blocks += 1
     out_lab = np.empty(nu, dtype=np.int64)
     out_core = np.empty(nu, dtype=bool)
     out_lab[order] = lab
     out_core[order] = core
+    t["borders"] = time.perf_counter() - t0
+    GRID_TIMINGS.clear()
+    GRID_TIMINGS.update(t)
     return out_lab, out_core, edge_pairs, n_blocks
 
 
@@ -479,9 +575,12 @@ def _dbscan_kdtree(X, r, w, min_weight, chunk_pairs, disable, *, grid: bool = Fa
     mult = np.bincount(inv, minlength=len(U))  # input points per unique point
     nu = len(U)
     if grid:
-        labels_u, core_u, edge, blocks = _dbscan_grid(U, wu, mult, first, r, min_weight, disable)
-        info = {"n_points": n, "n_unique": nu, "algorithm": "grid", "edge_pairs": edge, "chunks": blocks}
-        return labels_u[inv], core_u[inv], info
+        res = _dbscan_grid(U, wu, mult, first, r, min_weight, disable, **_GRID_OPTIONS)
+        if res is not None:
+            labels_u, core_u, edge, blocks = res
+            info = {"n_points": n, "n_unique": nu, "algorithm": "grid", "edge_pairs": edge, "chunks": blocks}
+            return labels_u[inv], core_u[inv], info
+        log.info("geodesic_dbscan: grid cells too coarse for eps (rounding); using the KD-tree")
     tree = cKDTree(U)
     order = np.asarray(tree.indices, dtype=np.int64)  # leaf order: spatially coherent
     budget = max(int(chunk_pairs), 1)
@@ -570,7 +669,7 @@ def _has_neighbour(lat: np.ndarray, lon: np.ndarray, idx: np.ndarray, eps_km: fl
     r = float(chord_from_arc_km(eps_km, EARTH_RADIUS_KM))
     tree = cKDTree(X)
     out = np.zeros(len(idx), dtype=bool)
-    for k, (i, cand) in enumerate(zip(idx, tree.query_ball_point(X[idx], r * (1.0 + 2.0 * EDGE_RTOL)))):
+    for k, (i, cand) in enumerate(zip(idx, tree.query_ball_point(X[idx], r * (1.0 + 2.0 * EDGE_RTOL)), strict=True)):
         cand = np.asarray(cand, dtype=np.int64)
         cand = cand[cand != i]
         if len(cand):
