@@ -70,7 +70,7 @@ def test_export_gpkg_layers(runner, tmp_path):
     r = runner.invoke(cli, ["corridors", "export", "--corridor", "CPEC", "--within-km", "50,100", "-o", str(out)])
     assert r.exit_code == 0, r.output
     layers = dict(pyogrio.list_layers(out))
-    assert set(layers) == {"lines", "buffers"}
+    assert set(layers) == {"lines", "buffers", "layer_styles"}  # + QGIS's default styles
     b = pyogrio.read_dataframe(out, layer="buffers")
     assert sorted(b.within_km) == [50.0, 100.0] and b.is_valid.all()
     assert len(pyogrio.read_dataframe(out, layer="lines")) == 6

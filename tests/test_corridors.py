@@ -603,5 +603,5 @@ def test_export_overwrite_replaces_the_gpkg(tmp_path):
     with pytest.raises(OutputExistsError, match="project.gpkg.*--overwrite"):
         corridors.export(out, within_km=75, names="CPEC")
     corridors.export(out, within_km=75, names="CPEC", overwrite=True)
-    assert sorted(pyogrio.list_layers(out)[:, 0]) == ["buffers", "lines"]
+    assert sorted(pyogrio.list_layers(out)[:, 0]) == ["buffers", "layer_styles", "lines"]  # + QGIS's styles
     assert pyogrio.read_dataframe(out, layer="buffers").within_km.tolist() == [75.0]

@@ -119,9 +119,9 @@ def test_network_refuses_to_add_a_layer_to_an_existing_gpkg_and_overwrite_replac
     res = runner.invoke(cli, ["network", "--gravity", "-o", str(own)])
     _refused(res, "output exists: ", str(own), "--overwrite")
     assert _snapshot(tmp_path) == before
-    assert list(pyogrio.list_layers(own)[:, 0]) == ["mine"]
+    assert list(pyogrio.list_layers(own)[:, 0]) == ["mine", "layer_styles"]  # + QGIS's default styles
     _ok(runner.invoke(cli, ["network", "--gravity", "-o", str(own), "--overwrite"]))
-    assert list(pyogrio.list_layers(own)[:, 0]) == ["links"]  # replaced, not extended
+    assert list(pyogrio.list_layers(own)[:, 0]) == ["links", "layer_styles"]  # replaced, not extended
 
 
 # --------------------------------------------------------------------------
