@@ -388,28 +388,30 @@ def _gap_split(
         [not (d > min_gap_km and any((lengths := side(u, k)) and d > ratio * float(np.mean(lengths))
                                      for u in (a, b)))
          for k, (a, b, d) in enumerate(edges)], dtype=bool)
-
-    def components() -> np.ndarray:
-        r = np.array([e[0] for e, k in zip(edges, kept, strict=True) if k], dtype=np.int64)
-        c = np.array([e[1] for e, k in zip(edges, kept, strict=True) if k], dtype=np.int64)
-        g = coo_matrix((np.ones(len(r)), (r, c)), shape=(n, n))
-        return connected_components(g, directed=False)[1].astype(np.int64)
-
-    comp = components()
-    # a too small piece holding a ranked city is no break: restore its shortest cut link (smallest first)
+    ea = np.array([e[0] for e in edges], dtype=np.int64)
+    eb = np.array([e[1] for e in edges], dtype=np.int64)
+    elen = np.array([e[2] for e in edges], dtype=float)
+    g = coo_matrix((np.ones(int(kept.sum())), (ea[kept], eb[kept])), shape=(n, n))
+    comp = connected_components(g, directed=False)[1].astype(np.int64)
+    # a too small or core-less piece holding a ranked city is no break: restore its shortest cut link
+    # (smallest piece first); labels stay those of the first pieces (a merged piece takes the lower one)
     anchor = np.ones(n, dtype=bool) if anchor is None else np.asarray(anchor, dtype=bool)
     core = np.ones(n, dtype=bool) if core is None else np.asarray(core, dtype=bool)
     while True:
-        labs, sizes = np.unique(comp, return_counts=True)
-        held = np.array([anchor[comp == lab].any() for lab in labs], dtype=bool)
-        seeded = np.array([core[comp == lab].any() for lab in labs], dtype=bool)
-        small = ((sizes < min_members) | ~seeded) & held
-        if len(labs) <= 1 or not small.any():
-            return comp
-        s = labs[small][np.lexsort((-labs[small], sizes[small]))[0]]
-        cut = [k for k, (a, b, _d) in enumerate(edges) if not kept[k] and (comp[a] == s) != (comp[b] == s)]
-        kept[min(cut, key=lambda k: (edges[k][2], k))] = True
-        comp = components()
+        sizes = np.bincount(comp, minlength=n)
+        held = np.bincount(comp, weights=anchor.astype(float), minlength=n) > 0
+        seeded = np.bincount(comp, weights=core.astype(float), minlength=n) > 0
+        labs = np.flatnonzero(sizes)
+        small = labs[((sizes[labs] < min_members) | ~seeded[labs]) & held[labs]]
+        if len(labs) <= 1 or not len(small):
+            break
+        s = small[np.lexsort((-small, sizes[small]))[0]]
+        cut = np.flatnonzero(~kept & ((comp[ea] == s) != (comp[eb] == s)))
+        k = cut[np.lexsort((cut, elen[cut]))[0]]
+        kept[k] = True
+        lo, hi = sorted((int(comp[ea[k]]), int(comp[eb[k]])))
+        comp[comp == hi] = lo
+    return np.unique(comp, return_inverse=True)[1].astype(np.int64).reshape(-1)
 
 
 def _split_region(
@@ -1314,10 +1316,16 @@ def _partition(geoms: list, centres: list, members: list) -> list:
             ov = gk.intersection(_to_gnomonic(geoms[j], basis))
             if ov.is_empty or ov.area == 0:
                 continue
+            c, e, f = basis
+            x0, y0, x1, y1 = ov.bounds
+            corners = c[None, :] + np.array([[x0, y0], [x0, y1], [x1, y0], [x1, y1]]) @ np.stack([e, f])
             for a in vec[j]:  # the overlap nearer to member a of j than to every member of k
+                side = corners @ (a[None, :] - vec[k]).T  # (4, n_k): > 0 where nearer to a than to b
+                if (side <= 0).all(axis=0).any():  # some b of k nearer over the whole box: empty cell
+                    continue
                 cell = ov
-                for b in vec[k]:
-                    cell = cell.intersection(_half_plane(a - b, basis, ov))
+                for bi in np.flatnonzero(~(side > 0).all(axis=0)):  # half-planes that cut the box
+                    cell = cell.intersection(_half_plane(a - vec[k][bi], basis, ov))
                     if cell.is_empty:
                         break
                 if not cell.is_empty:
