@@ -1,10 +1,11 @@
 """QGIS layers ↔ the files geocity's worker reads and writes: the only glue.
 
 Inputs are written to a temporary GeoPackage in WGS 84 (QGIS transforms
-them from the layer's CRS), every attribute under its own name, nothing
-dropped: a point layer's feature without a point, or with several, is an
-error naming it. Results come back as GeoPackages that are copied, field
-for field and row for row, into the algorithm's outputs.
+them from the layer's CRS), every attribute under its own name (a
+GeoPackage's ``fid`` key as ``input_fid``), nothing dropped: a point
+layer's feature without a point, or with several, is an error naming it.
+Results come back as GeoPackages that are copied, field for field and row
+for row, into the algorithm's outputs.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from qgis.core import (
     QgsCoordinateTransform,
     QgsFeature,
     QgsFeatureSink,
+    QgsField,
     QgsFields,
     QgsGeometry,
     QgsProcessingException,
@@ -38,19 +40,20 @@ def write_input(source, path: str, context, feedback, *, what: str = "INPUT", po
             raise QgsProcessingException(f"{what}: the layer has no CRS; set it (Layer Properties → Source) "
                                          "and run again")
         xform = QgsCoordinateTransform(source.sourceCrs(), crs, context.transformContext())
+    fields = _input_fields(source.fields(), what)
     opts = QgsVectorFileWriter.SaveVectorOptions()
     opts.driverName = "GPKG"
     opts.fileEncoding = "UTF-8"
     opts.layerName = "input"
     opts.layerOptions = [f"FID={FID}"]
-    writer = QgsVectorFileWriter.create(path, source.fields(), QgsWkbTypes.Point if points else QgsWkbTypes.NoGeometry,
+    writer = QgsVectorFileWriter.create(path, fields, QgsWkbTypes.Point if points else QgsWkbTypes.NoGeometry,
                                         crs, context.transformContext(), opts)
     if writer.hasError() != QgsVectorFileWriter.NoError:
         raise QgsProcessingException(f"{what}: cannot write a temporary copy ({writer.errorMessage()})")
     for feat in source.getFeatures():
         if feedback is not None and feedback.isCanceled():
             break
-        out = QgsFeature(source.fields())
+        out = QgsFeature(fields)
         out.setAttributes(feat.attributes())
         if points:
             g = QgsGeometry(feat.geometry())
@@ -70,6 +73,24 @@ def write_input(source, path: str, context, feedback, *, what: str = "INPUT", po
     return path
 
 
+#: A layer's storage key (a GeoPackage's ``fid``) is kept as this attribute: the outputs get their own keys,
+#: and an output with one row per point and corridor would repeat it.
+INPUT_FID = "input_fid"
+
+
+def _input_fields(fields, what: str):
+    out = QgsFields()
+    names = {f.name().lower() for f in fields}
+    for f in fields:
+        f = QgsField(f)
+        if f.name().lower() == "fid":
+            if INPUT_FID in names:
+                raise QgsProcessingException(f"{what}: has both a 'fid' and an '{INPUT_FID}' field; rename one")
+            f.setName(INPUT_FID)
+        out.append(f)
+    return out
+
+
 def write_lines(source, path: str, context, feedback, *, what: str) -> str:
     """Write a line layer to ``path`` (GeoPackage, WGS 84) for geocity to read."""
     if not source.sourceCrs().isValid():
@@ -81,14 +102,15 @@ def write_lines(source, path: str, context, feedback, *, what: str) -> str:
     opts.fileEncoding = "UTF-8"
     opts.layerName = "corridors"
     opts.layerOptions = [f"FID={FID}"]
-    writer = QgsVectorFileWriter.create(path, source.fields(), source.wkbType(), crs, context.transformContext(),
-                                        opts)
+    fields = _input_fields(source.fields(), what)
+    writer = QgsVectorFileWriter.create(path, fields, source.wkbType(), crs, context.transformContext(), opts)
     if writer.hasError() != QgsVectorFileWriter.NoError:
         raise QgsProcessingException(f"{what}: cannot write a temporary copy ({writer.errorMessage()})")
     for feat in source.getFeatures():
         if feedback is not None and feedback.isCanceled():
             break
-        out = QgsFeature(feat)
+        out = QgsFeature(fields)
+        out.setAttributes(feat.attributes())
         g = QgsGeometry(feat.geometry())
         g.transform(xform)
         out.setGeometry(g)

@@ -46,10 +46,16 @@ def _no_window() -> dict:
     return {}
 
 
-def _probe(python: str):
+#: Prints geocity's version and the newest modification time of its modules: cheap (no geocity import
+#: beyond its package), so each QGIS start only asks for the full description when geocity changed.
+_STAMP = ("import geocity, glob, json, os; d = os.path.dirname(geocity.__file__); "
+          "print(json.dumps([geocity.__version__, d, max(os.path.getmtime(f) for f in glob.glob(d + '/*.py'))]))")
+
+
+def _call(python: str, args: list[str]):
     try:
-        res = subprocess.run([python, "-m", "geocity.qgis_worker", "--describe"], capture_output=True,
-                             text=True, encoding="utf-8", timeout=120, **_no_window())
+        res = subprocess.run([python, *args], capture_output=True, text=True, encoding="utf-8", timeout=120,
+                             **_no_window())
     except (OSError, subprocess.SubprocessError) as exc:
         return None, f"{python}: {exc}"
     if res.returncode != 0:
@@ -59,6 +65,38 @@ def _probe(python: str):
         return json.loads(res.stdout.strip().splitlines()[-1]), None
     except (ValueError, IndexError):
         return None, f"{python}: unexpected answer {res.stdout[:200]!r}"
+
+
+def _cache_path() -> str:
+    from qgis.core import QgsApplication
+
+    return os.path.join(QgsApplication.qgisSettingsDirPath(), "geocity_provider.json")
+
+
+def _probe(python: str):
+    """``(describe, None)`` when ``python`` has geocity, else ``(None, why)``; the description is
+    cached in the QGIS profile, keyed by the Python, geocity's version, folder and module times."""
+    stamp, why = _call(python, ["-c", _STAMP])
+    if stamp is None:
+        return None, why
+    key = [os.path.abspath(python), *stamp]
+    try:
+        with open(_cache_path(), encoding="utf-8") as fh:
+            cached = json.load(fh)
+        if cached.get("key") == key:
+            return cached["describe"], None
+    except (OSError, ValueError, KeyError, AttributeError, ImportError):
+        pass
+    desc, why = _call(python, ["-m", "geocity.qgis_worker", "--describe"])
+    if desc is not None:
+        try:
+            tmp = _cache_path() + f".{os.getpid()}.tmp"
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump({"key": key, "describe": desc}, fh)
+            os.replace(tmp, _cache_path())
+        except (OSError, ImportError):
+            pass  # no cache: asked again next time
+    return desc, why
 
 
 def find_geocity():
