@@ -76,6 +76,7 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,7 +87,7 @@ import pandas as pd
 
 from .errors import DependencyError, GeocityError, OutputExistsError, ValidationError
 
-__all__ = ["dbscan", "get_client", "read_labels", "DistributedResult", "MARGIN", "PROVENANCE_NAME"]
+__all__ = ["dbscan", "dbscan_local", "get_client", "read_labels", "DistributedResult", "MARGIN", "PROVENANCE_NAME"]
 
 #: Absolute margin (unit-vector units) added to the halo reach, far above rounding.
 MARGIN: float = 1e-9
@@ -151,8 +152,10 @@ def get_client(client=None, *, workers: int | None = None, timeout_s: float = 10
     if workers is not None:
         if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
             raise ValidationError(f"workers must be a whole number >= 1, not {workers!r}")
+        import logging
+
         cluster = distributed.LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
-                                           dashboard_address=None)
+                                           dashboard_address=":0", silence_logs=logging.ERROR)
         return distributed.Client(cluster, set_as_default=False)
     try:
         return distributed.get_client()
@@ -616,6 +619,7 @@ def dbscan(
     output: str | os.PathLike | None = None,
     overwrite: bool = False,
     inputs=(),
+    progress: bool | None = False,
 ) -> DistributedResult:
     """Exact weighted geodesic DBSCAN on a Dask cluster (see the module docstring).
 
@@ -652,12 +656,16 @@ def dbscan(
         Replace an existing ``output`` folder.
     inputs
         Input files to checksum in the provenance record.
+    progress
+        Dask's progress bar (``distributed.progress``) of the clustering tasks
+        on stdout: ``True``, ``False`` (default) or ``None`` (when stdout is a
+        terminal). The dashboard (``client.dashboard_link``) shows every step.
 
     Returns
     -------
     DistributedResult
     """
-    _require_dask()
+    distributed = _require_dask()
     import dask.dataframe as dd
 
     eps_km, min_weight = _parameters(eps_km, min_weight, npartitions, algorithm)
@@ -691,6 +699,8 @@ def dbscan(
     moved = moved.shuffle(on="target", npartitions=ngroups, shuffle_method="p2p")
     parts = moved.to_delayed()
     res_f = cl.compute([_delayed(_cluster_part)(p, eps_km, min_weight, algorithm, grid.r) for p in parts])
+    if progress or (progress is None and sys.stdout.isatty()):
+        distributed.progress(res_f)
     del pieces_f, rep_f  # the scheduler keeps their recipes: a lost result is recomputed from the input
     if _PHASE_HOOK is not None:  # tests: kill a worker here, with every task's result in worker memory
         _PHASE_HOOK("clustered", cl, res_f)
@@ -761,6 +771,9 @@ def _staged_folder(out: Path, overwrite: bool):
     """A hidden temporary folder next to ``out``; moved into place on success, removed on failure."""
     parent = out.parent if str(out.parent) else Path(".")
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
+    umask = os.umask(0o022)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # a normal folder once in place (mkdtemp makes it private)
     try:
         yield tmp
         if out.exists():
@@ -782,13 +795,59 @@ def _staged_folder(out: Path, overwrite: bool):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _write_provenance(folder: Path, params: dict, inputs, extra: dict) -> None:
+_ENGINE = "geocity.distributed.dbscan on Dask (labels identical to geocity.dbscan.geodesic_dbscan)"
+
+
+def _write_provenance(folder: Path, params: dict, inputs, extra: dict, engine: str = _ENGINE) -> None:
     from .export import write_metadata
 
     write_metadata(folder / PROVENANCE_NAME.removesuffix(".meta.json"), params=params, inputs=list(inputs or ()),
-                   extra={"engine": "geocity.distributed.dbscan (labels identical to geocity.dbscan.geodesic_dbscan)",
+                   extra={"engine": engine,
                           "columns": {"row": "input position, 0-based", "label": "cluster, -1 noise",
                                       "core": "core point"}, **extra})
+
+
+def dbscan_local(points, *, eps_km: float, min_weight: float, weight_column: str | None = None,
+                 algorithm: str = "auto", output: str | os.PathLike, overwrite: bool = False,
+                 inputs=()) -> DistributedResult:
+    """The single-machine run of :func:`dbscan` on a GeoParquet file or folder:
+    the whole layer in memory, :func:`geocity.dbscan.geodesic_dbscan`, and the
+    same output folder (one part, same columns and record). For layers that fit
+    one machine, and to check a distributed run against."""
+    import geopandas as gpd
+
+    from .dbscan import geodesic_dbscan
+
+    eps_km, min_weight = _parameters(eps_km, min_weight, None, algorithm)
+    out = _check_output(output, overwrite)
+    path = Path(points)
+    if not path.exists():
+        raise ValidationError(f"points: {str(path)!r} does not exist; give a GeoParquet file or folder")
+    files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+    if not files:
+        raise ValidationError(f"points: {str(path)!r} holds no .parquet files")
+    pieces = []
+    for j, f in enumerate(files):
+        try:
+            part = gpd.read_parquet(f)
+        except Exception as exc:  # pyarrow/geopandas raise many kinds
+            raise ValidationError(f"points, partition {j}: cannot read {str(f)!r} as GeoParquet "
+                                  f"({type(exc).__name__}: {exc}); the partitions need point geometries") from None
+        pieces.append(_piece_from_frame(part, weight_column, j, "points"))
+    lat, lon, w = (np.concatenate([p[i] for p in pieces]) for i in range(3))
+    if lat.size == 0:
+        raise ValidationError("points: no points (every partition is empty); pass at least one point")
+    labels, core = geodesic_dbscan(lat, lon, eps_km=eps_km, min_weight=min_weight, weights=w, algorithm=algorithm)
+    frame = pd.DataFrame({"row": np.arange(lat.size, dtype=np.int64), "lat": lat, "lon": lon, "weight": w,
+                          "label": labels, "core": core})
+    n_clusters = int(labels.max()) + 1
+    params = {"eps_km": eps_km, "min_weight": min_weight, "algorithm": algorithm, "weight_column": weight_column}
+    with _staged_folder(out, overwrite) as tmp:
+        _write_part(frame, str(tmp / "part.00000.parquet"))
+        _write_provenance(tmp, params, inputs, {"n_points": int(lat.size), "n_clusters": n_clusters},
+                          engine="geocity.dbscan.geodesic_dbscan on one machine")
+    return DistributedResult(labels=None, output=out, n_points=int(lat.size), n_clusters=n_clusters,
+                             info={"tasks": 1})
 
 
 def read_labels(path: str | os.PathLike) -> pd.DataFrame:

@@ -240,3 +240,64 @@ def test_dask_missing_message(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", fake)
     with pytest.raises(ImportError, match=r"pip install geocity\[dask\]"):
         gd.get_client()
+
+
+# --------------------------------------------------------------------------
+# the command line: geocity clusters --points ... [--workers N | --scheduler ADDR]
+# --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def parquet_layer(tmp_path_factory):
+    import geopandas as gpd
+
+    lat, lon, w = _mixed(3000)
+    g = gpd.GeoDataFrame({"score": w}, geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+    src = tmp_path_factory.mktemp("layer") / "pts"
+    src.mkdir()
+    for i, part in enumerate(np.array_split(np.arange(len(g)), 3)):
+        g.iloc[part].to_parquet(src / f"part.{i}.parquet")
+    return src, (lat, lon, w)
+
+
+def _cli(args):
+    from click.testing import CliRunner
+
+    from geocity.cli.main import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_cli_points_workers_same_as_one_machine(parquet_layer, tmp_path):
+    src, (lat, lon, w) = parquet_layer
+    common = ["clusters", "--points", src, "--eps-km", 60, "--min-weight", 6, "--weight-column", "score"]
+    r1 = _cli(common + ["-o", tmp_path / "one"])
+    assert r1.exit_code == 0, r1.output
+    r2 = _cli(common + ["--workers", 2, "-o", tmp_path / "dask"])
+    assert r2.exit_code == 0, r2.output
+    assert "on Dask" in r2.output
+    a, b = gd.read_labels(tmp_path / "one"), gd.read_labels(tmp_path / "dask")
+    assert a.equals(b)
+    _assert_same(lat, lon, w, 60, 6, b["label"].to_numpy(), b["core"].to_numpy())
+    assert gd.provenance(tmp_path / "dask")["params"]["min_weight"] == 6
+    assert len(gd.provenance(tmp_path / "one")["inputs"]) == 3  # the input parts checksummed
+
+
+def test_cli_points_scheduler_and_refusals(client, parquet_layer, tmp_path):
+    src, _ = parquet_layer
+    addr = client.scheduler.address
+    base = ["clusters", "--points", src, "--eps-km", 40, "--min-weight", 4]
+    r = _cli(base + ["--scheduler", addr, "--partitions", 5, "-o", tmp_path / "lab"])
+    assert r.exit_code == 0, r.output
+    assert gd.provenance(tmp_path / "lab")["params"]["npartitions"] == 5
+    r = _cli(base + ["--scheduler", addr, "-o", tmp_path / "lab"])  # exists, no --overwrite
+    assert r.exit_code != 0 and "--overwrite" in r.output
+    r = _cli(base + ["--workers", 2, "--scheduler", addr, "-o", tmp_path / "x"])
+    assert r.exit_code == 2 and "not both" in r.output
+    r = _cli(["clusters", "--points", src, "-o", tmp_path / "x"])
+    assert r.exit_code == 2 and "--eps-km and --min-weight" in r.output
+    r = _cli(base + ["--method", "dbscan", "-o", tmp_path / "x"])
+    assert r.exit_code == 2 and "--method" in r.output
+    r = _cli(["clusters", "--workers", 2, "-o", tmp_path / "c.shp"])
+    assert r.exit_code == 2 and "needs --points" in r.output
+    r = _cli(base + ["--weight-column", "nope", "-o", tmp_path / "x"])
+    assert r.exit_code == 1 and "'nope'" in r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lab"]  # refused runs wrote nothing

@@ -38,11 +38,31 @@ from . import options
     default=None,
     help="Member table (one row per city and cluster); default <output stem>_members.csv.",
 )
-@options.output_file
+@click.option(
+    "--points",
+    "points_path",
+    type=click.Path(exists=True),
+    default=None,
+    help="Cluster your own point layer instead: a GeoParquet file or partitioned folder (plain weighted DBSCAN; "
+         "needs --eps-km and --min-weight; -o is then a GeoParquet folder of labels).",
+)
+@click.option("--weight-column", default=None, help="With --points: the column of weights (default 1 per point).")
+@click.option("--partitions", type=click.IntRange(min=1), default=None,
+              help="With --workers/--scheduler: spatial tasks (default: input partitions, at least 2 per worker).")
+@options.workers
+@options.scheduler
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(),
+    help="Output file; the format follows the extension. With --points: an output folder (GeoParquet).",
+)
 @options.overwrite
 @options.quiet
 def command(eps_km, min_weight, score, scores_file, method, max_span_km, hull, buffer_km, members_path,
-            output, overwrite, quiet):
+            points_path, weight_column, partitions, workers, scheduler, output, overwrite, quiet):
     """Identify city clusters (weighted geodesic DBSCAN on 3I scores) and write
     their boundaries and member table.
 
@@ -59,9 +79,25 @@ def command(eps_km, min_weight, score, scores_file, method, max_span_km, hull, b
     hides that note and the summary line; warnings about a problem (no
     cluster, one-city cores dropped) are always printed.
 
+    With --points, any point layer (GeoParquet file or folder) is clustered
+    instead, by plain weighted geodesic DBSCAN, on this machine or — with
+    --workers N (a local Dask cluster) or --scheduler ADDR (a running one) —
+    on Dask, with the same labels (pip install geocity[dask]).
+
     Example: geocity clusters -o out/clusters.shp
+
+    Example: geocity clusters --points pts/ --eps-km 10 --min-weight 5 --workers 2 -o labels/
     """
     import warnings
+
+    if points_path is not None:
+        _points(points_path, eps_km, min_weight, weight_column, partitions, workers, scheduler, output, overwrite,
+                quiet)
+        return
+    for name, value in (("--weight-column", weight_column), ("--partitions", partitions), ("--workers", workers),
+                        ("--scheduler", scheduler)):
+        if value is not None:
+            raise click.UsageError(f"{name} needs --points (the report's cities are clustered on this machine)")
 
     from .. import export, scores
     from ..cluster import DEFAULTS, SHAPEFILE_FIELDS, CityClusters, ClusterWarning, SelfCoreWarning
@@ -103,3 +139,53 @@ def command(eps_km, min_weight, score, scores_file, method, max_span_km, hull, b
     if not quiet:
         label = "rank-proxy scores" if est.params_["proxy"] else "user scores"
         click.echo(f"{len(est.clusters_)} clusters ({label}) → {out}; members → {members}")
+
+
+def _points(points_path, eps_km, min_weight, weight_column, partitions, workers, scheduler, output, overwrite,
+            quiet) -> None:
+    """``--points``: weighted geodesic DBSCAN of a GeoParquet layer, here or on Dask."""
+    ctx = click.get_current_context()
+    from click.core import ParameterSource
+
+    city_only = ("score", "scores_file", "method", "max_span_km", "hull", "buffer_km", "members_path")
+    given = [f"--{n.replace('_path', '').replace('_file', '').replace('_', '-')}" for n in city_only
+             if ctx.get_parameter_source(n) not in (ParameterSource.DEFAULT, None)]
+    if given:
+        raise click.UsageError(f"{', '.join(given)} apply to the report's cities, not to --points")
+    if eps_km is None or min_weight is None:
+        raise click.UsageError("--points needs --eps-km and --min-weight (there are no defaults for your layer)")
+    if partitions is not None and workers is None and scheduler is None:
+        raise click.UsageError("--partitions needs --workers or --scheduler")
+    from .. import distributed
+
+    inputs = sorted(Path(points_path).glob("*.parquet")) if Path(points_path).is_dir() else [Path(points_path)]
+    common = dict(eps_km=eps_km, min_weight=min_weight, weight_column=weight_column, output=output,
+                  overwrite=overwrite, inputs=inputs)
+    # parameters and the output policy first, before a cluster is started
+    distributed._parameters(eps_km, min_weight, partitions, "auto")
+    distributed._check_output(output, overwrite)
+    if workers is not None:  # the local cluster's scheduler runs in this process: its chatter off stderr
+        import logging
+
+        distributed._require_dask()  # its logging set up first, then quietened
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+    client = options.dask_client(workers, scheduler)
+    if client is None:
+        res = distributed.dbscan_local(points_path, **common)
+    else:
+        try:
+            if not quiet and client.dashboard_link:
+                click.echo(f"Dask dashboard: {client.dashboard_link}", err=True)
+            res = distributed.dbscan(points_path, client=client, npartitions=partitions,
+                                     progress=None if not quiet else False, **common)
+        finally:
+            if workers is not None:  # our own local cluster
+                cluster = client.cluster
+                client.close()
+                if cluster is not None:
+                    cluster.close()
+            else:
+                client.close()
+    if not quiet:
+        where = "on one machine" if client is None else f"on Dask ({res.info['tasks']} tasks)"
+        click.echo(f"{res.n_clusters} clusters among {res.n_points} points {where} → {res.output}")
