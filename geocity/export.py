@@ -88,6 +88,23 @@ CSV
     opened by spreadsheets and are not checked. A GeoDataFrame of points is written with ``lat`` and
     ``lon`` columns (WGS 84; existing ``lat``/``lon`` columns are kept if they
     agree with the geometry); any other geometry as a ``wkt`` column.
+QGIS
+    Every output opens styled and self-describing in QGIS (3.22 and newer),
+    with the looks of ``styles/base.yaml`` (:mod:`geocity.qgis_style`): a
+    GeoPackage holds its default style in QGIS's ``layer_styles`` table
+    (registered in ``gpkg_contents``, ``useAsDefault=1``; geocity's readers
+    skip it) and, with a provenance record, the record as QGIS metadata in
+    ``gpkg_metadata``; it is written as GeoPackage 1.2 (:data:`GPKG_VERSION`),
+    which GDAL 3.6 reads without a version warning. A shapefile or GeoTIFF
+    gets ``<stem>.qml`` (style, field aliases with the full names of
+    shortened DBF fields, the provenance as layer notes) and ``<stem>.qmd``
+    (QGIS metadata, QGIS's default metadata location). A CSV gets
+    ``<stem>.csvt`` (GDAL's column types) and, when it has lat/lon columns,
+    ``<name>.vrt``, an OGR VRT that opens it as a WGS 84 point layer (one
+    copy of the data: the VRT points at the CSV), with ``<name>.qml`` and
+    ``<name>.qmd``. GeoJSON and FlatGeobuf get no sidecar (two formats of
+    one layer in a folder would claim the same ``<stem>.qml``); a project can
+    take their style from :func:`geocity.qgis_style.style_for_file`.
 Determinism
     The same input gives the same bytes for GeoJSON, CSV, FlatGeobuf and
     shapefile sets: the DBF "last update" header date is fixed (from
@@ -212,9 +229,9 @@ def output_files(path: str | os.PathLike, *, metadata: bool = False) -> list[Pat
     """Every file that a write to ``path`` may create or replace.
 
     For a shapefile that is the whole set plus its ``.fields.csv`` sidecar;
-    shapefiles, GeoJSON (``.geojson``), FlatGeobuf, CSV and GeoTIFF outputs
-    add their QGIS sidecars (``<stem>.qml`` default style, ``<stem>.qmd``
-    metadata, for a CSV ``<stem>.vrt``/``<stem>.csvt``; see
+    shapefiles and GeoTIFFs add their QGIS sidecars (``<stem>.qml`` default
+    style, ``<stem>.qmd`` metadata), CSVs ``<name>.qml``, ``<name>.qmd``,
+    ``<name>.vrt`` and ``<stem>.csvt`` (see
     :func:`geocity.qgis_style.sidecar_files`); with ``metadata=True`` also the
     ``<name>.meta.json`` record.
     """

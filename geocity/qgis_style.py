@@ -49,6 +49,8 @@ __all__ = [
     "add_to_geopackage",
     "points_vrt",
     "csvt",
+    "style_for_file",
+    "sidecar_files",
     "STYLE_NAME",
 ]
 
@@ -843,3 +845,40 @@ def write_raster_sidecars(tmp: Path, *, dest: Path | None = None, record: Mappin
                         encoding="utf-8", newline="\n")
     written.append(files[1])
     return written
+
+
+def style_for_file(path: str | Path, *, layer: str | None = None, lang: str = "both",
+                   style: Mapping | str | None = None) -> str | None:
+    """The QML default style geocity would give the vector file ``path`` (any
+    format GDAL reads; for a GeoJSON or FlatGeobuf, which carry no sidecar, a
+    project can embed it). ``None`` for a file without attributes or geometry.
+
+    A shapefile's shortened field names are used as written (its
+    ``.fields.csv`` supplies the full names as aliases)."""
+    import pyogrio
+
+    from .export import _SIDECAR, _data_layers
+
+    path = Path(path)
+    if layer is None and path.suffix.lower() == ".gpkg":
+        layer = _data_layers(path)[0]
+    df = pyogrio.read_dataframe(path, layer=layer)
+    short: dict[str, str] = {}
+    types: dict[str, str] = {}
+    side = path.with_name(path.stem + _SIDECAR)
+    if path.suffix.lower() == ".shp" and side.is_file():
+        import csv as _csv
+
+        with open(side, encoding="utf-8", newline="") as fh:
+            for row in _csv.DictReader(fh):
+                short[row["full_name"]] = row["short_name"]
+                types[row["full_name"]] = row["type"]
+        df = df.rename(columns={v: k for k, v in short.items()})
+    gcol = df.geometry.name if hasattr(df, "geometry") and df._geometry_column_name in df else None
+    columns = [c for c in df.columns if c != gcol]
+    if not columns and gcol is None:
+        return None
+    values = {"cluster_id": sorted({v for v in df["cluster_id"].tolist() if v == v and v is not None},
+                                   key=lambda v: (str(type(v)), v))} if "cluster_id" in columns else {}
+    return vector_qml(columns, geometry=geometry_family(df), field_names=short or None, types=types,
+                      values=values, lang=lang, style=style)

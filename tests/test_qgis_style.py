@@ -201,3 +201,13 @@ def test_geometry_family():
     assert qgis_style.geometry_family(gpd.GeoDataFrame(geometry=[box(0, 0, 1, 1)], crs=4326)) == "polygon"
     assert qgis_style.geometry_family(_pts().iloc[:0], "MultiPolygon") == "polygon"
     assert qgis_style.geometry_family(pd.DataFrame({"a": [1]})) is None
+
+
+def test_style_for_file_of_formats_without_sidecars(tmp_path):
+    export.write(_pts(), tmp_path / "p.geojson")
+    assert not (tmp_path / "p.qml").exists()  # GeoJSON: no sidecar (x.geojson and x.shp would share x.qml)
+    root = _parse(qgis_style.style_for_file(tmp_path / "p.geojson"))
+    assert root.find("renderer-v2").get("attr") == "region"
+    export.write(_pts(), tmp_path / "s.shp")
+    root = _parse(qgis_style.style_for_file(tmp_path / "s.shp"))  # the same as the sidecar
+    assert ET.tostring(root) == ET.tostring(_parse((tmp_path / "s.qml").read_text(encoding="utf-8")))
