@@ -598,8 +598,7 @@ def _has_table(con: sqlite3.Connection, name: str) -> bool:
     return con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() is not None
 
 
-def add_to_geopackage(path: str | Path, layer: str, *, qml: str, qmd: str | None, timestamp: str,
-                      geometry_column: str = "geom") -> None:
+def add_to_geopackage(path: str | Path, layer: str, *, qml: str, qmd: str | None, timestamp: str) -> None:
     """Store ``qml`` as ``layer``'s default style and ``qmd`` as its metadata in the GeoPackage ``path``.
 
     ``layer_styles`` (QGIS's schema, ``useAsDefault=1``, registered in
@@ -613,6 +612,9 @@ def add_to_geopackage(path: str | Path, layer: str, *, qml: str, qmd: str | None
     con = sqlite3.connect(str(path))
     try:
         with con:
+            row = con.execute("SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?",
+                              (layer,)).fetchone()
+            geometry_column = row[0] if row else ""  # QGIS matches a style by table and geometry column
             if not _has_table(con, "layer_styles"):
                 con.execute(_LAYER_STYLES)
                 con.execute(

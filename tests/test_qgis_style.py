@@ -211,3 +211,15 @@ def test_style_for_file_of_formats_without_sidecars(tmp_path):
     export.write(_pts(), tmp_path / "s.shp")
     root = _parse(qgis_style.style_for_file(tmp_path / "s.shp"))  # the same as the sidecar
     assert ET.tostring(root) == ET.tostring(_parse((tmp_path / "s.qml").read_text(encoding="utf-8")))
+
+
+def test_geopackage_style_rows_name_the_geometry_column(tmp_path):
+    out = tmp_path / "t.gpkg"
+    export.write(pd.DataFrame({"rank": [1], "city_id": ["x"]}), out, layer="table")
+    export.write(_pts(), out, layer="pts", add_layer=True)
+    con = sqlite3.connect(out)
+    try:
+        rows = dict(con.execute("SELECT f_table_name, f_geometry_column FROM layer_styles").fetchall())
+    finally:
+        con.close()
+    assert rows == {"table": "", "pts": "geom"}  # QGIS looks a style up by table and geometry column
