@@ -59,10 +59,15 @@ component pairs of the boundary and one integer per cluster. A worker holds
 its tasks' owned points plus their halo (the ``2r`` rim of the territory) and
 the engine's working arrays of those; ``npartitions`` bounds it (a single
 block is never split, so a block holding more than the memory of a worker is
-the limit). The core-flag sums run in the engine over the same neighbourhoods;
-with integer or dyadic weights (and unit weights) the sums, and so the labels,
-are bit for bit the engine's; with arbitrary fractional weights the engine's
-own caveat about a sum equal to ``min_weight`` in the last bit applies.
+the limit). The core-flag sums run in the engine over the same neighbourhoods.
+``algorithm="auto"`` runs in every task the engine that ``"auto"`` picks for
+the whole layer on one machine (the numba grid from 50 000 points), and the
+grid engine adds a point's neighbour weights in an order fixed by the global
+cell lattice and the coordinates alone, so the sums — and the labels — are bit
+for bit those of the single-machine run, for any weights. (With another
+engine in the tasks than on one machine, integer or dyadic weights still sum
+exactly; arbitrary fractional weights then carry the engine's own caveat about
+a sum equal to ``min_weight`` in the last bit.)
 
 Faults: every step is a Dask task with its lineage, so a lost worker's
 results are recomputed by Dask and the answer does not change; the output is
@@ -688,6 +693,7 @@ def dbscan(
     nworkers = max(1, len(cl.scheduler_info().get("workers", {})))
     ntask = int(npartitions) if npartitions is not None else max(len(pieces), 2 * nworkers)
     bkeys, bgroup = _group_blocks(ukeys, ucounts, grid, ntask)
+    task_algorithm = _task_algorithm(algorithm, n, grid.r)
     ngroups = int(bgroup.max()) + 1
     rep_f = [cl.submit(_replicate, p, int(o), grid, bkeys, bgroup, pure=True)
              for p, o in zip(pieces_f, offsets, strict=True)]
@@ -698,7 +704,7 @@ def dbscan(
     moved = dd.from_delayed(rep_f, meta=meta, verify_meta=False)
     moved = moved.shuffle(on="target", npartitions=ngroups, shuffle_method="p2p")
     parts = moved.to_delayed()
-    res_f = cl.compute([_delayed(_cluster_part)(p, eps_km, min_weight, algorithm, grid.r) for p in parts])
+    res_f = cl.compute([_delayed(_cluster_part)(p, eps_km, min_weight, task_algorithm, grid.r) for p in parts])
     if progress or (progress is None and sys.stdout.isatty()):
         distributed.progress(res_f)
     del pieces_f, rep_f  # the scheduler keeps their recipes: a lost result is recomputed from the input
@@ -711,7 +717,8 @@ def dbscan(
     info = {"tasks": len(res_f), "groups": ngroups, "input_partitions": len(pieces), "block_side": grid.side,
             "boundary_pairs": npairs, "boundary_nodes": len(bnode)}
     bnode_f, bkey_f, keys_f = cl.scatter([bnode, bkey, keys_sorted], broadcast=True)
-    params = {"eps_km": eps_km, "min_weight": min_weight, "algorithm": algorithm, "npartitions": ntask,
+    params = {"eps_km": eps_km, "min_weight": min_weight, "algorithm": algorithm, "task_engine": task_algorithm,
+              "npartitions": ntask,
               "weight_column": weight_column, "block_side_chord": grid.side}
     if out is None:
         fin = [cl.submit(_finish_part, f, keys_f, bnode_f, bkey_f, None, pure=True) for f in res_f]
@@ -725,6 +732,21 @@ def dbscan(
             raise GeocityError(f"internal error: {written} labels written for {n} points; nothing was written")
         _write_provenance(tmp, params, inputs, {"n_points": n, "n_clusters": n_clusters, **info})
     return DistributedResult(labels=None, output=out, n_points=n, n_clusters=n_clusters, info=info)
+
+
+def _task_algorithm(algorithm: str, n: int, r: float) -> str:
+    """The engine each task runs: ``"auto"`` becomes the engine that ``geodesic_dbscan``'s
+    ``"auto"`` would pick for all ``n`` points on one machine (grid from
+    :data:`~geocity.dbscan.GRID_MIN_POINTS` with numba, when eps allows), so that the
+    neighbourhood sums are added in the same order as in the single-machine run."""
+    import importlib.util
+
+    from .dbscan import GRID_MIN_POINTS
+
+    if algorithm != "auto":
+        return algorithm
+    grid_ok = (2.0 / r + 2) < 2.0e6 and importlib.util.find_spec("numba") is not None
+    return "grid" if n >= GRID_MIN_POINTS and grid_ok else "kdtree"
 
 
 def _delayed(fn):
