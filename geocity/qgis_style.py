@@ -50,6 +50,7 @@ __all__ = [
     "points_vrt",
     "csvt",
     "style_for_file",
+    "qml_to_sld",
     "sidecar_files",
     "STYLE_NAME",
 ]
@@ -598,7 +599,8 @@ def _has_table(con: sqlite3.Connection, name: str) -> bool:
     return con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() is not None
 
 
-def add_to_geopackage(path: str | Path, layer: str, *, qml: str, qmd: str | None, timestamp: str) -> None:
+def add_to_geopackage(path: str | Path, layer: str, *, qml: str, qmd: str | None, timestamp: str,
+                      sld: str | None = None) -> None:
     """Store ``qml`` as ``layer``'s default style and ``qmd`` as its metadata in the GeoPackage ``path``.
 
     ``layer_styles`` (QGIS's schema, ``useAsDefault=1``, registered in
@@ -625,8 +627,9 @@ def add_to_geopackage(path: str | Path, layer: str, *, qml: str, qmd: str | None
             con.execute(
                 "INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, f_geometry_column, "
                 "styleName, styleQML, styleSLD, useAsDefault, description, owner, ui, update_time) "
-                "VALUES ('', '', ?, ?, ?, ?, '', 1, ?, 'geocity', '', ?)",
-                (layer, geometry_column, STYLE_NAME, qml, "geocity default style from styles/*.yaml", timestamp))
+                "VALUES ('', '', ?, ?, ?, ?, ?, 1, ?, 'geocity', '', ?)",
+                (layer, geometry_column, STYLE_NAME, qml, sld or "", "geocity default style from styles/*.yaml",
+                 timestamp))
             if qmd is None:
                 return
             if not _has_table(con, "gpkg_metadata"):
@@ -706,7 +709,8 @@ def sidecar_files(path: Path) -> list[Path]:
 
     A shapefile or GeoTIFF ``x.shp``/``x.tif``: ``x.qml`` and ``x.qmd`` (QGIS
     loads a same-named ``.qml``/``.qmd`` as the layer's default style and
-    metadata). A CSV ``x.csv``: ``x.csv.qml``, ``x.csv.qmd``, ``x.csv.vrt``
+    metadata) and ``x.sld`` (the style in SLD 1.1 for GeoServer, where SLD can
+    say it). A CSV ``x.csv``: ``x.csv.qml``, ``x.csv.qmd``, ``x.csv.vrt``
     (the point layer; QGIS takes the style and metadata of ``x.csv.vrt`` from
     ``x.csv.qml``/``x.csv.qmd``, so a CSV's sidecars never meet those of a
     shapefile ``x.shp`` in the same folder) and ``x.csvt`` (column types, the
@@ -719,7 +723,7 @@ def sidecar_files(path: Path) -> list[Path]:
     if ext == ".csv":
         return [path.with_name(path.name + e) for e in (".qml", ".qmd", ".vrt")] + [path.with_suffix(".csvt")]
     base = path.with_suffix("")
-    return [base.with_name(base.name + e) for e in (".qml", ".qmd")]
+    return [base.with_name(base.name + e) for e in (".qml", ".qmd", ".sld")]
 
 
 def geometry_family(df, declared: str | None = None) -> str | None:
@@ -760,7 +764,8 @@ def write_vector_sidecars(df, types: Mapping[str, str], tmp: Path, *, record_tex
     if ext == ".gpkg":
         qml = vector_qml(columns, geometry=geom, types=types, values=values, lang=lang, style=style)
         qmd = layer_qmd(record, title=_title(tmp.name, record), crs_authid=_authid(df)) if record else None
-        add_to_geopackage(tmp, layer or tmp.stem, qml=qml, qmd=qmd, timestamp=gpkg_timestamp or "1970-01-01T00:00:00Z")
+        add_to_geopackage(tmp, layer or tmp.stem, qml=qml, qmd=qmd, timestamp=gpkg_timestamp or "1970-01-01T00:00:00Z",
+                          sld=qml_to_sld(qml, name=layer or tmp.stem, style=style))
         return []
     files = sidecar_files(tmp)
     if not files:
@@ -784,6 +789,10 @@ def write_vector_sidecars(df, types: Mapping[str, str], tmp: Path, *, record_tex
                      style=style, notes=layer_notes(record, title=title) if record is not None else None)
     files[0].write_text(qml, encoding="utf-8", newline="\n")
     written.append(files[0])
+    sld = qml_to_sld(qml, name=tmp.stem, style=style) if ext == ".shp" else None
+    if sld is not None:
+        files[2].write_text(sld, encoding="utf-8", newline="\n")
+        written.append(files[2])
     if record is not None:
         files[1].write_text(layer_qmd(record, title=title, crs_authid=_authid(df) if ext != ".csv" else "EPSG:4326"),
                             encoding="utf-8", newline="\n")
@@ -840,9 +849,10 @@ def write_raster_sidecars(tmp: Path, *, dest: Path | None = None, record: Mappin
         vals = np.asarray(band.compressed(), dtype="float64")
         vals = vals[np.isfinite(vals) & (vals > 0)]
         vmax = float(np.percentile(vals, 99)) if vals.size else 1.0
-        files[0].write_text(raster_qml(vmax, label="0", style=style, notes=layer_notes(rec, title=title)),
-                            encoding="utf-8", newline="\n")
-        written.append(files[0])
+        qml_text = raster_qml(vmax, label="0", style=style, notes=layer_notes(rec, title=title))
+        files[0].write_text(qml_text, encoding="utf-8", newline="\n")
+        files[2].write_text(qml_to_sld(qml_text, name=tmp.stem, style=style), encoding="utf-8", newline="\n")
+        written += [files[0], files[2]]
     files[1].write_text(layer_qmd(rec, title=title, crs_authid=authid, layer_type="dataset"),
                         encoding="utf-8", newline="\n")
     written.append(files[1])
@@ -884,3 +894,182 @@ def style_for_file(path: str | Path, *, layer: str | None = None, lang: str = "b
                                    key=lambda v: (str(type(v)), v))} if "cluster_id" in columns else {}
     return vector_qml(columns, geometry=geometry_family(df), field_names=short or None, types=types,
                       values=values, lang=lang, style=style)
+
+
+# --------------------------------------------------------------------------
+# SLD (OGC Symbology Encoding 1.1), for GeoServer and other SLD readers
+# --------------------------------------------------------------------------
+_SLD = "http://www.opengis.net/sld"
+_SE = "http://www.opengis.net/se"
+_OGC = "http://www.opengis.net/ogc"
+_PX_PER_MM = 96.0 / 25.4
+
+
+def _hex(rgba: str) -> tuple[str, float]:
+    """``"r,g,b,a"`` (QGIS) → ``("#rrggbb", opacity)``."""
+    r, g, b, a = (int(v) for v in rgba.split(",")[:4])
+    return f"#{r:02x}{g:02x}{b:02x}", round(a / 255.0, 3)
+
+
+def _se(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+    e = ET.SubElement(parent, f"{{{_SE}}}{tag}", attrs)
+    if text is not None:
+        e.text = text
+    return e
+
+
+def _stroke(parent: ET.Element, color: str, width_mm: float, alpha: float) -> None:
+    s = _se(parent, "Stroke")
+    hx, op = _hex(color)
+    _se(s, "SvgParameter", hx, name="stroke")
+    _se(s, "SvgParameter", _num(round(op * alpha, 3)), name="stroke-opacity")
+    _se(s, "SvgParameter", _num(round(width_mm * _PX_PER_MM, 2)), name="stroke-width")
+
+
+def _fill_el(parent: ET.Element, color: str, alpha: float) -> None:
+    f = _se(parent, "Fill")
+    hx, op = _hex(color)
+    _se(f, "SvgParameter", hx, name="fill")
+    _se(f, "SvgParameter", _num(round(op * alpha, 3)), name="fill-opacity")
+
+
+def _symbolizer(rule: ET.Element, symbol: ET.Element) -> None:
+    layer = symbol.find("layer")
+    props = {p.get("k"): p.get("v") for p in layer.findall("prop")}
+    alpha = float(symbol.get("alpha", "1"))
+    cls = layer.get("class")
+    if cls == "SimpleMarker":
+        ps = _se(rule, "PointSymbolizer")
+        mark = _se(_se(ps, "Graphic"), "Mark")
+        _se(mark, "WellKnownName", "circle")
+        _fill_el(mark, props["color"], alpha)
+        _stroke(mark, props["outline_color"], float(props["outline_width"]), alpha)
+        _se(ps.find(f"{{{_SE}}}Graphic"), "Size", _num(round(float(props["size"]) * _PX_PER_MM, 2)))
+    elif cls == "SimpleLine":
+        _stroke(_se(rule, "LineSymbolizer"), props["line_color"], float(props["line_width"]), alpha)
+    else:
+        ps = _se(rule, "PolygonSymbolizer")
+        _fill_el(ps, props["color"], alpha)
+        _stroke(ps, props["outline_color"], float(props["outline_width"]), alpha)
+
+
+def _filter(rule: ET.Element, op: str, attr: str, *values: str) -> None:
+    f = ET.SubElement(rule, f"{{{_OGC}}}Filter")
+    if op == "between":
+        parent = ET.SubElement(f, f"{{{_OGC}}}And")
+        for tag, v in (("PropertyIsGreaterThanOrEqualTo", values[0]), (values[2], values[1])):
+            c = ET.SubElement(parent, f"{{{_OGC}}}{tag}")
+            ET.SubElement(c, f"{{{_OGC}}}PropertyName").text = attr
+            ET.SubElement(c, f"{{{_OGC}}}Literal").text = v
+        return
+    c = ET.SubElement(f, f"{{{_OGC}}}PropertyIsEqualTo")
+    ET.SubElement(c, f"{{{_OGC}}}PropertyName").text = attr
+    ET.SubElement(c, f"{{{_OGC}}}Literal").text = values[0]
+
+
+_IDENT = r'"((?:[^"]|"")*)"'
+
+
+def _label_field(root: ET.Element) -> tuple[str, tuple[str, int] | None] | None:
+    """``(field, (rank field, max rank) or None)`` of a label that SLD can say (one
+    field, shown up to a rank); ``None`` otherwise (SLD has no QGIS expressions)."""
+    import re
+
+    ts = root.find("labeling/settings/text-style")
+    if ts is None:
+        return None
+    expr = ts.get("fieldName", "")
+    gate = None
+    m = re.fullmatch(r"if\(" + _IDENT + r" <= (\d+), (.*), NULL\)", expr)
+    if m:
+        gate = (m.group(1).replace('""', '"'), int(m.group(2)))
+        expr = m.group(3)
+    m = re.fullmatch(_IDENT, expr) or re.match(r"(?:coalesce|concat)\(" + _IDENT, expr)
+    return (m.group(1).replace('""', '"'), gate) if m else None
+
+
+def _text_symbolizer(rule: ET.Element, root: ET.Element, field: str, style: Mapping) -> None:
+    ts = _se(rule, "TextSymbolizer")
+    lab = _se(ts, "Label")
+    ET.SubElement(lab, f"{{{_OGC}}}PropertyName").text = field
+    font = _se(ts, "Font")
+    _se(font, "SvgParameter", style["fonts"]["family_zh"], name="font-family")
+    _se(font, "SvgParameter", _num(style["fonts"]["label_size"] + 2), name="font-size")
+    halo = _se(ts, "Halo")
+    _se(halo, "Radius", _num(style["labels"]["halo_width"]))
+    _fill_el(halo, _rgba(style["colors"]["halo"]), 1.0)
+    _fill_el(ts, _rgba(style["colors"]["text"]), 1.0)
+
+
+def _sld_document(name: str, title: str) -> tuple[ET.Element, ET.Element]:
+    ET.register_namespace("", _SLD)
+    ET.register_namespace("se", _SE)
+    ET.register_namespace("ogc", _OGC)
+    root = ET.Element(f"{{{_SLD}}}StyledLayerDescriptor", {"version": "1.1.0"})
+    nl = ET.SubElement(root, f"{{{_SLD}}}NamedLayer")
+    _se(nl, "Name", name)
+    us = ET.SubElement(nl, f"{{{_SLD}}}UserStyle")
+    _se(us, "Name", STYLE_NAME)
+    _se(_se(us, "Description"), "Title", title)
+    return root, _se(us, "FeatureTypeStyle")
+
+
+def qml_to_sld(qml: str, *, name: str, style: Mapping | str | None = None) -> str | None:
+    """The SLD 1.1 (Symbology Encoding) form of a geocity QML style, where SLD can say it:
+    categories as equality rules (the "other values" class as an ``ElseFilter``), graduated
+    classes as ranges, fixed symbol sizes (a size by rank, a QGIS expression, is left at the
+    class size), a label of one field (the Chinese name when the QML shows both), a raster's
+    colour map with its transparent zero. ``None`` for a table without geometry."""
+    style = _styles._style(style)
+    root = ET.fromstring(qml.split("\n", 1)[1] if qml.startswith("<!DOCTYPE") else qml)
+    doc, fts = _sld_document(name, f"{name} — geocity")
+    rr = root.find("pipe/rasterrenderer")
+    if rr is not None:
+        rule = _se(fts, "Rule")
+        rs = _se(rule, "RasterSymbolizer")
+        cm = _se(rs, "ColorMap")
+        ramp = _se(cm, "Interpolate", fallbackValue="#00000000")
+        _se(ramp, "LookupValue", "Rasterdata")
+        for item in rr.findall("rastershader/colorrampshader/item"):
+            ip = _se(ramp, "InterpolationPoint")
+            _se(ip, "Data", item.get("value"))
+            _se(ip, "Value", item.get("color") + ("00" if item.get("alpha") == "0" else ""))
+        ET.indent(doc, space="  ")
+        return ET.tostring(doc, encoding="unicode", xml_declaration=True) + "\n"
+    ren = root.find("renderer-v2")
+    if ren is None:
+        return None
+    symbols = {s.get("name"): s for s in ren.findall("symbols/symbol")}
+    attr = ren.get("attr", "")
+    label = _label_field(root) if root.get("labelsEnabled") == "1" else None
+    if ren.get("type") == "categorizedSymbol":
+        for cat in ren.findall("categories/category"):
+            rule = _se(fts, "Rule")
+            _se(rule, "Name", cat.get("label") or cat.get("value"))
+            if cat.get("value") == "":
+                _se(rule, "ElseFilter")
+            else:
+                _filter(rule, "eq", attr, cat.get("value"))
+            _symbolizer(rule, symbols[cat.get("symbol")])
+    elif ren.get("type") == "graduatedSymbol":
+        ranges = ren.findall("ranges/range")
+        for i, rg in enumerate(ranges):
+            rule = _se(fts, "Rule")
+            _se(rule, "Name", rg.get("label"))
+            upper_op = "PropertyIsLessThanOrEqualTo" if i == len(ranges) - 1 else "PropertyIsLessThan"
+            _filter(rule, "between", attr, rg.get("lower"), rg.get("upper"), upper_op)
+            _symbolizer(rule, symbols[rg.get("symbol")])
+    else:
+        rule = _se(fts, "Rule")
+        _symbolizer(rule, next(iter(symbols.values())))
+    if label:
+        rule = _se(fts, "Rule")
+        field, gate = label
+        if gate is not None:
+            f = ET.SubElement(rule, f"{{{_OGC}}}Filter")
+            c = ET.SubElement(f, f"{{{_OGC}}}PropertyIsLessThanOrEqualTo")
+            ET.SubElement(c, f"{{{_OGC}}}PropertyName").text = gate[0]
+            ET.SubElement(c, f"{{{_OGC}}}Literal").text = str(gate[1])
+        _text_symbolizer(rule, root, field, style)
+    ET.indent(doc, space="  ")
+    return ET.tostring(doc, encoding="unicode", xml_declaration=True) + "\n"

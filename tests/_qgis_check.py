@@ -104,6 +104,11 @@ def _vector(spec: dict) -> dict:
                 texts.setdefault(f.name(), []).append(v)
     out["text_values"] = texts
     _metadata_of(lyr, out)
+    if spec.get("sld"):  # the SLD form of the style, loaded into a second copy of the layer
+        other = QgsVectorLayer(uri, "sld", "ogr")
+        msg, ok = other.loadSldStyle(spec["sld"])
+        out["sld"] = {"ok": bool(ok), "message": msg, "renderer": _renderer(other.renderer()),
+                      "labels": bool(other.labelsEnabled())}
     return out
 
 
@@ -131,6 +136,10 @@ def _raster(spec: dict) -> dict:
     tr = r.rasterTransparency()
     out["transparent_values"] = [(p.min, p.max, p.percentTransparent) for p in tr.transparentSingleValuePixelList()]
     _metadata_of(lyr, out)
+    if spec.get("sld"):
+        other = QgsRasterLayer(spec["path"], "sld", "gdal")
+        msg, ok = other.loadSldStyle(spec["sld"])
+        out["sld"] = {"ok": bool(ok), "message": msg, "renderer": {"type": other.renderer().type()}}
     return out
 
 

@@ -78,7 +78,7 @@ def test_shapefile_set_cpg_prj_and_chinese(tmp_path):
     written = export.write(_polygons(), out)
     assert _files(tmp_path) == sorted(
         ["clusters.shp", "clusters.shx", "clusters.dbf", "clusters.prj", "clusters.cpg", "clusters.fields.csv",
-         "clusters.qml"]  # the QGIS default style
+         "clusters.qml", "clusters.sld"]  # the QGIS default style, and as SLD
     )
     assert sorted(p.name for p in written) == _files(tmp_path)
     assert written[0] == out  # main file first

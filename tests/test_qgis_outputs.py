@@ -152,7 +152,7 @@ def outputs(tmp_path_factory):
     tif = density.write_geotiff(surf, out / "weight_density.tif")
     export.write_metadata(tif, params=surf.metadata)
     specs = {
-        "clusters_shp": {"path": str(out / "clusters.shp")},
+        "clusters_shp": {"path": str(out / "clusters.shp"), "sld": str(out / "clusters.sld")},
         "members_vrt": {"path": str(out / "clusters_members.csv.vrt")},
         "clusters_gpkg": {"path": str(out / "clusters.gpkg"), "layer": "clusters"},
         "corridor_vrt": {"path": str(out / "corridor_members.csv.vrt")},
@@ -279,6 +279,14 @@ def test_sidecar_metadata_is_qgis_default_metadata_and_notes(report):
     assert "user-supplied scores" in tif["default_metadata"]["abstract"]  # weights_proxy false
     assert tif["notes"].startswith("<h3>density of weight")
     assert report["corridor_vrt"]["default_metadata"]["title"] == "corridor_members — geocity corridors"
+
+
+def test_sld_loads_in_qgis(report):
+    """The SLD beside a shapefile (for GeoServer) is read back by QGIS as rules with labels
+    (QGIS 3.22 reads no raster SLD; the GeoTIFF's is checked in test_qgis_style.py)."""
+    shp = report["clusters_shp"]["sld"]
+    assert shp["ok"], shp["message"]
+    assert shp["renderer"]["type"] == "RuleRenderer" and shp["labels"]
 
 
 if __name__ == "__main__":  # pragma: no cover

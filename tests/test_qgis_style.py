@@ -223,3 +223,34 @@ def test_geopackage_style_rows_name_the_geometry_column(tmp_path):
     finally:
         con.close()
     assert rows == {"table": "", "pts": "geom"}  # QGIS looks a style up by table and geometry column
+
+
+def test_sld_of_categories_ranges_labels_and_raster():
+    ns = {"se": "http://www.opengis.net/se", "ogc": "http://www.opengis.net/ogc"}
+    qml = qgis_style.vector_qml(["name_en", "name_zh", "typology"], geometry="polygon")
+    sld = ET.fromstring(qgis_style.qml_to_sld(qml, name=HOSTILE).split("\n", 1)[1])
+    rules = sld.findall(".//se:Rule", ns)
+    values = [r.findtext("ogc:Filter/ogc:PropertyIsEqualTo/ogc:Literal", namespaces=ns) for r in rules]
+    assert values[:4] == ["multi-pole cross-border", "multi-pole domestic", "single-pole cross-border",
+                          "single-pole domestic"]
+    assert rules[4].find("se:ElseFilter", ns) is not None  # QGIS's "all other values"
+    assert rules[0].findtext(".//se:SvgParameter[@name='fill']", namespaces=ns) == "#8e3b8f"
+    assert rules[-1].findtext(".//se:Label/ogc:PropertyName", namespaces=ns) == "name_zh"
+    assert sld.findtext(".//se:Name", namespaces=ns) == HOSTILE
+    qml = qgis_style.vector_qml(["name_en", "name_zh", "gdci_rank", "region"], geometry="point", lang="en")
+    sld = ET.fromstring(qgis_style.qml_to_sld(qml, name="c").split("\n", 1)[1])
+    gate = sld.findall(".//se:Rule", ns)[-1].find("ogc:Filter/ogc:PropertyIsLessThanOrEqualTo", ns)
+    assert gate.findtext("ogc:PropertyName", namespaces=ns) == "gdci_rank" and gate.findtext(
+        "ogc:Literal", namespaces=ns) == "20"  # labels up to labels.max_rank, as the plates
+    from geocity.network import STRENGTH_CLASSES
+
+    qml = qgis_style.vector_qml(["weight"], geometry="line")
+    sld = ET.fromstring(qgis_style.qml_to_sld(qml, name="l").split("\n", 1)[1])
+    lows = [float(r.findtext("ogc:Filter/ogc:And/ogc:PropertyIsGreaterThanOrEqualTo/ogc:Literal", namespaces=ns))
+            for r in sld.findall(".//se:Rule", ns)]
+    assert lows == sorted(lo for lo, _ in STRENGTH_CLASSES)
+    sld = ET.fromstring(qgis_style.qml_to_sld(qgis_style.raster_qml(4.0), name="d").split("\n", 1)[1])
+    pts = sld.findall(".//se:InterpolationPoint", ns)
+    assert pts[0].findtext("se:Data", namespaces=ns) == "0" and pts[0].findtext("se:Value", namespaces=ns)[-2:] == "00"
+    assert float(pts[-1].findtext("se:Data", namespaces=ns)) == 4.0
+    assert qgis_style.qml_to_sld(qgis_style.vector_qml(["a"], geometry=None), name="t") is None
