@@ -241,6 +241,11 @@ def geodesic_dbscan(
     >>> labels.tolist(), core.tolist()
     ([0, 0, 0, -1], [True, True, True, False])
     """
+    if type(lat).__module__.partition(".")[0] == "dask":  # dask arrays: on the Dask cluster (geocity.distributed)
+        from .distributed import dask_dbscan
+
+        return dask_dbscan(lat, lon, eps_km=eps_km, min_weight=min_weight, weights=weights, algorithm=algorithm,
+                           return_info=return_info)
     lat, lon, eps_km, min_weight, w = _validate_engine_args(
         lat, lon, eps_km, min_weight, weights, algorithm, progress
     )
