@@ -4,6 +4,7 @@ worker it runs (geocity.qgis_worker), and every algorithm run through the real
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import zipfile
@@ -90,8 +91,11 @@ def _inputs(d: Path) -> dict[str, Path]:
     }, geometry=[Point(179.8, -17), Point(-179.8, -17.1), Point(179.95, -16.9),
                  Point(0, 89.6), Point(120, 89.6), Point(-120, 89.7)], crs=4326)
     pts = pd.concat([c, extra], ignore_index=True)
-    paths = {"points": d / "points.gpkg", "edges": d / "edges.csv", "corridor": d / "corridor.geojson"}
+    paths = {"points": d / "points.gpkg", "edges": d / "edges.csv", "corridor": d / "corridor.geojson",
+             "east_asia": d / "east_asia.gpkg"}
     pts.to_file(paths["points"], layer="points")
+    # a regional surface (a world grid takes the density engine half a minute)
+    pts.cx[100:150, 10:50].to_file(paths["east_asia"], layer="points")
     pd.DataFrame({"source": ["beijing-cn", "tokyo-jp", "am-1"], "target": ["shanghai-cn", "seoul-kr", "am-2"],
                   "weight": [3.0, 2.0, 1.0]}).to_csv(paths["edges"], index=False)
     gpd.GeoDataFrame({"corridor": ["TEST"], "branch": ["main"]},
@@ -131,8 +135,8 @@ def qgis_runs(tmp_path_factory):
         "user_corridor": ["run", "geocity:corridor_members", "--", f"INPUT={pts}", "CORRIDORS=TEST",
                           f"CORRIDOR_LAYER={inp['corridor']}", "WITHIN_KM=80", "KEEP_ALL=true",
                           f"OUTPUT={out['user_corridor']}"],
-        "density": ["run", "geocity:density", "--", f"INPUT={pts}", "WEIGHT_FIELD=composite", "BANDWIDTH_KM=400",
-                    "CELL_KM=150", f"OUTPUT={out['density']}"],
+        "density": ["run", "geocity:density", "--", f"INPUT={inp['east_asia']}", "WEIGHT_FIELD=composite",
+                    "BANDWIDTH_KM=200", "CELL_KM=50", f"OUTPUT={out['density']}"],
         "gravity": ["run", "geocity:links", "--", f"INPUT={pts}", "ID_FIELD=city_id", "NAME_FIELD=name_en",
                     "WEIGHT_FIELD=innovation", "TOP_K=3", f"OUTPUT={out['gravity']}"],
         "edges": ["run", "geocity:links", "--", f"INPUT={pts}", "ID_FIELD=city_id", "MODE=1",
@@ -146,6 +150,42 @@ def qgis_runs(tmp_path_factory):
         futures["missing"] = pool.submit(_run, missing_env, "run", "geocity:install_geocity")
         done = {k: f.result() for k, f in futures.items()}
     return {"runs": done, "inputs": inp, "outputs": out, "dir": d}
+
+
+MESSAGE_BAR = r"""
+import json, sys
+from qgis.core import QgsApplication
+app = QgsApplication([], False)
+app.initQgis()
+sys.path.insert(0, sys.argv[1])
+import geocity_provider
+shown = []
+class Bar:
+    def pushMessage(self, title, text, level=0, duration=0):
+        shown.append([title, text])
+class Iface:
+    def messageBar(self):
+        return Bar()
+plugin = geocity_provider.classFactory(Iface())
+plugin.initGui()
+algs = [a.id() for a in QgsApplication.processingRegistry().providerById("geocity").algorithms()]
+plugin.unload()
+print(json.dumps({"shown": shown, "algorithms": algs}))
+app.exitQgis()
+"""
+
+
+def test_message_bar_says_how_to_install_when_geocity_is_missing(qgis_runs):
+    script = qgis_runs["dir"] / "message_bar.py"
+    script.write_text(MESSAGE_BAR, encoding="utf-8")
+    plugins = qgis_runs["dir"] / "profile" / "profiles" / "default" / "python" / "plugins"
+    env = _qgis.qgis_env(qgis_runs["dir"] / "profile2", GEOCITY_PYTHON=str(qgis_runs["dir"] / "no-such-python"))
+    res = subprocess.run([_qgis.QGIS_PYTHON, str(script), str(plugins)], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr[-3000:]
+    got = json.loads(res.stdout.strip().splitlines()[-1])
+    assert got["algorithms"] == ["geocity:install_geocity"]
+    assert len(got["shown"]) == 1 and "-m pip install" in got["shown"][0][1]
 
 
 def _ok(qgis_runs, name):
@@ -235,7 +275,8 @@ def test_density_same_as_python_api(qgis_runs):
     from geocity import density
 
     _ok(qgis_runs, "density")
-    want = density.density(_points(qgis_runs), weight="composite", bandwidth_km=400, cell_km=150)
+    pts = gpd.read_file(qgis_runs["inputs"]["east_asia"])
+    want = density.density(pts, weight="composite", bandwidth_km=200, cell_km=50)
     with rasterio.open(qgis_runs["outputs"]["density"]) as src:
         got = src.read(1, masked=True)
         crs = src.crs
@@ -243,6 +284,7 @@ def test_density_same_as_python_api(qgis_runs):
     assert got.shape == want.values.shape
     assert np.allclose(got.filled(np.nan), want.values.astype("float32"), rtol=1e-6, atol=0, equal_nan=True)
     assert crs == want.crs and transform.almost_equals(want.transform)
+    assert np.nanmax(got.filled(np.nan)) > 0 and got.shape[0] > 20
 
 
 def _same_links(got, want):
