@@ -64,9 +64,7 @@ _SCORE_ZH = {k: TERMS[k][1] for k in ("innovation", "industry", "infrastructure"
 # data: the weights are an input column; the analysis computes density and links
 # --------------------------------------------------------------------------
 def _dimension_table(ctx: RecipeContext, table: str, dim_filter: str | None):
-    from . import layers
-
-    dr = layers.load("dimension_ranks")
+    dr = ctx.analysis.ranks("dimension_ranks")
     t = dr.loc[dr["table"].astype(str).str.replace("Table ", "", regex=False).str.strip() == table]
     if dim_filter is not None and "dimension" in t.columns:
         t = t.loc[t["dimension"].astype(str).str.lower().str.contains(dim_filter)]
@@ -193,7 +191,7 @@ def _landscape(name: str):
         styles = [(ramp[-1], st["lines"]["link_strong"], st["opacity"]["link_strong"]),
                   (ramp[-3], st["lines"]["link_medium"], st["opacity"]["link_medium"]),
                   (ramp[-4], st["lines"]["link_weak"], st["opacity"]["link_weak"])]
-        for (lo, hi), (color, lw, alpha), z in zip(STRENGTH_CLASSES, styles, (4.6, 4.4, 4.2)):
+        for (lo, hi), (color, lw, alpha), z in zip(STRENGTH_CLASSES, styles, (4.6, 4.4, 4.2), strict=True):
             sel = links.loc[(links["weight"] >= lo) & ((links["weight"] < hi) | (hi >= 1.0))]
             if len(sel):
                 plate.add_lines(sel.geometry, color=color, linewidth=lw, alpha=alpha, zorder=z,
@@ -217,7 +215,7 @@ def _landscape(name: str):
         handles = [_patch_handle(cmap(0.25), alpha=0.5), _patch_handle(cmap(1.0), alpha=0.8)]
         labels_ = [ctx.text("Low density (modelled)", "低密度（模型）", sep=" "),
                    ctx.text("High density (modelled)", "高密度（模型）", sep=" ")]
-        for (lo, hi), (color, lw, _a) in zip(STRENGTH_CLASSES, styles):
+        for (lo, hi), (color, lw, _a) in zip(STRENGTH_CLASSES, styles, strict=True):
             handles.append(_line_handle(color, lw * 1.5))
             rng = f"≥ {lo:g}" if hi >= 1.0 else f"{lo:g}–{hi:g}"
             labels_.append(ctx.text(f"Modelled link, strength {rng}", f"模型联系，强度 {rng}", sep=" "))

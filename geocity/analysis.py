@@ -84,6 +84,11 @@ class Analysis:
         Gravity model of the networks.
     basemap
         None (embedded Natural Earth), a GeoDataFrame or a polygon file.
+    edition
+        None (the embedded 2022 rankings, read through :mod:`geocity.layers`),
+        an :class:`~geocity.edition.Edition`, an edition folder or
+        ``"report-2022"``: the rankings (and cities new to them) every result
+        and label of the run comes from.
 
     Notes
     -----
@@ -106,6 +111,7 @@ class Analysis:
     beta: float | None = None
     top_k: int | None = None
     basemap: Any = None
+    edition: Any = None
     _cache: dict = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -145,6 +151,14 @@ class Analysis:
                             f"infrastructure) that do not all vanish, got {self.dimension_weights!r}")
         if problems:
             raise ValidationError("analysis parameters: " + "; ".join(problems))
+        if self.edition is not None:
+            from .edition import Edition, read_edition
+
+            if isinstance(self.edition, (str, Path)):
+                self.edition = read_edition(self.edition)  # checked now, before anything is computed or written
+            elif not isinstance(self.edition, Edition):
+                raise ValidationError(f"edition must be an edition folder or a geocity.edition.Edition, not "
+                                      f"{type(self.edition).__name__}")
         if self.corridors is not None:
             self.corridors = tuple(self._corridor_names(self.corridors))
 
@@ -162,6 +176,7 @@ class Analysis:
             Path(self.basemap).name if isinstance(self.basemap, (str, Path)) else "user layer")
         out["corridors"] = list(self.corridor_names)
         out["dimension_weights"] = list(self.dimension_weights)
+        out["edition"] = None if self.edition is None else (self.edition.name or self.edition.folder.name)
         return out
 
     def _once(self, key: Any, make):
@@ -179,18 +194,59 @@ class Analysis:
             return Path(self.scores).name
         return "user table"
 
+    @property
+    def year(self) -> int:
+        """The year of the rankings (2022: the embedded report)."""
+        return 2022 if self.edition is None else int(self.edition.year)
+
+    @property
+    def previous_year(self) -> int | None:
+        """The year the GDCI rank changes compare with (2021 for the report):
+        the previous edition's, or the year before for a printed change
+        column; None when the edition has no changes."""
+        if self.edition is None:
+            return 2021
+        ed = self.edition
+        how = ed.change_source.get("gdci", "none")
+        if how == "none":
+            return None
+        return ed.previous_year if ed.previous_year is not None else ed.year - 1
+
     def cities(self):
-        """The report's cities with their GDCI and BRI ranks (a copy)."""
+        """The cities with their GDCI and BRI ranks (a copy): the report's,
+        or the edition's (plus the cities it adds, ``edition_new``)."""
         from . import layers
 
-        return self._once("cities", layers.cities_with_ranks).copy()
+        make = layers.cities_with_ranks if self.edition is None else self.edition.cities_with_ranks
+        return self._once("cities", make).copy()
+
+    def ranks(self, key: str):
+        """An edition's table (``gdci``, ``bri`` or ``dimension_ranks``; a copy)."""
+        from . import layers
+
+        if key not in ("gdci", "bri", "dimension_ranks"):
+            raise NotFoundError(f"unknown ranking {key!r}; valid: gdci, bri, dimension_ranks")
+        if self.edition is not None:
+            return getattr(self.edition, key).copy()
+        return layers.load(key if key == "dimension_ranks" else f"{key}_2022")
 
     def scored(self):
         """The cities with ranks and 3I scores (``score_source`` per city; a copy)."""
-        from .scores import city_scores
+        from .scores import SCORE_COLUMNS, city_scores, rank_proxy_scores
 
-        return self._once("scored", lambda: city_scores(self.cities(), source=self.scores,
-                                                         weights=self.dimension_weights)).copy()
+        def make():
+            cities = self.cities()
+            if self.scores is not None or self.edition is None:
+                return city_scores(cities, source=self.scores, weights=self.dimension_weights)
+            # the edition's rank proxies: the same rule on that year's lists
+            sc = rank_proxy_scores(cities["city_id"].astype(str), gdci=self.ranks("gdci"),
+                                   dimension_ranks=self.ranks("dimension_ranks"), weights=self.dimension_weights)
+            out = cities.copy()
+            for c in (*SCORE_COLUMNS, "score_source"):
+                out[c] = sc[c].to_numpy()
+            return out
+
+        return self._once("scored", make).copy()
 
     @property
     def provenance(self) -> _provenance.ScoreProvenance:
@@ -201,7 +257,10 @@ class Analysis:
         """Files the scores are built from, for the checksums of provenance records."""
         from . import scores
 
-        return scores.input_files(self.scores if isinstance(self.scores, (str, Path)) else None)
+        files = scores.input_files(self.scores if isinstance(self.scores, (str, Path)) else None)
+        if self.edition is not None:
+            files += [f for f in self.edition.files if f not in files]
+        return files
 
     def basemap_layer(self):
         """The basemap polygons (embedded Natural Earth or the user's), read and checked once."""
@@ -315,13 +374,11 @@ class Analysis:
     def unplaced_ranked(self) -> list[str]:
         """Notes on ranked cities the cities layer has no coordinates for
         (so the top-100 layers say why they show fewer than 100)."""
-        from . import layers
-
         def make():
             notes = []
             have = set(self.cities()["city_id"])
-            for key, label in (("gdci_2022", "GDCI"), ("bri_2022", "BRI")):
-                ranks = layers.load(key)
+            for key, label in (("gdci", "GDCI"), ("bri", "BRI")):
+                ranks = self.ranks(key)
                 missing = ranks[~ranks["city_id"].isin(have) & (ranks["rank"] <= 100)]
                 if len(missing):
                     ids = ", ".join(f"{r.city_id} (#{int(r.rank)})" for r in missing.itertuples())

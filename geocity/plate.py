@@ -118,23 +118,24 @@ class PlateSpec:
 # --------------------------------------------------------------------------
 # reading: YAML with the line of every key
 # --------------------------------------------------------------------------
-def _compose(path: Path) -> tuple[Any, dict]:
+def _compose(path: Path, what: str = "plate file") -> tuple[Any, dict]:
+    """Parse a YAML file and the line of every key path (list items by index)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise NotFoundError(f"plate file {str(path)!r} does not exist; give the path of a plate .yaml file "
+        raise NotFoundError(f"{what} {str(path)!r} does not exist; give the path of a {what} "
                             "(see examples/)") from None
     except UnicodeDecodeError:
-        raise ValidationError(f"plate file {str(path)!r} is not UTF-8 text; save it as UTF-8") from None
+        raise ValidationError(f"{what} {str(path)!r} is not UTF-8 text; save it as UTF-8") from None
     except OSError as exc:
-        raise ValidationError(f"cannot read plate file {str(path)!r}: {exc.strerror or exc}") from None
+        raise ValidationError(f"cannot read {what} {str(path)!r}: {exc.strerror or exc}") from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f", line {mark.line + 1}" if mark is not None else ""
-        raise ValidationError(f"plate file {str(path)!r}{where} is not valid YAML: "
+        raise ValidationError(f"{what} {str(path)!r}{where} is not valid YAML: "
                               f"{getattr(exc, 'problem', None) or exc}") from None
     lines: dict[tuple, int] = {}
     dups: list[str] = []
@@ -157,7 +158,7 @@ def _compose(path: Path) -> tuple[Any, dict]:
     if node is not None:
         walk(node, ())
     if dups:
-        raise ValidationError(f"plate file {str(path)!r}: duplicate key(s) {', '.join(dups)}; keep one of each")
+        raise ValidationError(f"{what} {str(path)!r}: duplicate key(s) {', '.join(dups)}; keep one of each")
     return data, lines
 
 
@@ -171,8 +172,8 @@ def _name(key: tuple) -> str:
 class _Problems:
     """Collects every problem of a plate file, each with its line and key."""
 
-    def __init__(self, path: Path, lines: dict):
-        self.path, self.lines, self.items = path, lines, []
+    def __init__(self, path: Path, lines: dict, what: str = "plate file"):
+        self.path, self.lines, self.items, self.what = path, lines, [], what
 
     def add(self, key: tuple, message: str) -> None:
         line = next((self.lines[key[:i]] for i in range(len(key), -1, -1) if key[:i] in self.lines), None)
@@ -188,7 +189,7 @@ class _Problems:
 
     def raise_if_any(self) -> None:
         if self.items:
-            raise ValidationError(f"plate file {str(self.path)!r}:\n  - " + "\n  - ".join(self.items))
+            raise ValidationError(f"{self.what} {str(self.path)!r}:\n  - " + "\n  - ".join(self.items))
 
 
 def _number(p: _Problems, key: tuple, v, *, lo: float = 0.0, hi: float = math.inf, unit: str = "") -> float | None:

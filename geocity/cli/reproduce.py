@@ -20,8 +20,12 @@ from . import options
               help="Corridor buffer distance (km; > 0, at most 2000), in every output.")
 @options.scores_file
 @options.style_file
+@click.option("--edition", "edition", type=click.Path(file_okay=False), default=None,
+              help="An edition folder (edition.yaml + gdci.csv, bri.csv, dimension_ranks.csv; see "
+                   "geocity.edition): build that year's products from its rankings. Default: the embedded 2022 "
+                   "edition.")
 @options.self_contained
-def command(output, overwrite, steps, lang, formats, within_km, scores_file, style, self_contained):
+def command(output, overwrite, steps, lang, formats, within_km, scores_file, style, edition, self_contained):
     """Rebuild the report's figures and exports from the embedded data.
 
     The files each step writes are listed, with their sha256, in
@@ -38,6 +42,10 @@ def command(output, overwrite, steps, lang, formats, within_km, scores_file, sty
     With --style (e.g. pacific) every plate and the web map take their looks
     from that style sheet layered over geocity's own.
 
+    With --edition DIR the rankings (GDCI, BRI, dimension tables) are that
+    edition's: Figures 2-1, 2-2, 3-1, 3-2, the table maps and every product
+    built from the scores follow them.
+
     Example: geocity reproduce -o out --overwrite
     """
     written = pipeline.reproduce(
@@ -50,5 +58,6 @@ def command(output, overwrite, steps, lang, formats, within_km, scores_file, sty
         scores=scores_file,
         self_contained=self_contained,
         style=style,
+        edition=edition,
     )
     click.echo(f"wrote {len(written)} files into {output}")
