@@ -342,3 +342,284 @@ def _border_labels(Q, start, end, ncore, lo, hi, clab, ptr, nbr, r2, rin2, rout2
                         best = clab[k]
                         break
             out[p] = best if best != big else -1
+
+
+@nb.njit(cache=True, parallel=True)
+def _keys(U, s, n, bits, key):
+    """Sort key of each point: its cell ``(x * n + y) * n + z`` (cells of side
+    ``s`` on [-1, 1]^3), then the Morton code of its position on a
+    ``2**bits`` sub-grid of the cell (so that runs of consecutive points of
+    a cell are compact)."""
+    f = float(1 << bits)
+    top = (1 << bits) - 1
+    for i in nb.prange(U.shape[0]):
+        k = 0
+        code = 0
+        for d in range(3):
+            v = (U[i, d] + 1.0) / s
+            c = np.floor(v)
+            k = k * n + np.int64(c)
+            sub = np.int64(np.floor((v - c) * f))
+            sub = min(max(sub, 0), top)
+            for b in range(bits):
+                code |= ((sub >> b) & 1) << (3 * b + d)
+        key[i] = (k << (3 * bits)) | code
+
+
+@nb.njit(cache=True, parallel=True)
+def _build_leaves(P, w, start, cnt, size, lptr, lbeg, lend, llo, lhi, lw):
+    """Leaves: runs of at most ``size`` consecutive points of each cell
+    (points ``start[c] .. start[c] + cnt[c] - 1``), cell ``c`` owning leaves
+    ``lptr[c] .. lptr[c+1]-1``; their point ranges, tight boxes and summed
+    weights (``w`` may be empty: no weights)."""
+    for c in nb.prange(start.size):
+        a = start[c]
+        e = start[c] + cnt[c]
+        for j in range(lptr[c], lptr[c + 1]):
+            b = min(a + size, e)
+            lbeg[j] = a
+            lend[j] = b
+            sw = 0.0
+            for d in range(3):
+                lo = P[a, d]
+                hi = lo
+                for q in range(a + 1, b):
+                    v = P[q, d]
+                    if v < lo:
+                        lo = v
+                    if v > hi:
+                        hi = v
+                llo[j, d] = lo
+                lhi[j, d] = hi
+            if w.size:
+                for q in range(a, b):
+                    sw += w[q]
+                lw[j] = sw
+            a = b
+
+
+@nb.njit(cache=True, parallel=True)
+def _build_groups(lptr, size, gptr, gbeg, gend, llo, lhi, lw, glo, ghi, gw):
+    """Groups: runs of at most ``size`` consecutive leaves of each cell (cell
+    ``c`` owning groups ``gptr[c] .. gptr[c+1]-1``); their leaf ranges, boxes
+    and summed weights."""
+    for c in nb.prange(lptr.size - 1):
+        a = lptr[c]
+        e = lptr[c + 1]
+        for g in range(gptr[c], gptr[c + 1]):
+            b = min(a + size, e)
+            gbeg[g] = a
+            gend[g] = b
+            sw = 0.0
+            for d in range(3):
+                lo = llo[a, d]
+                hi = lhi[a, d]
+                for j in range(a + 1, b):
+                    if llo[j, d] < lo:
+                        lo = llo[j, d]
+                    if lhi[j, d] > hi:
+                        hi = lhi[j, d]
+                glo[g, d] = lo
+                ghi[g, d] = hi
+            if lw.size:
+                for j in range(a, b):
+                    sw += lw[j]
+                gw[g] = sw
+            a = b
+
+
+@nb.njit(cache=True)
+def _scan_cell(P, w, mult, x, y, z, k, W, gptr, gbeg, gend, glo, ghi, gw, lbeg, lend, llo, lhi, lw,
+               r2, lo2, hi2, r, tol, in2, out2, weigh, band):
+    """Summed weight (if ``weigh``) of the points of cell ``k`` within eps of
+    (x, y, z), and (if ``band``) the number of input points of ``k`` on the
+    eps edge, through the cell's groups of leaves and leaves: a box wholly
+    inside (and clear of the edge band) adds its weight, a box wholly beyond
+    is skipped, only the leaves straddling the eps sphere are tested point
+    by point. Returns ``(weight, edge count)``."""
+    s = 0.0
+    e = 0
+    single = gptr[k + 1] - gptr[k] == 1
+    for g in range(gptr[k], gptr[k + 1]):
+        if not single:
+            if _box_max2(x, y, z, glo, ghi, g) < in2:
+                s += gw[g]
+                continue
+            if _box_min2(x, y, z, glo, ghi, g) > out2:
+                continue
+        for f in range(gbeg[g], gend[g]):
+            if _box_max2(x, y, z, llo, lhi, f) < in2:
+                s += lw[f]
+                continue
+            if _box_min2(x, y, z, llo, lhi, f) > out2:
+                continue
+            for q in range(lbeg[f], lend[f]):
+                dx = P[q, 0] - x
+                dy = P[q, 1] - y
+                dz = P[q, 2] - z
+                d2 = dx * dx + dy * dy + dz * dz
+                if weigh and d2 <= r2:
+                    s += w[q]
+                if band and d2 >= lo2 and d2 <= hi2:
+                    if abs(np.sqrt(d2) - r) <= tol:
+                        e += mult[q]
+    return s, e
+
+
+@nb.njit(cache=True, parallel=True)
+def _weight_sums_tree(P, w, mult, start, end, lo, hi, ptr, nbr, W, gptr, gbeg, gend, glo, ghi, gw,
+                      lbeg, lend, llo, lhi, lw, r2, lo2, hi2, r, tol, in2, out2, min_weight, ca, cb, out, edge):
+    """:func:`_weight_sums` with two levels of boxes inside each neighbour
+    cell (see :func:`_scan_cell`), and two savings: a point whose cell's
+    wholly-inside neighbour cells already reach ``min_weight`` is a core
+    point (``out`` gets that partial sum) and only looks for pairs on the eps
+    edge; and each unordered pair on the edge is counted once, by the point of
+    the lower cell (``edge[p]``: input points of higher cells on the edge;
+    no edge pair lies within one cell)."""
+    for c in nb.prange(ca, cb):
+        base = 0.0
+        part = np.empty(ptr[c + 1] - ptr[c], dtype=np.int64)
+        m = 0
+        for t in range(ptr[c], ptr[c + 1]):
+            k = nbr[t]
+            if _boxes_max2(lo, hi, c, lo, hi, k) < in2:
+                base += W[k]
+            else:
+                part[m] = k
+                m += 1
+        decided = base >= min_weight
+        for p in range(start[c], end[c]):
+            s = base
+            e = 0
+            x, y, z = P[p, 0], P[p, 1], P[p, 2]
+            for j in range(m):
+                k = part[j]
+                if decided and k < c:
+                    continue
+                if _box_max2(x, y, z, lo, hi, k) < in2:
+                    s += W[k]
+                    continue
+                if _box_min2(x, y, z, lo, hi, k) > out2:
+                    continue
+                ds, de = _scan_cell(P, w, mult, x, y, z, k, W, gptr, gbeg, gend, glo, ghi, gw, lbeg, lend, llo,
+                                    lhi, lw, r2, lo2, hi2, r, tol, in2, out2, not decided, k > c)
+                s += ds
+                e += de
+            out[p] = s
+            edge[p] = e
+
+
+@nb.njit(cache=True)
+def _leaf_hit(Q, x, y, z, clptr, cbeg, cend, clo, chi, k, r2, rin2, rout2):
+    """Is some core point of cell ``k`` (its core leaves) within eps of (x, y, z)?"""
+    for f in range(clptr[k], clptr[k + 1]):
+        if _box_max2(x, y, z, clo, chi, f) <= rin2:
+            return True
+        if _box_min2(x, y, z, clo, chi, f) > rout2:
+            continue
+        for q in range(cbeg[f], cend[f]):
+            dx = Q[q, 0] - x
+            dy = Q[q, 1] - y
+            dz = Q[q, 2] - z
+            if dx * dx + dy * dy + dz * dz <= r2:
+                return True
+    return False
+
+
+@nb.njit(cache=True)
+def _cells_touch_tree(Q, lo, hi, clptr, cbeg, cend, clo, chi, c, k, r2, rin2, rout2):
+    """Is some core point of cell ``c`` within eps of some core point of ``k``?
+    (Core leaves of ``c`` against the core box of ``k``, then point by point
+    against the core leaves of ``k``.)"""
+    if _boxes_max2(lo, hi, c, lo, hi, k) <= rin2:
+        return True
+    for f in range(clptr[c], clptr[c + 1]):
+        if _boxes_min2(clo, chi, f, lo, hi, k) > rout2:
+            continue
+        for p in range(cbeg[f], cend[f]):
+            x, y, z = Q[p, 0], Q[p, 1], Q[p, 2]
+            if _box_min2(x, y, z, lo, hi, k) > rout2:
+                continue
+            if _leaf_hit(Q, x, y, z, clptr, cbeg, cend, clo, chi, k, r2, rin2, rout2):
+                return True
+    return False
+
+
+@nb.njit(cache=True, parallel=True)
+def _union_cells_tree(Q, ncore, lo, hi, ptr, nbr, clptr, cbeg, cend, clo, chi, r2, rin2, rout2, bounds,
+                      parents, skip):
+    """:func:`_union_cells` with the core points of each cell in leaves."""
+    for i in nb.prange(bounds.size - 1):
+        par = parents[nb.get_thread_id()]
+        for c in range(bounds[i], bounds[i + 1]):
+            if ncore[c] == 0:
+                continue
+            for t in range(ptr[c], ptr[c + 1]):
+                k = nbr[t]
+                if k <= c or ncore[k] == 0:
+                    continue
+                ra = _find(par, c)
+                rb = _find(par, k)
+                if skip and ra == rb:
+                    continue
+                if _cells_touch_tree(Q, lo, hi, clptr, cbeg, cend, clo, chi, c, k, r2, rin2, rout2):
+                    if ra < rb:
+                        par[rb] = ra
+                    elif rb < ra:
+                        par[ra] = rb
+
+
+@nb.njit(cache=True, parallel=True)
+def _border_labels_tree(Q, start, end, ncore, lo, hi, clab, ptr, nbr, clptr, cbeg, cend, clo, chi, r2, rin2,
+                        rout2, ca, cb, out):
+    """:func:`_border_labels` with the core points of each cell in leaves."""
+    big = np.iinfo(np.int64).max
+    for c in nb.prange(ca, cb):
+        own = clab[c] if ncore[c] > 0 else big
+        for p in range(start[c] + ncore[c], end[c]):
+            best = own
+            x, y, z = Q[p, 0], Q[p, 1], Q[p, 2]
+            for t in range(ptr[c], ptr[c + 1]):
+                k = nbr[t]
+                if ncore[k] == 0 or clab[k] >= best:
+                    continue
+                if _box_max2(x, y, z, lo, hi, k) <= rin2:
+                    best = clab[k]
+                    continue
+                if _box_min2(x, y, z, lo, hi, k) > rout2:
+                    continue
+                if _leaf_hit(Q, x, y, z, clptr, cbeg, cend, clo, chi, k, r2, rin2, rout2):
+                    best = clab[k]
+            out[p] = best if best != big else -1
+
+
+@nb.njit(cache=True)
+def _dedupe(X, ks, order, uid, rep):
+    """Exact duplicates among points sorted by key (``ks``: the sorted keys,
+    ``order``: the sort; equal points have equal keys, so they sit in one run
+    of equal keys): ``uid[i]`` the unique point of sorted position ``i``,
+    ``rep[u]`` the sorted position of the first point of unique point ``u``.
+    Returns the number of unique points (numbered in sorted order)."""
+    n = ks.size
+    nu = 0
+    a = 0
+    while a < n:
+        b = a + 1
+        while b < n and ks[b] == ks[a]:
+            b += 1
+        u0 = nu  # unique points of this run: u0 .. nu-1
+        for i in range(a, b):
+            p = order[i]
+            found = -1
+            for u in range(u0, nu):
+                q = order[rep[u]]
+                if X[p, 0] == X[q, 0] and X[p, 1] == X[q, 1] and X[p, 2] == X[q, 2]:
+                    found = u
+                    break
+            if found < 0:
+                rep[nu] = i
+                found = nu
+                nu += 1
+            uid[i] = found
+        a = b
+    return nu

@@ -257,7 +257,7 @@ def geodesic_dbscan(
     else:
         use = algorithm
         if use == "auto":
-            use = "grid" if (len(X) >= GRID_MIN_POINTS and _grid_ok(r) and _have_numba()) else "kdtree"
+            use = "grid" if (len(X) >= _grid_min_points() and _grid_ok(r) and _have_numba()) else "kdtree"
         if use == "grid":
             if not _have_numba():
                 from .errors import DependencyError
@@ -368,6 +368,44 @@ def _pair_chunks(
 
 #: Below this many points ``algorithm="auto"`` uses the KD-tree (no compile time).
 GRID_MIN_POINTS: int = 50_000
+#: ... and below this many while numba's on-disk cache of the grid kernels is
+#: not there yet (a fresh install: compiling them takes several seconds, more
+#: than the KD-tree engine needs for these sizes).
+GRID_COLD_MIN_POINTS: int = 300_000
+
+
+def _grid_cache_warm() -> bool:
+    """Are the grid kernels in numba's on-disk cache (first use without
+    compiling)? Looked up without importing numba: its index files (named
+    after the module, the function and its line) newer than the source, in
+    ``NUMBA_CACHE_DIR`` when set, else next to the source or in the user's
+    cache directory. A wrong guess only changes the engine's speed."""
+    import os
+    import sys
+    from pathlib import Path
+
+    src = Path(__file__).with_name("_grid_numba.py")
+    tag = f"py{sys.version_info.major}{sys.version_info.minor}"
+    rel = Path(*src.parent.parts[1:])
+    env = os.environ.get("NUMBA_CACHE_DIR")
+    if env:
+        dirs = [Path(env) / rel]
+    else:
+        dirs = [src.parent / "__pycache__", Path.home() / ".cache" / "numba" / rel]
+    try:
+        mtime = src.stat().st_mtime
+        for d in dirs:
+            for f in d.glob(f"_grid_numba._weight_sums_tree-*.{tag}.nbi"):
+                if f.stat().st_mtime >= mtime:
+                    return True
+    except OSError:
+        pass
+    return False
+
+
+def _grid_min_points() -> int:
+    """Smallest input for which ``algorithm="auto"`` takes the grid engine."""
+    return GRID_MIN_POINTS if _grid_cache_warm() else max(GRID_MIN_POINTS, GRID_COLD_MIN_POINTS)
 
 
 def _have_numba() -> bool:
@@ -415,7 +453,7 @@ def _chunked(nb, fn, *args, chunk: int = 8):
         nb.set_parallel_chunksize(old)
 
 
-def _dbscan_grid(U, wu, mult, first, r, min_weight, disable, *, shortcuts: bool = True, skip: bool = True):
+def _dbscan_grid(X, w, r, min_weight, disable, *, strategy: str = "tree", skip: bool = True):
     """Exact weighted DBSCAN of unique unit vectors on a grid of cubes of side
     just below ``r / sqrt(3)`` (``r`` the chord of eps): any two points of a
     cube are within eps, and every neighbour of a point lies in the 5 x 5 x 5
@@ -425,8 +463,11 @@ def _dbscan_grid(U, wu, mult, first, r, min_weight, disable, *, shortcuts: bool 
     all of numba's threads. Memory: a few arrays of n plus the neighbour
     lists of the non-empty cubes.
 
-    ``shortcuts=False`` / ``skip=False`` turn off the box shortcuts and the
-    skipping of cells already joined (same result, slower; for the tests).
+    ``strategy``: ``"tree"`` (default; boxes of whole cells, of groups of
+    leaves and of leaves of :data:`LEAF_POINTS` points), ``"cells"`` (boxes
+    of whole cells only) or ``"pairs"`` (no box shortcut: every candidate
+    pair tested); ``skip=False`` tests cell pairs already joined again. All
+    give the same result (the slower ones are there for the tests).
 
     Returns labels, core flags, the number of unordered pairs of input
     points on the eps edge, and the number of blocks processed; or ``None``
@@ -439,17 +480,33 @@ def _dbscan_grid(U, wu, mult, first, r, min_weight, disable, *, shortcuts: bool 
     k = _grid_kernels()
     t = {}
     t0 = time.perf_counter()
-    nu = len(U)
     s = r / np.sqrt(3.0) * (1.0 - 1e-6)
     n = int(np.floor(2.0 / s)) + 2
-    cells = np.floor((U + 1.0) / s).astype(np.int64)
-    key = (cells[:, 0] * n + cells[:, 1]) * n + cells[:, 2]
-    order = np.argsort(key, kind="stable")
+    # Morton bits of the sub-grid inside a cell: as many (up to 5) as int64 keys allow
+    bits = int(max(0, min(5, (62 - 3 * np.log2(n)) // 3)))
+    key = np.empty(len(X), dtype=np.int64)
+    k._keys(X, s, n, bits, key)
+    order = np.argsort(key, kind="stable")  # equal keys in input order: a duplicate's first is its lowest index
     ks = key[order]
     del key
-    P = np.ascontiguousarray(U[order])
-    w = np.ascontiguousarray(wu[order])
-    m_ = np.ascontiguousarray(mult[order])
+    # exact duplicates (equal keys, so in one run) merged, weights summed
+    uid = np.empty(len(X), dtype=np.int64)
+    rep = np.empty(len(X), dtype=np.int64)
+    nu = int(k._dedupe(X, ks, order, uid, rep))
+    rep = rep[:nu]
+    inv = np.empty(len(X), dtype=np.int64)
+    inv[order] = uid
+    wu = np.bincount(uid, weights=w[order], minlength=nu)
+    mult = np.bincount(uid, minlength=nu)
+    del uid
+    first = order[rep]
+    ks = ks[rep] >> (3 * bits)
+    U = X[first]
+    order = np.arange(nu)  # the unique points are in cell order already
+    del rep
+    P = U
+    w = wu
+    m_ = mult
     new = np.ones(nu, dtype=bool)
     new[1:] = ks[1:] != ks[:-1]
     start = np.flatnonzero(new)
@@ -457,8 +514,10 @@ def _dbscan_grid(U, wu, mult, first, r, min_weight, disable, *, shortcuts: bool 
     ukeys = ks[start]
     del ks
     end = np.append(start[1:], nu)
-    ucells = np.ascontiguousarray(cells[order[start]])
-    del cells
+    ucells = np.empty((len(start), 3), dtype=np.int64)
+    ucells[:, 2] = ukeys % n
+    ucells[:, 1] = (ukeys // n) % n
+    ucells[:, 0] = ukeys // (n * n)
     t["sort"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     r2 = _sq_threshold(r)  # d2 <= r2  <=>  sqrt(d2) <= r, as in the other engines
@@ -483,6 +542,10 @@ def _dbscan_grid(U, wu, mult, first, r, min_weight, disable, *, shortcuts: bool 
     del ukeys, ucells
     W = np.empty(mc)
     k._cell_sums(w, start, end, W)
+    tree = strategy == "tree"
+    if tree:
+        lptr, lbeg, lend, llo, lhi, lw = _leaves(k, P, w, start, end - start, LEAF_POINTS)
+        gptr, gbeg, gend, glo, ghi, gw = _groups(k, lptr, llo, lhi, lw, LEAF_POINTS)
     t["cells"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     blocks = _cell_blocks(start, nu)
@@ -491,17 +554,25 @@ def _dbscan_grid(U, wu, mult, first, r, min_weight, disable, *, shortcuts: bool 
     edge_n = np.zeros(nu, dtype=np.int64)
     with _bar(nu, "core test", disable) as bar:
         for ca, cb in zip(blocks[:-1], blocks[1:], strict=True):
-            _chunked(nb, k._weight_sums, P, w, m_, start, end, lo, hi, W, ptr, nbr, r2, lo2, hi2, r, tol,
-                     in2, out2, shortcuts, ca, cb, wsum, edge_n)
+            if tree:
+                _chunked(nb, k._weight_sums_tree, P, w, m_, start, end, lo, hi, ptr, nbr, W, gptr, gbeg, gend,
+                         glo, ghi, gw, lbeg, lend, llo, lhi, lw, r2, lo2, hi2, r, tol, in2, out2, float(min_weight),
+                         ca, cb, wsum, edge_n)
+            else:
+                _chunked(nb, k._weight_sums, P, w, m_, start, end, lo, hi, W, ptr, nbr, r2, lo2, hi2, r, tol,
+                         in2, out2, strategy == "cells", ca, cb, wsum, edge_n)
             bar.update(int(end[cb - 1] - start[ca]))
             n_blocks += 1
-    edge_pairs = int((edge_n * m_).sum()) // 2
+    # "tree" counts each unordered pair on the edge once, the others twice
+    edge_pairs = int((edge_n * m_).sum()) // (1 if tree else 2)
     del edge_n, w, W
+    if tree:
+        del lptr, lbeg, lend, llo, lhi, lw, gptr, gbeg, gend, glo, ghi, gw
     core = wsum >= min_weight
     del wsum
     t["core test"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    # each cell's core points first
+    # each cell's core points first (in their sorted order)
     perm = np.empty(nu, dtype=np.int64)
     ncore = np.empty(mc, dtype=np.int64)
     _chunked(nb, k._cores_first, core, start, end, perm, ncore, chunk=256)
@@ -511,6 +582,8 @@ def _dbscan_grid(U, wu, mult, first, r, min_weight, disable, *, shortcuts: bool 
     core = core[perm]
     del perm
     _chunked(nb, k._core_boxes, Q, start, ncore, lo, hi, chunk=256)  # now boxes of the core points
+    if tree:
+        clptr, cbeg, cend, clo, chi, _ = _leaves(k, Q, np.empty(0), start, ncore, LEAF_POINTS)
     t["reorder"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     # core links: union-find over cells, one forest per thread, then merged
@@ -519,11 +592,15 @@ def _dbscan_grid(U, wu, mult, first, r, min_weight, disable, *, shortcuts: bool 
     parents[:] = np.arange(mc)
     cpts = np.cumsum(ncore)
     n_chunks = max(1, min(mc, 64 * nthreads))
-    bounds = np.unique(np.concatenate([[0], np.searchsorted(cpts, np.linspace(0, cpts[-1], n_chunks + 1)[1:-1]),
-                                       [mc]]))
+    cuts = np.searchsorted(cpts, np.linspace(0, cpts[-1], n_chunks + 1)[1:-1])
+    bounds = np.unique(np.concatenate([[0], cuts, [mc]]))
     with _bar(nu, "core links", disable) as bar:
-        _chunked(nb, k._union_cells, Q, start, ncore, lo, hi, ptr, nbr, r2, rin2, rout2, shortcuts, bounds,
-                 parents, skip, chunk=1)
+        if tree:
+            _chunked(nb, k._union_cells_tree, Q, ncore, lo, hi, ptr, nbr, clptr, cbeg, cend, clo, chi, r2, rin2,
+                     rout2, bounds, parents, skip, chunk=1)
+        else:
+            _chunked(nb, k._union_cells, Q, start, ncore, lo, hi, ptr, nbr, r2, rin2, rout2, strategy == "cells",
+                     bounds, parents, skip, chunk=1)
         bar.update(nu)
         n_blocks += 1
     root = np.empty(mc, dtype=np.int64)
@@ -531,42 +608,97 @@ def _dbscan_grid(U, wu, mult, first, r, min_weight, disable, *, shortcuts: bool 
     del parents
     t["core links"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    # clusters numbered by their lowest-index core point
-    fs = first[order]
-    lab = np.full(nu, -1, dtype=np.int64)
-    has = ncore > 0
-    if has.any():
-        cell_of = np.repeat(np.arange(mc), end - start)
-        cmin = np.full(mc, np.iinfo(np.int64).max)
-        ci = np.flatnonzero(core)
-        np.minimum.at(cmin, cell_of[ci], fs[ci])
-        hc = np.flatnonzero(has)
-        keymin = np.full(mc, np.iinfo(np.int64).max)
-        np.minimum.at(keymin, root[hc], cmin[hc])
-        ur = np.unique(root[hc])
-        rank = np.full(mc, -1, dtype=np.int64)
-        rank[ur[np.argsort(keymin[ur], kind="stable")]] = np.arange(len(ur))
-        clab = np.where(has, rank[root], -1)
-        lab[ci] = clab[cell_of[ci]]
-        del cell_of, ci
-        with _bar(nu, "borders", disable) as bar:
-            for ca, cb in zip(blocks[:-1], blocks[1:], strict=True):
-                _chunked(nb, k._border_labels, Q, start, end, ncore, lo, hi, clab, ptr, nbr, r2, rin2, rout2,
-                         shortcuts, ca, cb, lab)
-                bar.update(int(end[cb - 1] - start[ca]))
-                n_blocks += 1
+    lab = _grid_labels(k, nb, Q, first[order], core, start, end, ncore, root, lo, hi, ptr, nbr, r2, rin2, rout2,
+                       blocks, disable, strategy, (clptr, cbeg, cend, clo, chi) if tree else None)
+    n_blocks += len(blocks) - 1
     out_lab = np.empty(nu, dtype=np.int64)
     out_core = np.empty(nu, dtype=bool)
     out_lab[order] = lab
     out_core[order] = core
+    del lab, core, Q, order
+    out_lab, out_core = out_lab[inv], out_core[inv]
     t["borders"] = time.perf_counter() - t0
     GRID_TIMINGS.clear()
     GRID_TIMINGS.update(t)
-    return out_lab, out_core, edge_pairs, n_blocks
+    return out_lab, out_core, edge_pairs, n_blocks, nu
+
+
+def _grid_labels(k, nb, Q, fs, core, start, end, ncore, root, lo, hi, ptr, nbr, r2, rin2, rout2, blocks, disable,
+                 strategy, leaves):
+    """Cluster labels of the grid engine (points in its cell order): clusters
+    numbered by their lowest-index core point (``fs``: lowest input index of
+    each unique point), border points by :func:`_grid_numba._border_labels`."""
+    nu, mc = len(Q), len(start)
+    lab = np.full(nu, -1, dtype=np.int64)
+    has = ncore > 0
+    if not has.any():
+        return lab
+    cell_of = np.repeat(np.arange(mc), end - start)
+    cmin = np.full(mc, np.iinfo(np.int64).max)
+    ci = np.flatnonzero(core)
+    np.minimum.at(cmin, cell_of[ci], fs[ci])
+    hc = np.flatnonzero(has)
+    keymin = np.full(mc, np.iinfo(np.int64).max)
+    np.minimum.at(keymin, root[hc], cmin[hc])
+    ur = np.unique(root[hc])
+    rank = np.full(mc, -1, dtype=np.int64)
+    rank[ur[np.argsort(keymin[ur], kind="stable")]] = np.arange(len(ur))
+    clab = np.where(has, rank[root], -1)
+    lab[ci] = clab[cell_of[ci]]
+    del cell_of, ci
+    with _bar(nu, "borders", disable) as bar:
+        for ca, cb in zip(blocks[:-1], blocks[1:], strict=True):
+            if leaves is not None:
+                _chunked(nb, k._border_labels_tree, Q, start, end, ncore, lo, hi, clab, ptr, nbr, *leaves, r2, rin2,
+                         rout2, ca, cb, lab)
+            else:
+                _chunked(nb, k._border_labels, Q, start, end, ncore, lo, hi, clab, ptr, nbr, r2, rin2, rout2,
+                         strategy == "cells", ca, cb, lab)
+            bar.update(int(end[cb - 1] - start[ca]))
+    return lab
+
+
+#: Points per leaf (and leaves per group) of the grid engine's boxes inside a cell.
+LEAF_POINTS: int = 16
+
+
+def _leaves(k, P, w, start, cnt, size):
+    """Leaves of at most ``size`` consecutive points of each cell: ``(lptr,
+    beg, end, lo, hi, w)`` (see :func:`_grid_numba._build_leaves`)."""
+    nl = -(-cnt // size)
+    lptr = np.zeros(len(start) + 1, dtype=np.int64)
+    np.cumsum(nl, out=lptr[1:])
+    m = int(lptr[-1])
+    beg, end = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
+    lo, hi = np.empty((m, 3)), np.empty((m, 3))
+    lw = np.empty(m if w.size else 0)
+    k._build_leaves(P, w, start, cnt, size, lptr, beg, end, lo, hi, lw)
+    return lptr, beg, end, lo, hi, lw
+
+
+def _groups(k, lptr, llo, lhi, lw, size):
+    """Groups of at most ``size`` consecutive leaves of each cell (see
+    :func:`_grid_numba._build_groups`)."""
+    ng = -(-np.diff(lptr) // size)
+    gptr = np.zeros(len(lptr), dtype=np.int64)
+    np.cumsum(ng, out=gptr[1:])
+    m = int(gptr[-1])
+    beg, end = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
+    lo, hi = np.empty((m, 3)), np.empty((m, 3))
+    gw = np.empty(m)
+    k._build_groups(lptr, size, gptr, beg, end, llo, lhi, lw, lo, hi, gw)
+    return gptr, beg, end, lo, hi, gw
 
 
 def _dbscan_kdtree(X, r, w, min_weight, chunk_pairs, disable, *, grid: bool = False):
     n = len(X)
+    if grid:
+        res = _dbscan_grid(X, w, r, min_weight, disable, **_GRID_OPTIONS)
+        if res is not None:
+            labels, core, edge, blocks, nu = res
+            info = {"n_points": n, "n_unique": nu, "algorithm": "grid", "edge_pairs": edge, "chunks": blocks}
+            return labels, core, info
+        log.info("geodesic_dbscan: grid cells too coarse for eps (rounding); using the KD-tree")
     # merge exact duplicates (same neighbours, same core flag, same cluster)
     o = np.lexsort((X[:, 2], X[:, 1], X[:, 0]))  # stable: first of a run = lowest index
     Xs = X[o]
@@ -579,13 +711,6 @@ def _dbscan_kdtree(X, r, w, min_weight, chunk_pairs, disable, *, grid: bool = Fa
     wu = np.bincount(inv, weights=w, minlength=len(U))
     mult = np.bincount(inv, minlength=len(U))  # input points per unique point
     nu = len(U)
-    if grid:
-        res = _dbscan_grid(U, wu, mult, first, r, min_weight, disable, **_GRID_OPTIONS)
-        if res is not None:
-            labels_u, core_u, edge, blocks = res
-            info = {"n_points": n, "n_unique": nu, "algorithm": "grid", "edge_pairs": edge, "chunks": blocks}
-            return labels_u[inv], core_u[inv], info
-        log.info("geodesic_dbscan: grid cells too coarse for eps (rounding); using the KD-tree")
     tree = cKDTree(U)
     order = np.asarray(tree.indices, dtype=np.int64)  # leaf order: spatially coherent
     budget = max(int(chunk_pairs), 1)
