@@ -199,7 +199,7 @@ def match(name: str, iso2: str | None = None, *, name_zh: str | None = None) -> 
         if not recs:
             continue
 
-        def key(r):
+        def key(r, p_ids=p_ids, a_ids=a_ids):  # bound now: used by the sort just below
             gid = int(r["geonameid"])
             return (gid in p_ids, gid in a_ids, r["population"], -gid)
 

@@ -88,15 +88,7 @@ def check_out(out_dir, *, overwrite: bool, paths: Mapping[str, str]) -> Path:
     out = Path(out_dir)
     fix = "choose an output folder you can write to (-o)"
     if not os.path.lexists(out):
-        base = _nearest_existing(out.absolute())
-        if os.path.lexists(base) and not base.is_dir():
-            raise ValidationError(
-                f"cannot create the output folder {str(out)!r}: {str(base)!r} is a file, not a folder; {fix}"
-            )
-        if os.path.lexists(base) and _no_access(base):
-            raise ValidationError(
-                f"cannot create the output folder {str(out)!r}: {str(base)!r} is not writable (permission denied); {fix}"
-            )
+        _check_creatable(out, fix)
         return out
     if not out.is_dir():
         what = "a broken symbolic link" if out.is_symlink() and not out.exists() else "a file"
@@ -112,6 +104,31 @@ def check_out(out_dir, *, overwrite: bool, paths: Mapping[str, str]) -> Path:
         )
     if _no_access(out):
         raise ValidationError(f"cannot write to the output folder {str(out)!r} (permission denied); {fix}")
+    _check_targets(out, paths, fix)
+    if os.path.isdir(out / MANIFEST):
+        raise ValidationError(
+            f"{str(out / MANIFEST)!r} is a folder, but geocity records its outputs in that file; "
+            "move it away or choose another output folder"
+        )
+    return out
+
+
+def _check_creatable(out: Path, fix: str) -> None:
+    """``out`` does not exist: can it be made?"""
+    base = _nearest_existing(out.absolute())
+    if os.path.lexists(base) and not base.is_dir():
+        raise ValidationError(
+            f"cannot create the output folder {str(out)!r}: {str(base)!r} is a file, not a folder; {fix}"
+        )
+    if os.path.lexists(base) and _no_access(base):
+        raise ValidationError(
+            f"cannot create the output folder {str(out)!r}: {str(base)!r} is not writable "
+            f"(permission denied); {fix}"
+        )
+
+
+def _check_targets(out: Path, paths: Mapping[str, str], fix: str) -> None:
+    """Each step's target inside ``out``: no link out, a folder where a folder is written, writable."""
     root = out.resolve()
     for step, rel in paths.items():
         p = out / rel
@@ -138,12 +155,6 @@ def check_out(out_dir, *, overwrite: bool, paths: Mapping[str, str]) -> Path:
             )
         if want_dir and _no_access(p):
             raise ValidationError(f"cannot write to {str(p)!r} (permission denied); {fix}")
-    if os.path.isdir(out / MANIFEST):
-        raise ValidationError(
-            f"{str(out / MANIFEST)!r} is a folder, but geocity records its outputs in that file; "
-            "move it away or choose another output folder"
-        )
-    return out
 
 
 def make_out(out: Path) -> None:

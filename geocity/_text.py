@@ -30,12 +30,17 @@ from .errors import ValidationError
 
 
 def decode(raw: bytes, encoding: str | None, path: Path) -> tuple[str, str]:
-    """Decode ``raw`` with ``encoding``, or detect it (see :func:`geocity.geocode.read_table`); -> (text, encoding used)."""
+    """Decode ``raw`` with ``encoding``, or detect it (see :func:`geocity.geocode.read_table`).
+
+    Returns (text, encoding used).
+    """
     if encoding:
         try:
             text = raw.decode(encoding)
         except LookupError:
-            raise ValidationError(f"unknown encoding {encoding!r} for {path}; try utf-8, utf-8-sig, gbk or gb18030")
+            raise ValidationError(
+                f"unknown encoding {encoding!r} for {path}; try utf-8, utf-8-sig, gbk or gb18030"
+            ) from None
         except UnicodeDecodeError as exc:
             hint = "give the file's real encoding with --encoding (e.g. utf-8, gb18030)"
             if _is_utf8(raw):
@@ -226,7 +231,7 @@ def _check_forced_not_utf8(text: str, raw: bytes, encoding: str, path: Path) -> 
     if as_utf8 == text:  # ASCII, or a codec that agrees with UTF-8 on these bytes
         return
     forced_lines, utf8_lines = text.splitlines(), as_utf8.splitlines()
-    line_no = next((i for i, (a, b) in enumerate(zip(forced_lines, utf8_lines), start=1) if a != b), 1)
+    line_no = next((i for i, (a, b) in enumerate(zip(forced_lines, utf8_lines, strict=True), start=1) if a != b), 1)
     as_forced = forced_lines[line_no - 1] if line_no <= len(forced_lines) else ""
     as_u = utf8_lines[line_no - 1] if line_no <= len(utf8_lines) else ""
     raise ValidationError(
@@ -310,7 +315,8 @@ def check_unique_header(header: list[str], path, *, what: str | None = None) -> 
     >>> check_unique_header(["name", "lat", "lon", "lat "], "p.csv")
     Traceback (most recent call last):
     ...
-    geocity.errors.ValidationError: p.csv: the header (line 1) names 1 column twice: 'lat' (columns 2 and 4); rename or drop the duplicate so that every column has its own name
+    geocity.errors.ValidationError: p.csv: the header (line 1) names 1 column twice: 'lat' (columns 2 and 4);
+    rename or drop the duplicate so that every column has its own name
     """
     seen: dict[str, list[int]] = {}
     for i, name in enumerate(header, start=1):

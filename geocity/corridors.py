@@ -51,8 +51,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from . import _validate
-from . import geodesy
+from . import _validate, geodesy
 from .errors import NotFoundError, ValidationError
 
 log = logging.getLogger(__name__)
@@ -217,7 +216,8 @@ def _normalise_csv(df: pd.DataFrame, what: str, labels=None) -> pd.DataFrame:
     df["name"] = df["name"].astype("string")
     unnamed = df["name"].isna() | (df["name"].str.strip() == "")
     if unnamed.any():
-        df.loc[unnamed, "name"] = [f"{b} #{int(s)}" for b, s in zip(df.loc[unnamed, "branch"], df.loc[unnamed, "seq"])]
+        pairs = zip(df.loc[unnamed, "branch"], df.loc[unnamed, "seq"], strict=True)
+        df.loc[unnamed, "name"] = [f"{b} #{int(s)}" for b, s in pairs]
     for c in ("corridor_name_en", "corridor_name_zh"):
         df[c] = df[c].astype("string").fillna(df["corridor"])
     df["source"] = df["source"].astype("string").fillna(f"user file {what}")
@@ -225,9 +225,9 @@ def _normalise_csv(df: pd.DataFrame, what: str, labels=None) -> pd.DataFrame:
     df["city_id"] = df["city_id"].astype("string")
     # keep corridors and branches in the order of first appearance, waypoints by seq
     first_c = {c: i for i, c in enumerate(dict.fromkeys(df["corridor"]))}
-    first_b = {b: i for i, b in enumerate(dict.fromkeys(zip(df["corridor"], df["branch"])))}
+    first_b = {b: i for i, b in enumerate(dict.fromkeys(zip(df["corridor"], df["branch"], strict=True)))}
     df["_c"] = df["corridor"].map(first_c)
-    df["_b"] = [first_b[k] for k in zip(df["corridor"], df["branch"])]
+    df["_b"] = [first_b[k] for k in zip(df["corridor"], df["branch"], strict=True)]
     df = df.sort_values(["_c", "_b", "seq"], kind="stable")
     df["seq"] = df["seq"].astype(int)
     return _drop_repeats(df[COLUMNS].reset_index(drop=True), what)
@@ -291,8 +291,12 @@ def _lines_to_waypoints(path: Path) -> pd.DataFrame:
                 rows.append(
                     dict(
                         corridor=str(f.corridor),
-                        corridor_name_en=getattr(f, "corridor_name_en", None) if "corridor_name_en" in gdf.columns else None,
-                        corridor_name_zh=getattr(f, "corridor_name_zh", None) if "corridor_name_zh" in gdf.columns else None,
+                        corridor_name_en=(
+                            getattr(f, "corridor_name_en", None) if "corridor_name_en" in gdf.columns else None
+                        ),
+                        corridor_name_zh=(
+                            getattr(f, "corridor_name_zh", None) if "corridor_name_zh" in gdf.columns else None
+                        ),
                         branch=branch,
                         seq=k,
                         city_id=None,
@@ -548,7 +552,8 @@ def buffer(corridor, within_km: float, *, dissolve: bool = True, path=None):
         for c, g in gl.groupby("corridor", sort=False):
             geom = shapely.MultiLineString([p for x in g.geometry for p in shapely.get_parts(x)])
             rows.append(
-                dict(corridor=c, corridor_name_en=g.corridor_name_en.iloc[0], corridor_name_zh=g.corridor_name_zh.iloc[0],
+                dict(corridor=c, corridor_name_en=g.corridor_name_en.iloc[0],
+                     corridor_name_zh=g.corridor_name_zh.iloc[0],
                      branch="*", within_km=d, geometry=geodesy.buffer_km(geom, d))
             )
     else:
@@ -593,7 +598,7 @@ class _Index:
         for b in branches:
             nv = len(b.lat)
             marks, j = [0], 0
-            for la, lo in zip(b.wp_lat[1:], b.wp_lon[1:]):
+            for la, lo in zip(b.wp_lat[1:], b.wp_lon[1:], strict=True):
                 dl = np.abs((b.lon[j + 1 :] - lo + 180.0) % 360.0 - 180.0)
                 hit = np.flatnonzero((b.lat[j + 1 :] == la) & (dl < 1e-9))
                 if hit.size == 0:
@@ -715,7 +720,8 @@ def _nearest(idx: _Index, lat: np.ndarray, lon: np.ndarray, within_km: float):
     if full.any():  # more than k vertices in the search ball: exact ball query
         fr = np.flatnonzero(full)
         lists = idx.tree.query_ball_point(p[fr], r_chord[fr])
-        rows = np.concatenate([rows, *(np.full(len(lst), r, dtype=rows.dtype) for r, lst in zip(fr, lists))])
+        extra = (np.full(len(lst), r, dtype=rows.dtype) for r, lst in zip(fr, lists, strict=True))
+        rows = np.concatenate([rows, *extra])
         verts = np.concatenate([verts, *(np.asarray(lst, dtype=np.int64) for lst in lists)])
     # candidate sub-segments: those starting or ending at a candidate vertex, once each
     starts = np.concatenate([verts, verts - 1])
@@ -960,7 +966,7 @@ def _members_of(name, branches, idx, pts, lat, lon, d, starts, chunk_size, bar, 
     res = [(i + s0, v, tt, dist, side) for s0, (i, v, tt, dist, side) in done if i.size]
     if not res:
         return []
-    i, v, tt, dist, side = (np.concatenate(x) for x in zip(*res))
+    i, v, tt, dist, side = (np.concatenate(x) for x in zip(*res, strict=True))
     hit_any[i] = True
     b = idx.bid[v]
     # rounded to the millimetre: no 1e-13 noise, same bytes across platforms

@@ -265,8 +265,8 @@ class _ReportIndex:
         for k, v in self.alias.items():
             self.compact.setdefault(k.replace(" ", ""), set()).update(v)
         #: GeoNames id -> city_id, so that a gazetteer alias ("Bombay") finds the report city
-        self.by_geonameid = {int(src.split(":", 1)[1]): cid for cid, src in zip(cities.city_id, cities.coord_source)
-                             if src.startswith("geonames:")}
+        pairs = zip(cities.city_id, cities.coord_source, strict=True)
+        self.by_geonameid = {int(src.split(":", 1)[1]): cid for cid, src in pairs if src.startswith("geonames:")}
 
     def lookup(self, name: str, iso: str | None, *, compact: bool = False) -> tuple[str, list[str]]:
         """-> (kind, city_ids) with kind exact/alias/'' ; ``compact``: match the space-free keys only."""
@@ -515,7 +515,7 @@ def geocode(table: pd.DataFrame, *, name_col: str, country_col: str | None = Non
     seen: dict[tuple[str, str], list[int]] = {}
     for i, (name, country) in enumerate(zip(
             table[name_col].tolist(),
-            table[country_col].tolist() if country_col else [None] * len(table))):
+            table[country_col].tolist() if country_col else [None] * len(table), strict=True)):
         row = row_labels[i]  # "line 3" of a CSV, "index 2" of a DataFrame (geocity._validate's rule)
         name = "" if name is None or (isinstance(name, float) and np.isnan(name)) else str(name).strip()
         iso = None

@@ -128,7 +128,8 @@ def validate_latlon(lat, lon, *, what: str = "points", labels: Iterable | None =
     >>> validate_latlon([95.0, 10.0], [20.0, 200.0], what="cities")
     Traceback (most recent call last):
     ...
-    geocity.errors.ValidationError: cities: 2 row(s) with latitude outside [-90, 90] or longitude outside [-180, 180]: row 1, row 2
+    geocity.errors.ValidationError: cities: 2 row(s) with latitude outside [-90, 90] or longitude outside
+    [-180, 180]: row 1, row 2
     """
     lat = np.asarray(lat, dtype=float)
     lon = np.asarray(lon, dtype=float)
@@ -455,7 +456,7 @@ def buffer_km(
             seg = np.concatenate([[0.0], np.cumsum(distance_km(lat[:-1], lon[:-1], lat[1:], lon[1:]))])
             n_pieces = max(1, int(math.ceil(seg[-1] / piece_km)))
             edges = np.linspace(0, seg[-1], n_pieces + 1)
-            for a, b in zip(edges[:-1], edges[1:]):
+            for a, b in zip(edges[:-1], edges[1:], strict=True):
                 idx = np.flatnonzero((seg >= a) & (seg <= b))
                 lo = max(idx.min() - 1, 0) if idx.size else 0
                 hi = min(idx.max() + 1, len(seg) - 1) if idx.size else len(seg) - 1

@@ -124,7 +124,7 @@ def _name_col(cities) -> pd.Series:
 def _arcs(lat1, lon1, lat2, lon2, max_segment_km: float) -> list:
     return [
         geodesic_line([a, c], [b, d], max_segment_km)
-        for a, b, c, d in zip(lat1, lon1, lat2, lon2)
+        for a, b, c, d in zip(lat1, lon1, lat2, lon2, strict=True)
     ]
 
 
@@ -252,7 +252,9 @@ def gravity_links(
     a, b, d, strength = a[order], b[order], d[order], strength[order]
     names = _name_col(cities).to_numpy()
     # provenance (geocity.provenance): a link rests on the weaker of its two cities' scores
-    link_src = np.array([_provenance.combine((sources[i], sources[j])) for i, j in zip(a, b)], dtype=object)
+    link_src = np.array(
+        [_provenance.combine((sources[i], sources[j])) for i, j in zip(a, b, strict=True)], dtype=object
+    )
     proxy = _provenance.describe(sources).proxy
     src = "proxy scores" if proxy else "scores"
     model = (
@@ -376,7 +378,7 @@ def _geocode_fallback(values: list[str], cities) -> dict[str, tuple[int | None, 
     if "city_id" not in getattr(res, "columns", []):
         return out
     by_id = {cid: i for i, cid in enumerate(cities["city_id"].astype(str))}
-    for v, cid, match in zip(values, res["city_id"], res.get("match", pd.Series(["?"] * len(res)))):
+    for v, cid, match in zip(values, res["city_id"], res.get("match", pd.Series(["?"] * len(res))), strict=True):
         if isinstance(cid, str) and cid in by_id and str(match) in ("exact", "alias"):
             out[v] = (by_id[cid], f"geocoder ({match})")
         elif str(match) == "ambiguous":
@@ -452,11 +454,12 @@ def edge_links(
     resolve = _resolver(cities)
     res_s = [resolve(v) for v in src]
     res_t = [resolve(v) for v in dst]
-    todo = sorted({str(v).strip() for v, r in zip(src + dst, res_s + res_t) if r[0] is None and r[1] != "empty"
+    both = zip(src + dst, res_s + res_t, strict=True)
+    todo = sorted({str(v).strip() for v, r in both if r[0] is None and r[1] != "empty"
                    and not r[1].startswith("ambiguous")})
     fb = _geocode_fallback(todo, cities)
-    res_s = [fb.get(str(v).strip(), r) if r[0] is None else r for v, r in zip(src, res_s)]
-    res_t = [fb.get(str(v).strip(), r) if r[0] is None else r for v, r in zip(dst, res_t)]
+    res_s = [fb.get(str(v).strip(), r) if r[0] is None else r for v, r in zip(src, res_s, strict=True)]
+    res_t = [fb.get(str(v).strip(), r) if r[0] is None else r for v, r in zip(dst, res_t, strict=True)]
     unresolved = []
     for k in range(len(edges)):
         for end, v, r in (("source", src[k], res_s[k]), ("target", dst[k], res_t[k])):

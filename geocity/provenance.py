@@ -142,8 +142,9 @@ class ScoreProvenance:
 
     def record(self) -> dict[str, Any]:
         """The provenance fields of a metadata record (``.meta.json``, GeoTIFF tags)."""
-        return {"score_source": self.source, "scores_kind": self.kind, "proxy": self.proxy, "scores_partial": self.partial,
-                "n_scores_user": self.n_user, "n_scores_proxy": self.n_proxy, "n_scores_missing": self.n_missing,
+        return {"score_source": self.source, "scores_kind": self.kind, "proxy": self.proxy,
+                "scores_partial": self.partial, "n_scores_user": self.n_user, "n_scores_proxy": self.n_proxy,
+                "n_scores_missing": self.n_missing,
                 "scores_table": self.table, "scores_note": self.label("en")}
 
 

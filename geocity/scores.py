@@ -283,7 +283,7 @@ def _resolve_names(names: pd.Series, cities) -> pd.Series:
     for col in ("name_en", "name_zh"):
         if col not in cities.columns:
             continue
-        for cid, nm in zip(cities["city_id"].astype(str), cities[col].astype(str)):
+        for cid, nm in zip(cities["city_id"].astype(str), cities[col].astype(str), strict=True):
             for key in {_norm_name(nm), _norm_name(re.sub(r"\s*[(（][^()（）]*[)）]\s*$", "", nm))}:
                 if key:
                     lookup.setdefault(key, set()).add(cid)
@@ -319,7 +319,7 @@ def _resolve_names(names: pd.Series, cities) -> pd.Series:
                     # an ambiguous name (e.g. one with a large namesake) stays unresolved and is
                     # reported as unknown, as in geocity.network: a city_id column settles it
                     res[todo] = [x if isinstance(x, str) and x and m in ("exact", "alias") else None
-                                 for x, m in zip(ids, match)]
+                                 for x, m in zip(ids, match, strict=True)]
             except Exception as exc:  # noqa: BLE001 - reported as unknown names below
                 log.info("geocode could not resolve names: %s", exc)
     return res.where(res.notna(), names.astype(str))
@@ -343,7 +343,8 @@ def _user_scores(source, city_ids: pd.Index, w: np.ndarray, cities=None) -> pd.D
                 f"{where} has no city_id or name column (columns: {_columns(tab)}); "
                 "add a city_id column such as 'beijing-cn'"
             )
-        keys = _resolve_names(tab[name_col].astype(str), cities if cities is not None else pd.DataFrame({'city_id': city_ids}))
+        known = cities if cities is not None else pd.DataFrame({'city_id': city_ids})
+        keys = _resolve_names(tab[name_col].astype(str), known)
     cols = [c for c in SCORE_COLUMNS if c in tab.columns]
     if not cols:
         raise ValidationError(

@@ -130,7 +130,7 @@ def test_members_rows_follow_the_corridor(runner, tmp_path):
     from geocity import corridors
 
     order = {b: i for i, b in enumerate(corridors.lines("CPEC").branch)}  # the table's branch order
-    key = list(zip(m.branch.map(order), m.chainage_km))
+    key = list(zip(m.branch.map(order), m.chainage_km, strict=True))
     assert key == sorted(key)
     assert m.loc[m.branch == "eastern", "name_en"].tolist()[:2] == ["Lahore", "Faisalabad"]
 

@@ -42,7 +42,7 @@ def _reference_km(name, lat, lon, step_km=0.2):
         verts.append(np.asarray(pts))
     v = np.vstack(verts)
     out = []
-    for la, lo in zip(np.atleast_1d(lat), np.atleast_1d(lon)):
+    for la, lo in zip(np.atleast_1d(lat), np.atleast_1d(lon), strict=True):
         _, _, d = geodesy.GEOD.inv(np.full(len(v), lo), np.full(len(v), la), v[:, 0], v[:, 1])
         out.append(np.min(d) / 1000.0)
     return np.asarray(out)
@@ -230,7 +230,7 @@ def test_side_left_and_right_of_the_branch_direction(tmp_path):
     ])
     m = corridors.members(_pts([1.0, -1.0, 0.0], [16.0, 16.0, 14.0], tag=["n", "s", "on"]),
                           corridors="EQ", within_km=200, path=p)
-    assert dict(zip(m.tag, m.side)) == {"n": "left", "s": "right", "on": "on"}
+    assert dict(zip(m.tag, m.side, strict=True)) == {"n": "left", "s": "right", "on": "on"}
     assert m.tag.tolist() == ["on", "n", "s"]  # by chainage, then input order
     r = m.set_index("tag")
     # north of the equator by 1° of latitude: the ellipsoidal meridian arc, not 111.19 km
@@ -360,7 +360,7 @@ def _reference_km_user(p, lat, lon):
     v = np.asarray([(lo1, la1), *geodesy.GEOD.npts(lo1, la1, lo2, la2, 5000), (lo2, la2)])
     return np.asarray([
         geodesy.GEOD.inv(np.full(len(v), x), np.full(len(v), y), v[:, 0], v[:, 1])[2].min() / 1000
-        for y, x in zip(lat, lon)
+        for y, x in zip(lat, lon, strict=True)
     ])
 
 

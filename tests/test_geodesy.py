@@ -141,5 +141,5 @@ def test_from_local_hull_across_antimeridian():
     poly = g.from_local(hull, clat, clon)
     assert poly.geom_type == "MultiPolygon" and poly.is_valid
     assert sum(p.bounds[2] - p.bounds[0] for p in poly.geoms) < 20
-    for x, y in zip(lon, lat):
+    for x, y in zip(lon, lat, strict=True):
         assert poly.contains(Point(x, y))

@@ -60,7 +60,7 @@ def test_counts(cities):
 
 def test_ids(cities):
     assert cities.city_id.is_unique
-    assert all(cid == layers.slug(n, iso) for cid, n, iso in zip(cities.city_id, cities.name_en, cities.country_iso2))
+    assert all(cid == layers.slug(n, iso) for cid, n, iso in zip(cities.city_id, cities.name_en, cities.country_iso2, strict=True))
     assert cities.city_id.str.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*-[a-z]{2}").all()
     for cid in ("beijing-cn", "london-gb", "santiago-cl", "santiago-cu", "hong-kong-hk", "macao-mo", "taipei-tw",
                 "lahore-pk", "ulan-bator-mn", "xi-an-cn", "ho-chi-minh-vn", "kyaukpuyu-mm", "oakland-us",
@@ -147,7 +147,7 @@ def test_overrides_reviewed(cities):
     with open(path, encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
     assert rows and set(rows[0]) == {"city", "country", "lat", "lon", "source", "reason"}
-    keys = set(zip(cities.name_en, cities.country_iso2))
+    keys = set(zip(cities.name_en, cities.country_iso2, strict=True))
     for r in rows:
         assert r["source"].strip() and len(r["reason"].strip()) > 20, r
         assert (r["city"], r["country"]) in keys, r

@@ -544,12 +544,11 @@ def test_density_and_links_bad_input(tmp_path):
 
 def test_cli_prints_geocity_warnings_plainly(tmp_path):
     """The web map fits the clusters; their advisory note is one plain line, not a Python warning dump."""
+    import warnings
+
     from click.testing import CliRunner
 
     from geocity.cli.main import cli
-
-    import warnings
-
     from geocity.cluster import SelfCoreWarning
 
     with warnings.catch_warnings():

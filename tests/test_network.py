@@ -113,7 +113,7 @@ def test_top_k_and_threshold(cities):
     assert (t["weight"] >= 0.1).all()
     assert len(t) == int((full["strength"] >= 0.1 * full["strength"].max()).sum())
     both = N.gravity_links(cities, top_k=2, threshold=0.1)
-    assert set(zip(both.source_id, both.target_id)) <= set(zip(t.source_id, t.target_id))
+    assert set(zip(both.source_id, both.target_id, strict=True)) <= set(zip(t.source_id, t.target_id, strict=True))
 
 
 def test_gravity_proxy_flag_and_determinism(cities):
@@ -262,9 +262,8 @@ def test_frontier_plates_are_weighted_by_their_own_table():
     """2-6, 2-7 and 2-8 (and 2-11/2-12) draw different underlays: each table's own top-20 ranks."""
     from geocity import _figures_landscape as L
     from geocity import figures
-    from geocity.scores import BASE_SCORE, rank_score
-
     from geocity.analysis import Analysis
+    from geocity.scores import BASE_SCORE, rank_score
 
     analysis = Analysis()
     got = {}

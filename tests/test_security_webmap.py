@@ -12,7 +12,6 @@ Two independent layers are tested separately:
 from __future__ import annotations
 
 import html as _html
-import json
 import re
 from pathlib import Path
 

@@ -40,9 +40,10 @@ def test_problems_are_gathered_instead_of_raised():
 
 
 def _calls():
+    from shapely.geometry import Point
+
     from geocity import cluster, corridors, density, geodesy, network
     from geocity.render import leaflet
-    from shapely.geometry import Point
 
     return {
         "eps_km": lambda v: cluster.geodesic_dbscan([0.0, 1.0], [0.0, 1.0], eps_km=v, min_weight=1),

@@ -16,8 +16,7 @@ import pytest
 import shapely
 
 from geocity.analysis import Analysis
-from geocity.render import leaflet
-from geocity.render import web
+from geocity.render import leaflet, web
 from geocity.render.web.base import WebMap
 from geocity.render.web.legend import Section
 

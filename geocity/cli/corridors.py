@@ -3,7 +3,6 @@ them, export their lines and buffers."""
 
 from __future__ import annotations
 
-
 import click
 
 from . import options
@@ -21,7 +20,9 @@ def _km_list(value: str) -> list[float]:
     try:
         out = [float(v) for v in value.split(",") if v.strip()]
     except ValueError:
-        raise click.BadParameter(f"expected comma-separated numbers of km, got {value!r}", param_hint="--within-km")
+        raise click.BadParameter(
+            f"expected comma-separated numbers of km, got {value!r}", param_hint="--within-km"
+        ) from None
     if not out:
         raise click.BadParameter("give at least one distance", param_hint="--within-km")
     return out
@@ -40,7 +41,6 @@ def list_(corridor_file):
     Example: geocity corridors list
     """
     from .. import corridors
-
     from .._validate import printable as p  # names from a --corridor-file: no raw control characters
 
     gl = corridors.lines(path=corridor_file)

@@ -80,7 +80,9 @@ def cli(verbose: int) -> None:
     level = logging.WARNING - 10 * verbose
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_NotShownTwice())
-    logging.basicConfig(level=max(level, logging.DEBUG), handlers=[handler], format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=max(level, logging.DEBUG), handlers=[handler], format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 def _register() -> None:

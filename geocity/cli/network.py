@@ -18,7 +18,10 @@ from . import options
 @click.option("--gravity", is_flag=True, default=False, help="Modelled links from a gravity model of the 3I scores.")
 @click.option("--dimension", default="innovation", show_default=True, help="Score used as the gravity mass.")
 @click.option("--beta", type=float, default=_network.REPORT_BETA, show_default=True, help="Distance-decay exponent.")
-@click.option("--top-k", type=int, default=_network.REPORT_TOP_K, show_default=True, help="Strongest links kept per city (0: no cut).")
+@click.option(
+    "--top-k", type=int, default=_network.REPORT_TOP_K, show_default=True,
+    help="Strongest links kept per city (0: no cut).",
+)
 @click.option("--threshold", type=float, default=None, help="Keep links >= this fraction of the strongest one.")
 @click.option(
     "--min-distance-km", type=float, default=_network.MIN_DISTANCE_KM, show_default=True,

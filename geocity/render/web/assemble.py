@@ -158,15 +158,7 @@ def webmap(analysis=None, layers: Sequence[str] | str = DEFAULT_LAYERS, *, m=Non
     if isinstance(tiles, str) and tiles.strip().lower() in ("none", ""):
         tiles = None
     style = _styles.load_style() if style is None else _styles.load_style(style) if isinstance(style, str) else style
-    if points is not None and not hasattr(points, "geometry"):
-        from ... import export
-
-        # a file or a lat/lon table; an empty one gives a map with a note
-        points = export.read_points(points, allow_empty=True).frame
-    if points is not None:
-        from .features import check_points
-
-        points = check_points(points, "points")
+    points = _read_points(points)
     many = points is not None and len(points) >= MANY_POINTS
     m = base.new_map(tiles=tiles, prefer_canvas=many) if m is None else m
     wm = base.WebMap.of(m)
@@ -184,58 +176,11 @@ def webmap(analysis=None, layers: Sequence[str] | str = DEFAULT_LAYERS, *, m=Non
 
     # ---- where each layer's data and provenance come from: the analysis, or
     # the frames given (their own score_source; else the given cities')
-    cities = given.cities
-    fallback = _provenance.of_frame(cities) if cities is not None else None
-
-    def prov():
-        return fallback if cities is not None else a.provenance
-
-    if "density" in layers:
-        if given.surfaces is not None:
-            items = [(nm, s, None) for nm, s in _surfaces(given.surfaces)]
-        elif cities is not None:
-            items = [(None, _of_cities.density(a, cities, w), fallback) for w in density_weights]
-        else:
-            items = [(None, a.density(w), a.provenance) for w in density_weights]
-        for i, (nm, surf, p) in enumerate(items):
-            draw("density", surf, provenance=p, name=nm, show=(i == 0))
-    if "network" in layers:
-        if given.links is not None:
-            lookup = cities if cities is not None else a.scored()
-            draw("links", given.links, cities=lookup, show=False)
-        elif cities is not None:
-            draw("links", _of_cities.links(a, cities, network_dimension), cities=cities, show=False)
-        else:
-            draw("links", a.links(network_dimension, max_segment_km=LINK_SEGMENT_KM), cities=a.scored(),
-                 provenance=a.provenance, show=False)
-    if "clusters" in layers:
-        if given.clusters is not None:
-            from .clusters import provenance_of
-
-            p = provenance_of(given.clusters, given.cluster_members) or prov()
-            draw("clusters", given.clusters, members=given.cluster_members, provenance=p)
-        elif cities is not None:
-            cl, mem = _of_cities.clusters(a, cities)
-            draw("clusters", cl, members=mem, provenance=fallback)
-        else:
-            est = a.clusters("composite")
-            draw("clusters", est.clusters_, members=est.members_, provenance=a.provenance)
-    if "corridors" in layers:
-        if given.corridor_lines is not None or given.corridor_buffers is not None:
-            draw("corridors", given.corridor_lines, buffers=given.corridor_buffers)
-        else:
-            draw("corridors", a.corridor_lines(), buffers=a.corridor_buffers())
-    if "cities" in layers:
-        if cities is not None:
-            shown, p, unplaced = cities, None, []
-        else:
-            shown, p, unplaced = _with_corridors(a.scored(), a.corridor_members()), a.provenance, a.unplaced_ranked()
-        draw("cities", shown, provenance=p)
-        cols = getattr(shown, "columns", [])
-        for which, tag in (("gdci", "GDCI:"), ("bri", "BRI:")):
-            if len(shown) and f"{which}_rank" in cols:
-                draw("top100", shown, key=which, which=which, provenance=p,
-                     notes=[n for n in unplaced if n.startswith(tag)])
+    src = _Sources(a, given, density_weights, network_dimension)
+    for kind in ("density", "network", "clusters", "corridors", "cities"):
+        if kind in layers:
+            for args, kw in getattr(src, kind)():
+                draw(*args, **kw)
     if points is not None:
         draw("points", points)
     if not layers and points is None:
@@ -246,3 +191,86 @@ def webmap(analysis=None, layers: Sequence[str] | str = DEFAULT_LAYERS, *, m=Non
     base.add_controls(m, lang=lang)
     base.finish(m)
     return m
+
+
+def _read_points(points):
+    """A user's point layer (a GeoDataFrame, a file or a lat/lon table), checked; ``None`` stays ``None``."""
+    if points is None:
+        return None
+    if not hasattr(points, "geometry"):
+        from ... import export
+
+        # a file or a lat/lon table; an empty one gives a map with a note
+        points = export.read_points(points, allow_empty=True).frame
+    from .features import check_points
+
+    return check_points(points, "points")
+
+
+class _Sources:
+    """Where each layer's data and provenance come from: the frames given
+    (their own ``score_source``; else the given cities'), or the analysis.
+    Each method returns the ``draw`` calls of one layer as (args, kwargs)."""
+
+    def __init__(self, a, given: Given, density_weights, network_dimension: str):
+        self.a, self.given = a, given
+        self.weights, self.dimension = density_weights, network_dimension
+        self.own = given.cities  # the cities given, if any
+        self.fallback = _provenance.of_frame(self.own) if self.own is not None else None
+
+    def prov(self):
+        return self.fallback if self.own is not None else self.a.provenance
+
+    def density(self):
+        a, given, cities = self.a, self.given, self.own
+        if given.surfaces is not None:
+            items = [(nm, s, None) for nm, s in _surfaces(given.surfaces)]
+        elif cities is not None:
+            items = [(None, _of_cities.density(a, cities, w), self.fallback) for w in self.weights]
+        else:
+            items = [(None, a.density(w), a.provenance) for w in self.weights]
+        return [(("density", surf), dict(provenance=p, name=nm, show=(i == 0)))
+                for i, (nm, surf, p) in enumerate(items)]
+
+    def network(self):
+        a, given, cities = self.a, self.given, self.own
+        if given.links is not None:
+            lookup = cities if cities is not None else a.scored()
+            return [(("links", given.links), dict(cities=lookup, show=False))]
+        if cities is not None:
+            return [(("links", _of_cities.links(a, cities, self.dimension)), dict(cities=cities, show=False))]
+        links = a.links(self.dimension, max_segment_km=LINK_SEGMENT_KM)
+        return [(("links", links), dict(cities=a.scored(), provenance=a.provenance, show=False))]
+
+    def clusters(self):
+        a, given, cities = self.a, self.given, self.own
+        if given.clusters is not None:
+            from .clusters import provenance_of
+
+            p = provenance_of(given.clusters, given.cluster_members) or self.prov()
+            return [(("clusters", given.clusters), dict(members=given.cluster_members, provenance=p))]
+        if cities is not None:
+            cl, mem = _of_cities.clusters(a, cities)
+            return [(("clusters", cl), dict(members=mem, provenance=self.fallback))]
+        est = a.clusters("composite")
+        return [(("clusters", est.clusters_), dict(members=est.members_, provenance=a.provenance))]
+
+    def corridors(self):
+        given = self.given
+        if given.corridor_lines is not None or given.corridor_buffers is not None:
+            return [(("corridors", given.corridor_lines), dict(buffers=given.corridor_buffers))]
+        return [(("corridors", self.a.corridor_lines()), dict(buffers=self.a.corridor_buffers()))]
+
+    def cities(self):
+        a, cities = self.a, self.own
+        if cities is not None:
+            shown, p, unplaced = cities, None, []
+        else:
+            shown, p, unplaced = _with_corridors(a.scored(), a.corridor_members()), a.provenance, a.unplaced_ranked()
+        calls = [(("cities", shown), dict(provenance=p))]
+        cols = getattr(shown, "columns", [])
+        for which, tag in (("gdci", "GDCI:"), ("bri", "BRI:")):
+            if len(shown) and f"{which}_rank" in cols:
+                calls.append((("top100", shown), dict(key=which, which=which, provenance=p,
+                                                      notes=[n for n in unplaced if n.startswith(tag)])))
+        return calls

@@ -64,7 +64,7 @@ PAGE_CSS = """
 .geocity-legend .geocity-legend-note{color:#5b6470;font-size:11px;max-width:260px}
 .geocity-note{position:absolute;z-index:1000;top:10px;left:50%;transform:translateX(-50%);background:#fff8e1;
  border:1px solid #d08a2e;padding:6px 10px;border-radius:4px;font:13px Arial,"Noto Sans CJK SC",sans-serif}
-"""
+"""  # noqa: E501 - CSS rules kept one per line, as written into every page
 
 
 class _Page(MacroElement):
@@ -141,7 +141,9 @@ class WebMap(MacroElement):
         if isinstance(m, WebMap):
             return m
         if not isinstance(m, folium.Map):
-            raise ValidationError(f"expected a folium.Map (from geocity.render.leaflet.new_map), got {type(m).__name__}")
+            raise ValidationError(
+                f"expected a folium.Map (from geocity.render.leaflet.new_map), got {type(m).__name__}"
+            )
         for child in m._children.values():
             if isinstance(child, WebMap):
                 return child
@@ -358,7 +360,7 @@ def to_html(m: folium.Map, *, assets: str = "inline") -> str:
         html = page.render(root)
         known = set(_all_ids(root))
     finally:
-        for p, kids in zip(parts, saved):
+        for p, kids in zip(parts, saved, strict=True):
             p._children = kids
     mapping: dict[str, str] = {}
 

@@ -38,7 +38,9 @@ def add(wm: WebMap, data, *, lang: str = "both", style: Mapping | None = None, p
     # own pane below the density overlay (and the overlay pane of the vectors)
     wm.pane(BASE_PANE, 250)
     title = label("countries", lang)
-    layer = geojson(fc, name=escape(title), overlay=False, popup=False, tooltip=False, interactive=False, pane=BASE_PANE)
+    layer = geojson(
+        fc, name=escape(title), overlay=False, popup=False, tooltip=False, interactive=False, pane=BASE_PANE
+    )
     wm.add(layer)
     wm.basemap = True
     wm.background(colors["ocean"])

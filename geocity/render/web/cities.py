@@ -17,7 +17,8 @@ from ...errors import NotFoundError, ValidationError
 from .base import WebMap, bounds_of
 from .features import check_points, collection, geojson, px, radius, style_of
 from .legend import Section
-from .text import check_lang, country_tag, escape, label, name as row_name, pick, rows_html, search_text, t, text
+from .text import check_lang, country_tag, escape, label, pick, rows_html, search_text, t, text
+from .text import name as row_name
 
 __all__ = ["add", "add_top100", "popup"]
 
@@ -99,7 +100,9 @@ def _draw(wm: WebMap, gdf, *, layer_name: str, lang: str, style: Mapping, proven
           size_by: str | None, search: bool, color_by: str):
     """The circles of ``gdf`` (checked WGS 84 points) as one GeoJson layer."""
     if "name_en" not in gdf.columns:
-        raise ValidationError("cities has no 'name_en' column; add the English names (and 'name_zh') to label the cities")
+        raise ValidationError(
+            "cities has no 'name_en' column; add the English names (and 'name_zh') to label the cities"
+        )
     sym = _styles.symbol_sizes(style)
     sizes = _sizes(gdf, sym, size_by)
     if color_by == "region":

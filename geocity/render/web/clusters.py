@@ -12,7 +12,8 @@ from ...errors import ValidationError
 from .base import WebMap, bounds_of
 from .features import as_list, check_shapes, collection, geojson, px, style_of
 from .legend import Section
-from .text import check_lang, escape, label, name as row_name, rows_html, t, text
+from .text import check_lang, escape, label, rows_html, t, text
+from .text import name as row_name
 
 __all__ = ["add", "typology_color"]
 
@@ -42,7 +43,7 @@ def _members_by_cluster(clusters, members, lang: str) -> tuple[dict, dict]:
                 names[text(r["city_id"])] = nm
             out.setdefault(r["cluster_id"], []).append(nm)
     if "members" in clusters.columns:
-        for cid, v in zip(clusters["cluster_id"], clusters["members"]):
+        for cid, v in zip(clusters["cluster_id"], clusters["members"], strict=True):
             out[cid] = [names.get(x, x) for x in as_list(v)]
     return out, names
 

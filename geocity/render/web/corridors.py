@@ -11,7 +11,8 @@ from ...errors import ValidationError
 from .base import WebMap, bounds_of
 from .features import check_shapes, collection, geojson, px, style_of
 from .legend import Section
-from .text import check_lang, escape, label, name as row_name, text
+from .text import check_lang, escape, label, text
+from .text import name as row_name
 
 __all__ = ["add", "buffer_label"]
 

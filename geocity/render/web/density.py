@@ -46,8 +46,11 @@ def _zh_weight(weight: str) -> str:
 
 
 def _name(weight: str, provenance, lang: str) -> str:
-    tags_en = [label("modelled", "en")] + ([provenance.tag("en")] if provenance is not None and provenance.tag("en") else [])
-    tags_zh = [label("modelled", "zh")] + ([provenance.tag("zh")] if provenance is not None and provenance.tag("zh") else [])
+    def tags(lang: str) -> list:
+        extra = provenance.tag(lang) if provenance is not None else None
+        return [label("modelled", lang)] + ([extra] if extra else [])
+
+    tags_en, tags_zh = tags("en"), tags("zh")
     return pick(f"{label('density', 'en')}: {weight} ({', '.join(tags_en)})",
                 f"{label('density', 'zh')}：{_zh_weight(weight)}（{'，'.join(tags_zh)}）", lang)
 

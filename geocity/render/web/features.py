@@ -68,7 +68,7 @@ def collection(geoms: Sequence, props: Sequence[dict], *, decimals: int = COORD_
     """A FeatureCollection with coordinates rounded to ``decimals``."""
     arr = shapely.transform(np.asarray(list(geoms), dtype=object), lambda c: np.round(c, decimals))
     feats = []
-    for i, (g, p) in enumerate(zip(arr, props)):
+    for i, (g, p) in enumerate(zip(arr, props, strict=True)):
         gi = g.__geo_interface__
         feats.append({"type": "Feature", "id": str(i),
                       "geometry": {"type": gi["type"], "coordinates": gi["coordinates"]}, "properties": p})

@@ -17,7 +17,8 @@ from ...network import STRENGTH_CLASSES
 from .base import WebMap, bounds_of
 from .features import check_shapes, collection, style_of
 from .legend import Section
-from .text import check_lang, escape, label, name as row_name, pick, t, text
+from .text import check_lang, escape, label, pick, t, text
+from .text import name as row_name
 
 __all__ = ["add", "provenance_of", "DECIMALS"]
 
@@ -43,8 +44,9 @@ def provenance_of(links, cities=None) -> _provenance.ScoreProvenance | None:
         return _provenance.of_frame(links)
     if cities is None or "score_source" not in getattr(cities, "columns", ()) or "city_id" not in cities.columns:
         return None
-    src = dict(zip(cities["city_id"].astype(str), cities["score_source"]))
-    ends = [(src.get(text(a)), src.get(text(b))) for a, b in zip(links.get("source_id", []), links.get("target_id", []))]
+    src = dict(zip(cities["city_id"].astype(str), cities["score_source"], strict=True))
+    pairs = zip(links.get("source_id", []), links.get("target_id", []), strict=True)
+    ends = [(src.get(text(a)), src.get(text(b))) for a, b in pairs]
     if not ends or all(a is None and b is None for a, b in ends):
         return None
     return _provenance.describe(_provenance.combine(e) for e in ends)
@@ -94,7 +96,7 @@ def add(wm: WebMap, data, *, lang: str = "both", style: Mapping | None = None,
         raise ValidationError("links have no 'weight' column (relative strength in [0, 1]); pass geocity.network links")
     zh = {}
     if cities is not None and "city_id" in getattr(cities, "columns", []) and "name_zh" in cities.columns:
-        zh = {str(k): text(v) for k, v in zip(cities["city_id"], cities["name_zh"])}
+        zh = {str(k): text(v) for k, v in zip(cities["city_id"], cities["name_zh"], strict=True)}
     if provenance is None and modelled:
         provenance = provenance_of(links, cities)
     ramp = _styles.sequential_colors(style)

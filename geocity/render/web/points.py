@@ -122,14 +122,14 @@ def add(wm: WebMap, data, *, lang: str = "both", style: Mapping | None = None, p
     if len(gdf) >= MANY_POINTS:
         xs = np.round(gdf.geometry.x.to_numpy(), COORD_DECIMALS)
         ys = np.round(gdf.geometry.y.to_numpy(), COORD_DECIMALS)
-        rows = [[float(y), float(x), tip] for y, x, tip in zip(ys, xs, labels)]
+        rows = [[float(y), float(x), tip] for y, x, tip in zip(ys, xs, labels, strict=True)]
         layer = PointCloud(rows, name=escape(title), show=show, cluster=cluster,
                            marker_style={"radius": 3, "color": "#ffffff", "weight": 0.5, "fillColor": color,
                                          "fill": True, "fillOpacity": 0.85})
     else:
         cols = [c for c in gdf.columns if c != gdf.geometry.name][:max_popup_columns]
         props = []
-        for rec, tip in zip(gdf[cols].to_dict("records"), labels):
+        for rec, tip in zip(gdf[cols].to_dict("records"), labels, strict=True):
             rows_ = [(escape(c), escape(rec[c])) for c in cols]
             props.append({"style": {"radius": radius(30.0), "color": "#ffffff", "weight": 1.0, "fillColor": color,
                                     "fill": True, "fillOpacity": 0.85}, "tip": tip or escape(title),
@@ -137,4 +137,5 @@ def add(wm: WebMap, data, *, lang: str = "both", style: Mapping | None = None, p
         layer = geojson(collection(list(gdf.geometry), props), name=escape(title), show=show,
                         marker=folium.CircleMarker(radius=4))
     wm.add(layer, bounds_of(gdf))
-    return Section(title, [("dot", color, pick(f"{len(gdf):,} points", f"{len(gdf):,} 个点", lang))], [(layer.layer_name, show)])
+    entry = ("dot", color, pick(f"{len(gdf):,} points", f"{len(gdf):,} 个点", lang))
+    return Section(title, [entry], [(layer.layer_name, show)])
