@@ -103,7 +103,7 @@ def dask_run(folder: Path, eps_km: float, min_weight: float, workers: int, out: 
     from geocity import distributed as gd
 
     cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, memory_limit=memory_limit or "auto")
+                                       dashboard_address=":0", memory_limit=memory_limit or "auto")
     client = distributed.Client(cluster)
     peaks: dict[str, float] = {}
     stop = threading.Event()

@@ -61,13 +61,16 @@ the engine's working arrays of those; ``npartitions`` bounds it (a single
 block is never split, so a block holding more than the memory of a worker is
 the limit). The core-flag sums run in the engine over the same neighbourhoods.
 ``algorithm="auto"`` runs in every task the engine that ``"auto"`` picks for
-the whole layer on one machine (the numba grid from 50 000 points), and the
-grid engine adds a point's neighbour weights in an order fixed by the global
-cell lattice and the coordinates alone, so the sums — and the labels — are bit
-for bit those of the single-machine run, for any weights. (With another
-engine in the tasks than on one machine, integer or dyadic weights still sum
-exactly; arbitrary fractional weights then carry the engine's own caveat about
-a sum equal to ``min_weight`` in the last bit.)
+the whole layer on one machine (the numba grid from 50 000 points), so each
+point's neighbour weights are added by the same code. With integer or dyadic
+weights (counts, unit weights, zeros) every sum is exact and the labels are
+bit for bit the engine's whatever the order of addition; with arbitrary
+fractional weights a task may add the same neighbour weights in another
+order or grouping than the single-machine run (the grid engine's cell
+shortcuts depend on which points of a cell are present), so the engine's own
+caveat applies: a point whose summed weight equals ``min_weight`` to the last
+bit could be decided the other way (the benchmark's 10^7 points with gamma
+weights agree exactly, ``benchmarks/DISTRIBUTED.md``).
 
 Faults: every step is a Dask task with its lineage, so a lost worker's
 results are recomputed by Dask and the answer does not change; the output is
@@ -92,7 +95,8 @@ import pandas as pd
 
 from .errors import DependencyError, GeocityError, OutputExistsError, ValidationError
 
-__all__ = ["dbscan", "dbscan_local", "get_client", "read_labels", "DistributedResult", "MARGIN", "PROVENANCE_NAME"]
+__all__ = ["dbscan", "dask_dbscan", "dbscan_local", "get_client", "read_labels", "provenance", "DistributedResult",
+           "MARGIN", "PROVENANCE_NAME"]
 
 #: Absolute margin (unit-vector units) added to the halo reach, far above rounding.
 MARGIN: float = 1e-9
@@ -715,6 +719,7 @@ def dbscan(
     bnode, bkey, keys_sorted, npairs = _resolve(small)
     n_clusters = len(keys_sorted)
     info = {"tasks": len(res_f), "groups": ngroups, "input_partitions": len(pieces), "block_side": grid.side,
+            "input_sizes": sizes.tolist(),
             "boundary_pairs": npairs, "boundary_nodes": len(bnode)}
     bnode_f, bkey_f, keys_f = cl.scatter([bnode, bkey, keys_sorted], broadcast=True)
     params = {"eps_km": eps_km, "min_weight": min_weight, "algorithm": algorithm, "task_engine": task_algorithm,
@@ -722,7 +727,7 @@ def dbscan(
               "weight_column": weight_column, "block_side_chord": grid.side}
     if out is None:
         fin = [cl.submit(_finish_part, f, keys_f, bnode_f, bkey_f, None, pure=True) for f in res_f]
-        labels = dd.from_delayed(fin, meta=_empty_labels(), verify_meta=False)
+        labels = cl.persist(dd.from_delayed(fin, meta=_empty_labels(), verify_meta=False))  # holds its futures
         return DistributedResult(labels=labels, output=None, n_points=n, n_clusters=n_clusters, info=info)
     with _staged_folder(out, overwrite) as tmp:
         fin = [cl.submit(_finish_part, f, keys_f, bnode_f, bkey_f, str(tmp / f"part.{i:05d}.parquet"), pure=False)
@@ -732,6 +737,52 @@ def dbscan(
             raise GeocityError(f"internal error: {written} labels written for {n} points; nothing was written")
         _write_provenance(tmp, params, inputs, {"n_points": n, "n_clusters": n_clusters, **info})
     return DistributedResult(labels=None, output=out, n_points=n, n_clusters=n_clusters, info=info)
+
+
+def dask_dbscan(lat, lon, *, eps_km: float, min_weight: float, weights=None, algorithm: str = "auto",
+                client=None, npartitions: int | None = None, return_info: bool = False):
+    """:func:`geocity.dbscan.geodesic_dbscan` for ``dask.array`` inputs: the same
+    ``(labels, core_mask)``, as dask arrays chunked like ``lat``, computed by :func:`dbscan`.
+
+    :func:`geocity.dbscan.geodesic_dbscan` hands dask arrays here (with the
+    current default client). The labels are put back in input order by one
+    range-partitioned shuffle on the row; nothing is collected on the client
+    until you compute the arrays.
+
+    Parameters
+    ----------
+    lat, lon, weights
+        ``dask.array`` of degrees and (optional) non-negative weights.
+    eps_km, min_weight, algorithm
+        As in :func:`geocity.dbscan.geodesic_dbscan`.
+    client, npartitions
+        As in :func:`dbscan`.
+    return_info
+        Also return :attr:`DistributedResult.info`.
+
+    Returns
+    -------
+    labels, core_mask : dask.array.Array
+    """
+    _require_dask()
+    import dask.array as da
+
+    if not isinstance(lon, da.Array):
+        lon = da.from_array(np.asarray(lon, dtype=float), chunks=lat.chunks)
+    res = dbscan(lat, lon, eps_km=eps_km, min_weight=min_weight, weights=weights, client=client,
+                 npartitions=npartitions, algorithm=algorithm)
+    sizes = np.asarray(res.info["input_sizes"], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])[sizes > 0]
+    divisions = tuple(int(x) for x in starts) + (res.n_points - 1,)
+    ordered = res.labels.set_index("row", divisions=divisions, sorted=False)  # range shuffle: input order
+    lengths = tuple(int(x) for x in sizes[sizes > 0])
+    chunks = tuple(c for c in lat.ravel().chunks[0])
+    labels = ordered["label"].to_dask_array(lengths=lengths).rechunk((chunks,))
+    core = ordered["core"].to_dask_array(lengths=lengths).rechunk((chunks,))
+    labels, core = get_client(client).persist([labels, core])  # on the workers, holding their futures
+    if return_info:
+        return labels, core, res.info
+    return labels, core
 
 
 def _task_algorithm(algorithm: str, n: int, r: float) -> str:

@@ -23,7 +23,7 @@ from geocity.errors import GeocityError, OutputExistsError, ValidationError  # n
 
 @pytest.fixture(scope="module")
 def cluster():
-    cl = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    cl = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
     yield cl
     cl.close()
 
@@ -301,3 +301,17 @@ def test_cli_points_scheduler_and_refusals(client, parquet_layer, tmp_path):
     r = _cli(base + ["--weight-column", "nope", "-o", tmp_path / "x"])
     assert r.exit_code == 1 and "'nope'" in r.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lab"]  # refused runs wrote nothing
+
+
+def test_geodesic_dbscan_takes_dask_arrays(client):
+    """The engine's own entry point hands dask arrays to the cluster (default client) and gives
+    dask arrays back, chunked like the input, in input order."""
+    lat, lon, w = _mixed(2500)
+    ref, rcore = geodesic_dbscan(lat, lon, eps_km=45, min_weight=5, weights=w)
+    chunks = (600, 0, 1200, 699, 1)  # uneven, with an empty chunk
+    with client.as_current():
+        labels, core = geodesic_dbscan(da.from_array(lat, chunks=(chunks,)), da.from_array(lon, chunks=500),
+                                       weights=da.from_array(w, chunks=800), eps_km=45, min_weight=5)
+        assert isinstance(labels, da.Array) and labels.chunks == (chunks,)
+        np.testing.assert_array_equal(labels.compute(), ref)
+        np.testing.assert_array_equal(core.compute(), rcore)
