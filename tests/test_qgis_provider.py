@@ -92,8 +92,9 @@ def _inputs(d: Path) -> dict[str, Path]:
                  Point(0, 89.6), Point(120, 89.6), Point(-120, 89.7)], crs=4326)
     pts = pd.concat([c, extra], ignore_index=True)
     paths = {"points": d / "points.gpkg", "edges": d / "edges.csv", "corridor": d / "corridor.geojson",
-             "east_asia": d / "east_asia.gpkg"}
+             "east_asia": d / "east_asia.gpkg", "cities": d / "cities.gpkg"}
     pts.to_file(paths["points"], layer="points")
+    c.to_file(paths["cities"], layer="cities")  # the report's cities, as `geocity clusters` clusters them
     # a regional surface (a world grid takes the density engine half a minute)
     pts.cx[100:150, 10:50].to_file(paths["east_asia"], layer="points")
     pd.DataFrame({"source": ["beijing-cn", "tokyo-jp", "am-1"], "target": ["shanghai-cn", "seoul-kr", "am-2"],
@@ -125,8 +126,13 @@ def qgis_runs(tmp_path_factory):
                                              ("user_corridor", ".gpkg"), ("density", ".tif"),
                                              ("gravity", ".gpkg"), ("edges", ".gpkg"))}
     pts = str(inp["points"])
+    split = qgis_worker.describe()["clusters"]["methods"].index("split")  # an enum is given by its index
     runs = {
         "list": ["list"],
+        "report": ["run", "geocity:clusters", "--", f"INPUT={inp['cities']}", "WEIGHT_FIELD=composite",
+                   "ID_FIELD=city_id", "NAME_FIELD=name_en", "NAME_ZH_FIELD=name_zh", f"METHOD={split}",
+                   f"OUTPUT={d / 'report.gpkg'}",
+                   f"MEMBERS={d / 'report_members.gpkg'}"],
         "clusters": ["run", "geocity:clusters", "--", f"INPUT={pts}", "WEIGHT_FIELD=composite", "ID_FIELD=city_id",
                      "NAME_FIELD=name_en", "NAME_ZH_FIELD=name_zh", f"OUTPUT={out['clusters']}",
                      f"MEMBERS={out['members']}"],
@@ -237,6 +243,22 @@ def test_clusters_same_as_python_api(qgis_runs):
     assert len(am) == 1 and am != {-1} and len(pole) == 1 and pole != {-1}  # across ±180° and the pole
     assert "上海" in "".join(clusters["name_zh"])  # Chinese text intact
     assert clusters.crs.to_epsg() == 4326 and set(clusters.geom_type) == {"MultiPolygon"}
+
+
+def test_report_clusters_same_as_geocity_clusters_command(qgis_runs, runner, tmp_path):
+    """The issue's check: `qgis_process run geocity:clusters` gives the clusters of `geocity clusters`
+    (with the same method: the command's default is 'split')."""
+    _ok(qgis_runs, "report")
+    res = runner.invoke(cli, ["clusters", "-q", "--method", "split", "-o", str(tmp_path / "c.gpkg")])
+    assert res.exit_code == 0, res.output
+    cli_members = pd.read_csv(tmp_path / "c_members.csv")
+    cli_clusters = gpd.read_file(tmp_path / "c.gpkg")
+    got = gpd.read_file(qgis_runs["dir"] / "report_members.gpkg").set_index("city_id")["cluster_id"]
+    pairs = set(zip(got.loc[cli_members["city_id"]].tolist(), cli_members["cluster_id"].tolist(), strict=True))
+    assert len(pairs) == len({g for g, _ in pairs}) == len({w for _, w in pairs}) == len(cli_clusters)
+    assert (got.drop(cli_members["city_id"].unique()) == -1).all()  # the rest in no cluster, as in the CLI
+    polys = gpd.read_file(qgis_runs["dir"] / "report.gpkg")
+    assert sorted(polys["name_zh"]) == sorted(cli_clusters["name_zh"])
 
 
 def _same_members(got, want):
