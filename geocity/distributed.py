@@ -95,7 +95,8 @@ import pandas as pd
 
 from .errors import DependencyError, GeocityError, OutputExistsError, ValidationError
 
-__all__ = ["dbscan", "dask_dbscan", "dbscan_local", "get_client", "read_labels", "provenance", "DistributedResult",
+__all__ = ["dbscan", "dask_dbscan", "dbscan_local", "corridor_members", "get_client", "read_labels", "provenance",
+           "DistributedResult",
            "MARGIN", "PROVENANCE_NAME"]
 
 #: Absolute margin (unit-vector units) added to the halo reach, far above rounding.
@@ -921,6 +922,137 @@ def dbscan_local(points, *, eps_km: float, min_weight: float, weight_column: str
                           engine="geocity.dbscan.geodesic_dbscan on one machine")
     return DistributedResult(labels=None, output=out, n_points=int(lat.size), n_clusters=n_clusters,
                              info={"tasks": 1})
+
+
+# --------------------------------------------------------------------------
+# corridor membership on partitions
+# --------------------------------------------------------------------------
+def _partitions(points, what: str):
+    """Delayed GeoDataFrame partitions of a dask_geopandas frame or a GeoParquet path."""
+    if isinstance(points, (str, os.PathLike)):
+        path = Path(points)
+        if not path.exists():
+            raise ValidationError(f"{what}: {str(path)!r} does not exist; give a GeoParquet file or folder")
+        import dask_geopandas
+
+        try:
+            points = dask_geopandas.read_parquet(str(path))
+        except Exception as exc:  # pyarrow/geopandas raise many kinds
+            raise ValidationError(f"{what}: cannot read {str(path)!r} as GeoParquet ({type(exc).__name__}: "
+                                  f"{exc}); write it with geopandas/dask-geopandas to_parquet") from None
+    if not (hasattr(points, "to_delayed") and hasattr(points, "npartitions")):
+        raise ValidationError(f"{what}: expected a dask_geopandas.GeoDataFrame or a GeoParquet path, not "
+                              f"{type(points).__name__}; for a layer in memory use geocity.corridors.members")
+    return points.to_delayed()
+
+
+def _part_len(part, j: int, what: str) -> int:
+    import geopandas as gpd
+
+    if not isinstance(part, gpd.GeoDataFrame):
+        raise ValidationError(f"{what}, partition {j}: not a GeoDataFrame (no geometry column); the partitions "
+                              "need point geometries (GeoParquet written by geopandas or dask-geopandas)")
+    return len(part)
+
+
+def _members_part(part, offset: int, j: int, corridors, within_km, path, out_file):
+    from . import corridors as cor
+
+    part = part.copy()
+    if "row" in part.columns:
+        raise ValidationError(f"corridor points, partition {j}: a column is called 'row'; rename it (the output "
+                              "names each point's input position 'row')")
+    part.insert(0, "row", np.arange(offset, offset + len(part), dtype=np.int64))
+    if len(part) == 0:
+        m = cor.members(_probe_points(), corridors=corridors, within_km=within_km, path=path, progress=False)
+        m = m.iloc[0:0]
+    else:
+        m = cor.members(part, corridors=corridors, within_km=within_km, path=path, progress=False)
+    m.attrs = {}
+    m = m.reset_index(drop=True)
+    if out_file is None:
+        return m
+    tmp = out_file + ".part"
+    m.to_parquet(tmp, index=False)
+    os.replace(tmp, out_file)
+    return len(m)
+
+
+def _probe_points():
+    import geopandas as gpd
+
+    return gpd.GeoDataFrame({"row": [0]}, geometry=gpd.points_from_xy([0.0], [0.0]), crs="EPSG:4326")
+
+
+def corridor_members(points, *, corridors=("CPEC",), within_km: float = 100, path=None, client=None,
+                     output: str | os.PathLike | None = None, overwrite: bool = False, inputs=()):
+    """:func:`geocity.corridors.members` of a partitioned point layer on a Dask cluster.
+
+    Each input partition is one task: its points (with ``row``, their input
+    position) go through :func:`geocity.corridors.members` with the same
+    corridors and range, so every membership row (``corridor``, ``branch``,
+    ``distance_km``, ``chainage_km``, ``nearest_waypoint``, ``side``) is the
+    single-machine one (a point's membership depends on the point and the
+    corridor alone). The corridor table is read once per worker process
+    (:mod:`geocity.corridors` caches it); a user ``path`` must be readable by
+    every worker (shared storage).
+
+    Parameters
+    ----------
+    points
+        A ``dask_geopandas.GeoDataFrame`` of points (any CRS) or a GeoParquet
+        file or folder.
+    corridors, within_km, path
+        As in :func:`geocity.corridors.members` (checked on the client before any task runs).
+    client
+        A ``distributed.Client`` or a scheduler address; default: the current client.
+    output
+        A GeoParquet folder (one part per input partition, each ordered as
+        :func:`~geocity.corridors.members` orders its rows) with the
+        provenance record :data:`PROVENANCE_NAME`; written all or nothing.
+        ``None``: return a Dask GeoDataFrame instead. Sorting the rows by
+        corridor, branch, ``chainage_km`` and ``row`` gives the single-machine
+        table's order.
+    overwrite
+        Replace an existing ``output`` folder.
+    inputs
+        Input files to checksum in the provenance record.
+
+    Returns
+    -------
+    dask_geopandas.GeoDataFrame or pathlib.Path
+        The memberships, or the folder written.
+    """
+    _require_dask()
+    import dask
+    import dask.dataframe as dd
+
+    from . import corridors as cor
+
+    what = "corridor points"
+    # every option checked here first, on one probe point (names, range, corridor file)
+    probe = cor.members(_probe_points(), corridors=corridors, within_km=within_km, path=path, progress=False)
+    out = _check_output(output, overwrite)
+    parts = _partitions(points, what)
+    cl = get_client(client)
+    sizes = np.asarray(cl.gather(cl.compute([dask.delayed(_part_len, pure=True)(p, j, what)
+                                             for j, p in enumerate(parts)])), dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    params = {"corridors": corridors, "within_km": float(within_km), "path": path}
+    if out is None:
+        tasks = [dask.delayed(_members_part, pure=True)(p, int(o), j, corridors, within_km, path, None)
+                 for j, (p, o) in enumerate(zip(parts, offsets, strict=True))]
+        meta = probe.iloc[0:0].copy()
+        meta.attrs = {}
+        return cl.persist(dd.from_delayed(cl.compute(tasks), meta=meta, verify_meta=False))
+    with _staged_folder(out, overwrite) as tmp:
+        tasks = [dask.delayed(_members_part, pure=False)(p, int(o), j, corridors, within_km, path,
+                                                         str(tmp / f"part.{j:05d}.parquet"))
+                 for j, (p, o) in enumerate(zip(parts, offsets, strict=True))]
+        rows = int(sum(cl.gather(cl.compute(tasks))))
+        _write_provenance(tmp, params, inputs, {"n_points": int(sizes.sum()), "n_rows": rows},
+                          engine="geocity.corridors.members per partition on Dask (geocity.distributed)")
+    return out
 
 
 def read_labels(path: str | os.PathLike) -> pd.DataFrame:

@@ -315,3 +315,45 @@ def test_geodesic_dbscan_takes_dask_arrays(client):
         assert isinstance(labels, da.Array) and labels.chunks == (chunks,)
         np.testing.assert_array_equal(labels.compute(), ref)
         np.testing.assert_array_equal(core.compute(), rcore)
+
+
+# --------------------------------------------------------------------------
+# corridor membership on partitions
+# --------------------------------------------------------------------------
+def test_corridor_members_on_partitions(client, tmp_path):
+    import dask_geopandas
+    import geopandas as gpd
+    import pandas as pd
+
+    from geocity import corridors
+
+    rng = np.random.default_rng(4)
+    n = 3000
+    g = gpd.GeoDataFrame({"name": [f"p{i}" for i in range(n)], "w": rng.uniform(0, 1, n)},
+                         geometry=gpd.points_from_xy(rng.uniform(60, 125, n), rng.uniform(15, 50, n)), crs=4326)
+    ref = corridors.members(g.assign(row=np.arange(n)), corridors=None, within_km=100, progress=False)
+    key = ["corridor", "branch", "chainage_km", "row"]
+
+    def table(df):
+        return pd.DataFrame(df.drop(columns="geometry")).sort_values(key).reset_index(drop=True)[
+            [c for c in ref.columns if c != "geometry"]]
+
+    assert len(ref) > 100
+    got = gd.corridor_members(dask_geopandas.from_geopandas(g.to_crs(3857), npartitions=4), corridors=None,
+                              within_km=100, client=client).compute(scheduler=client)
+    pd.testing.assert_frame_equal(table(got), table(ref), check_dtype=False, rtol=1e-9)
+    # to a GeoParquet folder, all or nothing, with its record
+    src = tmp_path / "pts"
+    src.mkdir()
+    for i, part in enumerate(np.array_split(np.arange(n), 3)):
+        g.iloc[part].to_parquet(src / f"part.{i}.parquet")
+    out = gd.corridor_members(src, corridors=None, within_km=100, client=client, output=tmp_path / "members")
+    back = gpd.read_parquet(out)
+    pd.testing.assert_frame_equal(table(back), table(ref), check_dtype=False, rtol=1e-9)
+    assert gd.provenance(out)["extra"]["n_rows"] == len(ref)
+    # options are checked before any task runs, and nothing is written
+    with pytest.raises(ValidationError, match="within_km"):
+        gd.corridor_members(src, within_km=-5, client=client, output=tmp_path / "bad")
+    with pytest.raises(GeocityError, match="unknown corridor"):
+        gd.corridor_members(src, corridors="NO-SUCH-CORRIDOR", client=client, output=tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
