@@ -27,7 +27,7 @@ from qgis.core import (
 )
 
 from .frames import copy_result, write_input, write_lines
-from .install import _no_window, install_text
+from .install import _no_window, install_text, worker_env
 
 GROUP = "geocity"
 
@@ -108,17 +108,22 @@ class _Base(QgsProcessingAlgorithm):
         with open(req, "w", encoding="utf-8") as fh:
             json.dump(request, fh, ensure_ascii=False)
         feedback.pushInfo(f"geocity {self.info.get('version', '')}: {self._name} ({self.python})")
-        env = dict(os.environ, PYTHONIOENCODING="utf-8")
-        proc = subprocess.Popen([self.python, "-m", "geocity.qgis_worker", req], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=env, **_no_window())
-        while proc.poll() is None:
-            if feedback.isCanceled():
-                proc.kill()
-                proc.wait()
-                raise QgsProcessingException("canceled")
-            time.sleep(0.05)
-        out = proc.stdout.read().decode("utf-8", "replace")
-        err = proc.stderr.read().decode("utf-8", "replace")
+        env = worker_env(self.python)
+        # output to files, not pipes: a chatty run cannot fill a pipe and stall
+        out_path, err_path = os.path.join(tmp, "stdout.txt"), os.path.join(tmp, "stderr.txt")
+        with open(out_path, "wb") as out_fh, open(err_path, "wb") as err_fh:
+            proc = subprocess.Popen([self.python, "-m", "geocity.qgis_worker", req], stdout=out_fh, stderr=err_fh,
+                                    stdin=subprocess.DEVNULL, env=env, **_no_window())
+            while proc.poll() is None:
+                if feedback.isCanceled():
+                    proc.kill()
+                    proc.wait()
+                    raise QgsProcessingException("canceled")
+                time.sleep(0.05)
+        with open(out_path, encoding="utf-8", errors="replace") as fh:
+            out = fh.read()
+        with open(err_path, encoding="utf-8", errors="replace") as fh:
+            err = fh.read()
         try:
             answer = json.loads(out.strip().splitlines()[-1])
         except (ValueError, IndexError):

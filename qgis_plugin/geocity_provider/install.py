@@ -52,10 +52,20 @@ _STAMP = ("import geocity, glob, json, os; d = os.path.dirname(geocity.__file__)
           "print(json.dumps([geocity.__version__, d, max(os.path.getmtime(f) for f in glob.glob(d + '/*.py'))]))")
 
 
+def worker_env(python: str) -> dict:
+    """The environment of a geocity process: QGIS's own Python settings (``PYTHONHOME``,
+    ``PYTHONPATH``, which QGIS on Windows sets for its Python) only for QGIS's own Python."""
+    env = dict(os.environ, PYTHONIOENCODING="utf-8")
+    if os.path.normcase(os.path.abspath(python)) != os.path.normcase(os.path.abspath(qgis_python())):
+        for k in ("PYTHONHOME", "PYTHONPATH"):
+            env.pop(k, None)
+    return env
+
+
 def _call(python: str, args: list[str]):
     try:
         res = subprocess.run([python, *args], capture_output=True, text=True, encoding="utf-8", timeout=120,
-                             **_no_window())
+                             env=worker_env(python), **_no_window())
     except (OSError, subprocess.SubprocessError) as exc:
         return None, f"{python}: {exc}"
     if res.returncode != 0:
