@@ -107,12 +107,18 @@ FULL = {
                *DBSCAN_LAYERS],
     "corridors": [(1_000_000, None), (10_000_000, None)],
     "density": [(1_000_000, None)],
+    # unweighted, against the Wang-Gu-Shun `dbscan` package (and scikit-learn while n <= --sklearn-max)
+    "wgs": [(1_000_000, 1.0), (1_000_000, DBSCAN_EPS_KM), (10_000_000, 1.0), (10_000_000, DBSCAN_EPS_KM)],
 }
 QUICK = {
     "dbscan": [(20_000, DBSCAN_EPS_KM, True), (100_000, DBSCAN_EPS_KM, True), *DBSCAN_LAYERS],
     "corridors": [(200_000, None)],
     "density": [(100_000, None)],
+    "wgs": [(100_000, DBSCAN_EPS_KM)],
 }
+
+#: Calls per process for the rows against the Wang-Gu-Shun package (best of them is reported; 2 above 10^6 points).
+WGS_REPEAT = 3
 
 
 def _env(threads: int) -> dict:
@@ -142,9 +148,8 @@ def _load(workdir: Path, kind: str, n: int):
 
 
 def _w_gen(args, workdir: Path) -> dict:
-    import numpy as np
-
     import datasets
+    import numpy as np
 
     lat, lon, w = getattr(datasets, args["kind"])(args["n"])
     np.savez(workdir / f"{args['kind']}_{args['n']}.npz", lat=lat, lon=lon, w=w)
@@ -154,11 +159,81 @@ def _w_gen(args, workdir: Path) -> dict:
 def _w_warm(args, workdir: Path) -> dict:
     """Fill numba's on-disk cache so that no measured run pays a full JIT compilation."""
     import datasets
+
     from geocity.dbscan import geodesic_dbscan
 
     lat, lon, w = datasets.clumped(60_000)
     geodesic_dbscan(lat, lon, eps_km=10, min_weight=5, weights=w, algorithm="grid")
     return {}
+
+
+def _w_wgs(args, workdir: Path) -> dict:
+    """Unweighted DBSCAN, best of ``repeat`` calls in one process: geocity's
+    default engine, the Wang-Gu-Shun ``dbscan`` package on unit vectors with
+    the chord of eps, or scikit-learn's haversine DBSCAN (one call)."""
+    import numpy as np
+
+    from geocity.geodesy import EARTH_RADIUS_KM, chord_from_arc_km, unit_vectors
+
+    lat, lon, _ = _load(workdir, args["kind"], args["n"])
+    eps_km, mw, side = args["eps_km"], args["min_weight"], args["side"]
+    times, extra = [], {}
+    for _ in range(args["repeat"] if side != "sklearn" else 1):
+        if side == "geocity":
+            from geocity import dbscan as gd
+
+            t0 = time.perf_counter()
+            labels, core, info = gd.geodesic_dbscan(lat, lon, eps_km=eps_km, min_weight=mw, return_info=True)
+            times.append(time.perf_counter() - t0)
+            extra = {"engine": info["algorithm"], "edge_pairs": int(info["edge_pairs"]),
+                     "phases": dict(gd.GRID_TIMINGS), "n_unique": int(info["n_unique"])}
+        elif side == "wgs":
+            from dbscan import DBSCAN  # Wang, Gu and Shun (SIGMOD 2020), PyPI "dbscan"
+
+            X = unit_vectors(lat, lon)
+            r = float(chord_from_arc_km(eps_km, EARTH_RADIUS_KM))
+            t0 = time.perf_counter()
+            labels, core = DBSCAN(X, eps=r, min_samples=int(mw))
+            times.append(time.perf_counter() - t0)
+        else:
+            from sklearn.cluster import DBSCAN
+
+            X = np.radians(np.column_stack([lat, lon]))
+            t0 = time.perf_counter()
+            est = DBSCAN(eps=eps_km / EARTH_RADIUS_KM, metric="haversine", algorithm="ball_tree",
+                         min_samples=int(mw), n_jobs=args["threads"]).fit(X)
+            times.append(time.perf_counter() - t0)
+            labels = est.labels_
+            core = np.zeros(len(lat), dtype=bool)
+            core[est.core_sample_indices_] = True
+    np.savez(workdir / f"out_{args['tag']}.npz", labels=np.asarray(labels), core=np.asarray(core, dtype=bool))
+    return {"time": min(times), "times": times, "n_clusters": int(np.max(labels)) + 1,
+            "core_frac": float(np.mean(core)), **extra}
+
+
+def _explain_core_diff(workdir: Path, kind: str, n: int, eps_km: float, mw: int, tag_a: str, tag_b: str) -> str:
+    """Points whose core flag differs between two outputs, with their
+    neighbour counts (chord test on unit vectors, itself included)."""
+    import numpy as np
+    from scipy.spatial import cKDTree
+
+    from geocity.geodesy import EARTH_RADIUS_KM, chord_from_arc_km, unit_vectors
+
+    a, b = np.load(workdir / f"out_{tag_a}.npz")["core"], np.load(workdir / f"out_{tag_b}.npz")["core"]
+    diff = np.flatnonzero(a != b)
+    if not len(diff):
+        return "core ="
+    lat, lon, _ = _load(workdir, kind, n)
+    X = unit_vectors(lat, lon)
+    r = float(chord_from_arc_km(eps_km, EARTH_RADIUS_KM))
+    tree = cKDTree(X)
+    cnt = np.array([np.sum(np.sqrt(((X[c] - X[i]) ** 2).sum(axis=1)) <= r)
+                    for i, c in zip(diff[:2000], tree.query_ball_point(X[diff[:2000]], r * 1.01), strict=True)])
+    lo_, hi_ = int(cnt.min()), int(cnt.max())
+    first_core = int(a[diff].sum())
+    return (f"core ≠ {len(diff)} ({first_core} core only in the first, {len(diff) - first_core} only in the "
+            f"second; their neighbour counts {lo_}–{hi_}, min_samples {mw}; {int((cnt == mw).sum())} exactly "
+            f"min_samples)")
 
 
 def _w_dbscan(args, workdir: Path) -> dict:
@@ -278,7 +353,7 @@ def _baseline_corridors(lat, lon, within_km, names):
     if not out:
         e = np.empty(0)
         return e.astype(np.int64), e.astype(np.int16), e, e
-    return tuple(np.concatenate(x) for x in zip(*out))
+    return tuple(np.concatenate(x) for x in zip(*out, strict=True))
 
 
 def _w_density(args, workdir: Path) -> dict:
@@ -337,7 +412,7 @@ def _w_density(args, workdir: Path) -> dict:
 def _worker(spec: str) -> None:
     args = json.loads(spec)
     workdir = Path(args["workdir"])
-    workers = {"gen": _w_gen, "warm": _w_warm, "dbscan": _w_dbscan, "corridors": _w_corridors,
+    workers = {"gen": _w_gen, "warm": _w_warm, "dbscan": _w_dbscan, "wgs": _w_wgs, "corridors": _w_corridors,
                "density": _w_density}
     fn = workers[args["task"]]
     res = fn(args, workdir)
@@ -480,7 +555,7 @@ def _exact_corridor_distance(plat, plon, names):
             la0, lo0, az0 = seg_arr[si, 0], seg_arr[si, 1], seg_arr[si, 2]
             qlat, qlon = pl[rows], po[rows]
 
-            def f(s):
+            def f(s, lo0=lo0, la0=la0, az0=az0, qlat=qlat, qlon=qlon):
                 x, y, _ = G.fwd(lo0, la0, az0, s * 1000.0)
                 return geodesy.distance_km(qlat, qlon, np.asarray(y), np.asarray(x))
 
@@ -540,10 +615,10 @@ def _agree_corridors(workdir: Path, tg: str, tb: str, kind: str, n: int, within:
     g_of = np.full(ref.shape, np.inf)
     b_of = np.full(ref.shape, np.inf)
     sel = np.isin(g["pid"], pts)
-    for p, c, dd in zip(g["pid"][sel], g["cor"][sel], g["dist"][sel]):
+    for p, c, dd in zip(g["pid"][sel], g["cor"][sel], g["dist"][sel], strict=True):
         g_of[pos[int(p)], c] = dd
     sel = np.isin(b["pid"], pts)
-    for p, c, dd in zip(b["pid"][sel], b["cor"][sel], b["dist"][sel]):
+    for p, c, dd in zip(b["pid"][sel], b["cor"][sel], b["dist"][sel], strict=True):
         b_of[pos[int(p)], c] = dd
     both_g = np.isfinite(g_of) & ref_in
     err_g = float(np.abs(g_of - ref)[both_g].max() * 1000.0) if both_g.any() else float("nan")
@@ -587,16 +662,73 @@ def _machine() -> str:
             f"# {', '.join(libs)}")
 
 
+def _wgs_row(a, workdir: Path, n: int, eps: float) -> dict:
+    """One unweighted row: geocity against the Wang-Gu-Shun ``dbscan`` package
+    (best of :data:`WGS_REPEAT` calls each, same run), and both against
+    scikit-learn while ``n <= --sklearn-max``."""
+    mw = DBSCAN_MIN_WEIGHT
+    tag = f"wgs_clumped_{n}_{eps}"
+    base = {"workdir": str(workdir), "kind": "clumped", "n": n, "task": "wgs", "threads": a.threads,
+            "eps_km": eps, "min_weight": mw, "repeat": WGS_REPEAT if n <= 1_000_000 else 2}
+    label = f"dbscan **unweighted** eps {eps:g} km, min_samples {mw} vs Wang–Gu–Shun `dbscan`"
+    res = {}
+    for side in ("geocity", "wgs", "sklearn"):
+        if side == "sklearn" and n > a.sklearn_max:
+            continue
+        print(f"... {label}, n={n:,}: {side}", flush=True)
+        res[side] = _run({**base, "side": side, "tag": f"{tag}_{side}"}, a.threads,
+                         timeout=None if side == "geocity" else a.baseline_timeout)
+    rg, rw, rs = res["geocity"], res["wgs"], res.get("sklearn")
+    parts = []
+    if rg["ok"] and rw["ok"]:
+        parts.append("geocity vs theirs: " + _agree_dbscan(workdir, f"{tag}_geocity", f"{tag}_wgs").replace(
+            "labels", "all labels"))
+        diff = _explain_core_diff(workdir, "clumped", n, eps, mw, f"{tag}_geocity", f"{tag}_wgs")
+        if diff != "core =":
+            parts.append("geocity vs theirs " + diff)
+    if rs is not None and rs["ok"]:
+        for side in ("geocity", "wgs"):
+            if res[side]["ok"]:
+                who = "geocity" if side == "geocity" else "theirs"
+                parts.append(f"scikit-learn vs {who}: " + _agree_dbscan(workdir, f"{tag}_sklearn", f"{tag}_{side}"))
+        parts.append(f"scikit-learn {_fmt_t(rs['time'])}")
+    elif rs is not None:
+        parts.append(f"scikit-learn failed: {rs['why']}")
+    else:
+        parts.append(f"scikit-learn not run (n > {a.sklearn_max:,})")
+    if rg["ok"]:
+        parts.append(f"edge pairs {rg['edge_pairs']:,} [{rg['engine']}, {rg['n_clusters']:,} clusters, core "
+                     f"{100 * rg['core_frac']:.0f} %]")
+        ph = rg.get("phases") or {}
+        if ph:
+            parts.append("geocity phases (last call): " + ", ".join(f"{k} {v:.2f} s" for k, v in ph.items()))
+        parts.append("times (s): geocity " + " / ".join(f"{t:.2f}" for t in rg["times"]) +
+                     (", theirs " + " / ".join(f"{t:.2f}" for t in rw["times"]) if rw["ok"] else ""))
+    if not rg["ok"]:
+        parts.append(f"geocity failed: {rg['why']}")
+    if not rw["ok"]:
+        parts.append(f"theirs failed: {rw['why']}")
+    ratio = rw["time"] / rg["time"] if rg["ok"] and rw["ok"] else None
+    row = {"task": label, "n": n, "geocity_s": rg.get("time"), "geocity_peak_mb": rg.get("peak_mb"),
+           "baseline_s": rw.get("time") if rw["ok"] else None, "baseline_peak_mb": rw.get("peak_mb"),
+           "ratio": ratio, "agreement": "; ".join(parts), "geocity": rg, "baseline": rw, "stats": {"sklearn": rs}}
+    print(f"    geocity {_fmt_t(row['geocity_s'])} {row['geocity_peak_mb'] or 0:.0f} MB | theirs "
+          f"{_fmt_t(row['baseline_s'])} | {row['agreement']}", flush=True)
+    return row
+
+
 def _fmt_t(t):
     if t is None:
         return "—"
     return f"{t:.2f} s" if t < 100 else f"{t:.0f} s"
 
 
-def main(argv=None) -> int:
+def main(argv=None) -> int:  # noqa: C901 - options, then one loop over the plan's rows
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes, a few minutes in all")
-    ap.add_argument("--tasks", default="dbscan,corridors,density")
+    ap.add_argument("--tasks", default="dbscan,wgs,corridors,density",
+                    help="dbscan (weighted, vs scikit-learn), wgs (unweighted, vs the Wang-Gu-Shun `dbscan` "
+                         "package: pip install dbscan), corridors, density")
     ap.add_argument("--sizes", default=None, help="comma-separated point counts (override the defaults)")
     ap.add_argument("--eps", default=None, help="comma-separated eps_km values for dbscan with --sizes")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
@@ -623,7 +755,7 @@ def main(argv=None) -> int:
     print(_machine(), flush=True)
     rows = []
     generated = set()
-    if "dbscan" in tasks:
+    if "dbscan" in tasks or "wgs" in tasks:
         r = _run({"task": "warm", "tag": "warm", "workdir": str(workdir)}, a.threads)
         if not r["ok"]:
             raise SystemExit(f"numba warm-up failed: {r['why']}")
@@ -640,6 +772,14 @@ def main(argv=None) -> int:
 
     for task in tasks:
         items = plan[task]
+        if task == "wgs":
+            if a.sizes:
+                eps_list = [float(e) for e in a.eps.split(",")] if a.eps else [DBSCAN_EPS_KM]
+                items = [(int(float(n)), e) for n in a.sizes.split(",") for e in eps_list]
+            for n, eps in items:
+                gen("clumped", n)
+                rows.append(_wgs_row(a, workdir, n, eps))
+            continue
         if a.sizes:
             sizes = [int(float(s)) for s in a.sizes.split(",")]
             eps_list = [float(e) for e in a.eps.split(",")] if a.eps else [DBSCAN_EPS_KM]

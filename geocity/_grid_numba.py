@@ -429,7 +429,46 @@ def _build_groups(lptr, size, gptr, gbeg, gend, llo, lhi, lw, glo, ghi, gw):
 
 
 @nb.njit(cache=True)
-def _scan_cell(P, w, mult, x, y, z, k, W, gptr, gbeg, gend, glo, ghi, gw, lbeg, lend, llo, lhi, lw,
+def _band_candidates(X, Y, Z, a, b, x, y, z, lo2, hi2):
+    """Number of points ``a..b-1`` (coordinates ``X``, ``Y``, ``Z``) whose
+    squared distance to (x, y, z) lies in ``[lo2, hi2]``; branch-free so that
+    the compiler vectorises it (no floating-point reduction)."""
+    cnt = 0
+    for q in range(a, b):
+        dx = X[q] - x
+        dy = Y[q] - y
+        dz = Z[q] - z
+        d2 = dx * dx + dy * dy + dz * dz
+        cnt += (d2 >= lo2) & (d2 <= hi2)
+    return cnt
+
+
+@nb.njit(cache=True)
+def _scan_leaf(P, w, mult, X, Y, Z, a, b, x, y, z, r2, lo2, hi2, r, tol, weigh, band):
+    """Weight within eps (if ``weigh``) and input points on the eps edge (if
+    ``band``) among the points ``a..b-1``."""
+    s = 0.0
+    e = 0
+    if weigh:
+        for q in range(a, b):
+            dx = P[q, 0] - x
+            dy = P[q, 1] - y
+            dz = P[q, 2] - z
+            if dx * dx + dy * dy + dz * dz <= r2:
+                s += w[q]
+    if band and _band_candidates(X, Y, Z, a, b, x, y, z, lo2, hi2):
+        for q in range(a, b):
+            dx = P[q, 0] - x
+            dy = P[q, 1] - y
+            dz = P[q, 2] - z
+            d2 = dx * dx + dy * dy + dz * dz
+            if d2 >= lo2 and d2 <= hi2 and abs(np.sqrt(d2) - r) <= tol:
+                e += mult[q]
+    return s, e
+
+
+@nb.njit(cache=True)
+def _scan_cell(P, w, mult, X, Y, Z, x, y, z, k, gptr, gbeg, gend, glo, ghi, gw, lbeg, lend, llo, lhi, lw,
                r2, lo2, hi2, r, tol, in2, out2, weigh, band):
     """Summed weight (if ``weigh``) of the points of cell ``k`` within eps of
     (x, y, z), and (if ``band``) the number of input points of ``k`` on the
@@ -453,21 +492,14 @@ def _scan_cell(P, w, mult, x, y, z, k, W, gptr, gbeg, gend, glo, ghi, gw, lbeg, 
                 continue
             if _box_min2(x, y, z, llo, lhi, f) > out2:
                 continue
-            for q in range(lbeg[f], lend[f]):
-                dx = P[q, 0] - x
-                dy = P[q, 1] - y
-                dz = P[q, 2] - z
-                d2 = dx * dx + dy * dy + dz * dz
-                if weigh and d2 <= r2:
-                    s += w[q]
-                if band and d2 >= lo2 and d2 <= hi2:
-                    if abs(np.sqrt(d2) - r) <= tol:
-                        e += mult[q]
+            ds, de = _scan_leaf(P, w, mult, X, Y, Z, lbeg[f], lend[f], x, y, z, r2, lo2, hi2, r, tol, weigh, band)
+            s += ds
+            e += de
     return s, e
 
 
 @nb.njit(cache=True, parallel=True)
-def _weight_sums_tree(P, w, mult, start, end, lo, hi, ptr, nbr, W, gptr, gbeg, gend, glo, ghi, gw,
+def _weight_sums_tree(P, X, Y, Z, w, mult, start, end, lo, hi, ptr, nbr, W, gptr, gbeg, gend, glo, ghi, gw,
                       lbeg, lend, llo, lhi, lw, r2, lo2, hi2, r, tol, in2, out2, min_weight, ca, cb, out, edge):
     """:func:`_weight_sums` with two levels of boxes inside each neighbour
     cell (see :func:`_scan_cell`), and two savings: a point whose cell's
@@ -501,8 +533,8 @@ def _weight_sums_tree(P, w, mult, start, end, lo, hi, ptr, nbr, W, gptr, gbeg, g
                     continue
                 if _box_min2(x, y, z, lo, hi, k) > out2:
                     continue
-                ds, de = _scan_cell(P, w, mult, x, y, z, k, W, gptr, gbeg, gend, glo, ghi, gw, lbeg, lend, llo,
-                                    lhi, lw, r2, lo2, hi2, r, tol, in2, out2, not decided, k > c)
+                ds, de = _scan_cell(P, w, mult, X, Y, Z, x, y, z, k, gptr, gbeg, gend, glo, ghi, gw, lbeg, lend,
+                                    llo, lhi, lw, r2, lo2, hi2, r, tol, in2, out2, not decided, k > c)
                 s += ds
                 e += de
             out[p] = s

@@ -546,6 +546,7 @@ def _dbscan_grid(X, w, r, min_weight, disable, *, strategy: str = "tree", skip: 
     if tree:
         lptr, lbeg, lend, llo, lhi, lw = _leaves(k, P, w, start, end - start, LEAF_POINTS)
         gptr, gbeg, gend, glo, ghi, gw = _groups(k, lptr, llo, lhi, lw, LEAF_POINTS)
+        X_, Y_, Z_ = (np.ascontiguousarray(P[:, d]) for d in range(3))  # for the vectorised edge-band scan
     t["cells"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     blocks = _cell_blocks(start, nu)
@@ -555,9 +556,9 @@ def _dbscan_grid(X, w, r, min_weight, disable, *, strategy: str = "tree", skip: 
     with _bar(nu, "core test", disable) as bar:
         for ca, cb in zip(blocks[:-1], blocks[1:], strict=True):
             if tree:
-                _chunked(nb, k._weight_sums_tree, P, w, m_, start, end, lo, hi, ptr, nbr, W, gptr, gbeg, gend,
-                         glo, ghi, gw, lbeg, lend, llo, lhi, lw, r2, lo2, hi2, r, tol, in2, out2, float(min_weight),
-                         ca, cb, wsum, edge_n)
+                _chunked(nb, k._weight_sums_tree, P, X_, Y_, Z_, w, m_, start, end, lo, hi, ptr, nbr, W, gptr, gbeg,
+                         gend, glo, ghi, gw, lbeg, lend, llo, lhi, lw, r2, lo2, hi2, r, tol, in2, out2,
+                         float(min_weight), ca, cb, wsum, edge_n)
             else:
                 _chunked(nb, k._weight_sums, P, w, m_, start, end, lo, hi, W, ptr, nbr, r2, lo2, hi2, r, tol,
                          in2, out2, strategy == "cells", ca, cb, wsum, edge_n)
@@ -567,7 +568,7 @@ def _dbscan_grid(X, w, r, min_weight, disable, *, strategy: str = "tree", skip: 
     edge_pairs = int((edge_n * m_).sum()) // (1 if tree else 2)
     del edge_n, w, W
     if tree:
-        del lptr, lbeg, lend, llo, lhi, lw, gptr, gbeg, gend, glo, ghi, gw
+        del lptr, lbeg, lend, llo, lhi, lw, gptr, gbeg, gend, glo, ghi, gw, X_, Y_, Z_
     core = wsum >= min_weight
     del wsum
     t["core test"] = time.perf_counter() - t0

@@ -32,12 +32,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _reference import sklearn_dbscan
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from geocity.dbscan import geodesic_dbscan
 from geocity.geodesy import haversine_km
-from _reference import sklearn_dbscan
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks"
@@ -117,9 +117,10 @@ def test_benchmark_layers_match_sklearn_for_every_engine(datasets, kind, n, eps_
 
 
 @pytest.mark.slow
-def test_auto_engine_above_the_grid_threshold_matches_sklearn(datasets):
+def test_auto_engine_above_the_grid_threshold_matches_sklearn(datasets, monkeypatch):
     from geocity import dbscan as cluster
 
+    monkeypatch.setattr(cluster, "_grid_cache_warm", lambda: True)  # else a cold cache waits for 300 000 points
     n = cluster.GRID_MIN_POINTS + 10_000
     lat, lon, w = datasets.clumped(n, seed=5)
     eps_km, min_samples = 3.0, 8
@@ -261,7 +262,7 @@ def test_corridor_distances_within_1_m_of_the_exact_reference(datasets):
     got = np.full(ref.shape, np.inf)
     pos = {r: i for i, r in enumerate(rows.tolist())}
     sub = m[m["row"].isin(rows)]
-    for r, c, d in zip(sub["row"], sub["corridor"], sub["distance_km"]):
+    for r, c, d in zip(sub["row"], sub["corridor"], sub["distance_km"], strict=True):
         got[pos[int(r)], names.index(c)] = d
     inside = ref <= within
     assert inside.sum() > 200
