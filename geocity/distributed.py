@@ -101,7 +101,7 @@ __all__ = ["dbscan", "dask_dbscan", "dbscan_local", "corridor_members", "get_cli
 
 #: Absolute margin (unit-vector units) added to the halo reach, far above rounding.
 MARGIN: float = 1e-9
-#: Smallest block side (unit-vector units, ~64 km): fewer, fatter blocks for small eps.
+#: Default block side (unit-vector units, ~64 km) when 2 eps is smaller (``block_km`` sets it).
 MIN_BLOCK: float = 0.01
 #: Name of the provenance record inside an output folder (ignored by Parquet readers: leading ``_``).
 PROVENANCE_NAME: str = "_geocity.meta.json"
@@ -320,9 +320,8 @@ def _grid(eps_km: float, block_km: float | None) -> _Grid:
     from .geodesy import EARTH_RADIUS_KM, chord_from_arc_km
 
     r = float(chord_from_arc_km(eps_km, EARTH_RADIUS_KM))
-    side = max(2.0 * r + 2.0 * MARGIN, MIN_BLOCK)
-    if block_km is not None:
-        side = max(side, float(chord_from_arc_km(block_km, EARTH_RADIUS_KM)))
+    wanted = MIN_BLOCK if block_km is None else float(chord_from_arc_km(block_km, EARTH_RADIUS_KM))
+    side = max(2.0 * r + 2.0 * MARGIN, wanted)  # never below the halo reach
     side = min(side, 2.0 + 1e-6)  # one block holds everything
     return _Grid(r=r, side=side, nb=int(np.floor(2.0 / side)) + 2)
 
@@ -598,10 +597,12 @@ def _check_output(output, overwrite: bool) -> Path | None:
     return out
 
 
-def _parameters(eps_km, min_weight, npartitions, algorithm):
+def _parameters(eps_km, min_weight, npartitions, algorithm, block_km=None):
     from . import _validate
 
     problems: list[str] = []
+    if block_km is not None:
+        _validate.positive("block_km", block_km, unit="km", problems=problems)
     eps_km = _validate.positive("eps_km", eps_km, unit="km", problems=problems)
     min_weight = _validate.positive("min_weight", min_weight, problems=problems)
     if npartitions is not None and (isinstance(npartitions, bool) or not isinstance(npartitions, (int, np.integer))
@@ -657,7 +658,9 @@ def dbscan(
         The single-machine engine run inside each task (``"auto"``, ``"grid"``,
         ``"kdtree"``, ``"brute"``); every one gives the same labels.
     block_km
-        Smallest block side in km (default: the larger of 2 eps and ~64 km).
+        Block side in km, never below 2 eps (default ~64 km): smaller blocks
+        balance very dense layers better (a block is never split between
+        tasks), larger ones mean fewer halo rows.
     output
         A GeoParquet folder to write (one part per task; columns ``row``,
         ``lat``, ``lon``, ``weight``, ``label``, ``core``, geometry) with the
@@ -678,7 +681,7 @@ def dbscan(
     distributed = _require_dask()
     import dask.dataframe as dd
 
-    eps_km, min_weight = _parameters(eps_km, min_weight, npartitions, algorithm)
+    eps_km, min_weight = _parameters(eps_km, min_weight, npartitions, algorithm, block_km)
     out = _check_output(output, overwrite)
     what = "points"
     pieces = _input_pieces(points, lon, weights, weight_column, what)

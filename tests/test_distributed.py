@@ -117,12 +117,15 @@ def test_partition_counts(client, nparts):
 
 def test_unit_weights_and_kdtree_in_tasks(client):
     lat, lon, _ = _layer("clumped", 2500, seed=3)
-    res = gd.dbscan(_dask(lat, 5), _dask(lon, 5), eps_km=20, min_weight=4, client=client, algorithm="kdtree")
+    # blocks of exactly the halo reach (block_km = 2 eps): a point's halo box spans 3 blocks per axis
+    res = gd.dbscan(_dask(lat, 5), _dask(lon, 5), eps_km=20, min_weight=4, client=client, algorithm="kdtree",
+                    block_km=40, npartitions=16)
     df = res.labels.compute(scheduler=client).sort_values("row")
     ref, rcore = geodesic_dbscan(lat, lon, eps_km=20, min_weight=4)
     np.testing.assert_array_equal(df["label"].to_numpy(), ref)
     np.testing.assert_array_equal(df["core"].to_numpy(), rcore)
     assert res.n_clusters == ref.max() + 1
+    assert res.info["block_side"] < 0.0064 and res.info["boundary_pairs"] > 0
 
 
 def test_worker_lost_mid_run(client, cluster, monkeypatch):
@@ -209,6 +212,8 @@ def test_bad_arguments(client, tmp_path):
     lat, lon, _ = _layer("clumped", 100)
     with pytest.raises(ValidationError, match="eps_km"):
         gd.dbscan(_dask(lat, 2), _dask(lon, 2), eps_km=-1, min_weight=2, client=client)
+    with pytest.raises(ValidationError, match="block_km"):
+        gd.dbscan(_dask(lat, 2), _dask(lon, 2), eps_km=10, min_weight=2, client=client, block_km=0)
     with pytest.raises(ValidationError, match="npartitions"):
         gd.dbscan(_dask(lat, 2), _dask(lon, 2), eps_km=10, min_weight=2, client=client, npartitions=0)
     with pytest.raises(ValidationError, match="lon="):
