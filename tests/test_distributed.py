@@ -206,6 +206,17 @@ def test_partitions_without_coordinates(client, tmp_path):
     pd.DataFrame({"a": [1.0, 2.0, 3.0]}).to_parquet(src / "part.0.parquet")
     with pytest.raises(ValidationError, match="coordinates|geometry|GeoParquet"):
         gd.dbscan(src, eps_km=30, min_weight=2, client=client)
+    import geopandas as gpd
+    from shapely.geometry import LineString, Point
+
+    src2 = tmp_path / "holes"
+    src2.mkdir()
+    gpd.GeoDataFrame({"a": [1, 2]}, geometry=[Point(0, 0), Point(1, 1)], crs=4326).to_parquet(src2 / "p0.parquet")
+    gpd.GeoDataFrame({"a": [3, 4, 5]}, geometry=[Point(2, 2), None, LineString([(0, 0), (1, 1)])],
+                     crs=4326).to_parquet(src2 / "p1.parquet")
+    with pytest.raises(ValidationError, match=r"partition 1: 2 row\(s\) have no point coordinates.*rows \[1, 2\]"):
+        gd.dbscan(src2, eps_km=30, min_weight=2, client=client, output=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_bad_arguments(client, tmp_path):
