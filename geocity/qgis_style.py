@@ -390,7 +390,11 @@ def vector_qml(columns: Sequence[str], *, geometry: str | None, field_names: Map
                                "labelsEnabled": "0", "hasScaleBasedVisibilityFlag": "0", "readOnly": "0"})
     if geometry is not None:
         _renderer(root, geometry, list(columns), short, dict(values or {}), style)
-        expr = _label_expression(list(columns), short, lang, style)
+        role = _role(list(columns), geometry)
+        # labels as on the plates: cities and members, clusters, corridor lines; not countries or buffers
+        labelled = geometry == "point" or (geometry == "polygon" and role == "typology") or \
+            (geometry == "line" and role == "corridor")
+        expr = _label_expression(list(columns), short, lang, style) if labelled else None
         if expr is not None:
             root.set("labelsEnabled", "1")
             _labeling(root, expr, style, geometry)

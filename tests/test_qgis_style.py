@@ -51,7 +51,7 @@ def test_expression_quoting_is_for_identifiers_and_literals():
     assert qgis_style.field_ref('a"b') == '"a""b"'
     assert qgis_style.literal("it's \\") == "'it''s \\\\'"
     cols = ['na"me', "name_zh"]
-    qml = qgis_style.vector_qml(["name_en", "name_zh"], geometry="polygon", field_names={"name_en": 'n"e'},
+    qml = qgis_style.vector_qml(["name_en", "name_zh"], geometry="point", field_names={"name_en": 'n"e'},
                                 lang="en")
     assert _parse(qml).find("labeling/settings/text-style").get("fieldName") == '"n""e"'
     assert cols  # the raw names never reach an expression unquoted
@@ -254,3 +254,14 @@ def test_sld_of_categories_ranges_labels_and_raster():
     assert pts[0].findtext("se:Data", namespaces=ns) == "0" and pts[0].findtext("se:Value", namespaces=ns)[-2:] == "00"
     assert float(pts[-1].findtext("se:Data", namespaces=ns)) == 4.0
     assert qgis_style.qml_to_sld(qgis_style.vector_qml(["a"], geometry=None), name="t") is None
+
+
+def test_labels_as_on_the_plates():
+    def labelled(columns, geometry):
+        return _parse(qgis_style.vector_qml(columns, geometry=geometry)).get("labelsEnabled") == "1"
+
+    assert labelled(["name_en", "name_zh", "region"], "point")
+    assert labelled(["name", "name_zh", "typology"], "polygon")  # clusters
+    assert labelled(["corridor", "corridor_name_en", "corridor_name_zh"], "line")
+    assert not labelled(["name_en", "name_zh", "continent"], "polygon")  # the basemap's countries
+    assert not labelled(["corridor", "corridor_name_en", "corridor_name_zh", "within_km"], "polygon")  # buffers
