@@ -30,6 +30,8 @@ A plate file (see ``examples/*.yaml``)::
     scalebar: true
     north_arrow: true
     graticule: true
+    insets:                                      # optional, at most 3: locator maps of the point layers
+      - {title: {en: Gwadar, zh: 瓜达尔}, center: [25.13, 62.32], half_width_km: 60}
     credits: ["Parks: example data"]
 
 Layer sources: ``file`` (relative to the plate file; vector files through
@@ -69,7 +71,7 @@ SCHEMES: dict[str, str] = {
     "maximum_breaks": "MaximumBreaks", "pretty": "PrettyBreaks", "std_mean": "StdMean",
 }
 _TOP = ("page", "lang", "style", "title", "subtitle", "extent", "projection", "within_km", "scores", "basemap",
-        "layers", "legend", "scalebar", "north_arrow", "graticule", "credits")
+        "layers", "insets", "legend", "scalebar", "north_arrow", "graticule", "credits")
 _SOURCES = ("file", "embedded", "corridor", "buffer", "clusters")
 _LAYER = _SOURCES + ("layer", "name", "style", "labels")
 _RULES = {
@@ -94,6 +96,7 @@ class LayerSpec:
     rule: str = "single"
     rule_opts: dict = field(default_factory=dict)
     labels: dict | None = None
+    colors: list | None = None  # per row, once drawn (insets reuse them)
 
 
 @dataclass
@@ -113,6 +116,7 @@ class PlateSpec:
     graticule: bool = True
     credits: list = field(default_factory=list)
     analysis: Any = None
+    insets: list = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------
@@ -510,6 +514,32 @@ def _graduated(p: _Problems, key: tuple, lay: LayerSpec, col, opts: dict) -> Non
     lay.rule_opts.update(classes=k, scheme=scheme)
 
 
+def _insets(p: _Problems, v) -> list[dict]:
+    if v is None:
+        return []
+    if not isinstance(v, list) or len(v) > 3:
+        p.add(("insets",), f"expected a list of at most 3 insets ({{title:, center: [lat, lon], half_width_km:}}), "
+                           f"got {v!r}")
+        return []
+    out = []
+    for i, iv in enumerate(v):
+        key = ("insets", i)
+        if not isinstance(iv, dict):
+            p.add(key, f"expected {{title:, center: [lat, lon], half_width_km:}}, got {iv!r}")
+            continue
+        p.unknown(key, iv, ("title", "center", "half_width_km"))
+        title = _text(p, key + ("title",), iv.get("title"), required=True)
+        c = iv.get("center")
+        if not (isinstance(c, list) and len(c) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                           for x in c) and -90 <= c[0] <= 90 and -180 <= c[1] <= 360):
+            p.add(key + ("center",), f"expected [lat, lon] in degrees, got {c!r}")
+            continue
+        hw = _number(p, key + ("half_width_km",), iv.get("half_width_km"), hi=2000, unit="km")
+        if hw is not None:
+            out.append({"title": title, "lat": float(c[0]), "lon": float(c[1]), "hw": hw})
+    return out
+
+
 def _labels(p: _Problems, key: tuple, lay: LayerSpec, v) -> None:
     if v is None:
         return
@@ -611,10 +641,11 @@ def read_spec(path: str | Path, *, style=None, analysis=None) -> PlateSpec:
     if not isinstance(credits, list) or not all(isinstance(c, str) for c in credits):
         p.add(("credits",), f"expected a list of strings, got {credits!r}")
         credits = []
+    insets = _insets(p, data.get("insets"))
     flags = {k: _flag(p, (k,), data.get(k)) for k in ("legend", "scalebar", "north_arrow", "graticule")}
     p.raise_if_any()
     return PlateSpec(path=path, lang=lang, style=st, title=title, subtitle=subtitle, extent=extent, layers=layers,
-                     credits=credits, analysis=analysis, **flags)
+                     credits=credits, analysis=analysis, insets=insets, **flags)
 
 
 def build_plate(spec: PlateSpec):

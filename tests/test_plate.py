@@ -50,6 +50,7 @@ def test_logistics_example_draws_the_users_layer_by_type_in_chinese():
         assert any(t in x for x in legend), (t, legend)
     assert "中巴经济走廊沿线物流园区" in _texts(p)
     assert "50 公里" in _texts(p)  # the buffer's distance in the note, from the analysis
+    assert len(p.insets) == 2 and "瓜达尔" in _texts(p) and "喀什" in _texts(p)
 
 
 def test_graduated_example_uses_mapclassify_classes():
@@ -166,6 +167,11 @@ BAD = [
     ("title: {en: Test, zh: 测试}", "title: {en: Test, zh: 测试}\ntitle: again", ["duplicate key", "'title'"]),
     ("layers:\n  - file: pts.csv", "layers:\n  - embedded: gdci_2022\n  - file: pts.csv",
      ["'layers[0].embedded'", "cities"]),
+    ("title: {en: Test, zh: 测试}", "title: {en: Test, zh: 测试}\ninsets: [{title: a, center: [95, 0], "
+     "half_width_km: 9}]",
+     ["'insets[0].center'", "[lat, lon]"]),
+    ("title: {en: Test, zh: 测试}", "title: {en: Test, zh: 测试}\ninsets: [{title: a, center: [30, 70], radius: 9}]",
+     ["'insets[0].radius'", "unknown key", "'insets[0].half_width_km'"]),
     ("layers:\n  - file: pts.csv", "layers:\n  - clusters: happiness\n  - file: pts.csv",
      ["'layers[0].clusters'", "composite"]),
 ]

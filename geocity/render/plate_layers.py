@@ -212,6 +212,7 @@ def _draw_vector(plate, lay, st: dict, index: int, z: float) -> list:
     gdf = lay.frame
     o = lay.rule_opts
     rows, colors, texts, yb = _classes(lay, st, index)
+    lay.colors = rows
     geoms = gdf.geometry.to_numpy()
     kinds = np.array([None if g is None or g.is_empty else g.geom_type for g in geoms], dtype=object)
     gid = f"plate-layer-{index}"
@@ -341,12 +342,46 @@ def draw(spec):
     for lay in spec.layers:
         if lay.labels:
             _draw_labels(plate, lay)
+    for ins in spec.insets:
+        _draw_inset(plate, spec, ins)
     if spec.legend and handles:
         plate.add_legend(handles, labels, title=plate.text("Legend", "图例", sep=" / "))
     if spec.scalebar:
         plate.add_scalebar()
     plate.add_note(list(spec.credits) + _provenance_notes(spec, plate))
     return plate
+
+
+def _draw_inset(plate, spec, ins: dict) -> None:
+    """A locator inset of the point rows of every vector layer near its centre."""
+    import pandas as pd
+    import shapely
+
+    from ..geodesy import distance_km
+
+    parts = []
+    for lay in spec.layers:
+        if lay.frame is None or lay.colors is None:
+            continue
+        g = lay.frame.geometry.to_numpy()
+        ok = np.array([x is not None and not x.is_empty and x.geom_type in ("Point", "MultiPoint") for x in g])
+        if not ok.any():
+            continue
+        rep = shapely.point_on_surface(g[ok])
+        lat, lon = shapely.get_y(rep), shapely.get_x(rep)
+        near = distance_km(lat, lon, ins["lat"], ins["lon"]) < ins["hw"] * 1.3
+        if not near.any():
+            continue
+        n = int(near.sum())
+        lab = lay.frame[lay.labels["field"]].astype(str).to_numpy()[ok][near] if lay.labels else [""] * n
+        parts.append(pd.DataFrame({"lat": lat[near], "lon": lon[near], "_label": lab,
+                                   "_color": np.asarray(lay.colors, dtype=object)[ok][near]}))
+    pts = pd.concat(parts, ignore_index=True) if parts else None
+    an = spec.analysis
+    plate.add_inset(title_en=ins["title"]["en"], title_zh=ins["title"]["zh"], lat=ins["lat"], lon=ins["lon"],
+                    half_width_km=ins["hw"], basemap=an.basemap_layer() if an.basemap is not None else None,
+                    points=pts, label_col="_label" if pts is not None else None,
+                    point_color=None if pts is None else list(pts["_color"]))
 
 
 def _provenance_notes(spec, plate) -> list[str]:
