@@ -514,13 +514,15 @@ def write(
 
     QGIS: every output opens styled and self-describing in QGIS (styles from
     ``styles/base.yaml``, :mod:`geocity.qgis_style`): a GeoPackage holds its
-    default style in ``layer_styles`` and, with ``metadata``, the record as
-    QGIS metadata in ``gpkg_metadata``; a shapefile, GeoJSON (``.geojson``)
-    or FlatGeobuf gets ``<stem>.qml`` (and with ``metadata`` ``<stem>.qmd``);
+    default style in ``layer_styles`` (with its SLD) and, with ``metadata``,
+    the record as QGIS metadata in ``gpkg_metadata``; a shapefile gets
+    ``<stem>.qml`` and ``<stem>.sld`` (and with ``metadata`` ``<stem>.qmd``);
     a CSV gets a ``<stem>.csvt`` (column types) and, when it has lat/lon
-    columns, a ``<stem>.vrt`` that opens it as a point layer (with its
-    ``.qml``/``.qmd``). New GeoPackages are written as GeoPackage 1.2, which
-    GDAL 3.6 / QGIS 3.22 read without a version warning.
+    columns, ``<name>.vrt`` that opens it as a point layer (with
+    ``<name>.qml``/``<name>.qmd``). GeoJSON and FlatGeobuf get no sidecar
+    (:func:`geocity.qgis_style.style_for_file` gives their style). New
+    GeoPackages are written as GeoPackage 1.2, which GDAL 3.6 / QGIS 3.22
+    read without a version warning.
 
     Returns
     -------
