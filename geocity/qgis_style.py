@@ -16,7 +16,19 @@ The plates, the web map and QGIS take their looks from the same style sheet
   QGIS reads on open (QGIS's schema, registered in ``gpkg_contents``,
   ``useAsDefault=1``) and the QMD in ``gpkg_metadata``;
 * an OGR VRT (:func:`points_vrt`) that opens a CSV with ``lat``/``lon`` as a
-  point layer.
+  point layer (a ``.csv.vrt`` beside it: the CSV stays the one copy of the
+  data; :func:`csvt` gives GDAL its column types);
+* SLD 1.1 (:func:`qml_to_sld`) where SLD can say the style, for GeoServer;
+* :func:`style_for_file`, the style of any vector file (GeoJSON and
+  FlatGeobuf carry no sidecar), e.g. for a QGIS project.
+
+Which files: :func:`sidecar_files` (``<stem>.qml``/``.qmd``/``.sld`` beside a
+shapefile or GeoTIFF; ``<name>.qml``/``.qmd``/``.vrt`` and ``<stem>.csvt``
+beside a CSV). QGIS 3.22 applies a ``.qml`` and a GeoPackage's default style
+on open; it reads ``gpkg_metadata`` on open, and a ``.qmd`` as the layer's
+default metadata (Layer Properties → Metadata → Load, a project, or
+``loadDefaultMetadata()``), so the provenance is also in the ``.qml`` as
+layer notes, shown on open.
 
 :mod:`geocity.export` calls these while it writes; nothing here writes a file
 by itself except :func:`add_to_geopackage`, which changes the (staged)
