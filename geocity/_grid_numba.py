@@ -118,39 +118,65 @@ def _boxes_max2(lo, hi, c, lo2, hi2, k):
 
 
 @nb.njit(cache=True, parallel=True)
-def _count_neighbours(ukeys, ucells, n, lo, hi, out2, counts):
-    """Number of cells (itself included) within the 5 x 5 x 5 block of each
-    cell whose box comes within ``out2`` (squared) of its box."""
-    for c in nb.prange(ukeys.size):
-        counts[c] = _scan_block(ukeys, ucells, n, lo, hi, out2, c, counts, -1)
+def _neighbours(ukeys, ucells, n, lo, hi, out2, bounds, counts, ptr, idx, fill):
+    """The cells of the 5 x 5 x 5 block around each cell whose box comes
+    within ``out2`` (squared) of its box, itself included, in increasing order:
+    their number into ``counts`` (``fill`` false), or the cells into
+    ``idx[ptr[c]:ptr[c+1]]`` (``fill`` true).
 
-
-@nb.njit(cache=True, parallel=True)
-def _fill_neighbours(ukeys, ucells, n, lo, hi, out2, ptr, idx):
-    for c in nb.prange(ukeys.size):
-        _scan_block(ukeys, ucells, n, lo, hi, out2, c, idx, ptr[c])
+    The 25 rows of 5 cells along z are key ranges; the start of each moves
+    forward with the cell (keys are sorted), so each chunk of cells
+    (``bounds``) walks 25 cursors along the keys instead of binary searches."""
+    m = ukeys.size
+    for ch in nb.prange(bounds.size - 1):
+        a, b = bounds[ch], bounds[ch + 1]
+        cur = np.empty(25, dtype=np.int64)
+        j = 0
+        for dx in range(-2, 3):
+            for dy in range(-2, 3):
+                x, y = ucells[a, 0] + dx, ucells[a, 1] + dy
+                cur[j] = np.searchsorted(ukeys, (x * n + y) * n + max(ucells[a, 2] - 2, 0))
+                j += 1
+        for c in range(a, b):
+            cx, cy, cz = ucells[c, 0], ucells[c, 1], ucells[c, 2]
+            z0 = max(cz - 2, 0)
+            z1 = min(cz + 2, n - 1)
+            k = 0
+            j = 0
+            for dx in range(-2, 3):
+                for dy in range(-2, 3):
+                    x, y = cx + dx, cy + dy
+                    base = (x * n + y) * n
+                    i = cur[j]
+                    while i < m and ukeys[i] < base + z0:
+                        i += 1
+                    cur[j] = i
+                    j += 1
+                    if x < 0 or y < 0 or x >= n or y >= n:
+                        continue
+                    while i < m and ukeys[i] <= base + z1:
+                        if _boxes_min2(lo, hi, c, lo, hi, i) <= out2:
+                            if fill:
+                                idx[ptr[c] + k] = i
+                            k += 1
+                        i += 1
+            if not fill:
+                counts[c] = k
 
 
 @nb.njit(cache=True)
-def _scan_block(ukeys, ucells, n, lo, hi, out2, c, idx, at):
-    """Walk the cells of the 5 x 5 x 5 block around cell ``c`` (one key range
-    per row of 5 along z); count them, and write them to ``idx[at:]`` when
-    ``at >= 0``."""
-    cx, cy, cz = ucells[c, 0], ucells[c, 1], ucells[c, 2]
-    z0 = max(cz - 2, 0)
-    z1 = min(cz + 2, n - 1)
-    k = 0
-    for x in range(max(cx - 2, 0), min(cx + 2, n - 1) + 1):
-        for y in range(max(cy - 2, 0), min(cy + 2, n - 1) + 1):
-            base = (x * n + y) * n
-            i = np.searchsorted(ukeys, base + z0)
-            while i < ukeys.size and ukeys[i] <= base + z1:
-                if _boxes_min2(lo, hi, c, lo, hi, i) <= out2:
-                    if at >= 0:
-                        idx[at + k] = i
-                    k += 1
-                i += 1
-    return k
+def _stabilise(ks, order):
+    """Within each run of equal sorted keys, the input indices in increasing
+    order (an unstable sort made stable)."""
+    n = ks.size
+    a = 0
+    while a < n:
+        b = a + 1
+        while b < n and ks[b] == ks[a]:
+            b += 1
+        if b - a > 1:
+            order[a:b] = np.sort(order[a:b])
+        a = b
 
 
 @nb.njit(cache=True, parallel=True)

@@ -486,9 +486,10 @@ def _dbscan_grid(X, w, r, min_weight, disable, *, strategy: str = "tree", skip: 
     bits = int(max(0, min(5, (62 - 3 * np.log2(n)) // 3)))
     key = np.empty(len(X), dtype=np.int64)
     k._keys(X, s, n, bits, key)
-    order = np.argsort(key, kind="stable")  # equal keys in input order: a duplicate's first is its lowest index
+    order = np.argsort(key)
     ks = key[order]
     del key
+    k._stabilise(ks, order)  # equal keys in input order: a duplicate's first is its lowest index
     # exact duplicates (equal keys, so in one run) merged, weights summed
     uid = np.empty(len(X), dtype=np.int64)
     rep = np.empty(len(X), dtype=np.int64)
@@ -533,12 +534,14 @@ def _dbscan_grid(X, w, r, min_weight, disable, *, strategy: str = "tree", skip: 
     if np.any(((hi - lo) ** 2).sum(axis=1) >= in2):  # a cube's points must be within eps of each other
         return None
     counts = np.zeros(mc, dtype=np.int64)
-    _chunked(nb, k._count_neighbours, ukeys, ucells, n, lo, hi, out2, counts, chunk=256)
+    nbounds = np.unique(np.linspace(0, mc, max(2, min(mc, 64 * nb.config.NUMBA_NUM_THREADS)) + 1).astype(np.int64))
+    nbr = np.empty(0, dtype=np.int32)
+    _chunked(nb, k._neighbours, ukeys, ucells, n, lo, hi, out2, nbounds, counts, counts, nbr, False, chunk=1)
     ptr = np.zeros(mc + 1, dtype=np.int64)
     np.cumsum(counts, out=ptr[1:])
     del counts
     nbr = np.empty(int(ptr[-1]), dtype=np.int32)
-    _chunked(nb, k._fill_neighbours, ukeys, ucells, n, lo, hi, out2, ptr, nbr, chunk=256)
+    _chunked(nb, k._neighbours, ukeys, ucells, n, lo, hi, out2, nbounds, ptr, ptr, nbr, True, chunk=1)
     del ukeys, ucells
     W = np.empty(mc)
     k._cell_sums(w, start, end, W)
