@@ -373,3 +373,38 @@ def test_corridor_members_on_partitions(client, tmp_path):
     with pytest.raises(GeocityError, match="unknown corridor"):
         gd.corridor_members(src, corridors="NO-SUCH-CORRIDOR", client=client, output=tmp_path / "bad")
     assert not (tmp_path / "bad").exists()
+
+
+# --------------------------------------------------------------------------
+# density on partitions
+# --------------------------------------------------------------------------
+def test_density_surface_sums_partitions(client, tmp_path):
+    import dask_geopandas
+    import geopandas as gpd
+
+    from geocity import density
+
+    rng = np.random.default_rng(6)
+    n = 4000
+    w = rng.integers(0, 4, n).astype(float)
+    w[: n // 4] = 0.0  # a whole partition of zero weights contributes nothing
+    g = gpd.GeoDataFrame({"w": w}, geometry=gpd.points_from_xy(rng.normal(100, 8, n), rng.normal(30, 5, n)),
+                         crs=4326)
+    ext = (60, 0, 140, 60)
+    ref = density.density(g, weight="w", bandwidth_km=150, cell_km=50, extent=ext, method="binned")
+    got = gd.density_surface(dask_geopandas.from_geopandas(g, npartitions=4), weight_column="w", bandwidth_km=150,
+                             cell_km=50, extent=ext, client=client)
+    assert got.values.shape == ref.values.shape and got.transform == ref.transform and got.crs == ref.crs
+    np.testing.assert_array_equal(np.isnan(got.values), np.isnan(ref.values))
+    peak = np.nanmax(ref.values)
+    assert np.nanmax(np.abs(got.values - ref.values)) <= 1e-6 * peak
+    assert got.total_weight() == pytest.approx(ref.total_weight(), rel=1e-7)  # the same mass on the grid
+    assert got.metadata["n_points"] == n and got.metadata["total_weight"] == w.sum()
+    tif = gd.density_surface(dask_geopandas.from_geopandas(g, npartitions=3), weight_column="w", bandwidth_km=150,
+                             cell_km=50, extent=ext, client=client, output=tmp_path / "d.tif")
+    back = density.read_geotiff(tif)
+    assert np.nanmax(np.abs(back.values - ref.values)) <= 1e-6 * peak
+    with pytest.raises(ValidationError, match="extent"):
+        gd.density_surface(tmp_path, bandwidth_km=150, cell_km=50, extent=None, client=client)
+    with pytest.raises(ValidationError, match="bandwidth"):
+        gd.density_surface(tmp_path, bandwidth_km=-1, cell_km=50, extent=ext, client=client)
