@@ -19,6 +19,7 @@ A plate file (see ``examples/*.yaml``)::
                                                  #     | {bbox: [west, south, east, north]}
     projection: laea                             # optional: a CRS (world plates) or laea/aeqd (regional)
     within_km: 50                                # optional: the corridor buffers' distance
+    basemap: approved_map.gpkg                   # optional: the base map polygons (default Natural Earth)
     layers:                                      # drawn in this order (the first at the bottom)
       - buffer: CPEC
       - corridor: CPEC
