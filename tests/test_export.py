@@ -425,7 +425,8 @@ def test_read_points_refuses_what_is_not_a_point_layer(tmp_path):
     with pytest.raises(ValidationError, match=r"expected a GeoDataFrame.*got list"):
         export.read_points([(1, 2)])
     gdf = gpd.GeoDataFrame({"name": ["a", "b", "c"]}, geometry=[Point(1, 1), box(0, 0, 1, 1), None], crs=4326)
-    with pytest.raises(ValidationError, match=r"1 row\(s\) without a geometry.*: index 2;.*not points \(Polygon\).*: index 1;"):
+    with pytest.raises(ValidationError,
+                       match=r"1 row\(s\) without a geometry.*: index 2;.*not points \(Polygon\).*: index 1;"):
         export.read_points(gdf)
     with pytest.raises(ValidationError, match=r"no CRS"):
         export.read_points(gpd.GeoDataFrame(geometry=[Point(1, 1)]))
