@@ -86,6 +86,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -571,7 +572,9 @@ class DistributedResult:
     n_points, n_clusters
         Points clustered, clusters found.
     info
-        Diagnostics: tasks, halo rows, boundary pairs, block side.
+        Diagnostics: tasks, groups, input partitions and their sizes, block side, boundary pairs and
+        components, and ``phase_s`` (wall seconds: read_and_count, shuffle_and_cluster, union_find,
+        relabel_and_write).
     """
 
     labels: Any
@@ -686,6 +689,7 @@ def dbscan(
     pieces = _input_pieces(points, lon, weights, weight_column, what)
     cl = get_client(client)
     grid = _grid(eps_km, block_km)
+    clock = [time.perf_counter()]
     pieces_f = cl.compute(pieces)
     counts = cl.gather(cl.map(_block_counts, pieces_f, grid=grid, pure=True))
     sizes = np.array([c[2] for c in counts], dtype=np.int64)
@@ -695,6 +699,7 @@ def dbscan(
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     keys = np.concatenate([c[0] for c in counts])
     cnts = np.concatenate([c[1] for c in counts])
+    clock.append(time.perf_counter())  # read + block counts
     ukeys, inv = np.unique(keys, return_inverse=True)
     ucounts = np.bincount(inv, weights=cnts).astype(np.int64)
     nworkers = max(1, len(cl.scheduler_info().get("workers", {})))
@@ -719,8 +724,10 @@ def dbscan(
         _PHASE_HOOK("clustered", cl, res_f)
     # boundary records, cluster keys: small, gathered once per task; one join and union-find here
     small = cl.gather([cl.submit(_summary, f, pure=True) for f in res_f])
+    clock.append(time.perf_counter())  # halo shuffle + per-task clustering
     bnode, bkey, keys_sorted, npairs = _resolve(small)
     n_clusters = len(keys_sorted)
+    clock.append(time.perf_counter())  # union-find on the client
     info = {"tasks": len(res_f), "groups": ngroups, "input_partitions": len(pieces), "block_side": grid.side,
             "input_sizes": sizes.tolist(),
             "boundary_pairs": npairs, "boundary_nodes": len(bnode)}
@@ -731,6 +738,7 @@ def dbscan(
     if out is None:
         fin = [cl.submit(_finish_part, f, keys_f, bnode_f, bkey_f, None, pure=True) for f in res_f]
         labels = cl.persist(dd.from_delayed(fin, meta=_empty_labels(), verify_meta=False))  # holds its futures
+        info["phase_s"] = _phases(clock)
         return DistributedResult(labels=labels, output=None, n_points=n, n_clusters=n_clusters, info=info)
     with _staged_folder(out, overwrite) as tmp:
         fin = [cl.submit(_finish_part, f, keys_f, bnode_f, bkey_f, str(tmp / f"part.{i:05d}.parquet"), pure=False)
@@ -738,7 +746,10 @@ def dbscan(
         written = int(sum(int(x["n"].sum()) for x in cl.gather(fin)))
         if written != n:
             raise GeocityError(f"internal error: {written} labels written for {n} points; nothing was written")
-        _write_provenance(tmp, params, inputs, {"n_points": n, "n_clusters": n_clusters, **info})
+        clock.append(time.perf_counter())  # relabel + write
+        info["phase_s"] = _phases(clock)
+        _write_provenance(tmp, params, inputs, {"n_points": n, "n_clusters": n_clusters,
+                                                **{k: v for k, v in info.items() if k != "phase_s"}})
     return DistributedResult(labels=None, output=out, n_points=n, n_clusters=n_clusters, info=info)
 
 
@@ -786,6 +797,11 @@ def dask_dbscan(lat, lon, *, eps_km: float, min_weight: float, weights=None, alg
     if return_info:
         return labels, core, res.info
     return labels, core
+
+
+def _phases(clock: list[float]) -> dict[str, float]:
+    names = ["read_and_count", "shuffle_and_cluster", "union_find", "relabel_and_write"]
+    return {k: round(b - a, 3) for k, a, b in zip(names, clock[:-1], clock[1:], strict=False)}
 
 
 def _task_algorithm(algorithm: str, n: int, r: float) -> str:
