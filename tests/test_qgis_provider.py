@@ -128,7 +128,6 @@ def qgis_runs(tmp_path_factory):
     pts = str(inp["points"])
     split = qgis_worker.describe()["clusters"]["methods"].index("split")  # an enum is given by its index
     runs = {
-        "list": ["list"],
         "report": ["run", "geocity:clusters", "--", f"INPUT={inp['cities']}", "WEIGHT_FIELD=composite",
                    "ID_FIELD=city_id", "NAME_FIELD=name_en", "NAME_ZH_FIELD=name_zh", f"METHOD={split}",
                    f"OUTPUT={d / 'report.gpkg'}",
@@ -136,11 +135,11 @@ def qgis_runs(tmp_path_factory):
         "clusters": ["run", "geocity:clusters", "--", f"INPUT={pts}", "WEIGHT_FIELD=composite", "ID_FIELD=city_id",
                      "NAME_FIELD=name_en", "NAME_ZH_FIELD=name_zh", f"OUTPUT={out['clusters']}",
                      f"MEMBERS={out['members']}"],
-        "corridors": ["run", "geocity:corridor_members", "--", f"INPUT={pts}", "CORRIDORS=CPEC,CMREC",
-                      "WITHIN_KM=150", f"OUTPUT={out['corridors']}"],
-        "user_corridor": ["run", "geocity:corridor_members", "--", f"INPUT={pts}", "CORRIDORS=TEST",
-                          f"CORRIDOR_LAYER={inp['corridor']}", "WITHIN_KM=80", "KEEP_ALL=true",
-                          f"OUTPUT={out['user_corridor']}"],
+        # embedded corridors and the user's line layer (which adds one) in one run
+        "corridors": ["run", "geocity:corridor_members", "--", f"INPUT={pts}", "CORRIDORS=CPEC,TEST,CMREC",
+                      f"CORRIDOR_LAYER={inp['corridor']}", "WITHIN_KM=150", f"OUTPUT={out['corridors']}"],
+        "all_points": ["run", "geocity:corridor_members", "--", f"INPUT={inp['east_asia']}", "CORRIDORS=CPEC",
+                       "WITHIN_KM=80", "KEEP_ALL=true", f"OUTPUT={out['user_corridor']}"],
         "density": ["run", "geocity:density", "--", f"INPUT={inp['east_asia']}", "WEIGHT_FIELD=composite",
                     "BANDWIDTH_KM=200", "CELL_KM=50", f"OUTPUT={out['density']}"],
         "gravity": ["run", "geocity:links", "--", f"INPUT={pts}", "ID_FIELD=city_id", "NAME_FIELD=name_en",
@@ -202,13 +201,6 @@ def _ok(qgis_runs, name):
 
 def _points(qgis_runs):
     return gpd.read_file(qgis_runs["inputs"]["points"])
-
-
-def test_algorithms_listed(qgis_runs):
-    text = _ok(qgis_runs, "list").stdout
-    for alg in ("clusters", "corridor_members", "density", "links"):
-        assert f"geocity:{alg}" in text
-    assert "geocity:install_geocity" not in text
 
 
 def test_clusters_same_as_python_api(qgis_runs):
@@ -274,20 +266,22 @@ def test_corridor_members_same_as_python_api(qgis_runs):
     from geocity import corridors
 
     _ok(qgis_runs, "corridors")
-    want = corridors.members(_points(qgis_runs), corridors=["CPEC", "CMREC"], within_km=150, progress=False)
+    want = corridors.members(_points(qgis_runs), corridors=["CPEC", "TEST", "CMREC"], within_km=150,
+                             path=qgis_runs["inputs"]["corridor"], progress=False)
     got = gpd.read_file(qgis_runs["outputs"]["corridors"])
     assert len(got) == len(want) > 10
+    assert {"CPEC", "TEST", "CMREC"} == set(got["corridor"])  # the user's line layer is used too
     _same_members(got, want)
 
 
-def test_user_corridor_layer_same_as_python_api(qgis_runs):
+def test_corridor_members_keep_all_same_as_python_api(qgis_runs):
     from geocity import corridors
 
-    _ok(qgis_runs, "user_corridor")
-    want = corridors.members(_points(qgis_runs), corridors=["TEST"], within_km=80, how="all",
-                             path=qgis_runs["inputs"]["corridor"], progress=False)
+    _ok(qgis_runs, "all_points")
+    pts = gpd.read_file(qgis_runs["inputs"]["east_asia"])
+    want = corridors.members(pts, corridors=["CPEC"], within_km=80, how="all", progress=False)
     got = gpd.read_file(qgis_runs["outputs"]["user_corridor"])
-    assert len(got) == len(want) >= len(_points(qgis_runs))  # how=all: every point kept
+    assert len(got) == len(want) >= len(pts)  # how=all: every point kept
     _same_members(got, want)
 
 
