@@ -139,11 +139,10 @@ def _vector_layers(path: Path) -> list[tuple[str | None, str, tuple[str, str]]]:
     """``(layer name or None, geometry kind, (authid, wkt))`` of each layer of a vector file."""
     import pyogrio
 
+    names: list[str | None] = [None]
     if path.suffix.lower() == ".gpkg":
         names = [str(n) for n, _ in pyogrio.list_layers(path) if not _GPKG_INTERNAL.match(str(n))]
-    else:
-        names = [None]
-    out = []
+    out: list[tuple[str | None, str, tuple[str, str]]] = []
     for name in names:
         info = pyogrio.read_info(path, layer=name)
         kind = _geometry_kind(info.get("geometry_type"))

@@ -140,9 +140,10 @@ def _corridor_members(req: dict) -> dict[str, str]:
     from . import corridors
 
     p = req["params"]
-    names = [n.strip() for n in (p.get("corridors") or "").split(",") if n.strip()] or None
+    path = req.get("corridor_file")
+    names = [n.strip() for n in (p.get("corridors") or "").split(",") if n.strip()] or corridors.available(path=path)
     m = corridors.members(_read(req["input"]), corridors=names, within_km=p["within_km"],
-                          how="all" if p.get("keep_all") else "inner", path=req.get("corridor_file"), progress=False)
+                          how="all" if p.get("keep_all") else "inner", path=path, progress=False)
     return {"OUTPUT": _write(m, req["outputs"]["OUTPUT"], "Point")}
 
 
