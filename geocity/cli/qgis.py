@@ -15,15 +15,19 @@ _FIXED_TIME = (2020, 1, 1, 0, 0, 0)  # zip entries carry no build time: the same
 
 
 def plugin_source() -> Path:
-    """The plugin sources: ``qgis_plugin/geocity_provider`` beside the geocity package."""
+    """The plugin sources: ``qgis_plugin/geocity_provider`` of a source checkout (an editable
+    install), or ``geocity/_qgis_plugin`` where a wheel carries them."""
     from ..errors import NotFoundError
 
-    src = Path(__file__).resolve().parents[2] / "qgis_plugin" / PLUGIN_NAME
-    if not (src / "metadata.txt").is_file():
-        raise NotFoundError(
-            f"the QGIS plugin sources are not here ({src}); build the plugin from a geocity source checkout "
-            "(git clone, then pip install -e .), where qgis_plugin/ sits beside geocity/")
-    return src
+    here = Path(__file__).resolve().parents[1]
+    candidates = [here.parent / "qgis_plugin" / PLUGIN_NAME, here / "_qgis_plugin"]
+    for src in candidates:
+        if (src / "metadata.txt").is_file():
+            return src
+    raise NotFoundError(
+        f"the QGIS plugin sources are not here ({candidates[0]}); build the plugin with a geocity installed "
+        "from its source checkout in editable mode (pip install -e /path/to/geocity), where qgis_plugin/ sits "
+        "beside geocity/")
 
 
 def build_plugin(output, *, overwrite: bool = False) -> Path:
