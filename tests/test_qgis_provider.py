@@ -52,6 +52,16 @@ def test_plugin_zip_refusals(tmp_path, runner):
     assert runner.invoke(cli, ["qgis-plugin", "-o", str(tmp_path / "p.zip"), "--overwrite"]).exit_code == 0
 
 
+def test_plugin_sources_missing_is_a_clear_error(tmp_path, monkeypatch):
+    import geocity.cli.qgis as qmod
+    from geocity.errors import NotFoundError
+
+    monkeypatch.setattr(qmod, "__file__", str(tmp_path / "site-packages" / "geocity" / "cli" / "qgis.py"))
+    with pytest.raises(NotFoundError, match="pip install -e"):
+        build_plugin(tmp_path / "p.zip")
+    assert not (tmp_path / "p.zip").exists()
+
+
 def test_worker_describes_and_refuses_bad_requests(tmp_path):
     from geocity.cluster import CityClusters
 
