@@ -373,7 +373,7 @@ class Points:
     frame: pd.DataFrame
     lat: np.ndarray
     lon: np.ndarray
-    labels: list
+    labels: RowLabels
     what: str
 
     def __len__(self) -> int:
@@ -478,7 +478,7 @@ def read_points(points, *, what: str = "points", geometry: bool = True, encoding
             frame = gpd.GeoDataFrame(points, geometry=gpd.GeoSeries([], crs=geodesy.WGS84))
         else:
             frame = points
-        return Points(frame, np.empty(0), np.empty(0), [], what)
+        return Points(frame, np.empty(0), np.empty(0), RowLabels.positions(0), what)
 
     def labels_of(frame) -> RowLabels:
         ids = frame["city_id"] if "city_id" in frame.columns else None

@@ -290,7 +290,7 @@ def write_raster_sidecars(tmp: Path, *, dest: Path | None = None, record: Mappin
         vmax = float(np.percentile(vals, 99)) if vals.size else 1.0
         qml_text = raster_qml(vmax, label="0", style=style, notes=layer_notes(rec, title=title))
         files[0].write_text(qml_text, encoding="utf-8", newline="\n")
-        files[2].write_text(qml_to_sld(qml_text, name=tmp.stem, style=style), encoding="utf-8", newline="\n")
+        files[2].write_text(qml_to_sld(qml_text, name=tmp.stem, style=style) or "", encoding="utf-8", newline="\n")
         written += [files[0], files[2]]
     files[1].write_text(layer_qmd(rec, title=title, crs_authid=authid, layer_type="dataset"),
                         encoding="utf-8", newline="\n")

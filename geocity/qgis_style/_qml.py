@@ -244,8 +244,8 @@ def _label_expression(columns: Sequence[str], short: Mapping[str, str], lang: st
     if en is None and zh is None:
         return None
     ref = {k: field_ref(short.get(k, k)) for k in (en, zh) if k}
-    if lang == "en" or zh is None:
-        text = ref.get(en) or ref[zh]
+    if zh is None or (lang == "en" and en is not None):
+        text = ref[en] if en is not None else ref[zh]  # type: ignore[index]  # one of them is set
     elif lang == "zh" or en is None:
         text = f"coalesce({ref[zh]}, {ref[en]})" if en else ref[zh]
     else:

@@ -45,18 +45,27 @@ def _fill_el(parent: ET.Element, color: str, alpha: float) -> None:
     _se(f, "SvgParameter", _num(round(op * alpha, 3)), name="fill-opacity")
 
 
+def _get(el: ET.Element, key: str) -> str:
+    """An attribute of one of geocity's own QML elements ('' when absent)."""
+    v = el.get(key)
+    return "" if v is None else v
+
+
 def _symbolizer(rule: ET.Element, symbol: ET.Element) -> None:
     layer = symbol.find("layer")
-    props = {p.get("k"): p.get("v") for p in layer.findall("prop")}
+    if layer is None:  # pragma: no cover - every symbol geocity writes has one layer
+        return
+    props = {_get(p, "k"): _get(p, "v") for p in layer.findall("prop")}
     alpha = float(symbol.get("alpha", "1"))
     cls = layer.get("class")
     if cls == "SimpleMarker":
         ps = _se(rule, "PointSymbolizer")
-        mark = _se(_se(ps, "Graphic"), "Mark")
+        graphic = _se(ps, "Graphic")
+        mark = _se(graphic, "Mark")
         _se(mark, "WellKnownName", "circle")
         _fill_el(mark, props["color"], alpha)
         _stroke(mark, props["outline_color"], float(props["outline_width"]), alpha)
-        _se(ps.find(f"{{{_SE}}}Graphic"), "Size", _num(round(float(props["size"]) * _PX_PER_MM, 2)))
+        _se(graphic, "Size", _num(round(float(props["size"]) * _PX_PER_MM, 2)))
     elif cls == "SimpleLine":
         _stroke(_se(rule, "LineSymbolizer"), props["line_color"], float(props["line_width"]), alpha)
     else:
@@ -144,8 +153,8 @@ def qml_to_sld(qml: str, *, name: str, style: Mapping | str | None = None) -> st
         _se(ramp, "LookupValue", "Rasterdata")
         for item in rr.findall("rastershader/colorrampshader/item"):
             ip = _se(ramp, "InterpolationPoint")
-            _se(ip, "Data", item.get("value"))
-            _se(ip, "Value", item.get("color") + ("00" if item.get("alpha") == "0" else ""))
+            _se(ip, "Data", _get(item, "value"))
+            _se(ip, "Value", _get(item, "color") + ("00" if item.get("alpha") == "0" else ""))
         ET.indent(doc, space="  ")
         return ET.tostring(doc, encoding="unicode", xml_declaration=True) + "\n"
     ren = root.find("renderer-v2")
@@ -161,7 +170,7 @@ def qml_to_sld(qml: str, *, name: str, style: Mapping | str | None = None) -> st
             if cat.get("value") == "":
                 _se(rule, "ElseFilter")
             else:
-                _filter(rule, "eq", attr, cat.get("value"))
+                _filter(rule, "eq", attr, _get(cat, "value"))
             _symbolizer(rule, symbols[cat.get("symbol")])
     elif ren.get("type") == "graduatedSymbol":
         ranges = ren.findall("ranges/range")
@@ -169,7 +178,7 @@ def qml_to_sld(qml: str, *, name: str, style: Mapping | str | None = None) -> st
             rule = _se(fts, "Rule")
             _se(rule, "Name", rg.get("label"))
             upper_op = "PropertyIsLessThanOrEqualTo" if i == len(ranges) - 1 else "PropertyIsLessThan"
-            _filter(rule, "between", attr, rg.get("lower"), rg.get("upper"), upper_op)
+            _filter(rule, "between", attr, _get(rg, "lower"), _get(rg, "upper"), upper_op)
             _symbolizer(rule, symbols[rg.get("symbol")])
     else:
         rule = _se(fts, "Rule")
