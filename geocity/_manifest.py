@@ -27,7 +27,7 @@ import os
 import stat
 import warnings
 from pathlib import Path, PurePosixPath
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from .errors import GeocityWarning, OutputExistsError, ValidationError
 from .export import _sha256  # the one file checksum (also in every .meta.json)
@@ -235,14 +235,14 @@ def read(out: Path, steps: Sequence[str]) -> dict[str, dict[str, str | None]]:
     except (ValueError, RecursionError):
         _warn(f"{path} is not a geocity manifest (not JSON); {ignored}")
         return {}
-    steps = data.get("steps") if isinstance(data, dict) else None
-    if not isinstance(steps, dict):
+    recorded: Any = data.get("steps") if isinstance(data, dict) else None
+    if not isinstance(recorded, dict):
         _warn(f"{path} is not a geocity manifest (no 'steps' record); {ignored}")
         return {}
     out_steps: dict[str, dict[str, str | None]] = {}
     bad: list[str] = []
-    for step, files in steps.items():
-        if step not in steps:
+    for step, files in recorded.items():
+        if step not in steps:  # only the steps geocity knows
             bad.append(f"step {str(step)[:80]!r}")
             continue
         if isinstance(files, dict):  # format 2: path -> sha256

@@ -197,7 +197,7 @@ class RowLabels(Sequence):
         return cls(n, lambda i: f"feature {i + 1}", ids)
 
     @classmethod
-    def index(cls, index, ids=None) -> "RowLabels":
+    def index(cls, index, ids=None) -> "RowLabels":  # type: ignore[override]  # a constructor, not Sequence.index
         """Rows of an in-memory table: ``index L`` (the pandas index label)."""
         def make(i: int) -> str:
             label = index[i]

@@ -262,8 +262,8 @@ class _ReportIndex:
             self.alias.setdefault(k, set()).add(v)
         #: the alias keys without spaces: "Xilin Gol", "Dongdang", "Hongkong" find Xilingol, Dong Dang, Hong Kong
         self.compact: dict[str, set[str]] = {}
-        for k, v in self.alias.items():
-            self.compact.setdefault(k.replace(" ", ""), set()).update(v)
+        for k, ids in self.alias.items():
+            self.compact.setdefault(k.replace(" ", ""), set()).update(ids)
         #: GeoNames id -> city_id, so that a gazetteer alias ("Bombay") finds the report city
         pairs = zip(cities.city_id, cities.coord_source, strict=True)
         self.by_geonameid = {int(src.split(":", 1)[1]): cid for cid, src in pairs if src.startswith("geonames:")}
@@ -452,8 +452,9 @@ def _kind_of(rec: dict, name: str) -> int:
     return 0 if gz.norm(rec["name"]) == gz.norm(name) else 1
 
 
-def geocode(table: pd.DataFrame, *, name_col: str, country_col: str | None = None,
-            row_labels=None) -> gpd.GeoDataFrame:
+def geocode(  # noqa: C901 - one pass over the rows, each case adding its line to one decision report
+    table: pd.DataFrame, *, name_col: str, country_col: str | None = None, row_labels=None
+) -> gpd.GeoDataFrame:
     """Geocode every row of ``table`` by the name in ``name_col``.
 
     Parameters

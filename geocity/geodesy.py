@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from typing import Iterable
+from typing import Any, Iterable
 
 import numpy as np
 import shapely
@@ -140,6 +140,7 @@ def validate_latlon(lat, lon, *, what: str = "points", labels: Iterable | None =
     given = labels
 
     def named(mask) -> str:  # built only when a row is bad: 10^7 good rows cost nothing
+        lab: Any
         if given is None:
             lab = RowLabels.positions(lat.size)
         elif isinstance(given, (list, tuple, RowLabels)):
@@ -217,7 +218,7 @@ def spherical_centroid(lat, lon, weights=None) -> tuple[float, float]:
     v = unit_vectors(lat, lon)
     w = np.ones(len(v)) if weights is None else np.asarray(weights, dtype=float)
     m = (v * w[:, None]).sum(axis=0)
-    n = np.linalg.norm(m)
+    n = float(np.linalg.norm(m))
     if n < 1e-12:  # antipodal spread: any point will do
         m = v[0]
         n = 1.0

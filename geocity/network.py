@@ -178,12 +178,12 @@ def gravity_links(
         ``modelled`` is True; ``score_source`` per link is the weaker
         evidence of its two cities' scores (:func:`geocity.provenance.combine`).
     """
-    problems = []
+    problems: list[str] = []
     beta = _validate.non_negative("beta", beta, problems=problems)
     if top_k is None and threshold is None:
         problems.append("give top_k (links per city) and/or threshold (fraction of the strongest link)")
     if top_k is not None:
-        top_k = _validate.whole("top_k", top_k, minimum=1, problems=problems)
+        top_k = _validate.whole("top_k", top_k, minimum=1, problems=problems)  # type: ignore[assignment]
     if threshold is not None and not (0 < _validate.positive("threshold", threshold, problems=[]) <= 1):
         problems.append(f"threshold must be in (0, 1] (a fraction of the strongest link), got {threshold!r}")
     min_distance_km = _validate.positive("min_distance_km", min_distance_km, unit="km", problems=problems)
@@ -262,7 +262,7 @@ def gravity_links(
         + (f", top {int(top_k)} per city" if top_k is not None else "")
         + (f", >= {threshold:g} x strongest" if threshold is not None else "")
     )
-    rows = {
+    columns = {
         "source_id": ids[a],
         "target_id": ids[b],
         "source_name": names[a],
@@ -274,7 +274,7 @@ def gravity_links(
         "model": [model] * len(a),
         "score_source": link_src,
     }
-    out = _frame(rows, lat[a], lon[a], lat[b], lon[b], max_segment_km)
+    out = _frame(columns, lat[a], lon[a], lat[b], lon[b], max_segment_km)
     out.attrs.update(
         {"modelled": True, "dimension": dimension, "beta": float(beta),
          "top_k": top_k, "threshold": threshold, "min_distance_km": float(min_distance_km), "model": model}
@@ -388,7 +388,7 @@ def _geocode_fallback(values: list[str], cities) -> dict[str, tuple[int | None, 
     return out
 
 
-def edge_links(
+def edge_links(  # noqa: C901 - every check of the table collected into one message before any link is built
     edges,
     *,
     cities=None,

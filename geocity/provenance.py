@@ -118,17 +118,17 @@ class ScoreProvenance:
             en, zh = self.label("en"), self.label("zh")
             return en if en == zh else f"{en} / {zh}"
         _terms.check_lang(lang)
-        zh = lang == "zh"
+        is_zh = lang == "zh"
         if self.kind == "proxy":
             return _terms.term("prov_proxy", lang)
-        table = f"（{self.table}）" if zh and self.table else f" ({self.table})" if self.table else ""
+        table = f"（{self.table}）" if is_zh and self.table else f" ({self.table})" if self.table else ""
         text = _terms.term("prov_user", lang) + table
         if self.kind == "mixed":
             text = (f"{_terms.term('prov_user', lang)}{table}：{self.n_user} 个城市；"
-                    f"{_terms.term('prov_proxy', lang)}：{self.n_proxy} 个城市" if zh else
+                    f"{_terms.term('prov_proxy', lang)}：{self.n_proxy} 个城市" if is_zh else
                     f"{text} for {self.n_user} cities, {_terms.term('prov_proxy', lang)} for {self.n_proxy}")
         if self.n_missing:
-            text += (f"；{self.n} 个城市中 {self.n_missing} 个不在表中，得分记为 0" if zh else
+            text += (f"；{self.n} 个城市中 {self.n_missing} 个不在表中，得分记为 0" if is_zh else
                      f"; {self.n_missing} of {self.n} cities not in the table, scored 0")
         return text
 

@@ -287,7 +287,7 @@ def _resolve_names(names: pd.Series, cities) -> pd.Series:
             for key in {_norm_name(nm), _norm_name(re.sub(r"\s*[(（][^()（）]*[)）]\s*$", "", nm))}:
                 if key:
                     lookup.setdefault(key, set()).add(cid)
-    out = []
+    out: list[str | None] = []
     ambiguous = []
     for nm in names:
         hit = lookup.get(_norm_name(nm), set()) or lookup.get(
@@ -306,26 +306,25 @@ def _resolve_names(names: pd.Series, cities) -> pd.Series:
         )
     todo = res.isna()
     if todo.any():
+        from .geocode import geocode  # alternate spellings, GeoNames aliases
+
         try:
-            from .geocode import geocode  # alternate spellings, GeoNames aliases
-        except ImportError:  # pragma: no cover - geocode ships with geocity
-            geocode = None
-        if geocode is not None:
-            try:
-                got = geocode(pd.DataFrame({"name": list(names[todo])}), name_col="name")
-                if "city_id" in got.columns:
-                    ids = got["city_id"].astype(object)
-                    match = got["match"].astype(str) if "match" in got.columns else pd.Series("exact", index=got.index)
-                    # an ambiguous name (e.g. one with a large namesake) stays unresolved and is
-                    # reported as unknown, as in geocity.network: a city_id column settles it
-                    res[todo] = [x if isinstance(x, str) and x and m in ("exact", "alias") else None
-                                 for x, m in zip(ids, match, strict=True)]
-            except Exception as exc:  # noqa: BLE001 - reported as unknown names below
-                log.info("geocode could not resolve names: %s", exc)
+            got = geocode(pd.DataFrame({"name": list(names[todo])}), name_col="name")
+            if "city_id" in got.columns:
+                ids = got["city_id"].astype(object)
+                match = got["match"].astype(str) if "match" in got.columns else pd.Series("exact", index=got.index)
+                # an ambiguous name (e.g. one with a large namesake) stays unresolved and is
+                # reported as unknown, as in geocity.network: a city_id column settles it
+                res[todo] = [x if isinstance(x, str) and x and m in ("exact", "alias") else None
+                             for x, m in zip(ids, match, strict=True)]
+        except Exception as exc:  # noqa: BLE001 - reported as unknown names below
+            log.info("geocode could not resolve names: %s", exc)
     return res.where(res.notna(), names.astype(str))
 
 
-def _user_scores(source, city_ids: pd.Index, w: np.ndarray, cities=None) -> pd.DataFrame:
+def _user_scores(  # noqa: C901 - every check of the table collected into one message, then one fill
+    source, city_ids: pd.Index, w: np.ndarray, cities=None
+) -> pd.DataFrame:
     tab = _read_user_table(source)
     where = f"scores file {str(source)!r}" if isinstance(source, (str, PathLike)) else "scores table"
     tab.columns = [str(c).strip() for c in tab.columns]
@@ -479,7 +478,7 @@ def city_scores(cities=None, *, source=None, weights: Sequence[float] = (1, 1, 1
     if ids.duplicated().any():
         raise ValidationError(f"cities: duplicate city_id(s) {sorted(set(ids[ids.duplicated()]))[:10]}")
     if source is None:
-        sc = rank_proxy_scores(ids, weights=w)
+        sc = rank_proxy_scores(ids, weights=tuple(float(x) for x in w))
     else:
         sc = _user_scores(source, ids, w, cities)
     out = cities.copy()

@@ -296,7 +296,10 @@ def test_geotiff_round_trip(tmp_path, grid):
         tags = src.tags(1)
         assert tags["weight"] == "w" and tags["kernel"] == "gaussian"
         assert float(tags["bandwidth_km"]) == 400.0 and tags["weights_proxy"] == "true"
-        assert "proxies" in src.descriptions[0]
+        # the one provenance label (geocity.terms), as in every other output
+        from geocity import terms
+
+        assert terms.term("prov_proxy", "en") in src.descriptions[0]
         assert src.units[0] == "w per km2"
     back = D.read_geotiff(path)
     np.testing.assert_allclose(back.values, s.values.astype("float32"), rtol=1e-6, equal_nan=True)
@@ -367,3 +370,33 @@ def test_reading_a_surface_that_is_not_one(tmp_path):
                                        "--density-tif", str(bad), "--tiles", "none"])
         assert res.exit_code != 0 and msg in res.output and "Traceback" not in res.output, res.output
         assert not (tmp_path / "m.html").exists()
+
+
+def test_geotiff_tags_carry_the_one_provenance_record_of_a_partial_table(tmp_path):
+    """A user's scores table covering 20 cities: the surface's GeoTIFF tags say
+    what geocity.provenance says (kind, counts, table, label), as the
+    ``.meta.json``, the plates and the web map do."""
+    import pandas as pd
+    import rasterio
+
+    from geocity import layers
+    from geocity.analysis import Analysis
+
+    ids = layers.load("cities")["city_id"].iloc[:20]
+    table = tmp_path / "my_scores.csv"
+    pd.DataFrame({"city_id": ids, "innovation": np.linspace(1, 0.2, len(ids)), "industry": 0.5,
+                  "infrastructure": np.linspace(0.1, 0.9, len(ids))}).to_csv(table, index=False)
+    a = Analysis(scores=table, cell_km=200.0)
+    prov = a.provenance
+    assert prov.kind == "user-partial" and not prov.proxy
+    path = D.write_geotiff(a.density("innovation"), tmp_path / "innovation.tif")
+    with rasterio.open(path) as src:
+        tags = src.tags(1)
+        desc = src.descriptions[0]
+    for key, value in prov.record().items():
+        assert tags[key] == D._tag(value), key
+    assert tags["weights_proxy"] == "false" and "my_scores.csv" in tags["scores_table"]
+    assert prov.label("en") in desc
+    from geocity.render.web.density import provenance_of
+
+    assert provenance_of(tags).label("en") == prov.label("en")

@@ -161,6 +161,23 @@ def test_legacy_manifest_without_checksums_removes_nothing(tmp_path, layers_run)
     assert (out / "layers" / "stale.csv").exists()
 
 
+def test_manifest_step_geocity_does_not_know_is_a_warning_and_removes_nothing(tmp_path, layers_run):
+    """A record under a step name geocity has no step for is not this folder's
+    record: it is ignored with a warning, and its (unchanged) file is kept."""
+    from geocity import _manifest
+
+    out = _copy_run(layers_run, tmp_path / "out")
+    stale = out / "layers" / "stale.csv"
+    stale.write_text("x", encoding="utf-8")
+    record = {"steps": {"../../escape": {"layers/stale.csv": _sha(stale)}}}
+    (out / pipeline.MANIFEST).write_text(json.dumps(record), encoding="utf-8")
+    with pytest.warns(pipeline.ManifestWarning, match="escape"):
+        assert _manifest.read(out, pipeline.STEPS) == {}
+    with pytest.warns(pipeline.ManifestWarning, match="escape"):
+        pipeline.reproduce(out, steps=["layers"], overwrite=True)
+    assert stale.exists()
+
+
 _BAD_MANIFESTS = {
     "not_json": b"not json",
     "not_utf8": b"\xff\xfe\x00\x01",

@@ -148,7 +148,7 @@ def read_source():
     return pyogrio.read_dataframe(f"/vsizip/{z.as_posix()}/{SHP_NAME}", encoding="UTF-8")
 
 
-def derive(src) -> "geopandas.GeoDataFrame":  # noqa: F821
+def derive(src):
     """Turn the Natural Earth table into the basemap layer (no I/O)."""
     import geopandas as gpd
 

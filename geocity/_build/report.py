@@ -180,7 +180,7 @@ def parse_appendix_ranking(text: str, which: int) -> list[dict]:
                 raise ValidationError(f"Appendix {which} rank {rank}: unknown change symbol {sym!r}")
             out.append(dict(rank=int(rank), country_zh=cz, country_en=ce, name_zh=nz, name_en=ne,
                             change=CHANGE[sym]))
-    out.sort(key=lambda r: r["rank"])
+    out.sort(key=lambda r: int(r["rank"]))  # type: ignore[call-overload]
     return out
 
 

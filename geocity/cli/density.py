@@ -79,7 +79,7 @@ def command(points, scores_file, weight, bandwidth_km, cell_km, cell_deg, extent
     )
     path = _density.write_geotiff(surface, output, overwrite=overwrite)
     md = surface.metadata
-    note = " (weights are rank-derived proxies)" if md.get("weights_proxy") else ""
+    note = f" ({md['scores_note']})" if md.get("scores_note") and md.get("weights_proxy") else ""
     h, w = surface.shape
     click.echo(
         f"wrote {path}: {h}x{w} cells, {md['weight']} per km², bandwidth {md['bandwidth_km']:g} km, "

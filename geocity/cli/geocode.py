@@ -44,7 +44,8 @@ def command(input_csv: str, name_col: str | None, country_col: str | None, encod
     level = log.level
     log.setLevel(logging.ERROR)
     try:
-        gdf = geocode_file(input_csv, name_col=name_col, country_col=country_col, encoding=encoding)
+        gdf = geocode_file(input_csv, name_col=name_col, country_col=country_col,  # type: ignore[arg-type]
+                           encoding=encoding)  # None is refused by geocode() with the columns listed
     finally:
         log.setLevel(level)
     click.echo(f"read {input_csv} as {gdf.attrs['encoding']}", err=True)

@@ -44,7 +44,7 @@ def _fs_error_message(exc: OSError) -> str:
         errno.EACCES: "check the path's permissions or choose one you can read/write",
         errno.EPERM: "check the path's permissions or choose one you can read/write",
         errno.EROFS: "choose a folder on a writable disk",
-    }.get(exc.errno, "check the path")
+    }.get(exc.errno or 0, "check the path")
     return f"{where}: {reason}; {fix}" if where else f"{reason}; {fix}"
 
 

@@ -122,7 +122,7 @@ class WebMap(MacroElement):
         self._name = "geocity_state"
         self.bounds: list[list[float]] | None = None
         self.panes: set[str] = set()
-        self.search_layer = None
+        self.search_layer: folium.GeoJson | None = None
         self.basemap = False
         self.added: list = []
         m.add_child(self)
@@ -133,7 +133,7 @@ class WebMap(MacroElement):
 
     @property
     def map(self) -> folium.Map:
-        return self._parent
+        return self._parent  # type: ignore[return-value]  # branca types it Element; always the map
 
     @classmethod
     def of(cls, m: "folium.Map | WebMap") -> "WebMap":

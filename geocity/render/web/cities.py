@@ -4,7 +4,7 @@ last edition)."""
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 import folium
 import numpy as np
@@ -50,7 +50,7 @@ def popup(row: Mapping, lang: str, provenance: _provenance.ScoreProvenance | Non
         if text(rank) == "":
             rows.append((t(key, lang), t("not_ranked", lang)))
             continue
-        val = escape(int(rank))
+        val = escape(int(rank))  # type: ignore[arg-type]  # not empty: checked just above
         change = text(row.get(f"{key}_change"))
         if change:
             val += f" ({t('change', lang)}: {escape(_change_word(change, lang, change_labels))})"
@@ -121,7 +121,7 @@ def _draw(wm: WebMap, gdf, *, layer_name: str, lang: str, style: Mapping, proven
         tip = escape(row_name(row, lang))
         if rank_col and text(row.get(rank_col)):
             tip = f"#{int(row[rank_col])} {tip}"
-        p = {"style": {"radius": radius(sizes[i]), "color": sym["city_edge_color"],
+        p: dict[str, Any] = {"style": {"radius": radius(sizes[i]), "color": sym["city_edge_color"],
                        "weight": px(sym["city_edge_width"]) + 0.5, "fillColor": colors[i],
                        "fill": True, "fillOpacity": float(sym["alpha"]), "opacity": 1.0}}
         if search:

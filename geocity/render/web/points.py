@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Any, Mapping
 
 import folium
 import numpy as np
@@ -123,7 +123,7 @@ def add(wm: WebMap, data, *, lang: str = "both", style: Mapping | None = None, p
         xs = np.round(gdf.geometry.x.to_numpy(), COORD_DECIMALS)
         ys = np.round(gdf.geometry.y.to_numpy(), COORD_DECIMALS)
         rows = [[float(y), float(x), tip] for y, x, tip in zip(ys, xs, labels, strict=True)]
-        layer = PointCloud(rows, name=escape(title), show=show, cluster=cluster,
+        layer: Any = PointCloud(rows, name=escape(title), show=show, cluster=cluster,
                            marker_style={"radius": 3, "color": "#ffffff", "weight": 0.5, "fillColor": color,
                                          "fill": True, "fillOpacity": 0.85})
     else:
