@@ -243,7 +243,8 @@ def _landscape(name: str):
         ]
         if by_table:
             extra.append(ctx.text(
-                f"Weights: rank-size proxy r^-{RANK_EXPONENT:g} of Table {table}'s top 20; every other city the base weight",
+                f"Weights: rank-size proxy r^-{RANK_EXPONENT:g} of Table {table}'s top 20; "
+                "every other city the base weight",
                 f"权重：表 {table} 前 20 位排名的位序—规模代理值 r^-{RANK_EXPONENT:g}，其他城市取基础权重", sep=" / "))
         if name == "2-9":
             extra.append(ctx.text(

@@ -119,7 +119,9 @@ class Recipe:
 
     @property
     def label_en(self) -> str:
-        return f"{self.kind} {self.name.split('-', 1)[1] if self.kind == 'Table' else self.name}" if self.kind != "Plate" else ""
+        if self.kind == "Plate":
+            return ""
+        return f"{self.kind} {self.name.split('-', 1)[1] if self.kind == 'Table' else self.name}"
 
     @property
     def label_zh(self) -> str:
@@ -151,7 +153,8 @@ def register(name: str, title_en: str, title_zh: str, *, kind: str = "Figure") -
 
     def deco(func):
         if name in RECIPES and RECIPES[name].func is not func:
-            raise ValidationError(f"figure {name!r} is registered twice ({RECIPES[name].func.__module__} and {func.__module__})")
+            raise ValidationError(f"figure {name!r} is registered twice ({RECIPES[name].func.__module__} and "
+                                  f"{func.__module__})")
         RECIPES[name] = Recipe(name, title_en, title_zh, func, kind)
         return func
 
@@ -365,7 +368,8 @@ class RecipeContext:
         elif bm is None:
             lines.append(self.text("Basemap: Natural Earth 1:10m admin-0 countries v5.1.1, simplified (public domain); "
                                    "not an officially reviewed map — pass an approved one with --basemap",
-                                   "底图：Natural Earth 1:10m 国家边界 v5.1.1（简化，公有领域），非审图号地图——可用 --basemap 指定审定底图",
+                                   "底图：Natural Earth 1:10m 国家边界 v5.1.1（简化，公有领域），"
+                                   "非审图号地图——可用 --basemap 指定审定底图",
                                    sep=" / "))
         else:
             nm = Path(bm).name if isinstance(bm, (str, os.PathLike)) else "user layer"
@@ -583,10 +587,11 @@ def _figure_2_2(ctx: RecipeContext):
     lab = top.loc[top["gdci_rank"] <= st["labels"]["max_rank"]]
     plate.add_labels(lab["lon"], lab["lat"], list(lab["_label"]))
     handles, labels = [], []
-    for ch, spec in sym.items():
+    for spec in sym.values():
         handles.append(_marker_handle(spec["color"], spec["marker"], 8.5 if spec["marker"] == "*" else 6.5))
         labels.append(ctx.text(spec["label_en"], spec["label_zh"], sep=" "))
-    for r, h in zip((1, 50, 100), _size_handles([1, 50, 100], 100, st, st["symbols"]["background_city_color"]), strict=True):
+    for r, h in zip((1, 50, 100), _size_handles([1, 50, 100], 100, st, st["symbols"]["background_city_color"]),
+                    strict=True):
         handles.append(h)
         labels.append(ctx.text(f"Rank {r}", f"第 {r} 位", sep=" "))
     span = f"{p}→{y}" if p is not None else f"{y}"
@@ -638,10 +643,12 @@ def _table_map(table: str):
         regions = [r for r in region_colors(st) if r in set(top["region"])]
         handles = [_marker_handle(region_color(r, st), "o", 6.5) for r in regions]
         labels = [rn[r] for r in regions]
-        for r, h in zip((1, 10, n), _size_handles([1, 10, n], n, st, st["symbols"]["background_city_color"]), strict=True):
+        for r, h in zip((1, 10, n), _size_handles([1, 10, n], n, st, st["symbols"]["background_city_color"]),
+                    strict=True):
             handles.append(h)
             labels.append(ctx.text(f"Rank {r}", f"第 {r} 位", sep=" "))
-        plate.add_legend(handles, labels, title=ctx.text("Region / rank (in brackets)", "区域 / 排名（括号内）", sep="\n"))
+        plate.add_legend(handles, labels,
+                         title=ctx.text("Region / rank (in brackets)", "区域 / 排名（括号内）", sep="\n"))
         plate.add_scalebar()
         plate.add_note(ctx.credits())
         return plate
@@ -661,7 +668,9 @@ _TYPOLOGY_ZH = {"multi-pole": "多极", "single-pole": "单极", "cross-border":
 
 def _typology_label(ctx: RecipeContext, typ: str) -> str:
     zh = "".join(_TYPOLOGY_ZH.get(p, p) for p in typ.split())
-    return ctx.text(typ.replace("-", "\u2011").capitalize() if typ != "other" else "Other", zh + "型" if typ != "other" else "其他", sep=" ")
+    if typ == "other":
+        return ctx.text("Other", "其他", sep=" ")
+    return ctx.text(typ.replace("-", "\u2011").capitalize(), zh + "型", sep=" ")
 
 
 def _cluster_plate(ctx: RecipeContext, *, score: str, subtitle_en: str, subtitle_zh: str):
@@ -689,13 +698,15 @@ def _cluster_plate(ctx: RecipeContext, *, score: str, subtitle_en: str, subtitle
     plate.add_points(poles["lon"], poles["lat"], s=st["symbols"]["pole_size"], c=st["colors"]["bar_highlight"],
                      marker=st["symbols"]["pole_marker"], gid="poles", zorder=7)
     # cluster labels at the strongest pole, best clusters first
-    first = poles.sort_values(["cluster_id", "weight"], ascending=[True, False], kind="mergesort").drop_duplicates("cluster_id")
+    first = poles.sort_values(["cluster_id", "weight"], ascending=[True, False], kind="mergesort")
+    first = first.drop_duplicates("cluster_id")
     first = first[["cluster_id", "lon", "lat"]].merge(cl[["cluster_id", "name", "name_zh", "rank"]], on="cluster_id")
     first = first.sort_values("rank", kind="mergesort")
     n_lab = st["labels"]["max_rank"]
     lab = first.head(n_lab)
     sep = st["labels"]["both_separator"]
-    texts = [f"{int(r)} " + bilingual(n, z, ctx.lang, sep) for r, n, z in zip(lab["rank"], lab["name"], lab["name_zh"].fillna(""), strict=True)]
+    texts = [f"{int(r)} " + bilingual(n, z, ctx.lang, sep)
+             for r, n, z in zip(lab["rank"], lab["name"], lab["name_zh"].fillna(""), strict=True)]
     plate.add_labels(lab["lon"], lab["lat"], texts)
     # the Greater Bay Area and Singapore are specks at world scale: their members in insets
     shown = mem.copy()
@@ -708,10 +719,12 @@ def _cluster_plate(ctx: RecipeContext, *, score: str, subtitle_en: str, subtitle
     handles = [_patch_handle(typ[t], alpha=st["opacity"]["cluster_fill"]) for t in present]
     labels = [_typology_label(ctx, t) for t in present]
     handles += [_marker_handle(st["colors"]["bar_highlight"], st["symbols"]["pole_marker"], 8),
-                _marker_handle(st["colors"]["text"], "o", 3), _marker_handle(st["symbols"]["background_city_color"], "o", 2.5)]
+                _marker_handle(st["colors"]["text"], "o", 3),
+                _marker_handle(st["symbols"]["background_city_color"], "o", 2.5)]
     labels += [ctx.text("Pole city", "极点城市", sep=" "), ctx.text("Cluster member", "聚落成员城市", sep=" "),
                ctx.text("Other city in the report", "报告中的其他城市", sep=" ")]
-    plate.add_legend(handles, labels, title=ctx.text("Cluster typology (number: cluster rank)", "聚落类型（数字：聚落排名）", sep="\n"))
+    plate.add_legend(handles, labels,
+                     title=ctx.text("Cluster typology (number: cluster rank)", "聚落类型（数字：聚落排名）", sep="\n"))
     plate.add_scalebar()
     plate.add_note(ctx.credits(scores=True, clusters=True, extra=[ctx.text(
         f"{len(cl)} clusters; eps {cc.eps_km:g} km, min weight {cc.min_weight:g}, score '{score}'",
@@ -743,7 +756,8 @@ def _figure_3_2(ctx: RecipeContext):
     names, lines, buffers = ctx.corridor_layers(REPORT_CORRIDORS)
     w = ctx.within_km
     plate = ctx.world_plate(
-        subtitle_en=f"Top 100 Belt and Road potential cities with the CMREC, CICPEC and CPEC corridors ({w:g} km buffers)",
+        subtitle_en=f"Top 100 Belt and Road potential cities with the CMREC, CICPEC and CPEC corridors "
+                    f"({w:g} km buffers)",
         subtitle_zh=f"“一带一路”潜力城市前 100 位及中蒙俄、中国—中南半岛、中巴经济走廊（{w:g} 公里缓冲区）")
     cc = corridor_colors(st)
     bcol = [cc.get(c, cc["other"]) for c in buffers["corridor"]]
@@ -774,10 +788,12 @@ def _figure_3_2(ctx: RecipeContext):
         labels.append(ctx.text(c, cz.get(c, c), sep=" "))
     handles.append(_patch_handle(cc["other"], alpha=st["opacity"]["corridor_buffers_world"]))
     labels.append(ctx.text(f"{w:g} km buffer (corridor colour)", f"{w:g} 公里缓冲区（走廊颜色）", sep=" "))
-    for r, h in zip((1, 50, 100), _size_handles([1, 50, 100], 100, st, st["symbols"]["background_city_color"]), strict=True):
+    for r, h in zip((1, 50, 100), _size_handles([1, 50, 100], 100, st, st["symbols"]["background_city_color"]),
+                    strict=True):
         handles.append(h)
         labels.append(ctx.text(f"Rank {r}", f"第 {r} 位", sep=" "))
-    plate.add_legend(handles, labels, title=ctx.text("Region / corridor / BRI rank", "区域 / 经济走廊 / 排名", sep="\n"))
+    plate.add_legend(handles, labels,
+                     title=ctx.text("Region / corridor / BRI rank", "区域 / 经济走廊 / 排名", sep="\n"))
     plate.add_scalebar()
     plate.add_note(ctx.credits(corridors=True))
     return plate
@@ -810,7 +826,8 @@ def _corridor_plate(corridor: str):
         )
         cc = corridor_colors(st)
         col = cc.get(name, cc["other"])
-        plate.add_polygons(buffers.geometry, facecolor=st["colors"]["buffer_fill"], edgecolor=st["colors"]["buffer_edge"],
+        plate.add_polygons(buffers.geometry, facecolor=st["colors"]["buffer_fill"],
+                           edgecolor=st["colors"]["buffer_edge"],
                            linewidth=st["lines"]["buffer_edge"], alpha=st["opacity"]["corridor_buffer"], zorder=3,
                            gid="corridor-buffer")
         plate.add_lines(lines.geometry, color=col, linewidth=st["lines"]["corridor"], zorder=4, gid="corridor")
@@ -889,10 +906,10 @@ def _check_formats(formats) -> tuple[str, ...]:
 
 
 def _check_langs(lang) -> tuple[str, ...]:
-    langs = [l.strip() for l in lang.split(",")] if isinstance(lang, str) else list(lang)
-    for l in langs:
-        if l not in LANGS:
-            raise ValidationError(f"lang must be one of {', '.join(LANGS)} (or a comma list), not {l!r}")
+    langs = [x.strip() for x in lang.split(",")] if isinstance(lang, str) else list(lang)
+    for lg in langs:
+        if lg not in LANGS:
+            raise ValidationError(f"lang must be one of {', '.join(LANGS)} (or a comma list), not {lg!r}")
     return tuple(dict.fromkeys(langs))
 
 
@@ -933,7 +950,8 @@ def _style_for(name: str, style=None) -> dict:
     from collections.abc import Mapping
 
     if not isinstance(style, Mapping):
-        raise ValidationError(f"style must be a style name, a .yaml file or a style mapping, not {type(style).__name__}")
+        raise ValidationError(f"style must be a style name, a .yaml file or a style mapping, not "
+                              f"{type(style).__name__}")
     return dict(style)
 
 
@@ -955,7 +973,8 @@ def build(name: str, *, analysis: Analysis | None = None, lang: str = "en", styl
         from matplotlib.figure import Figure
 
         if not isinstance(out, Figure):
-            raise ValidationError(f"recipe {name!r} returned {type(out).__name__}; a recipe must return a Plate or Figure")
+            raise ValidationError(f"recipe {name!r} returned {type(out).__name__}; a recipe must return a Plate or "
+                                  "Figure")
     return out
 
 

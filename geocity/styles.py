@@ -300,7 +300,8 @@ SCHEMA: dict[str, Any] = {
             "upper left", "upper right", "lower left", "lower right", "center left", "center right",
             "upper center", "lower center", "center", "best",
         ),
-        "scalebar_loc": _Choice("upper left", "upper right", "lower left", "lower right", "lower center", "upper center"),
+        "scalebar_loc": _Choice("upper left", "upper right", "lower left", "lower right", "lower center",
+                                "upper center"),
         "scalebar_length_fraction": _Num(0.02, 0.6),
         "scalebar_box_alpha": _FRAC,
         "north_arrow_xy": _Seq(_FRAC, length=2),
@@ -375,7 +376,8 @@ def _read_yaml(path: Path) -> tuple[dict, dict[tuple, int]]:
     if data is None:
         return {}, {}
     if not isinstance(data, dict):
-        raise ValidationError(f"style file {path} must hold a mapping of sections (fonts:, colors:, ...), not {type(data).__name__}")
+        raise ValidationError(f"style file {path} must hold a mapping of sections (fonts:, colors:, ...), not "
+                              f"{type(data).__name__}")
     lines: dict[tuple, int] = {}
     dups: list[str] = []
 
@@ -411,48 +413,65 @@ def _merge(base: dict, over: Mapping, origin: dict, src: str, lines: dict, prefi
     return out
 
 
-def _validate(style: Mapping, origin: Mapping[tuple, str]) -> None:
-    problems: list[str] = []
+class _Walker:
+    """Checks a style against :data:`SCHEMA`, collecting every problem with
+    the file and line that set the key (``origin``)."""
 
-    def where(path):
+    def __init__(self, origin: Mapping[tuple, str]):
+        self.origin, self.problems = origin, []
+
+    def where(self, path) -> str:
         for i in range(len(path), 0, -1):
-            if path[:i] in origin:
-                return f" ({origin[path[:i]]})"
+            if path[:i] in self.origin:
+                return f" ({self.origin[path[:i]]})"
         return ""
 
-    def name(path):
+    @staticmethod
+    def name(path) -> str:
         return ".".join(str(p) for p in path)
 
-    def walk(spec, value, path):
+    def walk(self, spec, value, path) -> None:
         if isinstance(spec, dict):
-            if not isinstance(value, Mapping):
-                problems.append(f"'{name(path)}' must be a mapping of {sorted(spec)}, got {value!r}{where(path)}")
-                return
-            for k in value:
-                if k not in spec:
-                    hint = difflib.get_close_matches(str(k), list(spec), n=1)
-                    extra = f"; did you mean '{hint[0]}'?" if hint else f"; valid keys: {', '.join(spec)}"
-                    problems.append(f"unknown style key '{name(path + (k,))}'{where(path + (k,))}{extra}")
-            for k, sub in spec.items():
-                if k not in value:
-                    problems.append(f"missing style key '{name(path + (k,))}'{where(path)}")
-                else:
-                    walk(sub, value[k], path + (k,))
+            self._closed(spec, value, path)
         elif isinstance(spec, _Map):
-            if not isinstance(value, Mapping):
-                problems.append(f"'{name(path)}' must be a mapping, got {value!r}{where(path)}")
-                return
-            for k in spec.required:
-                if k not in value:
-                    problems.append(f"missing style key '{name(path + (k,))}'{where(path)}")
-            for k, v in value.items():
-                walk(spec.value, v, path + (str(k),))
+            self._open(spec, value, path)
         else:
             p = spec.check(value)
             if p:
-                problems.append(f"bad value for '{name(path)}'{where(path)}: {p}")
+                self.problems.append(f"bad value for '{self.name(path)}'{self.where(path)}: {p}")
 
-    walk(SCHEMA, style, ())
+    def _closed(self, spec: dict, value, path) -> None:
+        name, where = self.name, self.where
+        if not isinstance(value, Mapping):
+            self.problems.append(f"'{name(path)}' must be a mapping of {sorted(spec)}, got {value!r}{where(path)}")
+            return
+        for k in value:
+            if k not in spec:
+                hint = difflib.get_close_matches(str(k), list(spec), n=1)
+                extra = f"; did you mean '{hint[0]}'?" if hint else f"; valid keys: {', '.join(spec)}"
+                self.problems.append(f"unknown style key '{name(path + (k,))}'{where(path + (k,))}{extra}")
+        for k, sub in spec.items():
+            if k not in value:
+                self.problems.append(f"missing style key '{name(path + (k,))}'{where(path)}")
+            else:
+                self.walk(sub, value[k], path + (k,))
+
+    def _open(self, spec: _Map, value, path) -> None:
+        name, where = self.name, self.where
+        if not isinstance(value, Mapping):
+            self.problems.append(f"'{name(path)}' must be a mapping, got {value!r}{where(path)}")
+            return
+        for k in spec.required:
+            if k not in value:
+                self.problems.append(f"missing style key '{name(path + (k,))}'{where(path)}")
+        for k, v in value.items():
+            self.walk(spec.value, v, path + (str(k),))
+
+
+def _validate(style: Mapping, origin: Mapping[tuple, str]) -> None:
+    w = _Walker(origin)
+    w.walk(SCHEMA, style, ())
+    problems = w.problems
     lo = style.get("projection", {}).get("world_lat_min")
     hi = style.get("projection", {}).get("world_lat_max")
     if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and lo >= hi:

@@ -33,7 +33,8 @@ from . import options
               help="Show this GeoTIFF (from `geocity density`) instead of computing the overlays; repeatable.")
 @click.option("--network-dimension", default="composite", show_default=True,
               help="Score of the gravity model of the network layer.")
-@click.option("--top-k", type=int, default=_network.REPORT_TOP_K, show_default=True, help="Gravity links kept per city.")
+@click.option("--top-k", type=int, default=_network.REPORT_TOP_K, show_default=True,
+              help="Gravity links kept per city.")
 @options.scores_file
 @options.style_file
 @options.webmap_assets

@@ -494,8 +494,11 @@ class Plate:
         """Draw lon/lat polygons; ``facecolor`` is one colour or one per polygon."""
         geoms = list(geoms)
         proj = self.project_geoms(geoms)
-        fcs = facecolor if isinstance(facecolor, (list, tuple, np.ndarray)) and len(facecolor) == len(geoms) and not isinstance(facecolor, str) else [facecolor] * len(geoms)
-        ecs = edgecolor if isinstance(edgecolor, (list, tuple, np.ndarray)) and len(edgecolor) == len(geoms) and not isinstance(edgecolor, str) else [edgecolor] * len(geoms)
+        def per_geom(c):  # one colour for all, or one per polygon
+            many = isinstance(c, (list, tuple, np.ndarray)) and len(c) == len(geoms) and not isinstance(c, str)
+            return c if many else [c] * len(geoms)
+
+        fcs, ecs = per_geom(facecolor), per_geom(edgecolor)
         patches = []
         for g, fc, ec in zip(proj, fcs, ecs, strict=True):
             path = _polygon_path([g])
@@ -664,7 +667,8 @@ class Plate:
         self.notes.append(
             self.text(f"Scale true along the horizontal at the plate centre ({_fmt_lat(round(lat, 1))}, "
                       f"{_fmt_lon(round(lon, 1))})",
-                      f"比例尺在图幅中心（{_fmt_lat(round(lat, 1))}，{_fmt_lon(round(lon, 1))}）水平方向准确", sep=" / ")
+                      f"比例尺在图幅中心（{_fmt_lat(round(lat, 1))}，{_fmt_lon(round(lon, 1))}）水平方向准确",
+                      sep=" / ")
         )
         # keep labels off the scale bar corner
         self._corner_obstacle(st["furniture"]["scalebar_loc"], 0.28, 0.1)
@@ -727,7 +731,8 @@ class Plate:
         lons = np.arange(-180, 180, lon_step)
         fine = np.linspace(-180, 180, 721) + lon0
         for la in lats:
-            lines.append(LineString(np.column_stack([np.clip(fine, lon0 - 180 + 1e-6, lon0 + 180 - 1e-6), np.full_like(fine, la)])))
+            along = np.clip(fine, lon0 - 180 + 1e-6, lon0 + 180 - 1e-6)
+            lines.append(LineString(np.column_stack([along, np.full_like(fine, la)])))
             kinds.append("lat")
             values.append(la)
         yy = np.linspace(max(lat_lo, -89.9), min(lat_hi, 89.9), 361)
@@ -928,7 +933,8 @@ class Plate:
             if label_col:
                 texts = list(points[label_col].astype(str).to_numpy()[inside])
                 saved = self.obstacles
-                self.obstacles = [("pt", a, b, math.sqrt(point_size) / 2) for a, b in zip(px[inside], py[inside], strict=True)]
+                self.obstacles = [("pt", a, b, math.sqrt(point_size) / 2)
+                                  for a, b in zip(px[inside], py[inside], strict=True)]
                 _place_labels(self, iax, px[inside], py[inside], texts, size=st["fonts"]["note_size"],
                               weight="normal", max_labels=None, inset=True)
                 self.obstacles = saved
@@ -1020,7 +1026,8 @@ def _place_labels(plate: Plate, ax, x, y, texts, *, size, weight, max_labels, in
         pxy = to_disp((xi, yi))
         # the own marker is not an obstacle for its own label
         # (boxes such as an inset's locator frame stay obstacles even around the point)
-        own = is_pt & (obst[:, 0] <= pxy[0] + 0.5) & (obst[:, 2] >= pxy[0] - 0.5) & (obst[:, 1] <= pxy[1] + 0.5) & (obst[:, 3] >= pxy[1] - 0.5)
+        own = (is_pt & (obst[:, 0] <= pxy[0] + 0.5) & (obst[:, 2] >= pxy[0] - 0.5)
+               & (obst[:, 1] <= pxy[1] + 0.5) & (obst[:, 3] >= pxy[1] - 0.5))
         others = obst[~own]
         ok = False
         for i, (dx, dy, ha, va) in enumerate(_POSITIONS + ([] if inset else _LEADER_POSITIONS)):
@@ -1033,7 +1040,8 @@ def _place_labels(plate: Plate, ax, x, y, texts, *, size, weight, max_labels, in
             inside = b[0] >= axbox.x0 and b[2] <= axbox.x1 and b[1] >= axbox.y0 and b[3] <= axbox.y1
             hit = any(b[0] < q[2] and b[2] > q[0] and b[1] < q[3] and b[3] > q[1] for q in boxes)
             if not hit and others.size:
-                hit = bool(np.any((b[0] < others[:, 2]) & (b[2] > others[:, 0]) & (b[1] < others[:, 3]) & (b[3] > others[:, 1])))
+                hit = bool(np.any((b[0] < others[:, 2]) & (b[2] > others[:, 0])
+                                  & (b[1] < others[:, 3]) & (b[3] > others[:, 1])))
             if inside and not hit and leader:  # keep the leader line off other labels too
                 seg = _segment_box(pxy, b)
                 hit = any(seg[0] < q[2] and seg[2] > q[0] and seg[1] < q[3] and seg[3] > q[1] for q in boxes)
@@ -1154,7 +1162,8 @@ def world_plate(*, title_en: str, title_zh: str | None = None, subtitle_en: str 
     epsg = crs.to_epsg()
     pname = f"{pname} ({'EPSG:' + str(epsg) if epsg else 'central meridian ' + _fmt_lon(lon0)})"
     zh = {"Equal Earth": "等地球投影", "Robinson": "罗宾森投影"}.get(op.method_name if op is not None else "", "")
-    plate.notes.append(plate.text(f"Projection: {pname}", f"投影：{zh or pname}" + (f" {pname[pname.index('('):]}" if zh else ""), sep=" / "))
+    zh_note = f"投影：{zh or pname}" + (f" {pname[pname.index('('):]}" if zh else "")
+    plate.notes.append(plate.text(f"Projection: {pname}", zh_note, sep=" / "))
     return plate
 
 
