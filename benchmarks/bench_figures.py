@@ -11,12 +11,11 @@ README's performance section.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import tempfile
 import time
 from pathlib import Path
-
-import os
 
 
 def main() -> None:

@@ -106,7 +106,7 @@ def test_bar_chart_says_proxy_and_is_deterministic(tmp_path, analysis):
     assert plate.ax.get_legend() is not None
     a = figures.render("2-1", tmp_path / "a", formats=("png", "pdf"), dpi=DPI, analysis=analysis)
     b = figures.render("2-1", tmp_path / "b", formats=("png", "pdf"), dpi=DPI, analysis=analysis)
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         assert x.read_bytes() == y.read_bytes()
     assert b"/Font" in a[1].read_bytes()
     with pytest.raises(OutputExistsError):

@@ -65,12 +65,12 @@ def test_within_km_50_is_what_the_plate_says_and_draws(name, corridors, lang, dr
     assert (want["within_km"] == 50.0).all()
     got = drawn[key]
     assert len(got) == len(want)
-    by_name = dict(zip(want["corridor"], want.geometry))
-    for c, g in zip(corridors, got):
+    by_name = dict(zip(want["corridor"], want.geometry, strict=True))
+    for c, g in zip(corridors, got, strict=True):
         assert g.equals(by_name[c]), c
     wide = Analysis().corridor_buffers(corridors)  # the default 100 km ones are wider
-    wide = dict(zip(wide["corridor"], wide.geometry))
-    assert all(g.area < wide[c].area for c, g in zip(corridors, got))
+    wide = dict(zip(wide["corridor"], wide.geometry, strict=True))
+    assert all(g.area < wide[c].area for c, g in zip(corridors, got, strict=True))
 
 
 def test_corridor_plate_members_are_the_analysis_members():
@@ -107,7 +107,7 @@ def test_cluster_plates_draw_the_analysis_clusters_fitted_once(tmp_path, monkeyp
     assert sorted(calls) == ["composite", "innovation"]
     cl = a.clusters("composite").clusters_
     assert len(drawn["clusters"]) == len(cl)
-    assert all(g.equals(w) for g, w in zip(drawn["clusters"], cl.geometry))
+    assert all(g.equals(w) for g, w in zip(drawn["clusters"], cl.geometry, strict=True))
     poles = a.clusters("composite").members_
     n_poles = sum(len(c.get_offsets()) for c in plate.ax.collections if c.get_gid() == "poles")
     assert n_poles == int(poles["is_pole"].astype(bool).sum())
@@ -172,7 +172,7 @@ def test_recipes_compute_nothing_once_the_analysis_is_warm(tmp_path, monkeypatch
         monkeypatch.setattr(mod, attr, boom)
     second = figures.render_all(tmp_path / "b", names=WARM, analysis=a, dpi=DPI)
     assert [p.name for p in first] == [p.name for p in second]
-    for x, y in zip(first, second):
+    for x, y in zip(first, second, strict=True):
         assert x.read_bytes() == y.read_bytes(), x.name
 
 

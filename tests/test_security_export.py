@@ -341,10 +341,10 @@ def test_estimator_write_is_all_or_nothing(tmp_path):
     """CityClusters.write goes through export.write_clusters: two names for one
     file are refused before anything is written, and a folder in the member
     table's set leaves the boundaries unwritten too."""
+    import warnings
+
     from geocity.cluster import report_clusters
     from geocity.errors import ValidationError
-
-    import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
