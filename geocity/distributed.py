@@ -44,9 +44,9 @@ antimeridian and the poles are ordinary places: nothing is cut in degrees.
    *boundary records* — (row, component) of its inner-halo cores and of its
    owned cores that are inner halo elsewhere — and per component the lowest
    row of an owned core.
-4. **Client.** Boundary records are joined on the row in hash buckets on the
-   workers, giving the (deduplicated) pairs of components that share a core
-   point; one union-find (:func:`scipy.sparse.csgraph.connected_components`)
+4. **Client.** The tasks' boundary records (boundary cores only) are
+   gathered and joined on the row, giving the (deduplicated) pairs of
+   components that share a core point; one union-find (:func:`scipy.sparse.csgraph.connected_components`)
    over those pairs on the client merges them; a cluster's key is the lowest
    row of its core points, and the sorted keys number the clusters 0, 1, ...
    as the engine does.
@@ -55,11 +55,16 @@ antimeridian and the poles are ordinary places: nothing is cut in degrees.
    merging clusters), the rest −1. The task writes its GeoParquet part.
 
 Nothing gathers points on the client: it holds per-block counts, the
-component pairs of the boundary and one integer per cluster. A worker holds
-its tasks' owned points plus their halo (the ``2r`` rim of the territory) and
-the engine's working arrays of those; ``npartitions`` bounds it (a single
-block is never split, so a block holding more than the memory of a worker is
-the limit). The core-flag sums run in the engine over the same neighbourhoods.
+boundary records (two integers per core point that is halo somewhere), their
+component pairs and one integer per cluster. A worker holds its tasks' owned
+points plus their halo (the ``2r`` rim of the territory) until the relabel,
+and one task's engine arrays at a time (one thread per worker); measured
+(``benchmarks/DISTRIBUTED.md``): about 0.6 GB of fixed cost plus ~240 bytes
+per owned point per worker. ``npartitions`` and the number of workers bound
+it (a single block is never split, so a block holding more than the memory
+of a worker is the limit; ``block_km`` makes blocks smaller).
+
+The core-flag sums run in the engine over the same neighbourhoods.
 ``algorithm="auto"`` runs in every task the engine that ``"auto"`` picks for
 the whole layer on one machine (the numba grid from 50 000 points), so each
 point's neighbour weights are added by the same code. With integer or dyadic
@@ -71,6 +76,11 @@ shortcuts depend on which points of a cell are present), so the engine's own
 caveat applies: a point whose summed weight equals ``min_weight`` to the last
 bit could be decided the other way (the benchmark's 10^7 points with gamma
 weights agree exactly, ``benchmarks/DISTRIBUTED.md``).
+
+:func:`corridor_members` (corridor membership per partition) and
+:func:`density_surface` (binned density per partition on one grid, summed)
+run the single-machine functions of :mod:`geocity.corridors` and
+:mod:`geocity.density` on partitions the same way.
 
 Faults: every step is a Dask task with its lineage, so a lost worker's
 results are recomputed by Dask and the answer does not change; the output is
