@@ -922,6 +922,8 @@ def dbscan_local(points, *, eps_km: float, min_weight: float, weight_column: str
 
     eps_km, min_weight = _parameters(eps_km, min_weight, None, algorithm)
     out = _check_output(output, overwrite)
+    if out is None:
+        raise ValidationError("dbscan_local: give output= (a folder for the labels)")
     path = Path(points)
     if not path.exists():
         raise ValidationError(f"points: {str(path)!r} does not exist; give a GeoParquet file or folder")
