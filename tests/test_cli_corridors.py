@@ -30,7 +30,8 @@ def test_list(runner):
 
 def test_members_to_csv_and_overwrite_policy(runner, tmp_path, points_csv):
     out = tmp_path / "m.csv"
-    args = ["corridors", "members", "--corridor", "CPEC", "--within-km", "100", "--points", str(points_csv), "-o", str(out)]
+    args = ["corridors", "members", "--corridor", "CPEC", "--within-km", "100", "--points", str(points_csv),
+            "-o", str(out)]
     r = runner.invoke(cli, args)
     assert r.exit_code == 0, r.output
     m = pd.read_csv(out)
@@ -78,7 +79,8 @@ def test_export_gpkg_layers(runner, tmp_path):
     assert "within_km" in json.dumps(meta)
     r = runner.invoke(cli, ["corridors", "export", "--corridor", "CPEC", "-o", str(out)])
     assert r.exit_code == 1 and "exists" in r.output
-    r = runner.invoke(cli, ["corridors", "export", "--corridor", "CPEC", "--within-km", "75", "-o", str(out), "--overwrite"])
+    r = runner.invoke(cli, ["corridors", "export", "--corridor", "CPEC", "--within-km", "75", "-o", str(out),
+                            "--overwrite"])
     assert r.exit_code == 0, r.output
     assert pyogrio.read_dataframe(out, layer="buffers").within_km.tolist() == [75.0]
 

@@ -294,7 +294,8 @@ def test_chunks_and_the_ball_query_fallback_give_the_same_result(monkeypatch):
     monkeypatch.setattr(corridors, "_K", 2)
     c = corridors.members(pts, corridors="CPEC", within_km=150)
     for x in (b, c):
-        pd.testing.assert_frame_equal(pd.DataFrame(a.drop(columns="geometry")), pd.DataFrame(x.drop(columns="geometry")))
+        pd.testing.assert_frame_equal(pd.DataFrame(a.drop(columns="geometry")),
+                                      pd.DataFrame(x.drop(columns="geometry")))
 
 
 @needs_cities

@@ -60,7 +60,8 @@ def test_counts(cities):
 
 def test_ids(cities):
     assert cities.city_id.is_unique
-    assert all(cid == layers.slug(n, iso) for cid, n, iso in zip(cities.city_id, cities.name_en, cities.country_iso2, strict=True))
+    assert all(cid == layers.slug(n, iso)
+               for cid, n, iso in zip(cities.city_id, cities.name_en, cities.country_iso2, strict=True))
     assert cities.city_id.str.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*-[a-z]{2}").all()
     for cid in ("beijing-cn", "london-gb", "santiago-cl", "santiago-cu", "hong-kong-hk", "macao-mo", "taipei-tw",
                 "lahore-pk", "ulan-bator-mn", "xi-an-cn", "ho-chi-minh-vn", "kyaukpuyu-mm", "oakland-us",

@@ -60,7 +60,8 @@ def test_rank_proxy_scores_by_dimension():
     # Ningbo: maritime 2-7 rank 3 beats Table 2-8 connectivity rank 6
     assert sc.loc["ningbo-cn", "infrastructure"] == pytest.approx(t([3])[0])
     # Houston: unranked -> base everywhere
-    assert sc.loc["houston-us", ["innovation", "industry", "infrastructure", "composite"]].tolist() == pytest.approx([b] * 4)
+    houston = sc.loc["houston-us", ["innovation", "industry", "infrastructure", "composite"]]
+    assert houston.tolist() == pytest.approx([b] * 4)
     assert (sc["score_source"] == "rank-proxy").all()
     assert sc[["innovation", "industry", "infrastructure", "composite"]].le(1).all().all()
     assert sc[["innovation", "industry", "infrastructure", "composite"]].gt(0).all().all()
@@ -103,7 +104,8 @@ def test_user_scores_from_dataframe_and_csv(tmp_path):
     p = tmp_path / "s.csv"
     user.to_csv(p, index=False, encoding="utf-8")
     out2 = scores.city_scores(cities, source=p)
-    pd.testing.assert_frame_equal(pd.DataFrame(out.drop(columns="geometry")), pd.DataFrame(out2.drop(columns="geometry")))
+    pd.testing.assert_frame_equal(pd.DataFrame(out.drop(columns="geometry")),
+                                  pd.DataFrame(out2.drop(columns="geometry")))
 
 
 def test_user_composite_only_and_missing_cities():
