@@ -298,13 +298,21 @@ def _sidecar(path: Path, suffix: str) -> ET.Element | None:
 
 def default_style(root: str | os.PathLike, layer: ProjectLayer) -> tuple[ET.Element | None, ET.Element | None]:
     """``(style, metadata)`` QGIS would load by default for ``layer``: the ``<qgis>`` root of its
-    ``.qml`` sidecar or GeoPackage default style, and of its ``.qmd`` sidecar; None where there is none."""
+    ``.qml`` sidecar or GeoPackage default style (for a GeoJSON or FlatGeobuf without a sidecar, the
+    style :func:`geocity.qgis_style.style_for_file` gives it), and of its ``.qmd`` sidecar; None where
+    there is none."""
     path = Path(root) / layer.rel
     style = None
     if path.suffix.lower() == ".gpkg" and "|layername=" in layer.source:
         style = _gpkg_style(path, layer.source.split("|layername=", 1)[1])
     if style is None:
         style = _sidecar(path, ".qml")
+    if style is None and path.suffix.lower() in (".geojson", ".fgb"):
+        # GeoJSON and FlatGeobuf carry no sidecar (x.geojson and x.shp would share x.qml):
+        # the project carries the style geocity gives the file (corridor lines and buffers)
+        from .qgis_style import style_for_file
+
+        style = _parse_style(style_for_file(path), str(path))
     return style, _sidecar(path, ".qmd")
 
 

@@ -143,3 +143,15 @@ def test_cli_reproduce_bad_edition_writes_nothing(tmp_path):
     r = CliRunner().invoke(cli, ["reproduce", "-o", str(out), "--edition", str(folder)])
     assert r.exit_code == 1 and "'year'" in r.output and "Traceback" not in r.output
     assert not out.exists()
+
+
+def test_edition_web_map_popups_name_its_year(ed2023):
+    """The web map's city popups name the edition's year, not the report's."""
+    from geocity.render import leaflet
+
+    m = leaflet.webmap(Analysis(edition=ed2023), layers=["cities"], tiles=None)
+    html = m.get_root().render()
+    assert "GDCI 2023 rank" in html and "GDCI 2022 rank" not in html
+    assert "BRI potential 2023 rank" in html
+    report = leaflet.webmap(Analysis(), layers=["cities"], tiles=None).get_root().render()
+    assert "GDCI 2022 rank" in report

@@ -151,7 +151,11 @@ def test_project_is_deterministic_relative_escaped_and_styled(folder):
     assert by_id["c"].find("resourceMetadata/title").text == "Clusters 活力城市聚落"
     assert by_id["pts — a"].find("renderer-v2") is not None and by_id["pts — b"].find("renderer-v2") is None
     assert by_id["d"].find("pipe/rasterrenderer").get("type") == "singlebandpseudocolor"
-    assert by_id[ODD].find("renderer-v2") is None  # no default style: QGIS's own
+    # a GeoJSON without a sidecar: the style geocity gives the file, carried by the project
+    from geocity.qgis_style import style_for_file
+
+    want = ET.fromstring(style_for_file(root / "clusters" / f"{ODD}.geojson")).find("renderer-v2")
+    assert by_id[ODD].find("renderer-v2").get("type") == want.get("type")
 
 
 def test_refusals(folder, tmp_path):
@@ -249,3 +253,19 @@ def test_qgis_opens_the_main_job_project_with_default_styles(pyqgis, run_dir, tm
         if style is not None and style.find("renderer-v2") is not None and lyr.name in by_name:
             # a layer with a default style (the .qml geocity.export writes) opens with it
             assert by_name[lyr.name]["renderer"] == style.find("renderer-v2").get("type"), lyr.name
+
+
+def test_corridor_geojson_layers_of_the_main_job_are_styled_in_the_project(tmp_path):
+    """The main job writes corridor lines and buffers as GeoJSON (no sidecar):
+    the project carries their categorised corridor colours."""
+    from geocity import corridors, export
+
+    root = tmp_path / "out"
+    (root / "corridors").mkdir(parents=True)
+    export.write(corridors.lines(), root / "corridors" / "corridor_lines.geojson")
+    path = qgis_project.write_project(root / "geocity.qgs", ["corridors/corridor_lines.geojson"])
+    tree = ET.fromstring(path.read_text(encoding="utf-8").split("\n", 1)[1])
+    (ml,) = list(tree.iter("maplayer"))
+    renderer = ml.find("renderer-v2")
+    assert renderer is not None and renderer.get("type") == "categorizedSymbol"
+    assert renderer.get("attr") == "corridor"

@@ -162,6 +162,7 @@ def webmap(analysis=None, layers: Sequence[str] | str = DEFAULT_LAYERS, *, m=Non
     many = points is not None and len(points) >= MANY_POINTS
     m = base.new_map(tiles=tiles, prefer_canvas=many) if m is None else m
     wm = base.WebMap.of(m)
+    wm.year = a.year  # the rankings' edition, named in the popups
     sections: dict[str, list] = {}
 
     def draw(kind: str, data, key: str | None = None, **kw) -> None:

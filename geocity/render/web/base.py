@@ -113,6 +113,8 @@ class WebMap(MacroElement):
         Whether the embedded countries were added as the base map.
     added : list
         Every folium layer geocity added, in order.
+    year : int
+        The year of the rankings the popups name (the analysis' edition; 2022: the report).
     """
 
     _template = Template("")
@@ -125,6 +127,7 @@ class WebMap(MacroElement):
         self.search_layer: folium.GeoJson | None = None
         self.basemap = False
         self.added: list = []
+        self.year = 2022
         m.add_child(self)
         self.page = _Page()
         m.add_child(self.page)

@@ -17,7 +17,7 @@ from ...errors import NotFoundError, ValidationError
 from .base import WebMap, bounds_of
 from .features import check_points, collection, geojson, px, radius, style_of
 from .legend import Section
-from .text import check_lang, country_tag, escape, label, pick, rows_html, search_text, t, text
+from .text import check_lang, country_tag, escape, label, pick, rank_label, rows_html, search_text, t, text
 from .text import name as row_name
 
 __all__ = ["add", "add_top100", "popup"]
@@ -31,9 +31,10 @@ def _change_word(change: str, lang: str, labels: Mapping | None) -> str:
 
 
 def popup(row: Mapping, lang: str, provenance: _provenance.ScoreProvenance | None = None,
-          change_labels: Mapping | None = None) -> str:
-    """A city's popup (escaped HTML): names, country, region, ranks and their
-    change, 3I scores with where they come from, corridor distances."""
+          change_labels: Mapping | None = None, year: int = 2022) -> str:
+    """A city's popup (escaped HTML): names, country, region, ranks of
+    ``year``'s edition and their change, 3I scores with where they come from,
+    corridor distances."""
     title = escape(row_name(row, lang))
     rows: list[tuple[str, str]] = []
     country = text(row.get("country_name"))
@@ -48,13 +49,13 @@ def popup(row: Mapping, lang: str, provenance: _provenance.ScoreProvenance | Non
             continue
         rank = row.get(f"{key}_rank")
         if text(rank) == "":
-            rows.append((t(key, lang), t("not_ranked", lang)))
+            rows.append((rank_label(key, year, lang), t("not_ranked", lang)))
             continue
         val = escape(int(rank))  # type: ignore[arg-type]  # not empty: checked just above
         change = text(row.get(f"{key}_change"))
         if change:
             val += f" ({t('change', lang)}: {escape(_change_word(change, lang, change_labels))})"
-        rows.append((t(key, lang), val))
+        rows.append((rank_label(key, year, lang), val))
     note = ""
     if "composite" in row and text(row.get("composite")) != "":
         parts = [f"{t(d, lang)} {float(row[d]):.2f}" for d in _DIMS if text(row.get(d)) != ""]
@@ -128,7 +129,7 @@ def _draw(wm: WebMap, gdf, *, layer_name: str, lang: str, style: Mapping, proven
             # country code keeps same-named cities apart (Santiago CL / CU):
             # leaflet-search keys its records by this text
             p["search"] = search_text(" ".join(x for x in (row_name(row, "both"), country_tag(row)) if x))
-        p.update({"tip": tip, "pop": popup(row, lang, provenance, change_labels),
+        p.update({"tip": tip, "pop": popup(row, lang, provenance, change_labels, wm.year),
                   "city_id": text(row.get("city_id"))})
         props.append(p)
         geoms.append(gdf.geometry.iloc[i])

@@ -36,8 +36,8 @@ TERM_KEYS: dict[str, str] = {
 LABELS: dict[str, tuple[str, str]] = {
     "country": ("Country", "国家"),
     "region": ("Region", "区域"),
-    "gdci": (f"{_T['gdci_short'][0]} 2022 rank", f"{_T['gdci_short'][1]} 2022 排名"),
-    "bri": (f"{_T['bri_short'][0]} 2022 rank", f"{_T['bri_short'][1]} 2022 排名"),
+    "gdci": (f"{_T['gdci_short'][0]} rank", f"{_T['gdci_short'][1]} 排名"),
+    "bri": (f"{_T['bri_short'][0]} rank", f"{_T['bri_short'][1]} 排名"),
     "change": ("change", "变化"),
     "not_ranked": ("not in the top 100", "未进入前100"),
     "scores": ("3I scores", "3I得分"),
@@ -162,6 +162,13 @@ def label(key: str, lang: str, *, sep: str = " / ") -> str:
     except KeyError:
         raise NotFoundError(f"no web-map label {key!r}; known: {', '.join(sorted({*LABELS, *TERM_KEYS}))}") from None
     return pick(en, zh, lang, sep=sep)
+
+
+def rank_label(key: str, year: int, lang: str) -> str:
+    """"GDCI 2022 rank" / "GDCI 2022 排名" (``key`` "gdci" or "bri"), escaped for HTML."""
+    en, zh = LABELS[key]
+    short_en, short_zh = en.rsplit(" ", 1), zh.rsplit(" ", 1)
+    return escape(pick(f"{short_en[0]} {int(year)} {short_en[1]}", f"{short_zh[0]} {int(year)} {short_zh[1]}", lang))
 
 
 def t(key: str, lang: str) -> str:
