@@ -136,16 +136,24 @@ def geodesic_dbscan(
     Engines
     -------
     ``algorithm="auto"`` (default) takes the grid engine for 50 000 points or
-    more when numba is installed, the KD-tree engine otherwise; all engines
-    give identical results.
+    more when numba is installed (300 000 while numba's cache is cold), the
+    KD-tree engine otherwise; all engines give identical results.
 
-    ``"grid"``: the unit vectors are binned into cubes whose side is the
-    chord of ``eps_km``, so that every neighbour of a point lies in its cube or
-    one of the 26 around it; compiled (numba) loops sum the weights
-    (multi-threaded), join core points with a union-find and label the
-    border points. Memory: a few arrays of n plus 27 int32 per non-empty
-    cube. About 5–10 × faster than the KD-tree engine on dense layers
-    (1 000 000 clumped points, eps 40 km, ~170 neighbours each: 5 s).
+    ``"grid"``: the unit vectors are binned into cubes whose side is just
+    below the chord of ``eps_km`` over √3, so that any two points of a cube
+    are within eps and every neighbour of a point lies in the 5 × 5 × 5 cubes
+    around it; compiled (numba) loops, on all of numba's threads, sum the
+    weights (whole cubes, groups and leaves of points at once wherever a
+    bounding box lies wholly inside or beyond eps, with a safety margin, so
+    the result is that of testing every pair), join core points with a
+    union-find over cubes (one forest per thread, merged) and label the
+    border points (see :mod:`geocity._grid_numba`). Memory: a few arrays of
+    n plus the neighbour lists and boxes of the non-empty cubes (10^7
+    clumped points, eps 10 km: 2.1 GB for the whole process, 32 s on 2
+    cores; ``benchmarks/README.md``). On a fresh install, while numba's
+    on-disk cache of the kernels is still empty, ``"auto"`` takes the grid
+    only from :data:`GRID_COLD_MIN_POINTS` points on (compiling takes
+    several seconds).
 
     ``"kdtree"`` (pure NumPy/SciPy):
     Points become 3-D unit vectors and ``eps_km`` the chord
