@@ -227,24 +227,52 @@ Rounding slivers left between two polygons go to the higher-ranked cluster.
 Scores are rank-derived **proxies** unless the user gives real scores
 (:mod:`geocity.scores`); ``clusters_``, ``members_`` and ``params_`` carry
 ``score_source`` and ``proxy`` so every output can say so.
+
+Where the code lives
+--------------------
+This module holds the estimator (parameters, their checks, :meth:`CityClusters.fit`
+driving the steps, its warnings) and :func:`report_clusters`; each step is a small
+private module, its names re-exported here:
+
+- :mod:`geocity.dbscan`: the weighted geodesic DBSCAN engine;
+- :mod:`geocity._cluster_inputs`: the cities and their weights, checked;
+- :mod:`geocity._cluster_metro`: the metropolitan cut (spanning tree, Zahn's rule);
+- :mod:`geocity._cluster_split`: the pole-catchment split and its merge of small catchments;
+- :mod:`geocity._cluster_naming`: poles, names, typology, the ``ranked`` flag;
+- :mod:`geocity._cluster_boundary`: buffered hulls and the partition of their overlaps;
+- :mod:`geocity._cluster_tables`: the ``clusters_`` / ``members_`` tables and the
+  shapefile field names (:data:`SHAPEFILE_FIELDS`); writing goes through
+  :func:`geocity.export.write_clusters`.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-import math
 import warnings
 from numbers import Integral, Real
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils._param_validation import Interval
 
-from . import _validate
-from . import provenance as _provenance
+from . import _cluster_inputs, _validate
+from ._cluster_boundary import (  # noqa: F401 - re-exported
+    _basis,
+    _centre,
+    _from_gnomonic,
+    _half_plane,
+    _hull,
+    _partition,
+    _polygonal,
+    _to_gnomonic,
+)
+from ._cluster_metro import _gap_split, _mst_edges  # noqa: F401 - re-exported
+from ._cluster_naming import _DASH, _label_names, _ranked, _text  # noqa: F401 - re-exported
+from ._cluster_split import _merge_small, _split_region  # noqa: F401 - re-exported
+from ._cluster_tables import _EMPTY_DTYPES, SHAPEFILE_FIELDS, _tables  # noqa: F401 - re-exported
 from .dbscan import (  # noqa: F401  (the engine's public names, re-exported)
     CHUNK_PAIRS,
     EDGE_RTOL,
@@ -260,8 +288,13 @@ from .dbscan import (  # noqa: F401  (the engine's public names, re-exported)
     geodesic_dbscan,
 )
 from .errors import GeocityWarning, ValidationError
-from .export import DEFAULT_FIELD_NAMES as _SHP_DEFAULTS
+from .export import DEFAULT_FIELD_NAMES as _SHP_DEFAULTS  # noqa: F401 - re-exported
 from .geodesy import validate_latlon
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from numpy.typing import ArrayLike
+
 
 log = logging.getLogger(__name__)
 
@@ -281,7 +314,6 @@ class SelfCoreWarning(ClusterWarning):
     """
 
 
-
 # --------------------------------------------------------------------------
 # the city cluster identifier
 # --------------------------------------------------------------------------
@@ -298,206 +330,13 @@ DEFAULTS: dict = {
     "min_members": 2,
     "buffer_km": 30.0,
 }
-_DASH = "–"
 #: The clustering methods of :class:`CityClusters` (module docstring).
 METHODS: tuple[str, ...] = ("metro", "split", "dbscan")
 #: Largest DBSCAN region that method="split" handles (it needs all pairwise distances).
 MAX_SPLIT_MEMBERS: int = 20_000
-#: ≤10-character shapefile field names of the long ``clusters_`` / ``members_``
-#: columns: geocity's shared defaults (:data:`geocity.export.DEFAULT_FIELD_NAMES`),
-#: so the command line and the main job write the same fields. Pass as
-#: ``field_names`` to :func:`geocity.export.write` (the defaults apply anyway).
-SHAPEFILE_FIELDS: dict[str, str] = {
-    k: v
-    for k, v in _SHP_DEFAULTS.items()
-    if k in ("territories", "total_score", "mean_score", "score_source", "max_span_km", "cluster_name",
-             "country_iso2", "infrastructure")
-}
-
-
-def _mst_edges(D: np.ndarray) -> list[tuple[int, int, float]]:
-    """Edges ``(i, j, km)`` of a minimum spanning tree of the complete graph
-    with distances ``D`` (Prim's algorithm; ties go to the lower index, so
-    the tree is deterministic; zero distances are edges like any other)."""
-    n = len(D)
-    if n < 2:
-        return []
-    in_tree = np.zeros(n, dtype=bool)
-    in_tree[0] = True
-    best = D[0].astype(float).copy()
-    parent = np.zeros(n, dtype=np.int64)
-    edges = []
-    for _ in range(n - 1):
-        cand = np.where(in_tree, np.inf, best)
-        j = int(np.argmin(cand))
-        edges.append((int(parent[j]), j, float(D[parent[j], j])))
-        in_tree[j] = True
-        closer = ~in_tree & (D[j] < best)
-        best[closer] = D[j][closer]
-        parent[closer] = j
-    return edges
-
-
-def _gap_split(
-    D: np.ndarray,
-    ratio: float,
-    depth: int,
-    min_gap_km: float,
-    min_members: int = 1,
-    anchor: np.ndarray | None = None,
-    core: np.ndarray | None = None,
-) -> np.ndarray:
-    """Components of a region after its **inconsistent** spanning-tree links
-    are cut (Zahn 1971; module docstring, ``method="metro"``).
-
-    A tree edge longer than ``min_gap_km`` is inconsistent when it exceeds
-    ``ratio`` times the mean length of the tree edges within ``depth`` steps
-    of either end (not through the edge itself). A side with no other edge (a
-    leaf) gives no evidence. A piece with fewer than ``min_members`` members
-    or without a ``core`` member that holds an ``anchor`` member (a ranked
-    city) gets its shortest cut link back (smallest piece first), so a cut
-    never turns a ranked city into noise; other such pieces are left as they
-    are (noise later). Returns a label per member (0, 1,
-    ...), in the order of each component's first member.
-    """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    n = len(D)
-    edges = _mst_edges(D)
-    nbrs: list[list[tuple[int, int]]] = [[] for _ in range(n)]
-    for k, (a, b, _d) in enumerate(edges):
-        nbrs[a].append((b, k))
-        nbrs[b].append((a, k))
-
-    def side(u: int, banned: int) -> list[float]:
-        out, frontier, seen = [], [u], {u}
-        for _ in range(int(depth)):
-            nxt = []
-            for x in frontier:
-                for y, k in nbrs[x]:
-                    if k == banned or y in seen:
-                        continue
-                    seen.add(y)
-                    out.append(edges[k][2])
-                    nxt.append(y)
-            frontier = nxt
-        return out
-
-    kept = np.array(
-        [not (d > min_gap_km and any((lengths := side(u, k)) and d > ratio * float(np.mean(lengths))
-                                     for u in (a, b)))
-         for k, (a, b, d) in enumerate(edges)], dtype=bool)
-    ea = np.array([e[0] for e in edges], dtype=np.int64)
-    eb = np.array([e[1] for e in edges], dtype=np.int64)
-    elen = np.array([e[2] for e in edges], dtype=float)
-    g = coo_matrix((np.ones(int(kept.sum())), (ea[kept], eb[kept])), shape=(n, n))
-    comp = connected_components(g, directed=False)[1].astype(np.int64)
-    # a too small or core-less piece holding a ranked city is no break: restore its shortest cut link
-    # (smallest piece first); labels stay those of the first pieces (a merged piece takes the lower one)
-    anchor = np.ones(n, dtype=bool) if anchor is None else np.asarray(anchor, dtype=bool)
-    core = np.ones(n, dtype=bool) if core is None else np.asarray(core, dtype=bool)
-    while True:
-        sizes = np.bincount(comp, minlength=n)
-        held = np.bincount(comp, weights=anchor.astype(float), minlength=n) > 0
-        seeded = np.bincount(comp, weights=core.astype(float), minlength=n) > 0
-        labs = np.flatnonzero(sizes)
-        small = labs[((sizes[labs] < min_members) | ~seeded[labs]) & held[labs]]
-        if len(labs) <= 1 or not len(small):
-            break
-        s = small[np.lexsort((-small, sizes[small]))[0]]
-        cut = np.flatnonzero(~kept & ((comp[ea] == s) != (comp[eb] == s)))
-        k = cut[np.lexsort((cut, elen[cut]))[0]]
-        kept[k] = True
-        lo, hi = sorted((int(comp[ea[k]]), int(comp[eb[k]])))
-        comp[comp == hi] = lo
-    return np.unique(comp, return_inverse=True)[1].astype(np.int64).reshape(-1)
-
-
-def _split_region(
-    D: np.ndarray,
-    adj: np.ndarray,
-    core: np.ndarray,
-    score: np.ndarray,
-    order_key: np.ndarray,
-    radius_km: float,
-    min_members: int = 1,
-) -> np.ndarray:
-    """Partition one DBSCAN cluster into pole catchments (see module docstring).
-
-    ``D`` pairwise km among the members, ``adj`` the within-eps relation
-    (:func:`_pairwise`), ``core`` their core flags. Catchments with fewer
-    than ``min_members`` members are merged into a linked one (step 4), so no
-    member is lost. Returns a sub-label per member (0, 1, ...) in the order
-    the poles were taken.
-    """
-    n = len(D)
-    sub = np.full(n, -1, dtype=np.int64)
-    link = adj & core[None, :]  # i -> core j within eps
-    # poles in decreasing score, ties by the stable order key (city_id)
-    cand = np.lexsort((order_key, -score))
-    k = 0
-    for p in cand:
-        if sub[p] != -1 or not core[p]:
-            continue
-        inside = D[p] <= radius_km
-        sub[p] = k
-        stack = [p]
-        while stack:
-            q = stack.pop()
-            nb = np.flatnonzero(link[q] & inside & (sub == -1))
-            sub[nb] = k
-            stack.extend(nb.tolist())
-        # border members (non-core) within eps of a claimed core and inside the radius
-        claimed_core = (sub == k) & core
-        near = adj[:, claimed_core].any(axis=1) & inside & (sub == -1) & ~core
-        sub[near] = k
-        k += 1
-    # non-core members left out: join the catchment of their nearest core
-    left = np.flatnonzero(sub == -1)
-    if len(left):
-        cores = np.flatnonzero(core)
-        nearest = cores[np.argmin(D[np.ix_(left, cores)], axis=1)]
-        sub[left] = sub[nearest]
-    if int(min_members) > 1:
-        sub = _merge_small(sub, D, adj, core, int(min_members), order_key)
-    return sub
-
-
-def _merge_small(
-    sub: np.ndarray, D: np.ndarray, adj: np.ndarray, core: np.ndarray, min_members: int, names=None
-) -> np.ndarray:
-    """Step 4 of the split: while a catchment has fewer than ``min_members``
-    members (and there are two or more), the smallest (ties: the one taken
-    last) joins the catchment holding its shortest DBSCAN link (a pair within
-    eps with a core at one end; ties: the lower label). A density-connected
-    region always has such a link between any catchment and the rest, so
-    members only move, never drop out. Labels are renumbered 0, 1, ... in
-    the order of the poles."""
-    sub = sub.copy()
-    while True:
-        labs, sizes = np.unique(sub, return_counts=True)
-        small = sizes < min_members
-        if len(labs) <= 1 or not small.any():
-            break
-        cl, cs = labs[small], sizes[small]
-        s = cl[np.lexsort((-cl, cs))[0]]
-        inn = np.flatnonzero(sub == s)
-        out = np.flatnonzero(sub != s)
-        linked = adj[np.ix_(inn, out)] & (core[inn][:, None] | core[out][None, :])
-        d = D[np.ix_(inn, out)]
-        if linked.any():  # always, for a DBSCAN cluster; the fallback only guards the loop
-            d = np.where(linked, d, np.inf)
-        best = d.min(axis=0)
-        target = sub[out][best == best.min()].min()
-        if names is not None:
-            log.info(
-                "split: catchment %s (%d of min_members=%d cities) joins catchment %s, shortest link %.0f km; "
-                "the cluster may span more than max_span_km", list(np.asarray(names)[inn][:3]), len(inn),
-                min_members, list(np.asarray(names)[sub == target][:3]), float(best.min()),
-            )
-        sub[inn] = target
-    return np.unique(sub, return_inverse=True)[1].astype(np.int64).reshape(-1)
+#: Largest ``buffer_km`` (as :data:`geocity.corridors.MAX_WITHIN_KM`): a wider boundary buffer covers
+#: half a continent, and its hulls exhaust the memory of the geometry engine.
+MAX_BUFFER_KM: float = 2000.0
 
 
 class CityClusters(ClusterMixin, BaseEstimator):
@@ -602,7 +441,7 @@ class CityClusters(ClusterMixin, BaseEstimator):
         "hull": [_Choices({"convex", "concave"})],
         "boundary": [_Choices({"partition", "hull"})],
         "concave_ratio": [Interval(Real, 0.0, 1.0, closed="both")],
-        "buffer_km": [Interval(Real, 0.0, None, closed="neither")],
+        "buffer_km": [Interval(Real, 0.0, MAX_BUFFER_KM, closed="right")],
         "pole_share": [Interval(Real, 0.0, 1.0, closed="right")],
         "max_poles": [Interval(Integral, 1, None, closed="left")],
         "min_members": [Interval(Integral, 1, None, closed="left")],
@@ -654,8 +493,13 @@ class CityClusters(ClusterMixin, BaseEstimator):
 
         problems: list[str] = []
         for name in ("eps_km", "min_weight", "max_span_km", "buffer_km"):
-            _validate.positive(name, getattr(self, name), unit="km" if name.endswith("_km") else None,
-                               problems=problems)
+            v = _validate.positive(name, getattr(self, name), unit="km" if name.endswith("_km") else None,
+                                   problems=problems)
+            if name == "buffer_km" and v > MAX_BUFFER_KM:  # checked before any work (NaN: said above)
+                problems.append(
+                    f"buffer_km must be at most {MAX_BUFFER_KM:g} km, got {self.buffer_km!r}: a wider boundary "
+                    "buffer covers half a continent; use a smaller buffer_km (--buffer-km on the command line)"
+                )
         try:
             _weights(self.dimension_weights)
         except (TypeError, ValueError):
@@ -672,62 +516,9 @@ class CityClusters(ClusterMixin, BaseEstimator):
         if self.method != "dbscan" and float(self.max_span_km) < 2 * float(self.eps_km):
             log.info("max_span_km %.0f < 2 × eps_km: most clusters will be split", float(self.max_span_km))
 
-    def _weights(self, gdf, sample_weight=None) -> np.ndarray:
-        """The weight per city: ``sample_weight`` if given, else the ``score``
-        column (composite: recomputed from the three dimensions with
-        ``dimension_weights`` when they are all there). The score columns
-        present must be numbers ≥ 0 either way (``members_`` copies them)."""
-        from .scores import DIMENSIONS, _weights
-
-        w3 = _weights(self.dimension_weights)
-        problems: list[str] = []
-        for c in (*DIMENSIONS, "composite"):
-            if c in gdf.columns:
-                _numeric(f"score {c!r}", gdf[c].to_numpy(), "a number per city, ≥ 0", problems,
-                         gdf["city_id"].astype(str).tolist())
-        if problems:
-            raise ValidationError("cities: " + "; ".join(problems))
-        for c in (*DIMENSIONS, "composite"):
-            if c in gdf.columns:
-                v = gdf[c].to_numpy(dtype=float)
-                neg = np.isfinite(v) & (v < 0)
-                if neg.any():
-                    raise ValidationError(
-                        f"score {c!r} is negative for {gdf['city_id'].to_numpy()[neg][:10].tolist()}; "
-                        "scores must be ≥ 0"
-                    )
-        if sample_weight is not None:
-            return _sample_weight(self, sample_weight, len(gdf), gdf["city_id"].astype(str).tolist())
-        if self.score == "composite":
-            dims_ok = all(d in gdf.columns for d in DIMENSIONS) and np.isfinite(
-                gdf[list(DIMENSIONS)].to_numpy(dtype=float)
-            ).all()
-            if dims_ok:
-                return gdf[list(DIMENSIONS)].to_numpy(dtype=float) @ w3 / w3.sum()
-            if "composite" not in gdf.columns:
-                raise ValidationError(
-                    "cities have no 'composite' score and not all of innovation/industry/infrastructure; "
-                    "run geocity.scores.city_scores(cities) first"
-                )
-            if tuple(float(x) for x in w3) != (1.0, 1.0, 1.0):
-                log.info("dimension_weights ignored: the scores give a composite but not all three dimensions")
-            col = "composite"
-        else:
-            col = self.score
-            if col not in gdf.columns:
-                raise ValidationError(
-                    f"cities have no {col!r} score; run geocity.scores.city_scores(cities) first "
-                    "or give that column in your scores table"
-                )
-        w = gdf[col].to_numpy(dtype=float)
-        bad = ~np.isfinite(w)
-        if bad.any():
-            ids = gdf["city_id"].to_numpy()[bad][:10].tolist()
-            raise ValidationError(
-                f"score {col!r} is missing for {int(bad.sum())} cities, e.g. {ids}; give that column for "
-                "every city or choose another score"
-            )
-        return w
+    def _weights(self, gdf: pd.DataFrame, sample_weight: ArrayLike | None = None) -> np.ndarray:
+        """The weight per city (:func:`geocity._cluster_inputs._weights`)."""
+        return _cluster_inputs._weights(self, gdf, sample_weight)
 
     # ------------------------------------------------------------------
     def fit(self, cities=None, y=None, sample_weight=None) -> "CityClusters":
@@ -826,49 +617,9 @@ class CityClusters(ClusterMixin, BaseEstimator):
             )
         return self
 
-    @staticmethod
-    def _points(cities):
-        """``city_id`` (str Series), lat and lon (degrees) of ``cities``, or
-        a ValidationError saying what is wrong with the layer."""
-        import geopandas as gpd
-        import pandas as pd
-
-        from .geodesy import to_wgs84
-
-        if cities is None:
-            raise ValidationError(
-                "CityClusters.fit: no cities given; pass the scored cities, e.g. "
-                "fit(geocity.scores.city_scores()) for the report's embedded cities and rank-proxy scores, "
-                "or use geocity.cluster.report_clusters()"
-            )
-        if not isinstance(cities, pd.DataFrame):
-            raise ValidationError(f"cities must be a GeoDataFrame, got {type(cities).__name__}")
-        if len(cities) == 0:
-            raise ValidationError("cities is empty; nothing to cluster")
-        if "city_id" not in cities.columns:
-            raise ValidationError("cities has no 'city_id' column; use the cities layer or add one")
-        ids = cities["city_id"].astype(str)
-        if ids.duplicated().any():
-            raise ValidationError(
-                f"cities: duplicate city_id(s) {sorted(set(ids[ids.duplicated()]))[:10]}; each city once"
-            )
-        has_geom = isinstance(cities, gpd.GeoDataFrame) and cities._geometry_column_name in cities.columns
-        if has_geom and cities.geometry.notna().all():
-            g = to_wgs84(cities, name="cities")
-            if not (g.geometry.geom_type == "Point").all():
-                raise ValidationError("cities must be points (one Point per city)")
-            lon = g.geometry.x.to_numpy(dtype=float)
-            lat = g.geometry.y.to_numpy(dtype=float)
-        elif {"lat", "lon"} <= set(cities.columns):
-            problems: list[str] = []
-            lab = ids.tolist()
-            lat = _numeric("lat", cities["lat"].to_numpy(), "latitudes in degrees", problems, lab)
-            lon = _numeric("lon", cities["lon"].to_numpy(), "longitudes in degrees", problems, lab)
-            if problems:
-                raise ValidationError("cities: " + "; ".join(problems))
-        else:
-            raise ValidationError("cities needs point geometry (with a CRS) or lat/lon columns")
-        return ids, lat, lon
+    #: ``city_id`` (str Series), lat and lon (degrees) of the cities, checked
+    #: (:func:`geocity._cluster_inputs._points`).
+    _points = staticmethod(_cluster_inputs._points)
 
     def _refine(self, labels, lat, lon, w, core, ids, ranked) -> np.ndarray:
         """``method="split"`` / ``"metro"``: each DBSCAN region cut at its
@@ -980,143 +731,23 @@ class CityClusters(ClusterMixin, BaseEstimator):
         return self.fit(cities, sample_weight=sample_weight).labels_
 
     # ------------------------------------------------------------------
-    def _build_outputs(self, cities, ids, lat, lon, w, core, final) -> None:
-        import geopandas as gpd
-        import pandas as pd
-
-        name_en = cities["name_en"].astype(str) if "name_en" in cities.columns else ids
-        name_zh = _text(cities["name_zh"]) if "name_zh" in cities.columns else pd.Series([""] * len(ids))
-        label_en, label_zh = _label_names(name_en), _label_names(name_zh)
-        terr = (
-            _text(cities["country_iso2"]).str.upper()
-            if "country_iso2" in cities.columns
-            else ids.str.rsplit("-", n=1).str[-1].str.upper()
-        )
-        # provenance: one rule (geocity.provenance), per city, per cluster and for the run
-        # (sample_weight: the cities' own score_source still says what their scores are; a layer
-        # without one carries the user's own weights)
-        if "score_source" in cities.columns:
-            src = cities["score_source"].astype(str).reset_index(drop=True)
-        else:
-            src = pd.Series([_provenance.USER] * len(ids))
-        prov = _provenance.describe(src)
-        ranked = _ranked(src.to_numpy(), w)
-        rows, members = [], []
-        score_cols = [c for c in ("innovation", "industry", "infrastructure", "composite") if c in cities.columns]
-        for lab in np.unique(final[final >= 0]):
-            idx = np.flatnonzero(final == lab)
-            idx = idx[np.lexsort((ids.to_numpy()[idx], -w[idx]))]
-            top = w[idx[0]]
-            poles = [i for i in idx if top > 0 and w[i] >= float(self.pole_share) * top]
-            poles = poles[: int(self.max_poles)] or [idx[0]]
-            n_ranked = int(ranked[idx].sum())
-            pw = w[poles]
-            rest = w[[i for i in idx if i not in set(poles)]]
-            if n_ranked == 0:
-                poles_by = "tie-break (all members unranked)"
-            elif len(set(pw.tolist())) < len(pw) or (rest == pw[-1]).any():
-                poles_by = "score (ties by city_id)"
-            else:
-                poles_by = "score"
-            n_terr = len(set(terr.iloc[idx]))
-            polarity = "multi-pole" if len(poles) >= 2 else "single-pole"
-            scope = "cross-border" if n_terr >= 2 else "domestic"
-            clat, clon = _centre(lat[idx], lon[idx])
-            rows.append(
-                {
-                    "_lab": lab,
-                    "name": _DASH.join(label_en.iloc[poles]),
-                    "name_zh": _DASH.join(z for z in label_zh.iloc[poles] if z) or "",
-                    "n_members": len(idx),
-                    "poles": ";".join(ids.iloc[poles]),
-                    "n_poles": len(poles),
-                    "poles_by": poles_by,
-                    "n_ranked": n_ranked,
-                    "typology": f"{polarity} {scope}",
-                    "polarity": polarity,
-                    "scope": scope,
-                    "territories": ";".join(sorted(set(terr.iloc[idx]))),
-                    "total_score": float(w[idx].sum()),
-                    "mean_score": float(w[idx].mean()),
-                    "max_score": float(top),
-                    "centre_lat": clat,
-                    "centre_lon": clon,
-                    "geometry": _hull(
-                        lat[idx], lon[idx], clat, clon, self.hull, float(self.concave_ratio), float(self.buffer_km)
-                    ),
-                    "_idx": idx,
-                    "_poles": set(poles),
-                    "score_source": _provenance.combine(src.iloc[idx]),
-                }
-            )
-        rows.sort(key=lambda r: (-r["total_score"], r["name"]))
-        if self.boundary == "partition":
-            parted = _partition([r["geometry"] for r in rows], [(r["centre_lat"], r["centre_lon"]) for r in rows],
-                                [(lat[r["_idx"]], lon[r["_idx"]]) for r in rows])
-            for r, g in zip(rows, parted, strict=True):
-                r["geometry"] = g
-        labels = np.full(len(ids), -1, dtype=np.int64)
-        for k, r in enumerate(rows, start=1):
-            r["cluster_id"] = k
-            r["rank"] = k
-            labels[r["_idx"]] = k
-            for i in r["_idx"]:
-                members.append(
-                    {
-                        "cluster_id": k,
-                        "cluster_name": r["name"],
-                        "city_id": ids.iloc[i],
-                        "name_en": name_en.iloc[i],
-                        "name_zh": name_zh.iloc[i],
-                        "country_iso2": terr.iloc[i],
-                        "lat": float(lat[i]),
-                        "lon": float(lon[i]),
-                        "is_core": bool(core[i]),
-                        "is_pole": i in r["_poles"],
-                        "ranked": bool(ranked[i]),
-                        "weight": float(w[i]),
-                        **{c: float(cities[c].iloc[i]) for c in score_cols},
-                        "score_source": src.iloc[i],
-                    }
-                )
+    def _build_outputs(self, cities: pd.DataFrame, ids: pd.Series, lat: np.ndarray, lon: np.ndarray,
+                       w: np.ndarray, core: np.ndarray, final: np.ndarray) -> None:
+        """Set ``clusters_``, ``members_``, ``labels_`` and ``params_`` from the
+        final label per city (:func:`geocity._cluster_tables._tables`)."""
+        clusters, members, labels, record = _tables(self, cities, ids, lat, lon, w, core, final)
         # constructor order (get_params sorts the names), as the provenance records always had it
         names = [k for k in inspect.signature(CityClusters.__init__).parameters if k != "self"]
-        params = {
+        params: dict[str, Any] = {
             **{k: (list(v) if isinstance(v, tuple) else v) for k, v in ((k, getattr(self, k)) for k in names)},
-            **prov.record(),
+            **record,
         }
         params["dimension_weights"] = [float(x) for x in self.dimension_weights]
-        cols = [
-            "cluster_id", "rank", "name", "name_zh", "n_members", "n_ranked", "n_poles", "poles", "poles_by",
-            "typology", "polarity", "scope", "territories", "total_score", "mean_score", "max_score", "centre_lat",
-            "centre_lon",
-        ]
-        if rows:
-            df = pd.DataFrame([{c: r[c] for c in cols} for r in rows])
-            geoms = [r["geometry"] for r in rows]
-        else:  # no cluster: an empty table with the same column types
-            df = pd.DataFrame({c: pd.Series(dtype=_EMPTY_DTYPES.get(c, object)) for c in cols})
-            geoms = []
-        df["score"] = self.score
-        df["score_source"] = pd.Series([r["score_source"] for r in rows], dtype=object)
-        df["proxy"] = (df["score_source"] == _provenance.RANK_PROXY).astype(bool)
-        df["eps_km"] = float(self.eps_km)
-        df["min_weight"] = float(self.min_weight)
-        df["method"] = self.method
-        df["max_span_km"] = float(self.max_span_km) if self.method != "dbscan" else float("nan")
-        self.clusters_ = gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geoms, crs="EPSG:4326"), crs="EPSG:4326")
-        mcols = ["cluster_id", "cluster_name", "city_id", "name_en", "name_zh", "country_iso2", "lat", "lon",
-                 "is_core", "is_pole", "ranked", "weight", "innovation", "industry", "infrastructure", "composite",
-                 "score_source"]
-        if members:
-            mem = pd.DataFrame(members)
-        else:
-            keep = [c for c in mcols if c in score_cols or c not in ("innovation", "industry", "infrastructure",
-                                                                      "composite")]
-            mem = pd.DataFrame({c: pd.Series(dtype=_EMPTY_DTYPES.get(c, object)) for c in keep})
-        self.members_ = mem[[c for c in mcols if c in mem.columns]]
+        self.clusters_ = clusters
+        self.members_ = members
         self.labels_ = labels
-        self.params_ = {**params, "n_clusters": len(rows)}
+        self.params_ = {**params, "n_clusters": len(clusters)}
+
 
 
 def report_clusters(score: str = "composite", **params) -> CityClusters:
@@ -1141,217 +772,3 @@ def report_clusters(score: str = "composite", **params) -> CityClusters:
     return est.fit(city_scores())
 
 
-#: Column types of an empty ``clusters_`` / ``members_`` (a run with no cluster).
-_EMPTY_DTYPES: dict[str, str] = {
-    **dict.fromkeys(("cluster_id", "rank", "n_members", "n_ranked", "n_poles"), "int64"),
-    **dict.fromkeys(
-        ("total_score", "mean_score", "max_score", "centre_lat", "centre_lon", "lat", "lon", "weight",
-         "innovation", "industry", "infrastructure", "composite"),
-        "float64",
-    ),
-    **dict.fromkeys(("is_core", "is_pole", "ranked"), "bool"),
-}
-
-
-def _ranked(source: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Per city: does its score rest on published evidence? Rank proxies:
-    a score above :data:`geocity.scores.BASE_SCORE` (a rank in one of the
-    report's lists); ``"user-missing"`` (absent from the user's table): no;
-    any other source (the user's own values): yes."""
-    from .scores import BASE_SCORE
-
-    src = np.asarray(source, dtype=object).astype(str)
-    above = w > BASE_SCORE * (1.0 + 1e-9)
-    return np.where(src == "rank-proxy", above, src != "user-missing")
-
-
-def _label_names(names):
-    """Names as they appear in cluster names: the report's "(Country)"
-    qualifier is dropped unless another city of the layer has the same bare
-    name, compared ignoring case and accents ("San Diego (USA)" → "San
-    Diego"; "Santiago (Chile)", and "San Jose (USA)" next to "San José (Costa
-    Rica)", keep theirs). Applied to English and Chinese names separately
-    (圣迭戈 is unique, 奥克兰 is both Oakland and Auckland)."""
-    from .layers import strip_qualifier
-    from .scores import _norm_name
-
-    names = names.astype(str)
-    bare = names.map(strip_qualifier)
-    key = bare.map(_norm_name)
-    unique = key.map(key.value_counts()) == 1
-    return bare.where(unique & (bare != ""), names)
-
-
-def _text(s):
-    """A column as str with missing values as ''."""
-    s = s.astype(object)
-    return s.where(s.notna(), "").astype(str)
-
-
-def _centre(lat: np.ndarray, lon: np.ndarray) -> tuple[float, float]:
-    from .geodesy import spherical_centroid
-
-    return spherical_centroid(lat, lon)
-
-
-def _hull(lat, lon, clat, clon, kind: str, ratio: float, buffer_km: float):
-    """Members' hull buffered by ``buffer_km`` in an equidistant projection
-    centred on the cluster, back in EPSG:4326 (split at ±180° if needed)."""
-    import shapely
-    from shapely.geometry import MultiPoint
-
-    from .geodesy import from_local, to_local
-
-    pts = to_local(MultiPoint(np.column_stack([lon, lat])), clat, clon)
-    if kind == "concave" and len(lat) >= 3:
-        h = shapely.concave_hull(pts, ratio=ratio)
-    else:
-        h = pts.convex_hull
-    poly = shapely.buffer(h, buffer_km * 1000.0, quad_segs=16)
-    out = from_local(poly, clat, clon, densify_km=max(min(buffer_km / 2, 10.0), 1.0))
-    return shapely.make_valid(out) if not out.is_valid else out
-
-
-# --------------------------------------------------------------------------
-# boundaries that partition
-# --------------------------------------------------------------------------
-def _basis(clat: float, clon: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Centre and east/north unit vectors of the gnomonic plane at (clat, clon)."""
-    from .geodesy import unit_vectors
-
-    c = unit_vectors([clat], [clon])[0]
-    e = np.cross([0.0, 0.0, 1.0], c)
-    if np.linalg.norm(e) < 1e-12:  # centre at a pole
-        e = np.array([0.0, 1.0, 0.0])
-    e = e / np.linalg.norm(e)
-    return c, e, np.cross(c, e)
-
-
-def _to_gnomonic(geom, basis):
-    """lon/lat geometry → gnomonic plane of ``basis`` (great circles are
-    straight lines there); the geometry must lie within 90° of the centre."""
-    import shapely
-
-    from .geodesy import unit_vectors
-
-    c, e, f = basis
-
-    def t(xy):
-        v = unit_vectors(xy[:, 1], xy[:, 0])
-        d = np.maximum(v @ c, 1e-9)
-        return np.column_stack([v @ e / d, v @ f / d])
-
-    return _polygonal(shapely.make_valid(shapely.transform(geom, t)))
-
-
-def _from_gnomonic(geom, basis, clat: float, clon: float):
-    """Gnomonic plane → lon/lat (densified, antimeridian- and pole-safe via
-    :func:`geocity.geodesy.from_local`)."""
-    import shapely
-
-    from .geodesy import _transformers, from_local
-
-    c, e, f = basis
-    fwd, _ = _transformers(round(clat, 8), round(clon, 8), "aeqd")
-    geom = shapely.segmentize(geom, 2.0 / 6371.0)  # ≈ 2 km: the edges are great-circle arcs
-
-    def t(uv):
-        v = c[None, :] + uv[:, :1] * e[None, :] + uv[:, 1:2] * f[None, :]
-        v = v / np.linalg.norm(v, axis=1, keepdims=True)
-        lat = np.degrees(np.arcsin(np.clip(v[:, 2], -1, 1)))
-        lon = np.degrees(np.arctan2(v[:, 1], v[:, 0]))
-        return np.column_stack(fwd.transform(lon, lat))
-
-    local = _polygonal(shapely.make_valid(shapely.transform(geom, t)))
-    return _polygonal(from_local(local, clat, clon, densify_km=2.0))
-
-
-def _half_plane(n: np.ndarray, basis, around) -> object:
-    """The part of the gnomonic plane nearer (on the sphere) to ``a`` than to
-    ``b`` for ``n = a − b`` (the hemisphere x·n > 0, a half-plane in the
-    gnomonic plane), as a polygon covering the geometry ``around``."""
-    from shapely.geometry import Polygon, box
-
-    c, e, f = basis
-    a0, a1, a2 = float(n @ c), float(n @ e), float(n @ f)
-    minx, miny, maxx, maxy = around.bounds
-    big = box(minx - 1, miny - 1, maxx + 1, maxy + 1)
-    g = math.hypot(a1, a2)
-    if g < 1e-15:
-        return big if a0 > 0 else Polygon()
-    nh = np.array([a1, a2]) / g
-    d = np.array([-nh[1], nh[0]])
-    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
-    p0 = np.array([cx, cy]) - ((a0 + a1 * cx + a2 * cy) / g) * nh  # foot of the centre on the line
-    r = 4.0 * (math.hypot(maxx - minx, maxy - miny) + abs((a0 + a1 * cx + a2 * cy) / g) + 1.0)
-    quad = [p0 - r * d, p0 + r * d, p0 + r * d + 2 * r * nh, p0 - r * d + 2 * r * nh]
-    return Polygon(quad).intersection(big)
-
-
-def _partition(geoms: list, centres: list, members: list) -> list:
-    """Boundaries that partition: where the buffered hulls of two clusters
-    overlap, each point of the overlap goes to the cluster whose nearest
-    member is nearer on the sphere (a spherical Voronoi split between the two
-    member sets, exact: its edges are great-circle arcs, straight in the
-    gnomonic plane of the cluster). A member is at distance 0 from its own
-    cluster, so it stays in its polygon and leaves every other. Polygons
-    with no overlap are unchanged; slivers of rounding left between two
-    results are removed from the later one in lon/lat."""
-    import shapely
-
-    from .geodesy import unit_vectors
-
-    out = list(geoms)
-    vec = [unit_vectors(la, lo) for la, lo in members]
-    tree = shapely.STRtree(geoms)
-    for k, g in enumerate(geoms):
-        others = [int(j) for j in tree.query(g, predicate="intersects") if int(j) != k]
-        others = [j for j in others if shapely.intersection(g, geoms[j]).area > 0]
-        if not others:
-            continue
-        basis = _basis(*centres[k])
-        gk = _to_gnomonic(g, basis)
-        lost = []
-        for j in others:
-            ov = gk.intersection(_to_gnomonic(geoms[j], basis))
-            if ov.is_empty or ov.area == 0:
-                continue
-            c, e, f = basis
-            x0, y0, x1, y1 = ov.bounds
-            corners = c[None, :] + np.array([[x0, y0], [x0, y1], [x1, y0], [x1, y1]]) @ np.stack([e, f])
-            for a in vec[j]:  # the overlap nearer to member a of j than to every member of k
-                side = corners @ (a[None, :] - vec[k]).T  # (4, n_k): > 0 where nearer to a than to b
-                if (side <= 0).all(axis=0).any():  # some b of k nearer over the whole box: empty cell
-                    continue
-                cell = ov
-                for bi in np.flatnonzero(~(side > 0).all(axis=0)):  # half-planes that cut the box
-                    cell = cell.intersection(_half_plane(a - vec[k][bi], basis, ov))
-                    if cell.is_empty:
-                        break
-                if not cell.is_empty:
-                    lost.append(cell)
-        if lost:
-            out[k] = _from_gnomonic(gk.difference(shapely.union_all(lost)), basis, *centres[k])
-    for k in range(1, len(out)):  # rounding slivers: earlier (higher-ranked) clusters keep them
-        prev = [out[j] for j in range(k) if out[j].intersects(out[k])]
-        if prev:
-            rest = shapely.union_all(prev)
-            if out[k].intersection(rest).area > 0:
-                out[k] = _polygonal(shapely.make_valid(out[k].difference(rest)))
-    return out
-
-
-def _polygonal(g):
-    """Only the polygons of ``g`` (a MultiPolygon if several)."""
-    import shapely
-    from shapely.geometry import MultiPolygon
-
-    parts = []
-    for p in shapely.get_parts(g):
-        if p.geom_type == "MultiPolygon" or p.geom_type == "GeometryCollection":
-            parts.extend(q for q in shapely.get_parts(p) if q.geom_type == "Polygon" and q.area > 0)
-        elif p.geom_type == "Polygon" and p.area > 0:
-            parts.append(p)
-    if len(parts) == 1:
-        return parts[0]
-    return MultiPolygon(parts)
