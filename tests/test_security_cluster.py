@@ -273,3 +273,47 @@ def test_metro_clusters_are_pieces_of_dbscan_clusters(case):
         assert len(np.unique(db[m])) == 1 and m.sum() >= params["min_members"] and core[m].any()
     split, _ = _fit(layer, method="split", **params)
     assert ((lab > 0) <= (split.labels_ > 0)).all()  # metro never keeps a city that split drops
+
+
+# --------------------------------------------------------------------------
+# the boundary buffer is bounded, checked before any work
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("buffer_km", [1e9, 2000.001, float("inf")])
+def test_huge_buffer_is_a_clear_error_before_any_work(buffer_km, monkeypatch):
+    # --buffer-km 1e9 used to run 48 s and die in GEOS with std::bad_alloc
+    from geocity import cluster
+    from geocity.errors import ValidationError
+
+    def boom(*a, **k):
+        raise AssertionError("clustered before the parameters were checked")
+
+    monkeypatch.setattr(cluster, "geodesic_dbscan", boom)
+    with pytest.raises(ValidationError, match="buffer_km must be") as exc:
+        CityClusters(buffer_km=buffer_km).fit(_layer(PACIFIC))
+    assert "buffer_km" in str(exc.value) and ("2000" in str(exc.value) or "positive" in str(exc.value))
+    assert str(exc.value).count("buffer_km must") == 1  # one message, not geocity's and scikit-learn's
+
+
+def test_buffer_at_the_bound_is_accepted():
+    from geocity.cluster import MAX_BUFFER_KM
+
+    assert MAX_BUFFER_KM == 2000.0
+    CityClusters(buffer_km=MAX_BUFFER_KM)._check_params()  # no error
+    est = CityClusters(buffer_km=500.0, eps_km=1000).fit(_layer(PACIFIC))
+    assert len(est.clusters_) == 1
+
+
+def test_cli_huge_buffer_is_a_one_line_error_and_writes_nothing(runner, tmp_path, monkeypatch):
+    from geocity import scores
+    from geocity.cli.main import cli
+
+    def no_scores(*a, **k):
+        raise AssertionError("scores read before the parameters were checked")
+
+    monkeypatch.setattr(scores, "city_scores", no_scores)
+    res = runner.invoke(cli, ["clusters", "--buffer-km", "1e9", "-o", str(tmp_path / "out" / "x.shp")])
+    assert res.exit_code == 1, res.output
+    assert res.output.startswith("Error: ") and res.output.count("\n") == 1, res.output
+    assert "buffer_km must be at most 2000 km" in res.output and "--buffer-km" in res.output
+    assert "Traceback" not in res.output
+    assert list(tmp_path.iterdir()) == []
