@@ -19,8 +19,15 @@ The names are re-exported from :mod:`geocity.cluster`.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from shapely.geometry.base import BaseGeometry
+
+#: Centre and east/north unit vectors of a gnomonic plane (:func:`_basis`).
+Basis = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def _centre(lat: np.ndarray, lon: np.ndarray) -> tuple[float, float]:
@@ -29,7 +36,8 @@ def _centre(lat: np.ndarray, lon: np.ndarray) -> tuple[float, float]:
     return spherical_centroid(lat, lon)
 
 
-def _hull(lat, lon, clat, clon, kind: str, ratio: float, buffer_km: float):
+def _hull(lat: np.ndarray, lon: np.ndarray, clat: float, clon: float, kind: str, ratio: float,
+          buffer_km: float) -> BaseGeometry:
     """Members' hull buffered by ``buffer_km`` in an equidistant projection
     centred on the cluster, back in EPSG:4326 (split at ±180° if needed)."""
     import shapely
@@ -50,7 +58,7 @@ def _hull(lat, lon, clat, clon, kind: str, ratio: float, buffer_km: float):
 # --------------------------------------------------------------------------
 # boundaries that partition
 # --------------------------------------------------------------------------
-def _basis(clat: float, clon: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _basis(clat: float, clon: float) -> Basis:
     """Centre and east/north unit vectors of the gnomonic plane at (clat, clon)."""
     from .geodesy import unit_vectors
 
@@ -62,7 +70,7 @@ def _basis(clat: float, clon: float) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return c, e, np.cross(c, e)
 
 
-def _to_gnomonic(geom, basis):
+def _to_gnomonic(geom: BaseGeometry, basis: Basis) -> BaseGeometry:
     """lon/lat geometry → gnomonic plane of ``basis`` (great circles are
     straight lines there); the geometry must lie within 90° of the centre."""
     import shapely
@@ -71,7 +79,7 @@ def _to_gnomonic(geom, basis):
 
     c, e, f = basis
 
-    def t(xy):
+    def t(xy: np.ndarray) -> np.ndarray:
         v = unit_vectors(xy[:, 1], xy[:, 0])
         d = np.maximum(v @ c, 1e-9)
         return np.column_stack([v @ e / d, v @ f / d])
@@ -79,7 +87,7 @@ def _to_gnomonic(geom, basis):
     return _polygonal(shapely.make_valid(shapely.transform(geom, t)))
 
 
-def _from_gnomonic(geom, basis, clat: float, clon: float):
+def _from_gnomonic(geom: BaseGeometry, basis: Basis, clat: float, clon: float) -> BaseGeometry:
     """Gnomonic plane → lon/lat (densified, antimeridian- and pole-safe via
     :func:`geocity.geodesy.from_local`)."""
     import shapely
@@ -90,7 +98,7 @@ def _from_gnomonic(geom, basis, clat: float, clon: float):
     fwd, _ = _transformers(round(clat, 8), round(clon, 8), "aeqd")
     geom = shapely.segmentize(geom, 2.0 / 6371.0)  # ≈ 2 km: the edges are great-circle arcs
 
-    def t(uv):
+    def t(uv: np.ndarray) -> np.ndarray:
         v = c[None, :] + uv[:, :1] * e[None, :] + uv[:, 1:2] * f[None, :]
         v = v / np.linalg.norm(v, axis=1, keepdims=True)
         lat = np.degrees(np.arcsin(np.clip(v[:, 2], -1, 1)))
@@ -101,7 +109,7 @@ def _from_gnomonic(geom, basis, clat: float, clon: float):
     return _polygonal(from_local(local, clat, clon, densify_km=2.0))
 
 
-def _half_plane(n: np.ndarray, basis, around) -> object:
+def _half_plane(n: np.ndarray, basis: Basis, around: BaseGeometry) -> BaseGeometry:
     """The part of the gnomonic plane nearer (on the sphere) to ``a`` than to
     ``b`` for ``n = a − b`` (the hemisphere x·n > 0, a half-plane in the
     gnomonic plane), as a polygon covering the geometry ``around``."""
@@ -123,7 +131,9 @@ def _half_plane(n: np.ndarray, basis, around) -> object:
     return Polygon(quad).intersection(big)
 
 
-def _partition(geoms: list, centres: list, members: list) -> list:
+def _partition(
+    geoms: list[BaseGeometry], centres: list[tuple[float, float]], members: list[tuple[np.ndarray, np.ndarray]]
+) -> list[BaseGeometry]:
     """Boundaries that partition: where the buffered hulls of two clusters
     overlap, each point of the overlap goes to the cluster whose nearest
     member is nearer on the sphere (a spherical Voronoi split between the two
@@ -146,7 +156,7 @@ def _partition(geoms: list, centres: list, members: list) -> list:
             continue
         basis = _basis(*centres[k])
         gk = _to_gnomonic(g, basis)
-        lost = []
+        lost: list[BaseGeometry] = []
         for j in others:
             ov = gk.intersection(_to_gnomonic(geoms[j], basis))
             if ov.is_empty or ov.area == 0:
@@ -176,12 +186,12 @@ def _partition(geoms: list, centres: list, members: list) -> list:
     return out
 
 
-def _polygonal(g):
+def _polygonal(g: BaseGeometry) -> BaseGeometry:
     """Only the polygons of ``g`` (a MultiPolygon if several)."""
     import shapely
     from shapely.geometry import MultiPolygon
 
-    parts = []
+    parts: list[BaseGeometry] = []
     for p in shapely.get_parts(g):
         if p.geom_type == "MultiPolygon" or p.geom_type == "GeometryCollection":
             parts.extend(q for q in shapely.get_parts(p) if q.geom_type == "Polygon" and q.area > 0)

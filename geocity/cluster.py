@@ -249,6 +249,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import warnings
 from numbers import Integral, Real
 from pathlib import Path
@@ -521,7 +522,8 @@ class CityClusters(ClusterMixin, BaseEstimator):
         return _cluster_inputs._weights(self, gdf, sample_weight)
 
     # ------------------------------------------------------------------
-    def fit(self, cities=None, y=None, sample_weight=None) -> "CityClusters":
+    def fit(self, cities: pd.DataFrame | None = None, y: object = None,
+            sample_weight: ArrayLike | None = None) -> CityClusters:
         """Identify the clusters of ``cities``.
 
         Parameters
@@ -547,6 +549,7 @@ class CityClusters(ClusterMixin, BaseEstimator):
         """
         self._check_params()
         ids, lat, lon = self._points(cities)
+        assert cities is not None  # refused by _points
         validate_latlon(lat, lon, what="cities", labels=ids.tolist())
         w = self._weights(cities, sample_weight)
         if (w < 0).any():
@@ -621,7 +624,8 @@ class CityClusters(ClusterMixin, BaseEstimator):
     #: (:func:`geocity._cluster_inputs._points`).
     _points = staticmethod(_cluster_inputs._points)
 
-    def _refine(self, labels, lat, lon, w, core, ids, ranked) -> np.ndarray:
+    def _refine(self, labels: np.ndarray, lat: np.ndarray, lon: np.ndarray, w: np.ndarray, core: np.ndarray,
+                ids: np.ndarray, ranked: np.ndarray) -> np.ndarray:
         """``method="split"`` / ``"metro"``: each DBSCAN region cut at its
         inconsistent links (metro only), then every piece wider than
         ``max_span_km`` split into pole catchments. Pieces with no core city
@@ -662,7 +666,8 @@ class CityClusters(ClusterMixin, BaseEstimator):
                 nxt += int(sub.max()) + 1
         return final
 
-    def _warn_self_core(self, cities, ids, w, mask, min_weight: float) -> None:
+    def _warn_self_core(self, cities: pd.DataFrame, ids: pd.Series, w: np.ndarray, mask: np.ndarray,
+                        min_weight: float) -> None:
         """One :class:`SelfCoreWarning` listing the cities of ``mask`` (their own
         score reaches ``min_weight``), strongest first, at most 10 by name."""
         k = int(mask.sum())
@@ -693,7 +698,7 @@ class CityClusters(ClusterMixin, BaseEstimator):
         *,
         members_path: str | Path | None = None,
         overwrite: bool = False,
-        inputs: Sequence = (),
+        inputs: Sequence[str | os.PathLike[str]] = (),
     ) -> list[Path]:
         """Export the fitted clusters and their member table, all or nothing
         (:func:`geocity.export.write_clusters`).
@@ -726,7 +731,8 @@ class CityClusters(ClusterMixin, BaseEstimator):
                                      metadata=self.params_, inputs=inputs, overwrite=overwrite,
                                      field_names=SHAPEFILE_FIELDS)
 
-    def fit_predict(self, cities=None, y=None, sample_weight=None) -> np.ndarray:
+    def fit_predict(self, cities: pd.DataFrame | None = None, y: object = None,
+                    sample_weight: ArrayLike | None = None) -> np.ndarray:
         """Fit (see :meth:`fit`) and return :attr:`labels_`."""
         return self.fit(cities, sample_weight=sample_weight).labels_
 
@@ -750,7 +756,7 @@ class CityClusters(ClusterMixin, BaseEstimator):
 
 
 
-def report_clusters(score: str = "composite", **params) -> CityClusters:
+def report_clusters(score: str = "composite", **params: Any) -> CityClusters:
     """The report's run: ``CityClusters(score=score, **params)`` fitted on
     :func:`geocity.scores.city_scores` (the embedded cities, rank-proxy
     scores), parameters checked before the cities are loaded.
