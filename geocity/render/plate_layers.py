@@ -284,7 +284,7 @@ def _handles(entries, lay_name: str, st: dict):
     handles, labels = [], []
     for kind, c, t in entries:
         if kind == "point":
-            h = Line2D([], [], marker="o", ls="", color=c, markersize=6,
+            h: Line2D | Patch = Line2D([], [], marker="o", ls="", color=c, markersize=6,
                        markeredgecolor=st["symbols"]["city_edge_color"])
         elif kind == "line":
             h = Line2D([], [], color=c, lw=2.0)

@@ -181,7 +181,7 @@ def _prepare_regional(geoms: np.ndarray, lat0: float, lon0: float, radius_km: fl
 
 
 def _keep_kind(geoms: np.ndarray, kinds: tuple[str, ...]) -> list:
-    out = []
+    out: list = []
     for g in geoms:
         if g is None or g.is_empty:
             out.append(None)
