@@ -382,7 +382,7 @@ class CityClusters(ClusterMixin, BaseEstimator):
         by nearest member on the sphere, so polygons never overlap) or
         ``"hull"`` (the plain buffered hulls).
     buffer_km
-        Buffer around the hull, km.
+        Buffer around the hull, km (at most :data:`MAX_BUFFER_KM`, 2000 km).
     pole_share, max_poles
         Rule for the poles (members with score ≥ ``pole_share`` × the top
         member's, at most ``max_poles``).
