@@ -1008,3 +1008,33 @@ def test_write_exports_polygons_and_members_and_refuses_overwrite(report_cluster
     with pytest.raises(OutputExistsError):
         report_clusters.write(tmp_path / "other.shp", members_path=tmp_path / "c_members.csv")
     assert not (tmp_path / "other.shp").exists()  # refused before anything was written
+
+
+def test_names_of_the_split_modules_are_still_importable_from_geocity_cluster():
+    # geocity.cluster was split by task (issue 12); tests, figures, the web map, notebooks
+    # and the QGIS worker import these names from it
+    from geocity import (
+        _cluster_boundary,
+        _cluster_metro,
+        _cluster_naming,
+        _cluster_split,
+        _cluster_tables,
+        cluster,
+    )
+
+    moved = {
+        _cluster_metro: ("_mst_edges", "_gap_split"),
+        _cluster_split: ("_split_region", "_merge_small"),
+        _cluster_naming: ("_DASH", "_ranked", "_label_names", "_text"),
+        _cluster_boundary: ("_centre", "_hull", "_basis", "_to_gnomonic", "_from_gnomonic", "_half_plane",
+                            "_partition", "_polygonal"),
+        _cluster_tables: ("SHAPEFILE_FIELDS", "_EMPTY_DTYPES"),
+    }
+    for mod, names in moved.items():
+        for name in names:
+            assert getattr(cluster, name) is getattr(mod, name), name
+    for name in ("CityClusters", "ClusterWarning", "SelfCoreWarning", "report_clusters", "DEFAULTS", "METHODS",
+                 "MAX_SPLIT_MEMBERS", "MAX_BUFFER_KM"):
+        assert hasattr(cluster, name), name
+    # the split's log records keep the estimator's logger name
+    assert _cluster_split.log.name == "geocity.cluster" == cluster.log.name
