@@ -260,6 +260,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils._param_validation import Interval
 
 from . import _cluster_inputs, _validate
+from . import provenance as _provenance  # noqa: F401 - re-exported (it was imported here)
 from ._cluster_boundary import (  # noqa: F401 - re-exported
     _basis,
     _centre,
