@@ -30,7 +30,8 @@ from . import options
 @click.option("--max-span-km", type=float, default=None,
               help="Largest cluster span with --method metro/split (default 700).")
 @click.option("--hull", type=click.Choice(["convex", "concave"]), default="convex", show_default=True)
-@click.option("--buffer-km", type=float, default=None, help="Buffer around the members' hull in km (default 30).")
+@click.option("--buffer-km", type=float, default=None,
+              help="Buffer around the members' hull in km (default 30; at most 2000).")
 @click.option(
     "--members",
     "members_path",
