@@ -32,7 +32,7 @@ import logging
 import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 from . import _validate
 from . import provenance as _provenance
@@ -114,6 +114,8 @@ class Analysis:
     edition: Any = None
     _cache: dict = field(default_factory=dict, init=False, repr=False)
 
+    # bandwidth_km, cell_km, beta, top_k, ...: None (the report's value) is
+    # replaced in __post_init__, so methods read them as numbers (cast below)
     def __post_init__(self) -> None:
         d = _defaults()
         for k, v in d.items():
@@ -138,7 +140,8 @@ class Analysis:
         if isinstance(self.bandwidth_km, float) and self.bandwidth_km > MAX_BANDWIDTH_KM:
             problems.append(f"bandwidth_km must be at most {MAX_BANDWIDTH_KM:g} km, got {self.bandwidth_km:g}")
         self.beta = _validate.non_negative("beta", self.beta, problems=problems)
-        self.top_k = _validate.whole("top_k", self.top_k, minimum=1, problems=problems)
+        # an int once valid (a problem is raised below, before top_k is used)
+        self.top_k = cast(int, _validate.whole("top_k", self.top_k, minimum=1, problems=problems))
         if self.method not in ("metro", "split", "dbscan"):
             problems.append(f"method must be 'metro', 'split' or 'dbscan', not {self.method!r}")
         try:
@@ -346,7 +349,7 @@ class Analysis:
         if weight not in SCORES:
             raise NotFoundError(f"unknown density weight {weight!r}; valid: {', '.join(SCORES)}")
         return self._once(("density", weight), lambda: _density.density(
-            self.scored(), weight=weight, bandwidth_km=self.bandwidth_km, cell_km=self.cell_km,
+            self.scored(), weight=weight, bandwidth_km=cast(float, self.bandwidth_km), cell_km=self.cell_km,
             extent=DENSITY_GRID, provenance=self.provenance))
 
     def density_on(self, points, weight: str, *, crs, grid_bounds, cell_km: float):
@@ -357,7 +360,8 @@ class Analysis:
 
         key = ("density_on", weight, id(points), crs.to_wkt() if hasattr(crs, "to_wkt") else str(crs),
                tuple(round(float(v)) for v in grid_bounds), float(cell_km))
-        return self._once(key, lambda: _density.density(points, weight=weight, bandwidth_km=self.bandwidth_km,
+        return self._once(key, lambda: _density.density(points, weight=weight,
+                                                         bandwidth_km=cast(float, self.bandwidth_km),
                                                          cell_km=cell_km, crs=crs, grid_bounds=grid_bounds))
 
     def links(self, dimension: str = "composite", *, max_segment_km: float = 50.0, cities=None, key=None):
@@ -369,7 +373,7 @@ class Analysis:
 
         pts = self.scored() if cities is None else cities
         return self._once(("links", dimension, float(max_segment_km), key), lambda: network.gravity_links(
-            pts, dimension=dimension, beta=self.beta, top_k=self.top_k, max_segment_km=max_segment_km))
+            pts, dimension=dimension, beta=cast(float, self.beta), top_k=self.top_k, max_segment_km=max_segment_km))
 
     def unplaced_ranked(self) -> list[str]:
         """Notes on ranked cities the cities layer has no coordinates for

@@ -356,7 +356,9 @@ def read_edition(folder: str | Path, *, _with_previous: bool = True) -> Edition:
     known = set(layers.load("cities")["city_id"].astype(str))
     new: dict = {}
     decisions: list = []
-    tables, files, change_source = {}, [desc], {}
+    tables: dict[str, pd.DataFrame] = {}
+    files = [desc]
+    change_source: dict[str, str] = {}  # table -> where its change columns come from
     for k, default in _TABLES.items():
         got = _table(p, folder, data, k, default, known, new, decisions, previous, change_source)
         if got is not None:

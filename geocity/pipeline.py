@@ -313,7 +313,7 @@ def reproduce(
         after = _manifest.snapshot(out)
         own = _manifest.own_files(out, got, before, after)
         _manifest.remove_stale(out, step, previous.get(step, {}), list(own))
-        manifest[step] = own
+        manifest[step] = dict(own)  # {path: sha256} as the manifest's {path: sha256 or None}
         _manifest.log_unknown(out, step, own, after, manifest)
         _manifest.write(out, manifest)  # after each step: an interrupted run still knows its files
         written += got

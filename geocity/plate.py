@@ -178,7 +178,8 @@ class _Problems:
     """Collects every problem of a plate file, each with its line and key."""
 
     def __init__(self, path: Path, lines: dict, what: str = "plate file"):
-        self.path, self.lines, self.items, self.what = path, lines, [], what
+        self.path, self.lines, self.what = path, lines, what
+        self.items: list[str] = []
 
     def add(self, key: tuple, message: str) -> None:
         line = next((self.lines[key[:i]] for i in range(len(key), -1, -1) if key[:i] in self.lines), None)
@@ -255,11 +256,11 @@ def _page(p: _Problems, v) -> tuple[float, float] | None:
     if isinstance(size, str) and size.upper() in PAGE_SIZES_MM:
         w, h = PAGE_SIZES_MM[size.upper()]
     elif isinstance(size, list) and len(size) == 2:
-        w = _number(p, ("page", "size", 0), size[0], lo=50, hi=2000, unit="mm")
-        h = _number(p, ("page", "size", 1), size[1], lo=50, hi=2000, unit="mm")
-        if w is None or h is None:
+        w_mm = _number(p, ("page", "size", 0), size[0], lo=50, hi=2000, unit="mm")
+        h_mm = _number(p, ("page", "size", 1), size[1], lo=50, hi=2000, unit="mm")
+        if w_mm is None or h_mm is None:
             return None
-        return (w, h)  # an explicit size is taken as given
+        return (w_mm, h_mm)  # an explicit size is taken as given
     else:
         p.add(("page", "size"), f"expected {' or '.join(PAGE_SIZES_MM)} or [width_mm, height_mm], got {size!r}")
         return None
@@ -609,7 +610,7 @@ def read_spec(path: str | Path, *, style=None, analysis=None) -> PlateSpec:
         p.add(("lang",), f"expected one of {', '.join(LANGS)}, got {lang!r}")
         lang = "en"
     if analysis is None:
-        kw = {}
+        kw: dict[str, Any] = {}  # Analysis parameters: within_km (a number), scores and basemap (paths)
         if "within_km" in data:
             kw["within_km"] = _number(p, ("within_km",), data["within_km"], hi=2000, unit="km") or 100.0
         for k in ("scores", "basemap"):
@@ -645,6 +646,7 @@ def read_spec(path: str | Path, *, style=None, analysis=None) -> PlateSpec:
     insets = _insets(p, data.get("insets"))
     flags = {k: _flag(p, (k,), data.get(k)) for k in ("legend", "scalebar", "north_arrow", "graticule")}
     p.raise_if_any()
+    assert extent is not None  # _extent recorded a problem with each None, so raise_if_any raised
     return PlateSpec(path=path, lang=lang, style=st, title=title, subtitle=subtitle, extent=extent, layers=layers,
                      credits=credits, analysis=analysis, insets=insets, **flags)
 

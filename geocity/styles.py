@@ -418,7 +418,8 @@ class _Walker:
     the file and line that set the key (``origin``)."""
 
     def __init__(self, origin: Mapping[tuple, str]):
-        self.origin, self.problems = origin, []
+        self.origin = origin
+        self.problems: list[str] = []
 
     def where(self, path) -> str:
         for i in range(len(path), 0, -1):
