@@ -21,7 +21,7 @@ def test_wheel_carries_data_and_finds_it(tmp_path):
     for name in ("setup.cfg", "pyproject.toml", "README.md"):
         (src / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, src / name)
-    for name in ("geocity", "layers", "styles"):
+    for name in ("geocity", "layers", "styles", "qgis_plugin"):  # setup.cfg maps qgis_plugin/ into the wheel
         shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     wheel_dir = tmp_path / "wheel"
     subprocess.run(
