@@ -1,0 +1,289 @@
+"""The grid engine of :func:`geocity.dbscan.geodesic_dbscan`: its driver
+(cells of side just below chord(eps)/sqrt(3), the phases and their blocks,
+the labels); the numba kernels are in :mod:`geocity._grid_numba`. Internal;
+the names are re-exported by :mod:`geocity.dbscan`."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+log = logging.getLogger("geocity.dbscan")
+
+
+#: Points per block of the grid engine's phases (progress is updated per block).
+GRID_BLOCK: int = 65_536
+
+#: Phase timings (s) of the last grid run in this process (for the benchmarks).
+GRID_TIMINGS: dict = {}
+
+
+def _grid_kernels():
+    """The numba kernels of the grid engine (compiled once, cached on disk)."""
+    from . import _grid_numba as k
+
+    return k
+
+
+def _cell_blocks(start: np.ndarray, nu: int) -> np.ndarray:
+    """Cell boundaries of blocks of about :data:`GRID_BLOCK` points (at most ~100)."""
+    size = max(GRID_BLOCK, -(-nu // 100))
+    cuts = np.searchsorted(start, np.arange(size, nu, size))
+    return np.unique(np.concatenate([[0], cuts, [len(start)]]))
+
+
+def _chunked(nb, fn, *args, chunk: int = 8):
+    """``fn(*args)`` with numba's dynamic scheduling in chunks of ``chunk``
+    iterations (dense cells must not leave a thread idle)."""
+    old = nb.get_parallel_chunksize()
+    nb.set_parallel_chunksize(chunk)
+    try:
+        return fn(*args)
+    finally:
+        nb.set_parallel_chunksize(old)
+
+
+def _dbscan_grid(X, w, r, min_weight, disable, *, strategy: str = "tree", skip: bool = True):
+    """Exact weighted DBSCAN of unique unit vectors on a grid of cubes of side
+    just below ``r / sqrt(3)`` (``r`` the chord of eps): any two points of a
+    cube are within eps, and every neighbour of a point lies in the 5 x 5 x 5
+    cubes around it (see :mod:`geocity._grid_numba` for the shortcuts, each
+    decided by a bounding-box test with a safety margin, so the result is
+    that of testing every pair). Compiled with numba; every phase runs on
+    all of numba's threads. Memory: a few arrays of n plus the neighbour
+    lists of the non-empty cubes.
+
+    ``strategy``: ``"tree"`` (default; boxes of whole cells, of groups of
+    leaves and of leaves of :data:`LEAF_POINTS` points), ``"cells"`` (boxes
+    of whole cells only) or ``"pairs"`` (no box shortcut: every candidate
+    pair tested); ``skip=False`` tests cell pairs already joined again. All
+    give the same result (the slower ones are there for the tests).
+
+    Returns labels, core flags, the number of unordered pairs of input
+    points on the eps edge, and the number of blocks processed; or ``None``
+    if the grid cannot guarantee its invariant (never observed; the caller
+    then uses the KD-tree engine)."""
+    import time
+
+    import numba as nb
+
+    from .dbscan import EDGE_RTOL, _bar, _sq_threshold  # shared with the other engines
+
+    k = _grid_kernels()
+    t = {}
+    t0 = time.perf_counter()
+    s = r / np.sqrt(3.0) * (1.0 - 1e-6)
+    n = int(np.floor(2.0 / s)) + 2
+    # Morton bits of the sub-grid inside a cell: as many (up to 5) as int64 keys allow
+    bits = int(max(0, min(5, (62 - 3 * np.log2(n)) // 3)))
+    key = np.empty(len(X), dtype=np.int64)
+    k._keys(X, s, n, bits, key)
+    order = np.argsort(key)
+    ks = key[order]
+    del key
+    k._stabilise(ks, order)  # equal keys in input order: a duplicate's first is its lowest index
+    # exact duplicates (equal keys, so in one run) merged, weights summed
+    uid = np.empty(len(X), dtype=np.int64)
+    rep = np.empty(len(X), dtype=np.int64)
+    nu = int(k._dedupe(X, ks, order, uid, rep))
+    rep = rep[:nu]
+    inv = np.empty(len(X), dtype=np.int64)
+    inv[order] = uid
+    wu = np.bincount(uid, weights=w[order], minlength=nu)
+    mult = np.bincount(uid, minlength=nu)
+    del uid
+    first = order[rep]
+    ks = ks[rep] >> (3 * bits)
+    U = X[first]
+    order = np.arange(nu)  # the unique points are in cell order already
+    del rep
+    P = U
+    w = wu
+    m_ = mult
+    new = np.ones(nu, dtype=bool)
+    new[1:] = ks[1:] != ks[:-1]
+    start = np.flatnonzero(new)
+    del new
+    ukeys = ks[start]
+    del ks
+    end = np.append(start[1:], nu)
+    ucells = np.empty((len(start), 3), dtype=np.int64)
+    ucells[:, 2] = ukeys % n
+    ucells[:, 1] = (ukeys // n) % n
+    ucells[:, 0] = ukeys // (n * n)
+    t["sort"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    r2 = _sq_threshold(r)  # d2 <= r2  <=>  sqrt(d2) <= r, as in the other engines
+    tol = EDGE_RTOL * r
+    lo2, hi2 = (r * (1.0 - 2.0 * EDGE_RTOL)) ** 2, (r * (1.0 + 2.0 * EDGE_RTOL)) ** 2
+    mg = k.BOX_MARGIN
+    in2, out2 = lo2 * (1.0 - mg), hi2 * (1.0 + mg)
+    rin2, rout2 = r2 * (1.0 - mg), r2 * (1.0 + mg)
+    mc = len(start)
+    lo = np.empty((mc, 3))
+    hi = np.empty((mc, 3))
+    _chunked(nb, k._cell_boxes, P, start, end, lo, hi, chunk=256)
+    if np.any(((hi - lo) ** 2).sum(axis=1) >= in2):  # a cube's points must be within eps of each other
+        return None
+    counts = np.zeros(mc, dtype=np.int64)
+    nbounds = np.unique(np.linspace(0, mc, max(2, min(mc, 64 * nb.config.NUMBA_NUM_THREADS)) + 1).astype(np.int64))
+    nbr = np.empty(0, dtype=np.int32)
+    _chunked(nb, k._neighbours, ukeys, ucells, n, lo, hi, out2, nbounds, counts, counts, nbr, False, chunk=1)
+    ptr = np.zeros(mc + 1, dtype=np.int64)
+    np.cumsum(counts, out=ptr[1:])
+    del counts
+    nbr = np.empty(int(ptr[-1]), dtype=np.int32)
+    _chunked(nb, k._neighbours, ukeys, ucells, n, lo, hi, out2, nbounds, ptr, ptr, nbr, True, chunk=1)
+    del ukeys, ucells
+    W = np.empty(mc)
+    k._cell_sums(w, start, end, W)
+    tree = strategy == "tree"
+    if tree:
+        lptr, lbeg, lend, llo, lhi, lw = _leaves(k, P, w, start, end - start, LEAF_POINTS)
+        gptr, gbeg, gend, glo, ghi, gw = _groups(k, lptr, llo, lhi, lw, LEAF_POINTS)
+        X_, Y_, Z_ = (np.ascontiguousarray(P[:, d]) for d in range(3))  # for the vectorised edge-band scan
+    t["cells"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    blocks = _cell_blocks(start, nu)
+    n_blocks = 0
+    wsum = np.zeros(nu)
+    edge_n = np.zeros(nu, dtype=np.int64)
+    with _bar(nu, "core test", disable) as bar:
+        for ca, cb in zip(blocks[:-1], blocks[1:], strict=True):
+            if tree:
+                _chunked(nb, k._weight_sums_tree, P, X_, Y_, Z_, w, m_, start, end, lo, hi, ptr, nbr, W, gptr, gbeg,
+                         gend, glo, ghi, gw, lbeg, lend, llo, lhi, lw, r2, lo2, hi2, r, tol, in2, out2,
+                         float(min_weight), ca, cb, wsum, edge_n)
+            else:
+                _chunked(nb, k._weight_sums, P, w, m_, start, end, lo, hi, W, ptr, nbr, r2, lo2, hi2, r, tol,
+                         in2, out2, strategy == "cells", ca, cb, wsum, edge_n)
+            bar.update(int(end[cb - 1] - start[ca]))
+            n_blocks += 1
+    # "tree" counts each unordered pair on the edge once, the others twice
+    edge_pairs = int((edge_n * m_).sum()) // (1 if tree else 2)
+    del edge_n, w, W
+    if tree:
+        del lptr, lbeg, lend, llo, lhi, lw, gptr, gbeg, gend, glo, ghi, gw, X_, Y_, Z_
+    core = wsum >= min_weight
+    del wsum
+    t["core test"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    # each cell's core points first (in their sorted order)
+    perm = np.empty(nu, dtype=np.int64)
+    ncore = np.empty(mc, dtype=np.int64)
+    _chunked(nb, k._cores_first, core, start, end, perm, ncore, chunk=256)
+    Q = P[perm]
+    del P
+    order = order[perm]
+    core = core[perm]
+    del perm
+    _chunked(nb, k._core_boxes, Q, start, ncore, lo, hi, chunk=256)  # now boxes of the core points
+    if tree:
+        clptr, cbeg, cend, clo, chi, _ = _leaves(k, Q, np.empty(0), start, ncore, LEAF_POINTS)
+    t["reorder"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    # core links: union-find over cells, one forest per thread, then merged
+    nthreads = nb.config.NUMBA_NUM_THREADS
+    parents = np.empty((nthreads, mc), dtype=np.int64)
+    parents[:] = np.arange(mc)
+    cpts = np.cumsum(ncore)
+    n_chunks = max(1, min(mc, 64 * nthreads))
+    cuts = np.searchsorted(cpts, np.linspace(0, cpts[-1], n_chunks + 1)[1:-1])
+    bounds = np.unique(np.concatenate([[0], cuts, [mc]]))
+    with _bar(nu, "core links", disable) as bar:
+        if tree:
+            _chunked(nb, k._union_cells_tree, Q, ncore, lo, hi, ptr, nbr, clptr, cbeg, cend, clo, chi, r2, rin2,
+                     rout2, bounds, parents, skip, chunk=1)
+        else:
+            _chunked(nb, k._union_cells, Q, start, ncore, lo, hi, ptr, nbr, r2, rin2, rout2, strategy == "cells",
+                     bounds, parents, skip, chunk=1)
+        bar.update(nu)
+        n_blocks += 1
+    root = np.empty(mc, dtype=np.int64)
+    k._merge_forests(parents, ncore, root)
+    del parents
+    t["core links"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    lab = _grid_labels(k, nb, Q, first[order], core, start, end, ncore, root, lo, hi, ptr, nbr, r2, rin2, rout2,
+                       blocks, disable, strategy, (clptr, cbeg, cend, clo, chi) if tree else None)
+    n_blocks += len(blocks) - 1
+    out_lab = np.empty(nu, dtype=np.int64)
+    out_core = np.empty(nu, dtype=bool)
+    out_lab[order] = lab
+    out_core[order] = core
+    del lab, core, Q, order
+    out_lab, out_core = out_lab[inv], out_core[inv]
+    t["borders"] = time.perf_counter() - t0
+    GRID_TIMINGS.clear()
+    GRID_TIMINGS.update(t)
+    return out_lab, out_core, edge_pairs, n_blocks, nu
+
+
+def _grid_labels(k, nb, Q, fs, core, start, end, ncore, root, lo, hi, ptr, nbr, r2, rin2, rout2, blocks, disable,
+                 strategy, leaves):
+    """Cluster labels of the grid engine (points in its cell order): clusters
+    numbered by their lowest-index core point (``fs``: lowest input index of
+    each unique point), border points by :func:`_grid_numba._border_labels`."""
+    nu, mc = len(Q), len(start)
+    lab = np.full(nu, -1, dtype=np.int64)
+    has = ncore > 0
+    if not has.any():
+        return lab
+    cell_of = np.repeat(np.arange(mc), end - start)
+    cmin = np.full(mc, np.iinfo(np.int64).max)
+    ci = np.flatnonzero(core)
+    np.minimum.at(cmin, cell_of[ci], fs[ci])
+    hc = np.flatnonzero(has)
+    keymin = np.full(mc, np.iinfo(np.int64).max)
+    np.minimum.at(keymin, root[hc], cmin[hc])
+    ur = np.unique(root[hc])
+    rank = np.full(mc, -1, dtype=np.int64)
+    rank[ur[np.argsort(keymin[ur], kind="stable")]] = np.arange(len(ur))
+    clab = np.where(has, rank[root], -1)
+    lab[ci] = clab[cell_of[ci]]
+    del cell_of, ci
+    from .dbscan import _bar
+
+    with _bar(nu, "borders", disable) as bar:
+        for ca, cb in zip(blocks[:-1], blocks[1:], strict=True):
+            if leaves is not None:
+                _chunked(nb, k._border_labels_tree, Q, start, end, ncore, lo, hi, clab, ptr, nbr, *leaves, r2, rin2,
+                         rout2, ca, cb, lab)
+            else:
+                _chunked(nb, k._border_labels, Q, start, end, ncore, lo, hi, clab, ptr, nbr, r2, rin2, rout2,
+                         strategy == "cells", ca, cb, lab)
+            bar.update(int(end[cb - 1] - start[ca]))
+    return lab
+
+
+#: Points per leaf (and leaves per group) of the grid engine's boxes inside a cell.
+LEAF_POINTS: int = 16
+
+
+def _leaves(k, P, w, start, cnt, size):
+    """Leaves of at most ``size`` consecutive points of each cell: ``(lptr,
+    beg, end, lo, hi, w)`` (see :func:`_grid_numba._build_leaves`)."""
+    nl = -(-cnt // size)
+    lptr = np.zeros(len(start) + 1, dtype=np.int64)
+    np.cumsum(nl, out=lptr[1:])
+    m = int(lptr[-1])
+    beg, end = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
+    lo, hi = np.empty((m, 3)), np.empty((m, 3))
+    lw = np.empty(m if w.size else 0)
+    k._build_leaves(P, w, start, cnt, size, lptr, beg, end, lo, hi, lw)
+    return lptr, beg, end, lo, hi, lw
+
+
+def _groups(k, lptr, llo, lhi, lw, size):
+    """Groups of at most ``size`` consecutive leaves of each cell (see
+    :func:`_grid_numba._build_groups`)."""
+    ng = -(-np.diff(lptr) // size)
+    gptr = np.zeros(len(lptr), dtype=np.int64)
+    np.cumsum(ng, out=gptr[1:])
+    m = int(gptr[-1])
+    beg, end = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
+    lo, hi = np.empty((m, 3)), np.empty((m, 3))
+    gw = np.empty(m)
+    k._build_groups(lptr, size, gptr, beg, end, llo, lhi, lw, lo, hi, gw)
+    return gptr, beg, end, lo, hi, gw
