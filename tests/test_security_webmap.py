@@ -21,10 +21,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+import test_browser
 from click.testing import CliRunner
 
 from geocity.cli.main import cli
 from geocity.render import leaflet, page
+
+# the module-scoped Chromium fixture of test_browser.py, shared (bound by
+# assignment, so pytest finds it here and the tests' parameter is its use)
+browser = test_browser.browser
 
 # every Jinja delimiter, an expression that would have a visible result, the
 # RCE shape of the report, markup built from chr() and broken syntax
@@ -329,7 +334,8 @@ def test_browser_hostile_names_and_offline_page(browser, tmp_path):
         texts = pg.page.evaluate(
             """() => { const map = window[Object.keys(window).find(k => /^map_[0-9a-f]+$/.test(k))];
             const out = []; map.eachLayer(l => { if (l.feature && l.getLatLng && l.feature.properties.tip) {
-              const d = document.createElement('div'); d.innerHTML = l.feature.properties.tip; out.push(d.textContent); } });
+              const d = document.createElement('div'); d.innerHTML = l.feature.properties.tip;
+              out.push(d.textContent); } });
             return out; }""")
         for p in names:
             assert p in texts, p
@@ -341,5 +347,3 @@ def test_browser_hostile_names_and_offline_page(browser, tmp_path):
     finally:
         pg.close()
 
-
-from test_browser import browser  # noqa: E402,F401  (the module-scoped Chromium fixture)
