@@ -116,7 +116,7 @@ def test_bar_chart_says_proxy_and_is_deterministic(tmp_path, analysis):
 def _assert_map_plate(plate: Plate, path):
     from matplotlib_scalebar.scalebar import ScaleBar
 
-    assert any(l.get_gid() == "legend" for l in plate.fig.legends), "legend missing"
+    assert any(lg.get_gid() == "legend" for lg in plate.fig.legends), "legend missing"
     assert any(isinstance(a, ScaleBar) for a in plate.ax.artists), "scale bar missing"
     img = imread(path)[..., :3]
     bb = plate.ax.get_position()
@@ -172,7 +172,7 @@ def test_clusters_plate_has_typology_legend_and_poles(analysis):
     gids = {c.get_gid() for c in plate.ax.collections}
     assert {"poles", "members"} <= gids
     assert any(p.get_gid() == "clusters" for p in plate.ax.patches)
-    leg = [l for l in plate.fig.legends if l.get_gid() == "legend"][0]
+    leg = [lg for lg in plate.fig.legends if lg.get_gid() == "legend"][0]
     labels = [t.get_text() for t in leg.get_texts()]
     assert any("pole" in t.lower() for t in labels)
     assert any(("cross" in t.lower()) or ("domestic" in t.lower()) for t in labels)
@@ -236,7 +236,7 @@ def test_figure_2_2_shows_the_top_100_with_change_symbols(analysis):
     new = [c for c in cols if c.get_gid() == "cities-new"]
     assert new and all(c.get_zorder() > max(o.get_zorder() for o in cols if o not in new) for c in new)
     assert min(new[0].get_sizes()) >= plate.style["symbols"]["change_size"]
-    leg = [l for l in plate.fig.legends if l.get_gid() == "legend"][0]
+    leg = [lg for lg in plate.fig.legends if lg.get_gid() == "legend"][0]
     assert {"Up", "Down", "Unchanged", "New entry"} <= {t.get_text() for t in leg.get_texts()}
     gba = [a for a in plate.insets if "Greater Bay" in a.get_title(loc="left")][0]
     assert len(gba.collections) >= 2  # Guangzhou down, Shenzhen up, Hong Kong unchanged: several markers
@@ -244,7 +244,7 @@ def test_figure_2_2_shows_the_top_100_with_change_symbols(analysis):
 
 def test_figure_3_2_legend_names_the_buffers(analysis):
     plate = figures.build("3-2", analysis=analysis)
-    leg = [l for l in plate.fig.legends if l.get_gid() == "legend"][0]
+    leg = [lg for lg in plate.fig.legends if lg.get_gid() == "legend"][0]
     labels = [t.get_text() for t in leg.get_texts()]
     assert any("100 km buffer" in t for t in labels)
     assert {"CMREC", "CICPEC", "CPEC"} <= set(labels)

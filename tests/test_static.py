@@ -100,7 +100,7 @@ def test_world_plate_furniture_and_pixels(basemap, tmp_path):
     plate.add_legend([Line2D([], [], marker="o", ls="")], ["City"], title="Legend")
     sb = plate.add_scalebar()
     plate.add_note(["Source: test"])
-    assert any(l.get_gid() == "legend" for l in plate.fig.legends)
+    assert any(lg.get_gid() == "legend" for lg in plate.fig.legends)
     assert any(isinstance(a, ScaleBar) for a in plate.ax.artists) and sb.get_gid() == "scalebar"
     assert any(c.get_gid() == "graticule" for c in plate.ax.collections)
     gl = [t for t in plate.ax.texts if t.get_gid() == "graticule-label"]
