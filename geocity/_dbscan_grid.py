@@ -127,7 +127,7 @@ def _dbscan_grid(X, w, r, min_weight, disable, *, strategy: str = "tree", skip: 
     if np.any(((hi - lo) ** 2).sum(axis=1) >= in2):  # a cube's points must be within eps of each other
         return None
     counts = np.zeros(mc, dtype=np.int64)
-    nbounds = np.unique(np.linspace(0, mc, max(2, min(mc, 64 * nb.config.NUMBA_NUM_THREADS)) + 1).astype(np.int64))
+    nbounds = np.unique(np.linspace(0, mc, max(2, min(mc, 64 * nb.config.NUMBA_NUM_THREADS)) + 1).astype(np.int64))  # type: ignore[attr-defined]  # numba sets it
     nbr = np.empty(0, dtype=np.int32)
     _chunked(nb, k._neighbours, ukeys, ucells, n, lo, hi, out2, nbounds, counts, counts, nbr, False, chunk=1)
     ptr = np.zeros(mc + 1, dtype=np.int64)
@@ -184,7 +184,7 @@ def _dbscan_grid(X, w, r, min_weight, disable, *, strategy: str = "tree", skip: 
     t["reorder"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     # core links: union-find over cells, one forest per thread, then merged
-    nthreads = nb.config.NUMBA_NUM_THREADS
+    nthreads = nb.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]  # numba's config, set at import
     parents = np.empty((nthreads, mc), dtype=np.int64)
     parents[:] = np.arange(mc)
     cpts = np.cumsum(ncore)

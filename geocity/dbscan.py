@@ -660,7 +660,7 @@ def _sample_weight(est, sample_weight, n: int, labels: list | None) -> np.ndarra
     name = type(est).__name__
     problems: list[str] = []
     w = _numeric("sample_weight", sample_weight, "one non-negative weight per point", problems, labels)
-    if problems:
+    if problems or w is None:  # _numeric returns None only with a problem recorded
         raise ValidationError(f"{name}: " + "; ".join(problems))
     if w.size != n:
         raise ValidationError(f"{name}: sample_weight has {w.size} values for {n} points; give one per point")
