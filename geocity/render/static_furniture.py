@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 import shapely
 from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
 from matplotlib.patches import PathPatch, Rectangle
 from matplotlib.patches import Polygon as MplPolygon
-from pyproj import Transformer
+from matplotlib.transforms import Bbox
+from pyproj import CRS, Transformer
 from shapely.geometry import LineString, box
 
 from .. import geodesy
@@ -24,9 +26,6 @@ from .static_basemap import _BASEMAP_CACHE, _polygon_path, load_basemap
 from .static_geometry import _crs_lon0, _keep_kind, _prepare_regional
 from .static_labels import _place_labels, agg_renderer
 from .static_text import _fmt_lat, _fmt_lon, _guard_text, _units, _wrap
-
-if TYPE_CHECKING:
-    from .static import Plate
 
 
 def ground_m_per_unit(inv: Transformer, cx: float, cy: float, half: float) -> float:
@@ -38,16 +37,47 @@ def ground_m_per_unit(inv: Transformer, cx: float, cy: float, half: float) -> fl
 
 
 class PlateFurniture:
-    """Furniture methods of :class:`~geocity.render.static.Plate` (a mixin;
-    each method is typed on the plate it runs on)."""
+    """Furniture methods of :class:`~geocity.render.static.Plate` (a mixin)."""
 
-    def _map_box(self: Plate, box_: Sequence[float]) -> tuple[float, float, float, float]:
+    if TYPE_CHECKING:  # the plate's fields and methods these use (defined on the Plate dataclass)
+        fig: Figure
+        ax: Any
+        style: dict
+        lang: str
+        kind: str
+        crs: CRS | None
+        center: tuple[float, float] | None
+        lat_range: tuple[float, float]
+        family: list[str]
+        notes: list[str]
+        scale_m_per_unit: float | None
+        scale_length_km: float | None
+        title_bottom: float
+        label_boxes: list
+        obstacles: list
+        insets: list
+        trim_fraction: float
+        _trim_done: bool
+        _trim_bbox: Any
+        _inv: Any
+        _sphere_patch: Any
+
+        @property
+        def bold(self) -> str: ...
+        def text(self, en: str | None, zh: str | None = None, *, sep: str | None = None) -> str: ...
+        def fontdict(self, size_key: str, **kw) -> dict: ...
+        def project_geoms(self, geoms, *, kind: str = "Polygon") -> list: ...
+        def project_points(self, lon, lat) -> tuple[np.ndarray, np.ndarray]: ...
+        def _map_crs(self) -> CRS: ...
+        def _regional_disc(self) -> tuple[float, float, float]: ...
+
+    def _map_box(self, box_: Sequence[float]) -> tuple[float, float, float, float]:
         """``box_`` lowered at the top so that it clears the title block."""
         x0, y0, w, h = box_
         top = min(y0 + h, getattr(self, "title_bottom", 1.0) - 0.012)
         return (x0, y0, w, max(0.1, top - y0))
 
-    def add_legend(self: Plate, handles: list, labels: list[str], *, title: str | None = None,
+    def add_legend(self, handles: list, labels: list[str], *, title: str | None = None,
                    ncols: int | None = None, ax=None, loc: str | None = None):
         """A legend in the strip below the map (maps) or in the chart."""
         for t in [*labels, title or ""]:
@@ -70,7 +100,7 @@ class PlateFurniture:
         leg.set_gid("legend")
         return leg
 
-    def add_scalebar(self: Plate) -> Any:
+    def add_scalebar(self) -> Any:
         """A scale bar true along the horizontal through the plate centre."""
         from matplotlib_scalebar.scalebar import ScaleBar
 
@@ -107,7 +137,7 @@ class PlateFurniture:
         self._corner_obstacle(st["furniture"]["scalebar_loc"], 0.28, 0.1)
         return sb
 
-    def _corner_obstacle(self: Plate, loc: str, wfrac: float, hfrac: float) -> None:
+    def _corner_obstacle(self, loc: str, wfrac: float, hfrac: float) -> None:
         x0, x1 = self.ax.get_xlim()
         y0, y1 = self.ax.get_ylim()
         w, h = (x1 - x0) * wfrac, (y1 - y0) * hfrac
@@ -115,7 +145,7 @@ class PlateFurniture:
         ya = y0 if "lower" in loc else y1 - h
         self.obstacles.append(("box", xa, ya, xa + w, ya + h))
 
-    def add_north_arrow(self: Plate) -> None:
+    def add_north_arrow(self) -> None:
         """A north arrow (meaningful on regional plates, where north is up at
         the centre)."""
         st = self.style
@@ -139,7 +169,7 @@ class PlateFurniture:
                 fontweight=self.bold, gid="north-arrow-label", **self.fontdict("legend_title_size"))
         self._corner_obstacle("upper right", 0.08, 0.18)
 
-    def add_graticule(self: Plate, step_deg: float | None = None) -> None:
+    def add_graticule(self, step_deg: float | None = None) -> None:
         """Meridians and parallels every ``step_deg`` with labels at the
         bottom (meridians) and left (parallels)."""
         st = self.style
@@ -215,7 +245,7 @@ class PlateFurniture:
             lc.set_clip_path(self._sphere_patch)
         self.ax.add_collection(lc)
 
-    def add_note(self: Plate, extra: Sequence[str] = ()) -> None:
+    def add_note(self, extra: Sequence[str] = ()) -> None:
         """Source and credit note at the bottom of the plate."""
         st = self.style
         items = [*extra, *self.notes]
@@ -237,7 +267,7 @@ class PlateFurniture:
         self.fig.text(x, y, txt, ha="left", va="bottom", linespacing=1.35, gid="note",
                       **self.fontdict("note_size", color=st["colors"]["muted_text"]))
 
-    def trim(self: Plate):
+    def trim(self) -> Bbox | None:
         """Close the empty band between the plate's content and its note.
 
         With ``furniture.trim_bottom`` the source note moves up to
@@ -247,8 +277,6 @@ class PlateFurniture:
         ``savefig(bbox_inches=...)``) or None (nothing to trim). Runs once;
         later calls return the same box.
         """
-        from matplotlib.transforms import Bbox
-
         if self._trim_done:
             return self._trim_bbox
         self._trim_done = True
@@ -261,11 +289,11 @@ class PlateFurniture:
         parts = [a.get_tightbbox(renderer) for a in fig.axes if a.get_visible()]
         parts += [lg.get_window_extent(renderer) for lg in fig.legends]
         parts += [t.get_window_extent(renderer) for t in fig.texts if t.get_gid() != "note" and t.get_text()]
-        parts = [b for b in parts if b is not None and b.height > 0]
-        if not parts:
+        boxes = [b for b in parts if b is not None and b.height > 0]
+        if not boxes:
             return None
         hpx = fig.get_figheight() * fig.dpi
-        content_y0 = min(b.y0 for b in parts)
+        content_y0 = min(b.y0 for b in boxes)
         margin = f["note_xy"][1] * hpx
         gap = f["note_gap"] * hpx
         bottom = content_y0 - margin
@@ -284,7 +312,7 @@ class PlateFurniture:
         self._trim_bbox = Bbox([[0.0, bottom / fig.dpi], [fig.get_figwidth(), fig.get_figheight()]])
         return self._trim_bbox
 
-    def add_inset(self: Plate, *, title_en: str, title_zh: str, lat: float, lon: float, half_width_km: float,
+    def add_inset(self, *, title_en: str, title_zh: str, lat: float, lon: float, half_width_km: float,
                   basemap=None, points=None, label_col: str | None = None, point_size: float = 14.0,
                   point_color=None, point_marker=None) -> Any:
         """A small locator inset (own local projection) in the legend strip,

@@ -15,7 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
 
 if TYPE_CHECKING:
-    from .static import Plate
+    from .static_furniture import PlateFurniture
 
 log = logging.getLogger("geocity.render.static")
 
@@ -46,7 +46,7 @@ _LEADER_POSITIONS = [
 ]
 
 
-def _place_labels(plate: Plate, ax, x, y, texts, *, size, weight, max_labels, inset=False) -> list[str]:
+def _place_labels(plate: PlateFurniture, ax, x, y, texts, *, size, weight, max_labels, inset=False) -> list[str]:
     st = plate.style
     fig = plate.fig
     renderer = agg_renderer(fig)
