@@ -93,22 +93,27 @@ def _piece_from_frame(part, weight_column: str | None, j: int, what: str):
     return _check_piece(geom.y.to_numpy(dtype=float), geom.x.to_numpy(dtype=float), w, j, what)
 
 
+def _read_geoparquet(points, what: str):
+    """A GeoParquet file or folder as a dask_geopandas frame, or one clear error."""
+    path = Path(points)
+    if not path.exists():
+        raise ValidationError(f"{what}: {str(path)!r} does not exist; give a GeoParquet file or folder")
+    import dask_geopandas
+
+    try:
+        return dask_geopandas.read_parquet(str(path))
+    except Exception as exc:  # pyarrow/geopandas raise many kinds
+        raise ValidationError(f"{what}: cannot read {str(path)!r} as GeoParquet ({type(exc).__name__}: "
+                              f"{exc}); write it with geopandas/dask-geopandas to_parquet") from None
+
+
 def _input_pieces(points, lon, weights, weight_column, what):
     """Delayed loaders, one per input partition, of validated (lat, lon, w)."""
     import dask
     import dask.array as da
 
     if isinstance(points, (str, os.PathLike)):
-        path = Path(points)
-        if not path.exists():
-            raise ValidationError(f"{what}: {str(path)!r} does not exist; give a GeoParquet file or folder")
-        import dask_geopandas
-
-        try:
-            points = dask_geopandas.read_parquet(str(path))
-        except Exception as exc:  # pyarrow/geopandas raise many kinds
-            raise ValidationError(f"{what}: cannot read {str(path)!r} as GeoParquet ({type(exc).__name__}: "
-                                  f"{exc}); write it with geopandas/dask-geopandas to_parquet") from None
+        points = _read_geoparquet(points, what)
     if isinstance(points, da.Array):
         if lon is None or not isinstance(lon, da.Array):
             raise ValidationError(f"{what}: with a dask array of latitudes pass lon= as a dask array too")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._distributed_blocks import _read_geoparquet
 from .distributed import (  # the scheme's shared helpers (this module is imported at the end of it)
     _check_output,
     _require_dask,
@@ -26,16 +27,7 @@ from .errors import ValidationError
 def _partitions(points, what: str):
     """Delayed GeoDataFrame partitions of a dask_geopandas frame or a GeoParquet path."""
     if isinstance(points, (str, os.PathLike)):
-        path = Path(points)
-        if not path.exists():
-            raise ValidationError(f"{what}: {str(path)!r} does not exist; give a GeoParquet file or folder")
-        import dask_geopandas
-
-        try:
-            points = dask_geopandas.read_parquet(str(path))
-        except Exception as exc:  # pyarrow/geopandas raise many kinds
-            raise ValidationError(f"{what}: cannot read {str(path)!r} as GeoParquet ({type(exc).__name__}: "
-                                  f"{exc}); write it with geopandas/dask-geopandas to_parquet") from None
+        points = _read_geoparquet(points, what)
     if not (hasattr(points, "to_delayed") and hasattr(points, "npartitions")):
         raise ValidationError(f"{what}: expected a dask_geopandas.GeoDataFrame or a GeoParquet path, not "
                               f"{type(points).__name__}; for a layer in memory use geocity.corridors.members")
