@@ -11,13 +11,6 @@ from pathlib import Path
 import numpy as np
 
 from ._distributed_blocks import _read_geoparquet
-from .distributed import (  # the scheme's shared helpers (this module is imported at the end of it)
-    _check_output,
-    _require_dask,
-    _staged_folder,
-    _write_provenance,
-    get_client,
-)
 from .errors import ValidationError
 
 
@@ -111,6 +104,9 @@ def corridor_members(points, *, corridors=("CPEC",), within_km: float = 100, pat
     dask_geopandas.GeoDataFrame or pathlib.Path
         The memberships, or the folder written.
     """
+    # the scheme's shared helpers (imported here: geocity.distributed re-exports this module)
+    from .distributed import _check_output, _require_dask, _staged_folder, _write_provenance, get_client
+
     _require_dask()
     import dask
     import dask.dataframe as dd
@@ -204,6 +200,8 @@ def density_surface(points, *, bandwidth_km: float, extent, weight_column: str |
     -------
     geocity.density.DensitySurface or pathlib.Path
     """
+    from .distributed import _require_dask, get_client
+
     _require_dask()
     import dask
     import geopandas as gpd
