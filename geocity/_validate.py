@@ -303,3 +303,40 @@ def rows(labels, positions, *, limit: int = 10) -> str:
     pos = [int(p) for p in positions]
     shown = ", ".join(str(labels[p]) for p in pos[:limit])
     return shown + (f" and {len(pos) - limit} more" if len(pos) > limit else "")
+
+
+def key_name(key: tuple) -> str:
+    """A YAML key path as written in messages: ``layers[0].style.field``."""
+    out = ""
+    for k in key:
+        out += f"[{k}]" if isinstance(k, int) else (f".{k}" if out else str(k))
+    return out
+
+
+def yaml_key_lines(node) -> tuple[dict[tuple, int], list[str]]:
+    """The line of every key path of a composed YAML document (``yaml.compose``;
+    list items by index) and its duplicated keys as ``'a.b' (line N)``: what the
+    style sheets, plate files and edition files name in their messages."""
+    import yaml
+
+    lines: dict[tuple, int] = {}
+    dups: list[str] = []
+
+    def walk(n, prefix: tuple) -> None:
+        lines.setdefault(prefix, n.start_mark.line + 1)
+        if isinstance(n, yaml.MappingNode):
+            seen = set()
+            for k, v in n.value:
+                if k.value in seen:
+                    dups.append(f"'{key_name(prefix + (k.value,))}' (line {k.start_mark.line + 1})")
+                seen.add(k.value)
+                lines[prefix + (k.value,)] = k.start_mark.line + 1
+                walk(v, prefix + (k.value,))
+        elif isinstance(n, yaml.SequenceNode):
+            for i, v in enumerate(n.value):
+                lines[prefix + (i,)] = v.start_mark.line + 1
+                walk(v, prefix + (i,))
+
+    if node is not None:
+        walk(node, ())
+    return lines, dups

@@ -59,6 +59,7 @@ from typing import Any
 
 import yaml
 
+from ._validate import key_name, yaml_key_lines
 from .errors import NotFoundError, ValidationError
 
 __all__ = ["PlateSpec", "LayerSpec", "read_spec", "build_plate", "render_plate", "PAGE_SIZES_MM", "SCHEMES"]
@@ -142,36 +143,12 @@ def _compose(path: Path, what: str = "plate file") -> tuple[Any, dict]:
         where = f", line {mark.line + 1}" if mark is not None else ""
         raise ValidationError(f"{what} {str(path)!r}{where} is not valid YAML: "
                               f"{getattr(exc, 'problem', None) or exc}") from None
-    lines: dict[tuple, int] = {}
-    dups: list[str] = []
-
-    def walk(n, prefix):
-        lines.setdefault(prefix, n.start_mark.line + 1)
-        if isinstance(n, yaml.MappingNode):
-            seen = set()
-            for k, v in n.value:
-                if k.value in seen:
-                    dups.append(f"'{_name(prefix + (k.value,))}' (line {k.start_mark.line + 1})")
-                seen.add(k.value)
-                lines[prefix + (k.value,)] = k.start_mark.line + 1
-                walk(v, prefix + (k.value,))
-        elif isinstance(n, yaml.SequenceNode):
-            for i, v in enumerate(n.value):
-                lines[prefix + (i,)] = v.start_mark.line + 1
-                walk(v, prefix + (i,))
-
-    if node is not None:
-        walk(node, ())
+    lines, dups = yaml_key_lines(node)
     if dups:
         raise ValidationError(f"{what} {str(path)!r}: duplicate key(s) {', '.join(dups)}; keep one of each")
     return data, lines
 
 
-def _name(key: tuple) -> str:
-    out = ""
-    for k in key:
-        out += f"[{k}]" if isinstance(k, int) else (f".{k}" if out else str(k))
-    return out
 
 
 class _Problems:
@@ -184,7 +161,7 @@ class _Problems:
     def add(self, key: tuple, message: str) -> None:
         line = next((self.lines[key[:i]] for i in range(len(key), -1, -1) if key[:i] in self.lines), None)
         where = f"line {line}: " if line else ""
-        self.items.append(f"{where}'{_name(key) or '(top)'}': {message}")
+        self.items.append(f"{where}'{key_name(key) or '(top)'}': {message}")
 
     def unknown(self, key: tuple, mapping: dict, valid) -> None:
         for k in mapping:
@@ -396,7 +373,8 @@ def _layers(p: _Problems, v, base: Path, analysis) -> list[LayerSpec]:
         if len(src) != 1:
             p.add(key, f"give exactly one source among {', '.join(_SOURCES)} (got {src or 'none'})")
             continue
-        lay = LayerSpec(key=_name(key), source=src[0], value=lv[src[0]], name=_text(p, key + ("name",), lv.get("name")))
+        lay = LayerSpec(key=key_name(key), source=src[0], value=lv[src[0]],
+                        name=_text(p, key + ("name",), lv.get("name")))
         if "layer" in lv and (src[0] != "file" or not isinstance(lv["layer"], str)):
             p.add(key + ("layer",), "the layer of a multi-layer file: a string, with file: only")
         n_before = len(p.items)

@@ -35,6 +35,7 @@ from typing import Any, Mapping
 import yaml
 
 from ._data import data_dir
+from ._validate import yaml_key_lines
 from .errors import NotFoundError, ValidationError
 
 log = logging.getLogger(__name__)
@@ -378,21 +379,7 @@ def _read_yaml(path: Path) -> tuple[dict, dict[tuple, int]]:
     if not isinstance(data, dict):
         raise ValidationError(f"style file {path} must hold a mapping of sections (fonts:, colors:, ...), not "
                               f"{type(data).__name__}")
-    lines: dict[tuple, int] = {}
-    dups: list[str] = []
-
-    def walk(n, prefix):
-        if isinstance(n, yaml.MappingNode):
-            seen = set()
-            for k, v in n.value:
-                key = k.value
-                if key in seen:
-                    dups.append(f"'{'.'.join(map(str, prefix + (key,)))}' (line {k.start_mark.line + 1})")
-                seen.add(key)
-                lines[prefix + (key,)] = k.start_mark.line + 1
-                walk(v, prefix + (key,))
-
-    walk(node, ())
+    lines, dups = yaml_key_lines(node)
     if dups:
         raise ValidationError(f"style file {path}: duplicate key(s) {', '.join(dups)}; keep one of each")
     return data, lines
