@@ -41,15 +41,8 @@ def write_input(source, path: str, context, feedback, *, what: str = "INPUT", po
                                          "and run again")
         xform = QgsCoordinateTransform(source.sourceCrs(), crs, context.transformContext())
     fields = _input_fields(source.fields(), what)
-    opts = QgsVectorFileWriter.SaveVectorOptions()
-    opts.driverName = "GPKG"
-    opts.fileEncoding = "UTF-8"
-    opts.layerName = "input"
-    opts.layerOptions = [f"FID={FID}"]
-    writer = QgsVectorFileWriter.create(path, fields, QgsWkbTypes.Point if points else QgsWkbTypes.NoGeometry,
-                                        crs, context.transformContext(), opts)
-    if writer.hasError() != QgsVectorFileWriter.NoError:
-        raise QgsProcessingException(f"{what}: cannot write a temporary copy ({writer.errorMessage()})")
+    writer = _temp_writer(path, "input", fields, QgsWkbTypes.Point if points else QgsWkbTypes.NoGeometry, crs,
+                          context, what)
     for feat in source.getFeatures():
         if feedback is not None and feedback.isCanceled():
             break
@@ -67,10 +60,28 @@ def write_input(source, path: str, context, feedback, *, what: str = "INPUT", po
             g = QgsGeometry.fromPointXY(parts[0])
             g.transform(xform)
             out.setGeometry(g)
-        if not writer.addFeature(out):
-            raise QgsProcessingException(f"{what}: cannot copy feature {feat.id()} ({writer.errorMessage()})")
+        _add(writer, out, feat, what)
     del writer  # closes the file
     return path
+
+
+def _temp_writer(path: str, layer: str, fields, wkb_type, crs, context, what: str):
+    """A writer of the temporary GeoPackage geocity reads (UTF-8, its own FID column)."""
+    opts = QgsVectorFileWriter.SaveVectorOptions()
+    opts.driverName = "GPKG"
+    opts.fileEncoding = "UTF-8"
+    opts.layerName = layer
+    opts.layerOptions = [f"FID={FID}"]
+    writer = QgsVectorFileWriter.create(path, fields, wkb_type, crs, context.transformContext(), opts)
+    if writer.hasError() != QgsVectorFileWriter.NoError:
+        raise QgsProcessingException(f"{what}: cannot write a temporary copy ({writer.errorMessage()})")
+    return writer
+
+
+def _add(writer, out, feat, what: str) -> None:
+    """Copy one feature, or say which one could not be copied (no row is dropped silently)."""
+    if not writer.addFeature(out):
+        raise QgsProcessingException(f"{what}: cannot copy feature {feat.id()} ({writer.errorMessage()})")
 
 
 #: A layer's storage key (a GeoPackage's ``fid``) is kept as this attribute: the outputs get their own keys,
@@ -97,15 +108,8 @@ def write_lines(source, path: str, context, feedback, *, what: str) -> str:
         raise QgsProcessingException(f"{what}: the layer has no CRS; set it and run again")
     crs = QgsCoordinateReferenceSystem(WGS84)
     xform = QgsCoordinateTransform(source.sourceCrs(), crs, context.transformContext())
-    opts = QgsVectorFileWriter.SaveVectorOptions()
-    opts.driverName = "GPKG"
-    opts.fileEncoding = "UTF-8"
-    opts.layerName = "corridors"
-    opts.layerOptions = [f"FID={FID}"]
     fields = _input_fields(source.fields(), what)
-    writer = QgsVectorFileWriter.create(path, fields, source.wkbType(), crs, context.transformContext(), opts)
-    if writer.hasError() != QgsVectorFileWriter.NoError:
-        raise QgsProcessingException(f"{what}: cannot write a temporary copy ({writer.errorMessage()})")
+    writer = _temp_writer(path, "corridors", fields, source.wkbType(), crs, context, what)
     for feat in source.getFeatures():
         if feedback is not None and feedback.isCanceled():
             break
@@ -114,7 +118,7 @@ def write_lines(source, path: str, context, feedback, *, what: str) -> str:
         g = QgsGeometry(feat.geometry())
         g.transform(xform)
         out.setGeometry(g)
-        writer.addFeature(out)
+        _add(writer, out, feat, what)
     del writer
     return path
 
