@@ -290,7 +290,8 @@ def _gpkg_style(path: Path, layer: str) -> ET.Element | None:
 
 
 def _sidecar(path: Path, suffix: str) -> ET.Element | None:
-    side = path.with_suffix(suffix)
+    # a CSV's sidecars are x.csv.qml/.qmd (geocity.qgis_style.sidecar_files): x.qml belongs to x.shp
+    side = path.with_name(path.name + suffix) if path.suffix.lower() == ".csv" else path.with_suffix(suffix)
     if not side.is_file():
         return None
     return _parse_style(side.read_bytes(), str(side))

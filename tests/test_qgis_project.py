@@ -269,3 +269,14 @@ def test_corridor_geojson_layers_of_the_main_job_are_styled_in_the_project(tmp_p
     renderer = ml.find("renderer-v2")
     assert renderer is not None and renderer.get("type") == "categorizedSymbol"
     assert renderer.get("attr") == "corridor"
+
+
+def test_a_csv_table_does_not_take_the_style_of_a_shapefile_beside_it(folder):
+    """``t.qml`` is the default style of ``t.shp``; a table ``t.csv`` in the
+    same folder has its own sidecars (``t.csv.qml``), so it gets no style."""
+    root, files = folder
+    (root / "layers" / "t.qml").write_text(STYLE_QML.format(kind="marker", layer="SimpleMarker"), encoding="utf-8")
+    path = qgis_project.write_project(root / "geocity.qgs", files)
+    tree = ET.fromstring(path.read_text(encoding="utf-8").split("\n", 1)[1])
+    by_id = {e.findtext("layername"): e for e in tree.iter("maplayer")}
+    assert by_id["t"].find("renderer-v2") is None
