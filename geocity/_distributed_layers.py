@@ -148,8 +148,16 @@ def _density_part(part, j: int, weight_column, options: dict, shape):
     _part_len(part, j, "density points")
     if len(part) == 0:
         return np.zeros(shape), 0, 0.0
+    if weight_column is not None and weight_column not in part.columns:
+        raise ValidationError(f"density points, partition {j}: no weight column {weight_column!r}; columns are "
+                              f"{sorted(map(str, part.columns))}")
     w = None if weight_column is None else np.asarray(part[weight_column], dtype=float)
-    total = float(len(part)) if w is None else float(np.nansum(w))
+    if w is not None and not (np.isfinite(w) & (w >= 0)).all():
+        bad = np.flatnonzero(~(np.isfinite(w) & (w >= 0)))[:10].tolist()
+        raise ValidationError(f"density points, partition {j}: {int((~(np.isfinite(w) & (w >= 0))).sum())} "
+                              f"missing, non-finite or negative weight(s) in {weight_column!r}, e.g. rows {bad} "
+                              "(density weights must be >= 0; fill or drop them)")
+    total = float(len(part)) if w is None else float(w.sum())
     if total == 0.0:  # no mass here (the engine refuses an all-zero layer as an underflow)
         return np.zeros(shape), len(part), 0.0
     surf = dens.density(part, weight=weight_column, **options)

@@ -279,7 +279,7 @@ def geodesic_dbscan(
     else:
         use = algorithm
         if use == "auto":
-            use = "grid" if (len(X) >= _grid_min_points() and _grid_ok(r) and _have_numba()) else "kdtree"
+            use = _auto_engine(len(X), r)
         if use == "grid":
             if not _have_numba():
                 from .errors import DependencyError
@@ -434,6 +434,13 @@ def _have_numba() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("numba") is not None
+
+
+def _auto_engine(n: int, r: float) -> str:
+    """The engine ``algorithm="auto"`` runs for ``n`` points and chord eps ``r``:
+    the grid from :func:`_grid_min_points` points, with numba, when eps allows;
+    else the KD-tree (also the choice of :mod:`geocity.distributed`'s tasks)."""
+    return "grid" if (n >= _grid_min_points() and _grid_ok(r) and _have_numba()) else "kdtree"
 
 
 def _grid_ok(r: float) -> bool:

@@ -586,26 +586,17 @@ def _phases(clock: list[float]) -> dict[str, float]:
 def _task_algorithm(algorithm: str, n: int, r: float) -> str:
     """The engine each task runs: ``"auto"`` becomes the engine that ``geodesic_dbscan``'s
     ``"auto"`` would pick for all ``n`` points on one machine (grid from
-    :data:`~geocity.dbscan.GRID_MIN_POINTS` with numba, when eps allows), so that the
+    ``geocity.dbscan._auto_engine``: the same rule, cold cache included), so that the
     neighbourhood sums are added in the same order as in the single-machine run."""
-    import importlib.util
+    from .dbscan import _auto_engine
 
-    from .dbscan import GRID_MIN_POINTS
-
-    if algorithm != "auto":
-        return algorithm
-    grid_ok = (2.0 / r + 2) < 2.0e6 and importlib.util.find_spec("numba") is not None
-    return "grid" if n >= GRID_MIN_POINTS and grid_ok else "kdtree"
+    return algorithm if algorithm != "auto" else _auto_engine(n, r)
 
 
 def _delayed(fn):
     import dask
 
     return dask.delayed(fn, pure=True)
-
-
-def _getitem(x, k):
-    return x[k]
 
 
 def _resolve(small: list):

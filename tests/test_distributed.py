@@ -408,3 +408,14 @@ def test_density_surface_sums_partitions(client, tmp_path):
         gd.density_surface(tmp_path, bandwidth_km=150, cell_km=50, extent=None, client=client)
     with pytest.raises(ValidationError, match="bandwidth"):
         gd.density_surface(tmp_path, bandwidth_km=-1, cell_km=50, extent=ext, client=client)
+    # a partition whose weights are NaN/zero or negative/positive is refused, not skipped as "no mass"
+    for bad in ([np.nan, 0.0], [-1.0, 1.0]):
+        wb = w.copy()
+        wb[:2] = bad
+        gb = g.assign(w=wb)
+        with pytest.raises(ValidationError, match="negative weight"):
+            gd.density_surface(dask_geopandas.from_geopandas(gb, npartitions=4), weight_column="w",
+                               bandwidth_km=150, cell_km=50, extent=ext, client=client)
+    with pytest.raises(ValidationError, match="no weight column 'v'"):
+        gd.density_surface(dask_geopandas.from_geopandas(g, npartitions=2), weight_column="v", bandwidth_km=150,
+                           cell_km=50, extent=ext, client=client)
