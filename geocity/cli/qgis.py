@@ -62,7 +62,9 @@ def command(output, overwrite):
     the QGIS toolbox, the graphical modeler and qgis_process) as a zip to
     install with Plugins → Manage and Install Plugins → Install from ZIP.
 
-    The plugin uses the geocity package installed in QGIS's own Python.
+    The plugin runs geocity in its own Python process (python -m
+    geocity.qgis_worker), never inside QGIS: the Python named by
+    GEOCITY_PYTHON, else QGIS's own, else python3 on the PATH.
 
     Example: geocity qgis-plugin -o geocity_provider.zip
     """
