@@ -115,7 +115,7 @@ from ._figure_registry import (  # noqa: F401 - re-exported
 from .analysis import REPORT_CORRIDORS, Analysis  # noqa: F401 - re-exported
 from .errors import ValidationError
 from .render import static
-from .render.static import LANGS, Plate, bilingual, save_figure  # noqa: F401 - re-exported
+from .render.static import LANGS, Plate, bilingual, literal_text, save_figure  # noqa: F401 - re-exported
 from .styles import load_style
 
 log = logging.getLogger(__name__)
@@ -214,7 +214,8 @@ def build(name: str, *, analysis: Analysis | None = None, lang: str = "en", styl
     static.check_lang(lang)
     analysis = _analysis_for(analysis, scores, basemap)
     ctx = RecipeContext(recipe=recipe, lang=lang, style=_style_for(name, style), analysis=analysis)
-    out = recipe.func(ctx)
+    with literal_text():  # names and user strings are drawn as written, never as mathtext
+        out = recipe.func(ctx)
     if not isinstance(out, Plate):
         from matplotlib.figure import Figure
 

@@ -632,9 +632,10 @@ def read_spec(path: str | Path, *, style=None, analysis=None) -> PlateSpec:
 def build_plate(spec: PlateSpec):
     """Draw a checked :class:`PlateSpec` (nothing written): a
     :class:`~geocity.render.static.Plate`."""
-    from .render import plate_layers
+    from .render import plate_layers, static
 
-    return plate_layers.draw(spec)
+    with static.literal_text():  # the plate file's strings and values are drawn as written
+        return plate_layers.draw(spec)
 
 
 def render_plate(path: str | Path, out: str | Path, *, overwrite: bool = False, style=None, dpi: int | None = None,

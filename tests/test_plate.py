@@ -250,3 +250,26 @@ def test_existing_output_is_refused_before_drawing(folder, monkeypatch):
     with pytest.raises(OutputExistsError):
         plate.render_plate(_spec(folder, GOOD), out)
     assert out.read_bytes() == b"mine"
+
+
+def test_dollar_signs_in_plate_text_are_drawn_as_written(folder, tmp_path):
+    """A ``$`` pair in a title, a layer name, a label or a category is a
+    dollar sign, not matplotlib mathtext (which garbled the text, or failed
+    with a raw parser error when the plate was written)."""
+    (folder / "fees.csv").write_text("name,kind,lat,lon\n$\\frac$ park,$5_a$,30,70\nb,$x$,31,71\n",
+                                     encoding="utf-8")
+    spec = _spec(folder, """
+title: 'Fees $5_a and $\\frac$'
+extent: {center: [30.5, 70.5], half_width_km: 300}
+layers:
+  - file: fees.csv
+    name: 'Parks $x$'
+    style: {categorised: {field: kind}}
+    labels: {field: name}
+""")
+    p = plate.build_plate(plate.read_spec(spec))
+    texts = _texts(p)
+    assert "Fees $5_a and $\\frac$" in texts and "$\\frac$ park" in texts
+    assert "Parks $x$: $5_a$" in _legend(p)
+    out = plate.render_plate(spec, tmp_path / "fees.png", dpi=DPI)
+    assert out.is_file()

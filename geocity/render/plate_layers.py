@@ -373,7 +373,8 @@ def _draw_inset(plate, spec, ins: dict) -> None:
         if not near.any():
             continue
         n = int(near.sum())
-        lab = lay.frame[lay.labels["field"]].astype(str).to_numpy()[ok][near] if lay.labels else [""] * n
+        lab = (lay.frame[lay.labels["field"]].map(lambda v: "" if pd.isna(v) else str(v)).to_numpy()[ok][near]
+               if lay.labels else [""] * n)  # a missing label is no label, as on the map
         parts.append(pd.DataFrame({"lat": lat[near], "lon": lon[near], "_label": lab,
                                    "_color": np.asarray(lay.colors, dtype=object)[ok][near]}))
     pts = pd.concat(parts, ignore_index=True) if parts else None

@@ -52,6 +52,7 @@ package is registered with matplotlib's font manager from the package folder
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from dataclasses import dataclass, field
@@ -622,6 +623,26 @@ _METADATA = {
 }
 
 
+@contextlib.contextmanager
+def literal_text():
+    """Text created inside is drawn as written: a ``$`` in a name, label or
+    title is a dollar sign, never the start of matplotlib mathtext (user data
+    is data). :func:`geocity.figures.build` and
+    :func:`geocity.plate.build_plate` draw inside it."""
+    import matplotlib
+
+    with matplotlib.rc_context({"text.parse_math": False}):
+        yield
+
+
+def _literal(fig: Figure) -> None:
+    """Every text of ``fig`` drawn as written (a plate built outside :func:`literal_text`)."""
+    from matplotlib.text import Text
+
+    for t in fig.findobj(Text):
+        t.set_parse_math(False)
+
+
 def save_figure(fig: Figure | Plate, path: str | Path, *, dpi: int | None = None, overwrite: bool = False,
                 style: Mapping | None = None) -> Path:
     """Write a plate to PNG, PDF or SVG (from the extension), atomically and
@@ -643,6 +664,7 @@ def save_figure(fig: Figure | Plate, path: str | Path, *, dpi: int | None = None
     from ..export import atomic_path
 
     bbox = None
+    _literal(fig.fig if isinstance(fig, Plate) else fig)
     if isinstance(fig, Plate):
         style = style or fig.style
         bbox = fig.trim()
