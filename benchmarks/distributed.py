@@ -78,7 +78,9 @@ def single(folder: Path, eps_km: float, min_weight: float, out: Path) -> dict:
     from geocity.dbscan import geodesic_dbscan
 
     t0 = time.perf_counter()
-    files = sorted(folder.glob("*.parquet"))
+    from geocity.distributed import parquet_files
+
+    files = parquet_files(folder)  # the order every geocity path reads a folder in (natural, as Dask)
     lat, lon, w = [], [], []
     for f in files:
         g = gpd.read_parquet(f)

@@ -7,6 +7,7 @@ by :mod:`geocity.distributed`."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,17 +94,53 @@ def _piece_from_frame(part, weight_column: str | None, j: int, what: str):
     return _check_piece(geom.y.to_numpy(dtype=float), geom.x.to_numpy(dtype=float), w, j, what)
 
 
-def _read_geoparquet(points, what: str):
-    """A GeoParquet file or folder as a dask_geopandas frame, or one clear error."""
+def _natural_key(s: str) -> list:
+    """Natural sort key (``part.2`` before ``part.10``): Dask's ``natural_sort_key``, which
+    ``dask.dataframe.read_parquet`` applies to a folder's files (and to any list of them)."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
+
+
+def parquet_files(points, what: str = "points") -> list[Path]:
+    """The files of a GeoParquet file or folder, in the one order every path reads them.
+
+    A folder's ``*.parquet`` files (not in sub-folders; names starting with ``.`` or
+    ``_`` are not data) in natural order of their paths, as Dask orders them, so
+    that a point's ``row`` (its input position) is the same on one machine and on
+    Dask: ``part.2`` comes before ``part.10``.
+
+    Parameters
+    ----------
+    points
+        A GeoParquet file or a folder of them.
+    what
+        The layer's name in error messages.
+
+    Returns
+    -------
+    list of pathlib.Path
+    """
     path = Path(points)
     if not path.exists():
         raise ValidationError(f"{what}: {str(path)!r} does not exist; give a GeoParquet file or folder")
+    if not path.is_dir():
+        return [path]
+    files = sorted((f for f in path.glob("*.parquet") if f.is_file() and not f.name.startswith((".", "_"))),
+                   key=lambda f: _natural_key(str(f)))
+    if not files:
+        raise ValidationError(f"{what}: {str(path)!r} holds no .parquet files")
+    return files
+
+
+def _read_geoparquet(points, what: str):
+    """A GeoParquet file or folder as a dask_geopandas frame (the files of
+    :func:`parquet_files`, in its order), or one clear error."""
+    files = parquet_files(points, what)
     import dask_geopandas
 
     try:
-        return dask_geopandas.read_parquet(str(path))
+        return dask_geopandas.read_parquet([str(f) for f in files])
     except Exception as exc:  # pyarrow/geopandas raise many kinds
-        raise ValidationError(f"{what}: cannot read {str(path)!r} as GeoParquet ({type(exc).__name__}: "
+        raise ValidationError(f"{what}: cannot read {str(points)!r} as GeoParquet ({type(exc).__name__}: "
                               f"{exc}); write it with geopandas/dask-geopandas to_parquet") from None
 
 

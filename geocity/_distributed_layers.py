@@ -36,15 +36,21 @@ def _part_len(part, j: int, what: str) -> int:
     return len(part)
 
 
-def _members_part(part, offset: int, j: int, corridors, within_km, path, out_file):
+def _members_part(part, j: int, corridors, within_km, path, out_file):
+    """Memberships of one partition, ``row`` counted from 0 within it (the offset is added by
+    :func:`_shift_rows` once every partition's length is known: the input is read once).
+    Returns ``(memberships or None, partition length)``; with ``out_file`` the memberships
+    are written there instead."""
     from . import corridors as cor
 
-    part = part.copy()
+    _part_len(part, j, "corridor points")
     if "row" in part.columns:
         raise ValidationError(f"corridor points, partition {j}: a column is called 'row'; rename it (the output "
                               "names each point's input position 'row')")
-    part.insert(0, "row", np.arange(offset, offset + len(part), dtype=np.int64))
-    if len(part) == 0:
+    n = len(part)
+    part = part.copy()
+    part.insert(0, "row", np.arange(n, dtype=np.int64))
+    if n == 0:
         m = cor.members(_probe_points(), corridors=corridors, within_km=within_km, path=path, progress=False)
         m = m.iloc[0:0]
     else:
@@ -52,11 +58,47 @@ def _members_part(part, offset: int, j: int, corridors, within_km, path, out_fil
     m.attrs = {}
     m = m.reset_index(drop=True)
     if out_file is None:
-        return m
+        return m, n
+    _write_atomic(m, out_file)
+    return None, n
+
+
+def _write_atomic(frame, out_file: str) -> None:
     tmp = out_file + ".part"
-    m.to_parquet(tmp, index=False)
-    os.replace(tmp, out_file)
+    frame.to_parquet(tmp, index=False)
+    os.replace(tmp, out_file)  # a retried task rewrites its own part, whole
+
+
+def _shift_rows(m, offset: int, src: str | None = None, out_file: str | None = None):
+    """``row`` made the input position (partition offset added); from/to files with ``src``/``out_file``."""
+    import geopandas as gpd
+
+    if src is not None:
+        if not os.path.exists(src):  # a retried task: already moved into place
+            return int(gpd.read_parquet(out_file).shape[0])
+        m = gpd.read_parquet(src)
+    m = m.copy()
+    m["row"] = m["row"].to_numpy(dtype=np.int64) + np.int64(offset)
+    if out_file is None:
+        return m
+    _write_atomic(m, out_file)
+    if src is not None:
+        os.remove(src)
     return len(m)
+
+
+def _first(t):
+    return t[0]
+
+
+def _second(t):
+    return t[1]
+
+
+def _offsets(cl, res) -> np.ndarray:
+    """Row offsets of the partitions (and the total last) from the tasks' partition lengths."""
+    sizes = np.asarray(cl.gather([cl.submit(_second, f, pure=True) for f in res]), dtype=np.int64)
+    return np.concatenate([[0], np.cumsum(sizes)])
 
 
 def _probe_points():
@@ -69,8 +111,9 @@ def corridor_members(points, *, corridors=("CPEC",), within_km: float = 100, pat
                      output: str | os.PathLike | None = None, overwrite: bool = False, inputs=()):
     """:func:`geocity.corridors.members` of a partitioned point layer on a Dask cluster.
 
-    Each input partition is one task: its points (with ``row``, their input
-    position) go through :func:`geocity.corridors.members` with the same
+    Each input partition is read once, by one task: its points (with ``row``,
+    their input position: the partition's offset is added to its memberships
+    once every partition's length is known) go through :func:`geocity.corridors.members` with the same
     corridors and range, so every membership row (``corridor``, ``branch``,
     ``distance_km``, ``chainage_km``, ``nearest_waypoint``, ``side``) is the
     single-machine one (a point's membership depends on the point and the
@@ -119,22 +162,26 @@ def corridor_members(points, *, corridors=("CPEC",), within_km: float = 100, pat
     out = _check_output(output, overwrite)
     parts = _partitions(points, what)
     cl = get_client(client)
-    sizes = np.asarray(cl.gather(cl.compute([dask.delayed(_part_len, pure=True)(p, j, what)
-                                             for j, p in enumerate(parts)])), dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     params = {"corridors": corridors, "within_km": float(within_km), "path": path}
     if out is None:
-        tasks = [dask.delayed(_members_part, pure=True)(p, int(o), j, corridors, within_km, path, None)
-                 for j, (p, o) in enumerate(zip(parts, offsets, strict=True))]
+        res = cl.compute([dask.delayed(_members_part, pure=True)(p, j, corridors, within_km, path, None)
+                          for j, p in enumerate(parts)])
+        offsets = _offsets(cl, res)
         meta = probe.iloc[0:0].copy()
         meta.attrs = {}
-        return cl.persist(dd.from_delayed(cl.compute(tasks), meta=meta, verify_meta=False))
+        shifted = [cl.submit(_shift_rows, cl.submit(_first, f, pure=True), int(o), pure=True)
+                   for f, o in zip(res, offsets[:-1], strict=True)]
+        return cl.persist(dd.from_delayed(shifted, meta=meta, verify_meta=False))
     with _staged_folder(out, overwrite) as tmp:
-        tasks = [dask.delayed(_members_part, pure=False)(p, int(o), j, corridors, within_km, path,
-                                                         str(tmp / f"part.{j:05d}.parquet"))
-                 for j, (p, o) in enumerate(zip(parts, offsets, strict=True))]
-        rows = int(sum(cl.gather(cl.compute(tasks))))
-        _write_provenance(tmp, params, inputs, {"n_points": int(sizes.sum()), "n_rows": rows},
+        local = [str(tmp / f".local.{j:05d}.parquet") for j in range(len(parts))]
+        res = cl.compute([dask.delayed(_members_part, pure=False)(p, j, corridors, within_km, path, local[j])
+                          for j, p in enumerate(parts)])
+        offsets = _offsets(cl, res)
+        n_points = int(offsets[-1]) if len(offsets) else 0
+        moved = [cl.submit(_shift_rows, None, int(o), local[j], str(tmp / f"part.{j:05d}.parquet"), pure=False)
+                 for j, o in enumerate(offsets[:-1])]
+        rows = int(sum(cl.gather(moved)))
+        _write_provenance(tmp, params, inputs, {"n_points": n_points, "n_rows": rows},
                           engine="geocity.corridors.members per partition on Dask (geocity.distributed)")
     return out
 
@@ -147,7 +194,7 @@ def _density_part(part, j: int, weight_column, options: dict, shape):
 
     _part_len(part, j, "density points")
     if len(part) == 0:
-        return np.zeros(shape), 0, 0.0
+        return np.zeros(shape), 0, 0.0, np.zeros(4, np.int64)
     if weight_column is not None and weight_column not in part.columns:
         raise ValidationError(f"density points, partition {j}: no weight column {weight_column!r}; columns are "
                               f"{sorted(map(str, part.columns))}")
@@ -157,15 +204,41 @@ def _density_part(part, j: int, weight_column, options: dict, shape):
         raise ValidationError(f"density points, partition {j}: {int((~(np.isfinite(w) & (w >= 0))).sum())} "
                               f"missing, non-finite or negative weight(s) in {weight_column!r}, e.g. rows {bad} "
                               "(density weights must be >= 0; fill or drop them)")
+    prov = _score_counts(part, weight_column)
     total = float(len(part)) if w is None else float(w.sum())
     if total == 0.0:  # no mass here (the engine refuses an all-zero layer as an underflow)
-        return np.zeros(shape), len(part), 0.0
+        return np.zeros(shape), len(part), 0.0, prov
     surf = dens.density(part, weight=weight_column, **options)
-    return np.nan_to_num(surf.values, nan=0.0), len(part), total
+    return np.nan_to_num(surf.values, nan=0.0), len(part), total, prov
+
+
+def _score_counts(part, weight_column) -> np.ndarray:
+    """(rank-proxy, user, user-missing rows, 1 if the partition has a ``score_source`` column) of a
+    weighted partition, by :func:`geocity.provenance.of_frame` (the rule ``density`` applies)."""
+    from . import provenance
+
+    if weight_column is None or "score_source" not in part.columns:
+        return np.zeros(4, np.int64)
+    p = provenance.of_frame(part)
+    return np.array([p.n_proxy, p.n_user, p.n_missing, 1], dtype=np.int64)
 
 
 def _add(a, b):
-    return a[0] + b[0], a[1] + b[1], a[2] + b[2]
+    return a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3]
+
+
+def _weights_record(counts: np.ndarray, n: int) -> dict:
+    """The surface's weight provenance: what :func:`geocity.density.density` records for the whole
+    layer (``weight_source``, ``weights_proxy`` and :meth:`ScoreProvenance.record`'s fields), from the
+    partitions' summed counts; no ``score_source`` column anywhere: the user's own weights."""
+    from . import provenance
+
+    if not counts[3]:
+        return {"weight_source": "user", "weights_proxy": False}
+    # partitions without the column hold user values, as provenance.of_frame counts them
+    n_user = int(counts[1]) + (n - int(counts[0] + counts[1] + counts[2]))
+    prov = provenance.ScoreProvenance(n_proxy=int(counts[0]), n_user=n_user, n_missing=int(counts[2]))
+    return {"weight_source": prov.source, "weights_proxy": prov.proxy, **prov.record()}
 
 
 def density_surface(points, *, bandwidth_km: float, extent, weight_column: str | None = None,
@@ -239,13 +312,13 @@ def density_surface(points, *, bandwidth_km: float, extent, weight_column: str |
     while len(futs) > 1:  # pairwise sums on the workers
         nxt = [cl.submit(_add, futs[i], futs[i + 1], pure=True) for i in range(0, len(futs) - 1, 2)]
         futs = nxt + ([futs[-1]] if len(futs) % 2 else [])
-    values, n, total = futs[0].result()
+    values, n, total, counts = futs[0].result()
     if total <= 0:
         raise ValidationError("density_surface: the weights sum to 0 over every partition; there is no density")
     values = np.where(np.isnan(probe.values), np.nan, values)
     md = dict(probe.metadata)
     md.update({"weight": weight_column or "count", "units": f"{weight_column or 'count'} per km2",
-               "n_points": int(n), "total_weight": float(total), "weight_source": "user",
+               "n_points": int(n), "total_weight": float(total), **_weights_record(counts, int(n)),
                "engine": "geocity.density.density per partition, summed on Dask (geocity.distributed)"})
     surface = dens.DensitySurface(values=values, transform=probe.transform, crs=probe.crs, metadata=md)
     if output is None:

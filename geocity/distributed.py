@@ -119,11 +119,12 @@ from ._distributed_blocks import (  # noqa: F401 - re-exported: constants and he
     _piece_from_frame,
     _replicate,
     _unit,
+    parquet_files,
 )
 from .errors import DependencyError, GeocityError, OutputExistsError, ValidationError
 
 __all__ = ["dbscan", "dask_dbscan", "dbscan_local", "corridor_members", "density_surface", "get_client",
-           "read_labels", "provenance", "DistributedResult", "MARGIN", "PROVENANCE_NAME"]
+           "read_labels", "provenance", "parquet_files", "DistributedResult", "MARGIN", "PROVENANCE_NAME"]
 
 #: Name of the provenance record inside an output folder (ignored by Parquet readers: leading ``_``).
 PROVENANCE_NAME: str = "_geocity.meta.json"
@@ -208,18 +209,29 @@ def _engine(lat, lon, w, eps_km, min_weight, algorithm):
                            progress=False)
 
 
-def _within(Xa: np.ndarray, Xb: np.ndarray, r: float):
-    """Pairs (i, j) with ``sqrt(sum((Xa[i] - Xb[j])²)) <= r``: the engine's test."""
+def _border_candidates(Xb: np.ndarray, Xc: np.ndarray, r: float, rows: np.ndarray, comps: np.ndarray,
+                       budget: int | None = None) -> pd.DataFrame:
+    """Distinct ``(row, comp)``: ``rows[i]`` of a point ``Xb[i]`` and the component ``comps[j]``
+    of a core point ``Xc[j]`` within eps, by the engine's test ``sqrt(sum((Xb[i] - Xc[j])²)) <= r``.
+
+    The pair query runs in spatially coherent chunks of about ``budget`` pairs
+    (:func:`geocity.dbscan._pair_chunks`, default :data:`geocity.dbscan.CHUNK_PAIRS`),
+    each reduced to its distinct (row, component) pairs at once: memory bounded
+    by the budget, not by the pair count of the task."""
     from scipy.spatial import cKDTree
 
-    from .dbscan import EDGE_RTOL
+    from .dbscan import CHUNK_PAIRS, _pair_chunks
 
-    if len(Xa) == 0 or len(Xb) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    m = cKDTree(Xa).sparse_distance_matrix(cKDTree(Xb), r * (1.0 + 2.0 * EDGE_RTOL), output_type="ndarray")
-    i, j = m["i"].astype(np.int64), m["j"].astype(np.int64)
-    keep = np.sqrt(((Xa[i] - Xb[j]) ** 2).sum(axis=1)) <= r
-    return i[keep], j[keep]
+    out = [_frame("row", "comp")]
+    if len(Xb) and len(Xc):
+        tree = cKDTree(Xc)
+        order = np.asarray(cKDTree(Xb).indices, dtype=np.int64)  # leaf order: spatially coherent
+        for idx, i, j, _ in _pair_chunks(tree, Xb, order, r, int(budget or CHUNK_PAIRS), True, "borders"):
+            i, j = idx[i.astype(np.int64)], j.astype(np.int64)
+            keep = np.sqrt(((Xb[i] - Xc[j]) ** 2).sum(axis=1)) <= r
+            if keep.any():
+                out.append(pd.DataFrame({"row": rows[i[keep]], "comp": comps[j[keep]]}).drop_duplicates())
+    return pd.concat(out, ignore_index=True).drop_duplicates(ignore_index=True)
 
 
 def _cluster_group(df: pd.DataFrame, grp: int, eps_km, min_weight, algorithm, r) -> dict[str, Any]:
@@ -240,8 +252,7 @@ def _cluster_group(df: pd.DataFrame, grp: int, eps_km, min_weight, algorithm, r)
     np.minimum.at(minrow, comp[oc], row[oc])
     # border candidates: owned non-core points and their core neighbours' components
     ob = np.flatnonzero(owned & ~core)
-    i, j = _within(_unit(lat[ob], lon[ob]), _unit(lat[ci], lon[ci]), r)
-    cand = pd.DataFrame({"row": row[ob[i]], "comp": comp[ci[j]]}).drop_duplicates()
+    cand = _border_candidates(_unit(lat[ob], lon[ob]), _unit(lat[ci], lon[ci]), r, row[ob], comp[ci])
     # boundary records: inner-halo cores, and owned cores that are inner halo elsewhere
     rep = df["rep"].to_numpy()
     hb = np.flatnonzero(core & (kind == 1))
@@ -675,7 +686,9 @@ def dbscan_local(points, *, eps_km: float, min_weight: float, weight_column: str
     """The single-machine run of :func:`dbscan` on a GeoParquet file or folder:
     the whole layer in memory, :func:`geocity.dbscan.geodesic_dbscan`, and the
     same output folder (one part, same columns and record). For layers that fit
-    one machine, and to check a distributed run against."""
+    one machine, and to check a distributed run against. A folder's files are
+    read in the order of :func:`parquet_files` (natural order, as Dask reads
+    them), so ``row`` is the same input position as in :func:`dbscan`."""
     import geopandas as gpd
 
     from .dbscan import geodesic_dbscan
@@ -684,12 +697,7 @@ def dbscan_local(points, *, eps_km: float, min_weight: float, weight_column: str
     out = _check_output(output, overwrite)
     if out is None:
         raise ValidationError("dbscan_local: give output= (a folder for the labels)")
-    path = Path(points)
-    if not path.exists():
-        raise ValidationError(f"points: {str(path)!r} does not exist; give a GeoParquet file or folder")
-    files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
-    if not files:
-        raise ValidationError(f"points: {str(path)!r} holds no .parquet files")
+    files = parquet_files(points, "points")  # the order of every path: rows are input positions
     pieces = []
     for j, f in enumerate(files):
         try:

@@ -419,3 +419,80 @@ def test_density_surface_sums_partitions(client, tmp_path):
     with pytest.raises(ValidationError, match="no weight column 'v'"):
         gd.density_surface(dask_geopandas.from_geopandas(g, npartitions=2), weight_column="v", bandwidth_km=150,
                            cell_km=50, extent=ext, client=client)
+
+
+# --------------------------------------------------------------------------
+# issue 15 follow-ups: one reader order, bounded border pairs, score provenance of density weights
+# --------------------------------------------------------------------------
+def _twelve_parts(tmp_path, lat, lon, w):
+    """A folder of 12 parts named part.0 .. part.11 (lexical order would put part.10 before part.2)."""
+    import geopandas as gpd
+
+    g = gpd.GeoDataFrame({"score": w}, geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+    src = tmp_path / "twelve"
+    src.mkdir()
+    for i, part in enumerate(np.array_split(np.arange(len(g)), 12)):
+        g.iloc[part].to_parquet(src / f"part.{i}.parquet")
+    return src
+
+
+def test_twelve_parts_one_reader_order(client, tmp_path):
+    lat, lon, w = _mixed(2400)
+    src = _twelve_parts(tmp_path, lat, lon, w)
+    files = gd.parquet_files(src)
+    assert [f.name for f in files] == [f"part.{i}.parquet" for i in range(12)]  # natural, as Dask reads them
+    one = gd.dbscan_local(src, eps_km=50, min_weight=6, weight_column="score", output=tmp_path / "one")
+    dsk = gd.dbscan(src, eps_km=50, min_weight=6, weight_column="score", client=client, output=tmp_path / "dask")
+    assert one.n_points == dsk.n_points == len(lat)
+    a, b = gd.read_labels(tmp_path / "one"), gd.read_labels(tmp_path / "dask")
+    assert a.equals(b)
+    # row = the position in the natural order of the parts: the labels are those of the layer as generated
+    _assert_same(lat, lon, w, 50, 6, b["label"].to_numpy(), b["core"].to_numpy())
+    import geopandas as gpd
+
+    back = gpd.read_parquet(tmp_path / "one").sort_values("row")
+    np.testing.assert_array_equal(back["lat"].to_numpy(), lat)
+    # corridor members number rows the same way
+    m = gd.corridor_members(src, corridors=None, within_km=300, client=client).compute(scheduler=client)
+    assert len(m) and set(m["row"]) <= set(range(len(lat)))
+    np.testing.assert_allclose(m["geometry"].y.to_numpy(), lat[m["row"].to_numpy()])
+
+
+def test_border_candidates_bounded_chunks():
+    rng = np.random.default_rng(2)
+    Xb = gd._unit(rng.normal(10, 1, 700), rng.normal(20, 1, 700))
+    Xc = gd._unit(rng.normal(10, 1, 900), rng.normal(20, 1, 900))
+    r = 0.004
+    rows, comps = np.arange(700, dtype=np.int64) + 5, rng.integers(0, 6, 900).astype(np.int64)
+    d = np.sqrt(((Xb[:, None, :] - Xc[None, :, :]) ** 2).sum(axis=2))
+    i, j = np.nonzero(d <= r)
+    ref = {(int(rows[a]), int(comps[b])) for a, b in zip(i, j, strict=True)}
+    assert len(ref) > 100
+    for budget in (None, 50):  # tiny chunks: many pair queries, the same answer
+        got = gd._border_candidates(Xb, Xc, r, rows, comps, budget=budget)
+        assert not got.duplicated().any()
+        assert set(map(tuple, got[["row", "comp"]].to_numpy().tolist())) == ref
+
+
+def test_density_surface_records_score_provenance(client):
+    import dask_geopandas
+    import geopandas as gpd
+
+    from geocity import density
+
+    rng = np.random.default_rng(8)
+    n = 800
+    g = gpd.GeoDataFrame({"w": rng.uniform(0, 1, n),
+                          "score_source": np.where(np.arange(n) < 100, "rank-proxy", "user")},
+                         geometry=gpd.points_from_xy(rng.normal(100, 5, n), rng.normal(30, 4, n)), crs=4326)
+    ext = (70, 5, 130, 55)
+    kw = dict(bandwidth_km=200, cell_km=50, extent=ext)
+    for frame in (g, g.assign(score_source="user"), g.drop(columns="score_source")):
+        ref = density.density(frame, weight="w", method="binned", **kw)
+        got = gd.density_surface(dask_geopandas.from_geopandas(frame, npartitions=4), weight_column="w",
+                                 client=client, **kw)
+        for k in ("weight_source", "weights_proxy", "score_source", "scores_kind", "proxy", "n_scores_proxy",
+                  "n_scores_user", "n_scores_missing", "scores_note"):
+            assert got.metadata.get(k) == ref.metadata.get(k), k
+    assert gd.density_surface(dask_geopandas.from_geopandas(g, npartitions=3), weight_column="w", client=client,
+                              **kw).metadata["weight_source"] == "rank-proxy"

@@ -159,7 +159,7 @@ def _points(points_path, eps_km, min_weight, weight_column, partitions, workers,
         raise click.UsageError("--partitions needs --workers or --scheduler")
     from .. import distributed
 
-    inputs = sorted(Path(points_path).glob("*.parquet")) if Path(points_path).is_dir() else [Path(points_path)]
+    inputs = distributed.parquet_files(points_path, "--points")  # the one reader order
     common = dict(eps_km=eps_km, min_weight=min_weight, weight_column=weight_column, output=output,
                   overwrite=overwrite, inputs=inputs)
     # parameters and the output policy first, before a cluster is started
