@@ -29,7 +29,7 @@ from .styles import load_style
 log = logging.getLogger("geocity.figures")
 
 #: Modules holding further recipes (imported lazily, missing ones skipped).
-EXTRA_RECIPE_MODULES = ("geocity._figures_landscape",)
+EXTRA_RECIPE_MODULES = ("geocity._figures_landscape", "geocity._figures_sites")
 # The corridor buffer and membership distance of the plates is the
 # analysis' ``within_km`` (geocity.analysis.Analysis); the report's three
 # corridors (section 3.2, one regional plate each) are

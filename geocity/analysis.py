@@ -89,6 +89,12 @@ class Analysis:
         an :class:`~geocity.edition.Edition`, an edition folder or
         ``"report-2022"``: the rankings (and cities new to them) every result
         and label of the run comes from.
+    airport_passengers
+        None (Figures 2-13/2-14 draw the labelled rank proxy of
+        :mod:`geocity.airports`) or the user's table of airport passengers
+        (CSV path or DataFrame: ``iata``, ``value`` [, ``value_2019``,
+        ``value_2022``]; :func:`geocity.airports.read_passengers`), read and
+        checked when the object is made.
 
     Notes
     -----
@@ -112,6 +118,7 @@ class Analysis:
     top_k: int | None = None
     basemap: Any = None
     edition: Any = None
+    airport_passengers: Any = None
     _cache: dict = field(default_factory=dict, init=False, repr=False)
 
     # bandwidth_km, cell_km, beta, top_k, ...: None (the report's value) is
@@ -164,6 +171,10 @@ class Analysis:
                                       f"{type(self.edition).__name__}")
         if self.corridors is not None:
             self.corridors = tuple(self._corridor_names(self.corridors))
+        if self.airport_passengers is not None:  # read and checked now, before anything is computed or written
+            from .airports import read_passengers
+
+            self._cache["airport_passengers"] = read_passengers(self.airport_passengers)
 
     def replace(self, **changes: Any) -> "Analysis":
         """A new analysis with some parameters changed (nothing cached)."""
@@ -180,6 +191,9 @@ class Analysis:
         out["corridors"] = list(self.corridor_names)
         out["dimension_weights"] = list(self.dimension_weights)
         out["edition"] = None if self.edition is None else (self.edition.name or self.edition.folder.name)
+        from .airports import table_name
+
+        out["airport_passengers"] = table_name(self.airport_passengers)
         return out
 
     def _once(self, key: Any, make):
@@ -399,3 +413,36 @@ class Analysis:
         ``make()`` once and kept, so the :meth:`density_on` and :meth:`links`
         results keyed on it are computed once. Do not modify it."""
         return self._once(("weighted", key), make)
+
+    # ------------------------------------------------------------------ sites and airports (Figures 2-10, 2-13, 2-14)
+    def vehicle_sites(self):
+        """The carmakers' factories and R&D sites of Figure 2-10
+        (``layers/vehicle_sites.csv``, points EPSG:4326; a copy)."""
+        import geopandas as gpd
+        import pandas as pd
+
+        from ._data import data_path
+
+        def make():
+            df = pd.read_csv(data_path("layers", "vehicle_sites.csv"), keep_default_na=False, na_values=[""],
+                             encoding="utf-8")
+            return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df["lon"], df["lat"], crs=4326), crs=4326)
+
+        return self._once("vehicle_sites", make).copy()
+
+    def city_airports(self):
+        """Each city's airports by the rule of :func:`geocity.airports.city_airports` (a copy)."""
+        from . import airports
+
+        return self._once("city_airports", lambda: airports.city_airports(self.cities())).copy()
+
+    def airports(self):
+        """The top-100 airports of Figures 2-13/2-14 with ``value_2019``,
+        ``held_up`` and their ``score_source`` / ``held_up_source``: the
+        user's ``airport_passengers`` or the labelled proxy
+        (:func:`geocity.airports.airport_ranking`; a copy)."""
+        from . import airports
+
+        return self._once("airports", lambda: airports.airport_ranking(
+            self.cities(), gdci=self.ranks("gdci"), dimension_ranks=self.ranks("dimension_ranks"),
+            passengers=self._cache.get("airport_passengers"))).copy()
