@@ -496,3 +496,56 @@ def test_density_surface_records_score_provenance(client):
             assert got.metadata.get(k) == ref.metadata.get(k), k
     assert gd.density_surface(dask_geopandas.from_geopandas(g, npartitions=3), weight_column="w", client=client,
                               **kw).metadata["weight_source"] == "rank-proxy"
+
+
+def test_cli_corridors_and_density_on_dask(client, tmp_path):
+    """geocity corridors members / geocity density take --points folder/ with --workers N or --scheduler ADDR
+    (the options of geocity clusters), and give the single-machine answers."""
+    import geopandas as gpd
+    import pandas as pd
+
+    from geocity import corridors, density
+
+    rng = np.random.default_rng(5)
+    n = 1500
+    lat, lon = rng.uniform(20, 45, n), rng.uniform(65, 120, n)
+    w = rng.integers(0, 4, n).astype(float)
+    src = _twelve_parts(tmp_path, lat, lon, w)
+    g = gpd.GeoDataFrame({"score": w}, geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+    addr = client.scheduler.address
+    r = _cli(["corridors", "members", "--points", src, "--corridor", "CPEC,CMREC", "--within-km", 150,
+              "--workers", 2, "-o", tmp_path / "members"])
+    assert r.exit_code == 0, r.output
+    ref = corridors.members(g.assign(row=np.arange(n)), corridors=["CPEC", "CMREC"], within_km=150, progress=False)
+    key = ["corridor", "branch", "chainage_km", "row"]
+    got = gpd.read_parquet(tmp_path / "members")
+    assert len(ref) > 50 and len(got) == len(ref)
+    cols = [c for c in ref.columns if c != "geometry"]
+    pd.testing.assert_frame_equal(pd.DataFrame(got[cols]).sort_values(key).reset_index(drop=True),
+                                  pd.DataFrame(ref[cols]).sort_values(key).reset_index(drop=True),
+                                  check_dtype=False, rtol=1e-9)
+    assert len(gd.provenance(tmp_path / "members")["inputs"]) >= 12  # the parts checksummed
+    ext = ["60", "10", "130", "55"]
+    r = _cli(["density", "--points", src, "--weight", "score", "--bandwidth-km", 150, "--cell-km", 50,
+              "--extent", *ext, "--scheduler", addr, "-o", tmp_path / "d.tif"])
+    assert r.exit_code == 0, r.output
+    back = density.read_geotiff(tmp_path / "d.tif")
+    ref_d = density.density(g, weight="score", bandwidth_km=150, cell_km=50, extent=[float(x) for x in ext],
+                            method="binned")
+    assert np.nanmax(np.abs(back.values - ref_d.values)) <= 1e-6 * np.nanmax(ref_d.values)
+    # refusals: a folder without Dask, options a Dask run does not take, no --extent; nothing written
+    r = _cli(["density", "--points", src, "--bandwidth-km", 150, "--cell-km", 50, "-o", tmp_path / "x.tif"])
+    assert r.exit_code == 2 and "--workers" in r.output
+    r = _cli(["density", "--points", src, "--bandwidth-km", 150, "--cell-km", 50, "--scheduler", addr,
+              "-o", tmp_path / "x.tif"])
+    assert r.exit_code == 2 and "--extent" in r.output
+    r = _cli(["density", "--points", src, "--bandwidth-km", 150, "--extent", *ext, "--mask-land",
+              "--scheduler", addr, "-o", tmp_path / "x.tif"])
+    assert r.exit_code == 2 and "--mask-land" in r.output
+    r = _cli(["corridors", "members", "--points", src, "--all", "--scheduler", addr, "-o", tmp_path / "m2"])
+    assert r.exit_code == 2 and "--all" in r.output
+    r = _cli(["corridors", "members", "--points", src, "-o", tmp_path / "m2.csv"])
+    assert r.exit_code == 2 and "--workers" in r.output
+    r = _cli(["corridors", "members", "--points", src, "--workers", 2, "--scheduler", addr, "-o", tmp_path / "m2"])
+    assert r.exit_code == 2 and "not both" in r.output
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(("x", "m2", "."))]

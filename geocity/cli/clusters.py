@@ -165,28 +165,12 @@ def _points(points_path, eps_km, min_weight, weight_column, partitions, workers,
     # parameters and the output policy first, before a cluster is started
     distributed._parameters(eps_km, min_weight, partitions, "auto")
     distributed._check_output(output, overwrite)
-    if workers is not None:  # the local cluster's scheduler runs in this process: its chatter off stderr
-        import logging
-
-        distributed._require_dask()  # its logging set up first, then quietened
-        logging.getLogger("distributed").setLevel(logging.ERROR)
-    client = options.dask_client(workers, scheduler)
-    if client is None:
-        res = distributed.dbscan_local(points_path, **common)
-    else:
-        try:
-            if not quiet and client.dashboard_link:
-                click.echo(f"Dask dashboard: {client.dashboard_link}", err=True)
+    with options.dask_session(workers, scheduler, quiet) as client:
+        if client is None:
+            res = distributed.dbscan_local(points_path, **common)
+        else:
             res = distributed.dbscan(points_path, client=client, npartitions=partitions,
                                      progress=None if not quiet else False, **common)
-        finally:
-            if workers is not None:  # our own local cluster
-                cluster = client.cluster
-                client.close()
-                if cluster is not None:
-                    cluster.close()
-            else:
-                client.close()
     if not quiet:
         where = "on one machine" if client is None else f"on Dask ({res.info['tasks']} tasks)"
         click.echo(f"{res.n_clusters} clusters among {res.n_points} points {where} → {res.output}")

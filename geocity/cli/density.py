@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from .. import density as _density
@@ -11,9 +13,10 @@ from . import options
 @click.command("density")
 @click.option(
     "--points",
-    type=click.Path(exists=True, dir_okay=False),
+    type=click.Path(exists=True),
     default=None,
-    help="Point layer (GPKG/GeoJSON/SHP/FGB, or CSV with lat/lon). Default: the report's cities with their 3I scores.",
+    help="Point layer (GPKG/GeoJSON/SHP/FGB, or CSV with lat/lon). Default: the report's cities with their 3I scores. "
+    "With --workers/--scheduler: a GeoParquet file or partitioned folder.",
 )
 @options.scores_file
 @click.option(
@@ -41,29 +44,69 @@ from . import options
 )
 @click.option("--mask-land", is_flag=True, default=False, help="Blank cells outside the basemap's land polygons.")
 @click.option("--memory-limit-gb", type=float, default=_density.MEMORY_LIMIT_GB, show_default=True)
+@options.workers
+@options.scheduler
 @options.output_file
 @options.overwrite
 @options.quiet
 def command(points, scores_file, weight, bandwidth_km, cell_km, cell_deg, extent, crs, kernel, method,
-            mask_land, memory_limit_gb, output, overwrite, quiet):
+            mask_land, memory_limit_gb, workers, scheduler, output, overwrite, quiet):
     """Kernel density of city scores (or any point layer) as a GeoTIFF.
 
     Distances are great-circle km, the surface is in weight per km² and
     integrates to the total weight.
 
+    With --workers N (a local Dask cluster) or --scheduler ADDR (a running
+    one), --points is a GeoParquet file or partitioned folder: each partition
+    is binned on the one grid of --extent (required) and the grids summed on
+    Dask (the binned method); -o is one GeoTIFF.
+
     Example: geocity density --weight innovation --bandwidth-km 300 --cell-km 25 -o innovation.tif
+
+    Example: geocity density --points pts/ --bandwidth-km 50 --cell-km 10 --extent 60 0 140 60 --workers 2 -o d.tif
     """
     from .. import export
 
     # a bad or existing output is refused before the (possibly long) computation
     export.check_outputs({"-o/--output": output}, overwrite, metadata=False, formats=(".tif", ".tiff"))
+    if workers is not None or scheduler is not None:
+        options.dask_refuses(workers, scheduler, {"--scores": "scores_file", "--mask-land": "mask_land",
+                                                  "--memory-limit-gb": "memory_limit_gb"})
+        if points is None or method == "exact" or extent is None:
+            raise click.UsageError("--workers/--scheduler need --points (a GeoParquet file or folder) and --extent "
+                                   "(the one grid of every partition), with --method auto or binned")
+        from .. import distributed
+
+        with options.dask_session(workers, scheduler, quiet) as client:
+            surface = distributed.density_surface(points, weight_column=weight, bandwidth_km=bandwidth_km,
+                                                  cell_km=cell_km, cell_deg=cell_deg, extent=extent, crs=crs,
+                                                  kernel=kernel, client=client)
+    elif points is not None and Path(points).is_dir():
+        raise click.UsageError("--points is a folder: a partitioned GeoParquet layer needs --workers N or "
+                               "--scheduler ADDR (or give one file)")
+    else:
+        surface = _local(points, scores_file, weight, bandwidth_km, cell_km, cell_deg, extent, crs, kernel,
+                         method, mask_land, memory_limit_gb, quiet)
+    path = _density.write_geotiff(surface, output, overwrite=overwrite)
+    md = surface.metadata
+    note = f" ({md['scores_note']})" if md.get("scores_note") and md.get("weights_proxy") else ""
+    h, w = surface.shape
+    click.echo(
+        f"wrote {path}: {h}x{w} cells, {md['weight']} per km², bandwidth {md['bandwidth_km']:g} km, "
+        f"{md['kernel']} kernel, method {md['method']}{note}"
+    )
+
+
+def _local(points, scores_file, weight, bandwidth_km, cell_km, cell_deg, extent, crs, kernel, method, mask_land,
+           memory_limit_gb, quiet):
+    """The surface on this machine (the command as it was before Dask runs)."""
     if scores_file is not None:
         if points is not None:
             raise click.UsageError("--scores applies to the report's cities; do not combine it with --points")
         from .. import scores
 
         points = scores.city_scores(source=scores_file)
-    surface = _density.density(
+    return _density.density(
         points,
         weight=weight,
         bandwidth_km=bandwidth_km,
@@ -76,12 +119,4 @@ def command(points, scores_file, weight, bandwidth_km, cell_km, cell_deg, extent
         method=method,
         memory_limit_gb=memory_limit_gb,
         progress=not quiet,
-    )
-    path = _density.write_geotiff(surface, output, overwrite=overwrite)
-    md = surface.metadata
-    note = f" ({md['scores_note']})" if md.get("scores_note") and md.get("weights_proxy") else ""
-    h, w = surface.shape
-    click.echo(
-        f"wrote {path}: {h}x{w} cells, {md['weight']} per km², bandwidth {md['bandwidth_km']:g} km, "
-        f"{md['kernel']} kernel, method {md['method']}{note}"
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import click
 
 output_file = click.option(
@@ -107,3 +109,45 @@ def dask_client(workers: int | None, scheduler: str | None):
     from ..distributed import get_client
 
     return get_client(scheduler, workers=workers)
+
+
+@contextlib.contextmanager
+def dask_session(workers: int | None, scheduler: str | None, quiet: bool = False):
+    """``with dask_session(workers, scheduler) as client``: the client of :func:`dask_client`
+    (``None`` when neither option is given), the dashboard link on stderr, and on exit
+    the client closed (and the local cluster of ``--workers`` shut down)."""
+    if workers is not None and scheduler is None:  # the local cluster's scheduler runs here: chatter off stderr
+        import logging
+
+        from ..distributed import _require_dask
+
+        _require_dask()  # its logging set up first, then quietened
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+    client = dask_client(workers, scheduler)
+    if client is None:
+        yield None
+        return
+    try:
+        if not quiet and client.dashboard_link:
+            click.echo(f"Dask dashboard: {client.dashboard_link}", err=True)
+        yield client
+    finally:
+        cluster = client.cluster if workers is not None else None  # our own local cluster
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def dask_refuses(workers, scheduler, options: dict[str, str]) -> None:
+    """Refuse the options a Dask run (``--workers`` / ``--scheduler``) does not take when
+    they were given on the command line; ``options`` maps each option's name (``"--all"``)
+    to its parameter (``"keep_all"``)."""
+    from click.core import ParameterSource
+
+    if workers is None and scheduler is None:
+        return
+    ctx = click.get_current_context()
+    given = [flag for flag, name in options.items()
+             if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)]
+    if given:
+        raise click.UsageError(f"{', '.join(given)} cannot be used with --workers/--scheduler (a Dask run)")
