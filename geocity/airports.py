@@ -275,7 +275,8 @@ def read_passengers(source) -> pd.DataFrame:
     -------
     pandas.DataFrame
         ``iata, value_2019, value_2022`` (NaN when the table has no 2022
-        column), one row per airport, in the table's order.
+        column, or one left empty), one row per airport, in the table's
+        order; reading it again gives it back unchanged.
 
     Raises
     ------
@@ -324,7 +325,7 @@ def read_passengers(source) -> pd.DataFrame:
         problems.append(f"repeated IATA code(s): {_validate.rows(labels, dup, limit=6)}")
     vals = {}
     for key, col in (("value_2019", v19), ("value_2022", lower.get("value_2022"))):
-        if col is None:
+        if col is None or (key == "value_2022" and tab[col].isna().all()):  # no (or an empty) 2022 column
             vals[key] = np.full(len(tab), np.nan)
             continue
         v = pd.to_numeric(tab[col], errors="coerce").to_numpy(dtype=float)

