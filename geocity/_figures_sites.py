@@ -31,7 +31,7 @@ FUNCTIONS = {"factory": ("o", "Factory", "工厂"), "rnd": ("^", "R&D", "研发"
 def _city_names(ctx: RecipeContext, df):
     """English and Chinese names of the sites' cities: the report city's names
     where the geocoder placed the site at a report city's point, else the
-    layer's English name."""
+    layer's English name (no Chinese name)."""
     cities = ctx.cities()
     key = {(round(float(a), 4), round(float(b), 4)): (e, z) for a, b, e, z in
            zip(cities["lat"], cities["lon"], cities["name_en"], cities["name_zh"].fillna(""), strict=True)}
@@ -39,7 +39,7 @@ def _city_names(ctx: RecipeContext, df):
     for lat, lon, city in zip(df["lat"], df["lon"], df["city"], strict=True):
         e, z = key.get((round(float(lat), 4), round(float(lon), 4)), (city, ""))
         en.append(str(e))
-        zh.append(str(z) or str(city))
+        zh.append(str(z))  # empty: the label falls back to the English name
     return en, zh
 
 
