@@ -512,18 +512,6 @@ def write(
         Language of the labels of the QGIS default style: ``"en"``, ``"zh"``
         or ``"both"`` (default; Chinese then English).
 
-    QGIS: every output opens styled and self-describing in QGIS (styles from
-    ``styles/base.yaml``, :mod:`geocity.qgis_style`): a GeoPackage holds its
-    default style in ``layer_styles`` (with its SLD) and, with ``metadata``,
-    the record as QGIS metadata in ``gpkg_metadata``; a shapefile gets
-    ``<stem>.qml`` and ``<stem>.sld`` (and with ``metadata`` ``<stem>.qmd``);
-    a CSV gets a ``<stem>.csvt`` (column types) and, when it has lat/lon
-    columns, ``<name>.vrt`` that opens it as a point layer (with
-    ``<name>.qml``/``<name>.qmd``). GeoJSON and FlatGeobuf get no sidecar
-    (:func:`geocity.qgis_style.style_for_file` gives their style). New
-    GeoPackages are written as GeoPackage 1.2, which GDAL 3.6 / QGIS 3.22
-    read without a version warning.
-
     Returns
     -------
     list of pathlib.Path
@@ -538,6 +526,20 @@ def write(
         geometry families), unwritable folder.
     OutputExistsError
         The output exists and ``overwrite`` is false.
+
+    Notes
+    -----
+    QGIS: every output opens styled and self-describing in QGIS (styles from
+    ``styles/base.yaml``, :mod:`geocity.qgis_style`): a GeoPackage holds its
+    default style in ``layer_styles`` (with its SLD) and, with ``metadata``,
+    the record as QGIS metadata in ``gpkg_metadata``; a shapefile gets
+    ``<stem>.qml`` and ``<stem>.sld`` (and with ``metadata`` ``<stem>.qmd``);
+    a CSV gets a ``<stem>.csvt`` (column types) and, when it has lat/lon
+    columns, ``<name>.vrt`` that opens it as a point layer (with
+    ``<name>.qml``/``<name>.qmd``). GeoJSON and FlatGeobuf get no sidecar
+    (:func:`geocity.qgis_style.style_for_file` gives their style). New
+    GeoPackages are written as GeoPackage 1.2, which GDAL 3.6 / QGIS 3.22
+    read without a version warning.
     """
     import geopandas as gpd
 
