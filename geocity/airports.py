@@ -268,7 +268,7 @@ def read_passengers(source) -> pd.DataFrame:
     Parameters
     ----------
     source
-        CSV path or DataFrame with ``iata`` and ``value`` (or ``value_2019``),
+        CSV path or DataFrame with ``iata`` and ``value`` (or ``value_2019``, which wins when both are given),
         optional ``value_2022``; column names are matched ignoring case.
 
     Returns
