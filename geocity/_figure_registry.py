@@ -53,12 +53,14 @@ class Recipe:
 
     @property
     def label_en(self) -> str:
+        """``"Figure 2-3"`` / ``"Table 2-1"``; empty for a plate without a report number."""
         if self.kind == "Plate":
             return ""
         return f"{self.kind} {self.name.split('-', 1)[1] if self.kind == 'Table' else self.name}"
 
     @property
     def label_zh(self) -> str:
+        """``"图 2-3"`` / ``"表 2-1"``; empty for a plate without a report number."""
         kind = {"Figure": "图", "Table": "表"}.get(self.kind, "")
         num = self.name.split("-", 1)[1] if self.kind == "Table" else self.name
         return f"{kind} {num}" if kind else ""
@@ -164,6 +166,7 @@ class RecipeContext:
 
     @property
     def name(self) -> str:
+        """The recipe's name (``"2-3"``, ``"corridor-cpec"``)."""
         return self.recipe.name
 
     # ----------------------------------------------------------- text

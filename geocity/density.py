@@ -167,6 +167,7 @@ class DensitySurface:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """``(rows, columns)`` of the grid."""
         return self.values.shape
 
     @property
@@ -180,6 +181,7 @@ class DensitySurface:
 
     @property
     def is_geographic(self) -> bool:
+        """True when the grid's CRS is geographic (cells in degrees of longitude/latitude)."""
         return bool(self.crs.is_geographic)
 
     def cell_centres(self) -> tuple[np.ndarray, np.ndarray]:

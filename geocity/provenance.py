@@ -86,6 +86,7 @@ class ScoreProvenance:
 
     @property
     def n(self) -> int:
+        """All rows: ``n_proxy + n_user + n_missing``."""
         return self.n_proxy + self.n_user + self.n_missing
 
     @property

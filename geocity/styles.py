@@ -218,6 +218,8 @@ _CHANGE = {
     "label_en": _Str(),
     "label_zh": _Str(),
 }
+#: The style-sheet schema: section → key → validator (the reference page of the documentation is generated
+#: from it). A dict is closed, a :class:`_Map` open.
 SCHEMA: dict[str, Any] = {
     "fonts": {
         "family_en": _Str(),

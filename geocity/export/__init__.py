@@ -18,7 +18,7 @@ Every geocity module that writes a file goes through this module:
 * :func:`check_writable` for the shared overwrite/permission checks;
 * :func:`read` to read an output back, restoring the full field names (and
   types) of a shapefile from its sidecar;
-* :func:`read_points` for a user's point layer (file, lat/lon table or
+* ``read_points`` for a user's point layer (file, lat/lon table or
   GeoDataFrame), the one reader behind corridor membership, density and the
   web map's own-points layer.
 
@@ -94,7 +94,7 @@ QGIS
     GeoPackage holds its default style in QGIS's ``layer_styles`` table
     (registered in ``gpkg_contents``, ``useAsDefault=1``; geocity's readers
     skip it) and, with a provenance record, the record as QGIS metadata in
-    ``gpkg_metadata``; it is written as GeoPackage 1.2 (:data:`GPKG_VERSION`),
+    ``gpkg_metadata``; it is written as GeoPackage 1.2 (``GPKG_VERSION``),
     which GDAL 3.6 reads without a version warning. A shapefile or GeoTIFF
     gets ``<stem>.qml`` (style, field aliases with the full names of
     shortened DBF fields, the provenance as layer notes) and ``<stem>.qmd``

@@ -69,7 +69,7 @@ def shapefile_field_names(columns: Iterable[str], field_names: Mapping[str, str]
     Rule, applied in this order:
 
     1. a name given in ``field_names`` (the caller's explicit choice), else
-       one in :data:`DEFAULT_FIELD_NAMES`;
+       one in ``DEFAULT_FIELD_NAMES``;
     2. a name that already fits in 10 bytes (UTF-8) is kept;
     3. otherwise the automatic shortening of :func:`_auto_short`.
 
@@ -624,7 +624,7 @@ def write_clusters(clusters, members, path: str | os.PathLike, *, members_path: 
     overwrite
         Replace existing outputs (refused otherwise, before anything is written).
     field_names
-        Short DBF names of long columns (default :data:`DEFAULT_FIELD_NAMES`).
+        Short DBF names of long columns (default ``DEFAULT_FIELD_NAMES``).
 
     Returns
     -------

@@ -330,7 +330,7 @@ def vector_qml(columns: Sequence[str], *, geometry: str | None, field_names: Map
     style
         A style sheet (:func:`geocity.styles.load_style`) or its name; default ``base``.
     notes
-        Layer notes (HTML, already escaped; :func:`layer_notes`), shown by QGIS in the layer tree.
+        Layer notes (HTML, already escaped; ``geocity.qgis_style._qml.layer_notes``), shown by QGIS in the layer tree.
 
     Returns
     -------
