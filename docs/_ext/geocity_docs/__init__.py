@@ -22,8 +22,6 @@ from sphinx.application import Sphinx
 from . import apiref, execblock, gallery, layerdict, schema
 
 
-
-
 def setup(app: Sphinx) -> dict:
     """Register the directives and configuration values."""
     app.add_config_value("geocity_gallery_dpi", 45, "env")

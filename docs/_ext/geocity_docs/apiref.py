@@ -70,9 +70,22 @@ def fix_underlines(app, what, name, obj, options, lines: list[str]) -> None:
             lines[i] = lines[i].strip()[0] * len(title)
 
 
+_LONE_STAR = re.compile(r"(?<![*\\])\*(?![*\s])|(?<=\S)\*(?!\*)")
+
+
+def escape_click(app, ctx, lines: list[str]) -> None:
+    """Click help is plain text: a lone ``*`` (``s_i*s_j``) is a literal asterisk, not reST emphasis."""
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith(("* ", "- ")):
+            continue
+        lines[i] = _LONE_STAR.sub(r"\*", line)
+
+
 def setup(app) -> None:
     """Connect the handlers."""
     app.add_config_value("geocity_docs_temporary_underlines", [], "env")
     app.connect("autodoc-skip-member", skip_foreign)
     app.connect("autodoc-process-docstring", fix_underlines, priority=400)
     app.connect("missing-reference", resolve_short)
+    for what in ("description", "options", "arguments", "epilog"):
+        app.connect(f"sphinx-click-process-{what}", escape_click)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging as _logging
 import os
 import shutil
 import traceback
@@ -26,6 +27,27 @@ from . import shared
 
 logger = logging.getLogger(__name__)
 _NAMESPACES: dict[str, dict] = {}
+
+
+@contextlib.contextmanager
+def _captured_logs(buf: io.StringIO):
+    """geocity's log records into the block's output; other libraries' (distributed's) below ERROR not shown."""
+    handler = _logging.StreamHandler(buf)
+    handler.setFormatter(_logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    geo = _logging.getLogger("geocity")
+    saved = geo.handlers[:], geo.propagate, geo.level
+    geo.handlers, geo.propagate = [handler], False
+    geo.setLevel(_logging.WARNING)
+    others = {n: _logging.getLogger(n).level for n in ("distributed", "dask", "tornado", "asyncio")}
+    for n in others:
+        _logging.getLogger(n).setLevel(_logging.ERROR)
+    try:
+        yield
+    finally:
+        geo.handlers, geo.propagate = saved[0], saved[1]
+        geo.setLevel(saved[2])
+        for n, lvl in others.items():
+            _logging.getLogger(n).setLevel(lvl)
 
 
 def _namespace(env, docname: str) -> dict:
@@ -55,7 +77,7 @@ class ExecDirective(SphinxDirective):
         cwd = os.getcwd()
         try:
             os.chdir(ns["OUT"])
-            with contextlib.redirect_stdout(buf), shared.quiet():
+            with contextlib.redirect_stdout(buf), shared.quiet(), _captured_logs(buf):
                 exec(compile(code, f"<{self.env.docname}:{self.lineno}>", "exec"), ns)  # noqa: S102 - our own guides
         except Exception:  # noqa: BLE001 - any failure of an example fails the build
             logger.warning("geocity-exec: the example raised:\n%s", traceback.format_exc(limit=6),

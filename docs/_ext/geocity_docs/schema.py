@@ -114,6 +114,19 @@ class StyleSchemaDirective(_Generated):
         return self.emit(lines)
 
 
+class TermsDirective(_Generated):
+    """The report's bilingual terms (:mod:`geocity.terms`) and regions as a table."""
+
+    def run(self) -> list[nodes.Node]:
+        from geocity import terms
+
+        lines = [".. list-table::", "   :header-rows: 1", "", "   * - key", "     - English", "     - 中文"]
+        for key, (en, zh) in list(terms.TERMS.items()) + [(f"region: {k}", v) for k, v in terms.REGIONS.items()]:
+            lines += [f"   * - ``{key}``", f"     - {_cell(en)}", f"     - {_cell(zh)}"]
+        return self.emit(lines + [""])
+
+
 def setup(app) -> None:
     """Register ``geocity-style-schema``."""
     app.add_directive("geocity-style-schema", StyleSchemaDirective)
+    app.add_directive("geocity-terms", TermsDirective)
