@@ -778,7 +778,10 @@ class GeodesicDBSCAN(ClusterMixin, BaseEstimator):
         X
             A GeoDataFrame (or GeoSeries) of points in any CRS (brought to
             WGS 84), or an array-like of shape ``(n, 2)``: ``[lat, lon]`` in
-            degrees per row.
+            degrees per row. A ``dask_geopandas.GeoDataFrame`` or a
+            ``dask.array`` runs on the current Dask client
+            (:func:`geocity.distributed.fit_estimator`: the fitted arrays are
+            then dask arrays, same labels).
         y
             Ignored (scikit-learn convention).
         sample_weight
@@ -789,6 +792,10 @@ class GeodesicDBSCAN(ClusterMixin, BaseEstimator):
         GeodesicDBSCAN
             The fitted estimator.
         """
+        if type(X).__module__.partition(".")[0] in ("dask", "dask_geopandas", "dask_expr"):  # on Dask
+            from .distributed import fit_estimator
+
+            return fit_estimator(self, X, sample_weight)
         self._validate_params()
         lat, lon, labels = _as_points(self, X)
         w = None if sample_weight is None else _sample_weight(self, sample_weight, lat.size, labels)

@@ -124,7 +124,8 @@ from ._distributed_blocks import (  # noqa: F401 - re-exported: constants and he
 from .errors import DependencyError, GeocityError, OutputExistsError, ValidationError
 
 __all__ = ["dbscan", "dask_dbscan", "dbscan_local", "corridor_members", "density_surface", "get_client",
-           "read_labels", "provenance", "parquet_files", "DistributedResult", "MARGIN", "PROVENANCE_NAME"]
+           "read_labels", "provenance", "parquet_files", "fit_estimator", "DistributedResult", "MARGIN",
+           "PROVENANCE_NAME"]
 
 #: Name of the provenance record inside an output folder (ignored by Parquet readers: leading ``_``).
 PROVENANCE_NAME: str = "_geocity.meta.json"
@@ -575,18 +576,72 @@ def dask_dbscan(lat, lon, *, eps_km: float, min_weight: float, weights=None, alg
         lon = da.from_array(np.asarray(lon, dtype=float), chunks=lat.chunks)
     res = dbscan(lat, lon, eps_km=eps_km, min_weight=min_weight, weights=weights, client=client,
                  npartitions=npartitions, algorithm=algorithm)
+    chunks = tuple(c for c in lat.ravel().chunks[0])
+    labels, core = _in_input_order(res, client, ("label", "core"), chunks)
+    if return_info:
+        return labels, core, res.info
+    return labels, core
+
+
+def _in_input_order(res: DistributedResult, client, columns, chunks=None) -> list:
+    """Columns of ``res.labels`` as dask arrays in input order (one range-partitioned shuffle on
+    the row), chunked as ``chunks`` (default: the input partitions), persisted on the workers."""
     sizes = np.asarray(res.info["input_sizes"], dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])[sizes > 0]
     divisions = tuple(int(x) for x in starts) + (res.n_points - 1,)
     ordered = res.labels.set_index("row", divisions=divisions, sorted=False)  # range shuffle: input order
     lengths = tuple(int(x) for x in sizes[sizes > 0])
-    chunks = tuple(c for c in lat.ravel().chunks[0])
-    labels = ordered["label"].to_dask_array(lengths=lengths).rechunk((chunks,))
-    core = ordered["core"].to_dask_array(lengths=lengths).rechunk((chunks,))
-    labels, core = get_client(client).persist([labels, core])  # on the workers, holding their futures
-    if return_info:
-        return labels, core, res.info
-    return labels, core
+    chunks = chunks if chunks is not None else lengths
+    arrays = [ordered[c].to_dask_array(lengths=lengths).rechunk((chunks,)) for c in columns]
+    return list(get_client(client).persist(arrays))  # on the workers, holding their futures
+
+
+def fit_estimator(est, X, sample_weight=None):
+    """:meth:`geocity.dbscan.GeodesicDBSCAN.fit` for Dask inputs, on the current default client.
+
+    ``X`` is a ``dask_geopandas.GeoDataFrame`` of points (any CRS; ``sample_weight``
+    then ``None`` or the name of a weight column) or a ``dask.array`` of shape
+    ``(n, 2)``, ``[lat, lon]`` degrees per row (``sample_weight`` then ``None`` or a
+    ``dask.array``/array of ``n`` weights). :func:`dbscan` computes the labels;
+    the fitted attributes are **dask arrays**, in input order and persisted on the
+    workers (nothing is collected on the client; ``.compute()`` gives the numpy
+    arrays of a single-machine fit): ``labels_`` (chunked like the input),
+    ``core_sample_indices_`` and ``components_`` (``[lat, lon]`` of the core
+    points; unknown chunk sizes until computed). ``info_`` is
+    :attr:`DistributedResult.info`; ``fit_predict`` returns ``labels_``.
+    """
+    _require_dask()
+    import dask.array as da
+
+    est._validate_params()
+    kw = dict(eps_km=float(est.eps_km), min_weight=float(est.min_weight), algorithm=est.algorithm)
+    name = type(est).__name__
+    if isinstance(X, da.Array):
+        if X.ndim != 2 or X.shape[1] != 2:
+            raise ValidationError(f"{name}: a dask array X must have shape (n, 2), [lat, lon] degrees per row, "
+                                  f"not {X.shape}")
+        if sample_weight is not None and not isinstance(sample_weight, da.Array):
+            sample_weight = da.from_array(np.asarray(sample_weight, dtype=float), chunks=(X.chunks[0],))
+        res = dbscan(X[:, 0], X[:, 1], weights=sample_weight, **kw)
+        chunks = X.chunks[0]
+    elif hasattr(X, "to_delayed") and hasattr(X, "npartitions"):
+        if sample_weight is not None and not isinstance(sample_weight, str):
+            raise ValidationError(f"{name}: with a dask_geopandas.GeoDataFrame give sample_weight as the name of "
+                                  f"its weight column, not {type(sample_weight).__name__}")
+        res = dbscan(X, weight_column=sample_weight, **kw)
+        chunks = None
+    else:
+        raise ValidationError(f"{name}: expected a dask_geopandas.GeoDataFrame or a dask array of shape (n, 2), "
+                              f"not {type(X).__name__}")
+    lat, lon, labels, core = _in_input_order(res, None, ("lat", "lon", "label", "core"), chunks)
+    est.labels_ = labels
+    est.core_sample_indices_ = da.flatnonzero(core)
+    est.components_ = da.stack([lat, lon], axis=1)[core]
+    est.n_features_in_ = 2
+    if hasattr(est, "feature_names_in_"):
+        del est.feature_names_in_
+    est.info_ = res.info
+    return est
 
 
 def _phases(clock: list[float]) -> dict[str, float]:

@@ -549,3 +549,35 @@ def test_cli_corridors_and_density_on_dask(client, tmp_path):
     r = _cli(["corridors", "members", "--points", src, "--workers", 2, "--scheduler", addr, "-o", tmp_path / "m2"])
     assert r.exit_code == 2 and "not both" in r.output
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(("x", "m2", "."))]
+
+
+def test_estimator_on_dask(client):
+    """GeodesicDBSCAN (geocity.dbscan, re-exported by geocity.cluster) fits Dask inputs on the current
+    client: dask arrays out, in input order, equal to a single-machine fit."""
+    import dask_geopandas
+    import geopandas as gpd
+
+    from geocity.cluster import GeodesicDBSCAN
+
+    lat, lon, w = _mixed(2000)
+    ref = GeodesicDBSCAN(eps_km=45, min_weight=5).fit(np.column_stack([lat, lon]), sample_weight=w)
+    assert ref.labels_.max() >= 1
+    X = da.from_array(np.column_stack([lat, lon]), chunks=(450, 2))
+    with client.as_current():
+        est = GeodesicDBSCAN(eps_km=45, min_weight=5).fit(X, sample_weight=da.from_array(w, chunks=300))
+        assert isinstance(est.labels_, da.Array) and est.labels_.chunks == X.chunks[:1]
+        np.testing.assert_array_equal(est.labels_.compute(), ref.labels_)
+        np.testing.assert_array_equal(est.core_sample_indices_.compute(), ref.core_sample_indices_)
+        np.testing.assert_array_equal(est.components_.compute(), ref.components_)
+        assert est.info_["groups"] > 1 and est.n_features_in_ == 2
+        g = gpd.GeoDataFrame({"w": w}, geometry=gpd.points_from_xy(lon, lat), crs=4326).to_crs(3857)
+        lab = GeodesicDBSCAN(eps_km=45, min_weight=5).fit_predict(dask_geopandas.from_geopandas(g, npartitions=3),
+                                                                  sample_weight="w")
+        np.testing.assert_array_equal(lab.compute(), ref.labels_)
+        with pytest.raises(ValidationError, match="shape"):
+            GeodesicDBSCAN(eps_km=45, min_weight=5).fit(da.from_array(lat, chunks=500))
+        with pytest.raises(ValidationError, match="eps_km"):
+            GeodesicDBSCAN(eps_km=-1, min_weight=5).fit(X)
+        with pytest.raises(ValidationError, match="column"):
+            GeodesicDBSCAN(eps_km=45, min_weight=5).fit(dask_geopandas.from_geopandas(g, npartitions=3),
+                                                        sample_weight=w)
