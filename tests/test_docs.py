@@ -55,6 +55,11 @@ def site(tmp_path_factory):
     return out, log
 
 
+def _id(text: str) -> str:
+    """The HTML id docutils makes of a label (``plate-pacific_clusters`` -> ``plate-pacific-clusters``)."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
 def _page(out: Path, name: str) -> str:
     return (out / name).read_text(encoding="utf-8")
 
@@ -70,12 +75,12 @@ def test_gallery_has_every_figure_with_its_image_command_and_python(site):
     out, _log = site
     page = _page(out, "gallery.html")
     for name in figures.list_figures():
-        assert f'id="gallery-{name}"' in page, name
+        assert f'id="{_id("gallery-" + name)}"' in page, name
         assert f"geocity figures {name} -o out/" in html.unescape(re.sub(r"<[^>]+>", "", page)), name
         imgs = re.findall(rf'<img[^>]+src="(_images/{re.escape(name)}_en[^"]*\.png)"', page)
         assert imgs and (out / imgs[0]).stat().st_size > 2000, name
     for spec in (ROOT / "examples").glob("*.yaml"):
-        assert f'id="plate-{spec.stem}"' in page and re.search(rf'src="_images/{spec.stem}[^"]*\.png"', page)
+        assert f'id="{_id("plate-" + spec.stem)}"' in page and re.search(rf'src="_images/{spec.stem}[^"]*\.png"', page)
 
 
 def test_gallery_screenshots(site):
@@ -146,7 +151,7 @@ def test_style_schema_and_layer_dictionary_are_complete(site):
         assert f">{key}<" in page, key
     page = html.unescape(_page(out, "reference/layers.html"))
     for name in layers.available():
-        section = page.split(f'id="layer-{name}"', 1)[1].split('<section id="layer-', 1)[0]
+        section = page.split(f'id="{_id("layer-" + name)}"', 1)[1].split('<section id="layer-', 1)[0]
         for col in layers.load(name).columns:
             assert f">{col}<" in section, (name, col)
         assert "(undocumented)" not in section
@@ -160,7 +165,11 @@ def test_guides_ran_and_printed(site):
         assert "geocity-exec-output" in page, guide
     bad = html.unescape(_page(out, "guides/bad-input.html"))
     assert "ValidationError" in bad and "did you mean" in bad
-    assert "快速入门" in _page(out, "quickstart.zh.html")
+    zh = _page(out, "quickstart.zh.html")
+    assert "快速入门" in zh and "<td><p>生产与服务</p></td>" in zh  # the report's terms, from geocity.terms
+    index = _page(out, "index.html")
+    assert len(re.findall(r'<a class="reference external image-reference" href="gallery.html#gallery-', index)) >= 3
+    assert ".. image::" not in index
 
 
 def test_internal_links_resolve(site):

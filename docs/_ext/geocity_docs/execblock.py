@@ -38,7 +38,11 @@ def _captured_logs(buf: io.StringIO):
     saved = geo.handlers[:], geo.propagate, geo.level
     geo.handlers, geo.propagate = [handler], False
     geo.setLevel(_logging.WARNING)
-    others = {n: _logging.getLogger(n).level for n in ("distributed", "dask", "tornado", "asyncio")}
+    with contextlib.suppress(ImportError):  # distributed configures its loggers when first imported: before ours
+        import distributed  # noqa: F401
+    quiet = ("distributed", "dask", "tornado", "asyncio")
+    names = [n for n in _logging.root.manager.loggerDict if n.split(".")[0] in quiet]
+    others = {n: _logging.getLogger(n).level for n in set(names) | set(quiet)}
     for n in others:
         _logging.getLogger(n).setLevel(_logging.ERROR)
     try:
