@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -246,7 +247,7 @@ def _projected_samples(grid: _Grid, rows, s: int, extra: bool = False):
 EDGE_SUBSAMPLES = 16
 
 
-def _edge_samples(grid: _Grid, rows, s: int):
+def _edge_samples_uncached(grid: _Grid, rows, s: int):
     """Sub-samples of ``rows`` of a projected grid, with the edge of the globe resolved.
 
     Returns ``lon, lat, valid, weights`` of shape ``(len(rows), s, width *
@@ -299,8 +300,8 @@ def _active(lat_lo, lat_hi, point_lat_sorted, margin_deg: float) -> np.ndarray:
     return j > i
 
 
-def _plan(grid: _Grid, target_km: float, polar_target_km: float | None = None, polar_km: float = 0.0,
-          points_lat=None, margin_km: float = math.inf) -> _Plan:
+def _plan_uncached(grid: _Grid, target_km: float, polar_target_km: float | None = None, polar_km: float = 0.0,
+                   points_lat=None, margin_km: float = math.inf) -> _Plan:
     """How finely to sample every output row so that neighbouring sub-samples
     are at most ``target_km`` apart on the ground — ``polar_target_km`` in
     rows within ``polar_km`` of a pole, where the midpoint rule is only of
@@ -429,7 +430,7 @@ def _evaluate(grid: _Grid, plan: _Plan, f, *, progress: bool = False) -> np.ndar
     return values
 
 
-def _on_globe(grid: _Grid) -> np.ndarray:
+def _on_globe_uncached(grid: _Grid) -> np.ndarray:
     """Cells of a projected grid with some part on the globe (their centre, or
     for cells at the projection's edge one of ``EDGE_SUBSAMPLES²`` points):
     the same mask whatever the method or the sampling."""
@@ -486,3 +487,78 @@ def _covers(grid: _Grid, lat, lon, reach_km: float) -> bool:
     return bool((np.isfinite(qx) & np.isfinite(qy) & (qx >= x0) & (qx <= x1) & (qy >= y0) & (qy <= y1)).all())
 
 
+# --------------------------------------------------------------------------
+# the grid's geometry, computed once per grid
+# --------------------------------------------------------------------------
+#: Grids whose geometry (sampling plans, inverse-projected sub-samples, the
+#: on-globe mask) is kept for the next surface on the same grid: the four 3I
+#: surfaces of a run, or a plate's surfaces of several weights, share one
+#: grid, and its geometry is most of a small layer's cost. A few tens of MB
+#: per world grid of the report's cells.
+GEOMETRY_CACHE_GRIDS = 2
+_GEOMETRY: "OrderedDict[tuple, dict]" = OrderedDict()
+
+
+def _grid_key(grid: _Grid) -> tuple:
+    return (grid.crs.to_wkt(), tuple(float(v) for v in tuple(grid.transform)[:6]), grid.height, grid.width,
+            float(grid.cell), grid.geographic)
+
+
+def _geometry(grid: _Grid) -> dict:
+    """This grid's geometry cache (a dict), most recently used last."""
+    if GEOMETRY_CACHE_GRIDS <= 0:
+        return {}  # caching off: a dict forgotten after the call
+    key = _grid_key(grid)
+    if key in _GEOMETRY:
+        _GEOMETRY.move_to_end(key)
+    else:
+        _GEOMETRY[key] = {}
+        while len(_GEOMETRY) > GEOMETRY_CACHE_GRIDS:
+            _GEOMETRY.popitem(last=False)
+    return _GEOMETRY[key]
+
+
+def _frozen(value):
+    """Arrays (also inside tuples) made read-only, so a cached value cannot be changed by a caller."""
+    if isinstance(value, np.ndarray):
+        value.flags.writeable = False
+    elif isinstance(value, tuple):
+        for v in value:
+            _frozen(v)
+    return value
+
+
+def _edge_samples(grid: _Grid, rows, s: int):
+    """:func:`_edge_samples_uncached`, once per grid, rows and ``s``."""
+    rows = np.asarray(rows, dtype=np.int64)
+    cache = _geometry(grid)
+    key = ("edge", rows.tobytes(), int(s))
+    if key not in cache:
+        cache[key] = _frozen(_edge_samples_uncached(grid, rows, s))
+    return cache[key]
+
+
+def _on_globe(grid: _Grid) -> np.ndarray:
+    """:func:`_on_globe_uncached`, once per grid."""
+    cache = _geometry(grid)
+    if "on_globe" not in cache:
+        cache["on_globe"] = _frozen(_on_globe_uncached(grid))
+    return cache["on_globe"]
+
+
+def _plan(grid: _Grid, target_km: float, polar_target_km: float | None = None, polar_km: float = 0.0,
+          points_lat=None, margin_km: float = math.inf) -> _Plan:
+    """:func:`_plan_uncached`, once per grid, targets and point latitudes."""
+    import hashlib
+
+    lat_key = None if points_lat is None else hashlib.sha256(
+        np.sort(np.asarray(points_lat, dtype=np.float64)).tobytes()).hexdigest()
+    key = ("plan", float(target_km), None if polar_target_km is None else float(polar_target_km), float(polar_km),
+           lat_key, float(margin_km))
+    cache = _geometry(grid)
+    if key not in cache:
+        plan = _plan_uncached(grid, target_km, polar_target_km, polar_km, points_lat, margin_km)
+        for arr in (plan.s, plan.capped, plan.inactive):
+            _frozen(arr)
+        cache[key] = plan
+    return cache[key]

@@ -102,6 +102,9 @@ def _exact_at(qlat, qlon, lat, lon, w, kernel, h, *, progress=False) -> np.ndarr
     """Direct sum of kernels at query points; returns un-normalised sums."""
     q = unit_vectors(qlat, qlon)
     p = unit_vectors(lat, lon)
+    fast = _numba_sums()
+    if fast is not None and len(q) and len(p):
+        return _exact_at_numba(fast, q, p, w, kernel, h)
     out = np.zeros(len(q))
     chunk = max(1, int(4e6 // max(len(p), 1)))
     starts = range(0, len(q), chunk)
@@ -115,6 +118,34 @@ def _exact_at(qlat, qlon, lat, lon, w, kernel, h, *, progress=False) -> np.ndarr
         d = 2.0 * EARTH_RADIUS_KM * np.arcsin(np.minimum(chord / 2.0, 1.0))
         out[a : a + chunk] = _kernel_values(d, kernel, h) @ w
     return out
+
+
+_NUMBA_SUMS: list = []
+
+
+def _numba_sums():
+    """The compiled direct sum (:func:`geocity._density_numba.exact_sums`), or None without numba."""
+    if not _NUMBA_SUMS:
+        try:
+            from ._density_numba import exact_sums
+        except ImportError:  # numba is optional at run time: the NumPy sum below
+            exact_sums = None
+        _NUMBA_SUMS.append(exact_sums)
+    return _NUMBA_SUMS[0]
+
+
+def _exact_at_numba(fast, q, p, w, kernel: str, h: float) -> np.ndarray:
+    """:func:`_exact_at` by the compiled loop: every pair whose term is not exactly zero."""
+    from ._density_numba import GAUSSIAN_UNDERFLOW
+
+    reach_km = math.sqrt(2.0 * GAUSSIAN_UNDERFLOW) * h if kernel == "gaussian" else h
+    half_angle = reach_km / (2.0 * EARTH_RADIUS_KM)
+    # squared chord of the reach, with a margin: the loop's own test on u² decides at the edge
+    chord2_max = 4.0 * math.sin(half_angle) ** 2 * (1.0 + 1e-9) if half_angle < math.pi / 2 else 5.0
+    kind = KERNELS.index(kernel)
+    return fast(np.ascontiguousarray(q, dtype=np.float64), np.ascontiguousarray(p, dtype=np.float64),
+                np.ascontiguousarray(w, dtype=np.float64), kind, float(h), float(chord2_max),
+                float(EARTH_RADIUS_KM))
 
 
 def _kernel_rows(a, b, hav_lags, kernel, h, hav_reach, dtype=np.float64):

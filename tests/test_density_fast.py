@@ -1,0 +1,89 @@
+"""The density engine's shortcuts: the compiled direct sum equals the NumPy
+sum, and the per-grid geometry cache gives the surfaces computed without it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from geocity import _density_grid as G
+from geocity import _density_kernel as K
+from geocity import density
+
+pytest.importorskip("numba")
+
+
+def _points(rng, n):
+    lat = np.concatenate([rng.uniform(-89.9, 89.9, n - 6), [90.0, -90.0, 0.0, 0.0, 45.0, 45.0]])
+    lon = np.concatenate([rng.uniform(-180, 180, n - 6), [0.0, 0.0, 179.999, -179.999, 10.0, 10.0]])  # poles,
+    w = rng.gamma(1.0, 1.0, n)                                                    # antimeridian, duplicates
+    w[::7] = 0.0
+    return lat, lon, w
+
+
+@pytest.mark.parametrize("kernel", K.KERNELS)
+@pytest.mark.parametrize("h", [5.0, 300.0, 3000.0])
+def test_compiled_sum_equals_numpy_sum(monkeypatch, kernel, h):
+    rng = np.random.default_rng(7)
+    lat, lon, w = _points(rng, 400)
+    qlat = np.concatenate([rng.uniform(-90, 90, 3000), lat[:50], [90.0, -90.0]])
+    qlon = np.concatenate([rng.uniform(-180, 180, 3000), lon[:50] + 1e-7, [123.0, -45.0]])
+    monkeypatch.setattr(K, "_NUMBA_SUMS", [None])
+    ref = K._exact_at(qlat, qlon, lat, lon, w, kernel, h)
+    monkeypatch.setattr(K, "_NUMBA_SUMS", [])
+    got = K._exact_at(qlat, qlon, lat, lon, w, kernel, h)
+    assert K._NUMBA_SUMS[0] is not None  # the compiled path ran
+    scale = max(float(ref.max()), 1e-300)
+    np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-12 * scale)
+    assert ((ref == 0) == (got == 0)).mean() > 0.999  # zero where the kernel is zero (the support's edge aside)
+
+
+def test_compiled_sum_thread_count_does_not_change_it():
+    import numba
+
+    rng = np.random.default_rng(3)
+    lat, lon, w = _points(rng, 300)
+    q = rng.uniform(-90, 90, 5000), rng.uniform(-180, 180, 5000)
+    before = numba.get_num_threads()
+    try:
+        outs = []
+        for t in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+            numba.set_num_threads(t)
+            outs.append(K._exact_at(q[0], q[1], lat, lon, w, "gaussian", 300.0))
+    finally:
+        numba.set_num_threads(before)
+    for o in outs[1:]:
+        assert np.array_equal(o, outs[0])
+
+
+def test_geometry_cache_gives_the_uncached_surface(monkeypatch):
+    rng = np.random.default_rng(11)
+    lat, lon, w = rng.uniform(-70, 70, 200), rng.uniform(-180, 180, 200), rng.gamma(1.0, 1.0, 200)
+    lon[:3] = [179.9, -179.9, 180.0]  # across the antimeridian
+    kw = dict(bandwidth_km=300.0, cell_km=100.0, extent=(-180, -90, 180, 90))
+    G._GEOMETRY.clear()
+    first = density.density(_frame(lat, lon, w), weight="w", **kw)
+    assert len(G._GEOMETRY) == 1
+    second = density.density(_frame(lat, lon, w * 2.0), weight="w", **kw)  # same grid, other weights: cached
+    monkeypatch.setattr(G, "GEOMETRY_CACHE_GRIDS", 0)  # nothing kept: every call computes its geometry
+    G._GEOMETRY.clear()
+    fresh = density.density(_frame(lat, lon, w * 2.0), weight="w", **kw)
+    assert len(G._GEOMETRY) == 0
+    assert np.array_equal(second.values, fresh.values, equal_nan=True)
+    np.testing.assert_allclose(second.values, 2.0 * first.values, rtol=1e-12, equal_nan=True)
+
+
+def test_geometry_cache_is_bounded_and_read_only():
+    G._GEOMETRY.clear()
+    for cell in (300.0, 400.0, 500.0):
+        density.density(_frame(np.array([10.0, 20.0]), np.array([0.0, 5.0]), np.array([1.0, 2.0])), weight="w",
+                        bandwidth_km=800.0, cell_km=cell, extent=(-180, -90, 180, 90))
+    assert len(G._GEOMETRY) == G.GEOMETRY_CACHE_GRIDS
+    arrays = [v for c in G._GEOMETRY.values() for v in c.values() if isinstance(v, np.ndarray)]
+    assert arrays and all(not a.flags.writeable for a in arrays)
+
+
+def _frame(lat, lon, w):
+    import pandas as pd
+
+    return pd.DataFrame({"lat": lat, "lon": lon, "w": w})
