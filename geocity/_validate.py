@@ -159,6 +159,58 @@ def csv_record_lines(text: str) -> list[int]:
     return out
 
 
+class _Counted:
+    """Row label ``"<word> N"``, N counted from 1 (picklable, unlike a lambda)."""
+
+    def __init__(self, word: str):
+        self.word = word
+
+    def __call__(self, i: int) -> str:
+        return f"{self.word} {i + 1}"
+
+
+class _IndexLabel:
+    """Row label ``"index L"`` of an in-memory table's pandas index."""
+
+    def __init__(self, index):
+        self.index = index
+
+    def __call__(self, i: int) -> str:
+        label = self.index[i]
+        return f"index {label!r}" if isinstance(label, str) else f"index {label}"
+
+
+class CsvLines:
+    """Row label ``"line N"`` from known line numbers (``lines[i]`` of row ``i``)."""
+
+    def __init__(self, lines):
+        self.lines = list(lines)
+
+    def __call__(self, i: int) -> str:
+        return f"line {self.lines[i]}"
+
+
+class _CsvLine:
+    """Row label ``"line N"`` of a CSV: its record lines counted from the text the first time one is asked for.
+    Pickled (e.g. to a plate-rendering process) with the line numbers, not the reader."""
+
+    def __init__(self, text_of=None, lines=None):
+        self._text_of = text_of
+        self._lines = lines
+
+    def _all(self) -> list[int]:
+        if self._lines is None:
+            self._lines = csv_record_lines(self._text_of())
+        return self._lines
+
+    def __call__(self, i: int) -> str:
+        lines = self._all()
+        return f"line {lines[i]}" if i < len(lines) else f"line {i + 2}"
+
+    def __reduce__(self):
+        return (_CsvLine, (None, self._all()))
+
+
 class RowLabels(Sequence):
     """How messages name the rows of one input, computed only when asked.
 
@@ -181,34 +233,22 @@ class RowLabels(Sequence):
     @classmethod
     def csv(cls, n: int, text_of, ids=None) -> "RowLabels":
         """Rows of a CSV: ``line N``. ``text_of`` returns the decoded text (called once, lazily)."""
-        cache: dict[str, list[int]] = {}
-
-        def make(i: int) -> str:
-            if "lines" not in cache:
-                cache["lines"] = csv_record_lines(text_of())
-            lines = cache["lines"]
-            return f"line {lines[i]}" if i < len(lines) else f"line {i + 2}"
-
-        return cls(n, make, ids)
+        return cls(n, _CsvLine(text_of), ids)
 
     @classmethod
     def features(cls, n: int, ids=None) -> "RowLabels":
         """Features of a vector file: ``feature N`` (1-based, file order)."""
-        return cls(n, lambda i: f"feature {i + 1}", ids)
+        return cls(n, _Counted("feature"), ids)
 
     @classmethod
     def index(cls, index, ids=None) -> "RowLabels":  # type: ignore[override]  # a constructor, not Sequence.index
         """Rows of an in-memory table: ``index L`` (the pandas index label)."""
-        def make(i: int) -> str:
-            label = index[i]
-            return f"index {label!r}" if isinstance(label, str) else f"index {label}"
-
-        return cls(len(index), make, ids)
+        return cls(len(index), _IndexLabel(index), ids)
 
     @classmethod
     def positions(cls, n: int, word: str = "row") -> "RowLabels":
         """Rows of a table geocity made: ``row N`` counted from 1."""
-        return cls(n, lambda i: f"{word} {i + 1}")
+        return cls(n, _Counted(word))
 
     # sequence -------------------------------------------------------------
     def __len__(self) -> int:

@@ -289,12 +289,22 @@ def render(name: str, out_dir: str | Path, *, analysis: Analysis | None = None, 
 
 def render_all(out_dir: str | Path, *, analysis: Analysis | None = None, names: Sequence[str] | None = None,
                lang: str | Sequence[str] = "en", formats: Sequence[str] | str = ("png",), basemap=None, scores=None,
-               overwrite: bool = False, dpi: int | None = None, progress: bool = False, style=None) -> list[Path]:
+               overwrite: bool = False, dpi: int | None = None, progress: bool = False, style=None,
+               processes: int | None = None) -> list[Path]:
     """Render every figure of the catalogue (or ``names``); same options as
     :func:`render` (``style``: a style name or YAML file layered over each
     figure's own style, e.g. ``"pacific"``). One analysis serves every
     plate: each result (scores, clusters, corridors, density, links, the
-    basemap) is computed once."""
+    basemap) is computed once.
+
+    ``processes``: render the plates in this many worker processes (``None``:
+    one per CPU, at most :data:`MAX_PROCESSES`, and one for fewer than
+    :data:`PARALLEL_MIN_FIGURES` figures; 1: in this process). Each worker
+    starts fresh (``spawn``), receives a copy of the analysis with the results
+    it already holds, and draws a fixed share of the figures (every
+    ``processes``-th, in catalogue order), so the files are the bytes a
+    single process writes. Returns the paths in catalogue order.
+    """
     from .export import check_writable
 
     names = list(names) if names is not None else list_figures()
@@ -311,6 +321,14 @@ def render_all(out_dir: str | Path, *, analysis: Analysis | None = None, names: 
         for lg in langs:
             for f in fmts:
                 check_writable(out_dir / f"{n}_{lg}.{f}", overwrite)
+    n_proc = _check_processes(processes, len(names))
+    if n_proc > 1 and not _importable_recipes(names):
+        log.info("figures: a recipe is defined in __main__ or a notebook, so it cannot be drawn in a worker "
+                 "process; rendering in this process")
+        n_proc = 1
+    opts = {"lang": langs, "formats": fmts, "overwrite": overwrite, "dpi": dpi, "style": style}
+    if n_proc > 1:
+        return _render_parallel(names, out_dir, analysis, opts, n_proc, progress)
     written: list[Path] = []
     it: Iterable[str] = names
     if progress:
@@ -318,6 +336,111 @@ def render_all(out_dir: str | Path, *, analysis: Analysis | None = None, names: 
 
         it = tqdm(names, desc="figures", unit="figure")
     for n in it:
-        written.extend(render(n, out_dir, analysis=analysis, lang=langs, formats=fmts, overwrite=overwrite, dpi=dpi,
-                              style=style))
+        written.extend(render(n, out_dir, analysis=analysis, **opts))
     return written
+
+
+#: At most this many plate-rendering processes by default (each holds a copy of the analysis, ~0.5-1 GB).
+MAX_PROCESSES = 4
+#: Fewer figures than this are rendered in the calling process by default (a worker costs ~2 s to start).
+PARALLEL_MIN_FIGURES = 4
+
+
+def _check_processes(processes, n_figures: int) -> int:
+    """The number of rendering processes for ``n_figures`` figures."""
+    import os
+
+    if processes is None:
+        if n_figures < PARALLEL_MIN_FIGURES:
+            return 1
+        return max(1, min(os.cpu_count() or 1, MAX_PROCESSES, n_figures))
+    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+        raise ValidationError(f"processes must be a whole number >= 1 (1: render in this process), not {processes!r}")
+    return min(processes, max(1, n_figures))
+
+
+def _recipe_modules(names: Sequence[str]) -> list[str]:
+    """The modules that register the recipes of ``names`` (imported by each worker)."""
+    return sorted({RECIPES[n].func.__module__ for n in names})
+
+
+def _importable_recipes(names: Sequence[str]) -> bool:
+    """Can a fresh process import every module that registers these recipes?"""
+    import importlib.util
+    import sys
+
+    for mod in _recipe_modules(names):
+        m = sys.modules.get(mod)
+        if mod == "__main__" or m is None or getattr(m, "__spec__", None) is None:
+            return False
+        try:
+            if importlib.util.find_spec(mod) is None:
+                return False
+        except (ImportError, ValueError):
+            return False
+    return True
+
+
+def _render_parallel(names: Sequence[str], out_dir: Path, analysis: Analysis, opts: dict, n_proc: int,
+                     progress: bool) -> list[Path]:
+    """:func:`render_all` in ``n_proc`` fresh worker processes (:mod:`geocity._figure_worker`),
+    worker ``k`` drawing figures ``k, k + n_proc, …`` of ``names`` in order."""
+    import os
+    import pickle
+    import subprocess
+    import sys
+
+    from .errors import GeocityError
+
+    shares = [list(names[k::n_proc]) for k in range(n_proc)]
+    env = dict(os.environ)
+    here = str(Path(__file__).resolve().parent.parent)  # the geocity the caller imported, also from a source tree
+    env["PYTHONPATH"] = os.pathsep.join([here] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(names), desc="figures", unit="figure")
+    procs = [subprocess.Popen([sys.executable, "-m", "geocity._figure_worker"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, env=env) for _ in shares]
+    answers = []
+    try:
+        for p, share in zip(procs, shares, strict=True):
+            assert p.stdin is not None
+            job = (share, out_dir, analysis, opts, _recipe_modules(share))
+            try:
+                pickle.dump(job, p.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                p.stdin.close()
+            except OSError:  # the worker is gone (BrokenPipeError): reported below, with no answer
+                pass
+        for p, share in zip(procs, shares, strict=True):
+            assert p.stdout is not None
+            out = p.stdout.read()
+            p.wait()
+            try:
+                answers.append(pickle.loads(out))
+            except Exception as exc:
+                raise GeocityError(f"figures: a plate-rendering process ended without an answer (exit code "
+                                   f"{p.returncode}; out of memory?) while drawing {', '.join(share)}; the files "
+                                   "already written are complete plates. Run again with processes=1 (CLI: "
+                                   "--processes 1) to see the error, or with fewer processes") from exc
+            if bar is not None:
+                bar.update(len(share))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            for pipe in (p.stdin, p.stdout):
+                if pipe is not None and not pipe.closed:
+                    pipe.close()
+        if bar is not None:
+            bar.close()
+    for answer in answers:
+        if answer[0] == "error":
+            if answer[1] is not None:
+                raise answer[1]
+            raise GeocityError(f"figures: a plate-rendering process failed:\n{answer[2]}")
+    by_name = {n: paths for share, answer in zip(shares, answers, strict=True) for n, paths in zip(share, answer[1],
+                                                                                                  strict=True)}
+    return [p for n in names for p in by_name[n]]

@@ -438,7 +438,7 @@ def edge_links(  # noqa: C901 - every check of the table collected into one mess
     src = edges[cols["source"]].tolist()
     dst = edges[cols["target"]].tolist()
     line = _edge_lines(edges)  # the CSV's own line numbers (header is line 1)
-    labels = _validate.RowLabels(len(line), lambda i: f"line {line[i]}")
+    labels = _validate.RowLabels(len(line), _validate.CsvLines(line))
     if "weight" in cols:
         w = pd.to_numeric(edges[cols["weight"]], errors="coerce").to_numpy(dtype=float)
     else:

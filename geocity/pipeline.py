@@ -145,11 +145,11 @@ def _step_network(out: Path, a: Analysis, **_) -> list[Path]:
 
 
 def _step_figures(out: Path, a: Analysis, *, lang: Sequence[str], formats: Sequence[str], style=None,
-                  **_) -> list[Path]:
+                  processes: int | None = None, **_) -> list[Path]:
     from . import figures
 
     return figures.render_all(out / "figures", analysis=a, lang=list(lang), formats=tuple(formats), overwrite=True,
-                              style=style)
+                              style=style, processes=processes)
 
 
 def _step_webmap(out: Path, a: Analysis, *, self_contained: bool = False, style=None, **_) -> list[Path]:
@@ -209,6 +209,10 @@ def _check_steps(steps) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+#: Any figure count above the parallel threshold: only the value of ``processes`` is checked up front.
+PARALLEL_CHECK_FIGURES = 100
+
+
 def reproduce(
     out_dir: str | Path,
     *,
@@ -222,6 +226,7 @@ def reproduce(
     analysis: Analysis | None = None,
     style: str | Path | None = None,
     edition=None,
+    processes: int | None = None,
 ) -> list[Path]:
     """Run the main job into ``out_dir``.
 
@@ -264,6 +269,9 @@ def reproduce(
     style
         None, an embedded style's name (``"pacific"``) or a YAML file whose
         keys override geocity's styles on every plate and on the web map.
+    processes
+        Plate-rendering processes of the figures step
+        (:func:`geocity.figures.render_all`; ``None``: one per CPU, at most 4).
 
     Returns
     -------
@@ -294,6 +302,7 @@ def reproduce(
         raise ValidationError("give either analysis= or edition= (an Analysis holds its edition), not both")
     langs = figures._check_langs(lang)
     fmts = figures._check_formats(formats)
+    figures._check_processes(processes, PARALLEL_CHECK_FIGURES)  # a bad count fails before the folder is made
     if style is not None:
         from .styles import load_style, style_path
 
@@ -309,7 +318,7 @@ def reproduce(
         log.info("step %s", step)
         before = _manifest.snapshot(out)
         got = _FUNCS[step](out, analysis, lang=langs, formats=fmts, self_contained=bool(self_contained),
-                             style=style)
+                             style=style, processes=processes)
         after = _manifest.snapshot(out)
         own = _manifest.own_files(out, got, before, after)
         _manifest.remove_stale(out, step, previous.get(step, {}), list(own))

@@ -23,7 +23,8 @@ from . import options
 @options.style_file
 @options.overwrite
 @options.quiet
-def command(names, list_, output, lang, formats, dpi, basemap, scores_file, style, overwrite, quiet):
+@options.processes
+def command(names, list_, output, lang, formats, dpi, basemap, scores_file, style, overwrite, quiet, processes):
     """Render figures of the report by name (or ``all``) to PNG/PDF/SVG plates.
 
     Files are named <figure>_<lang>.<format>, e.g. 2-3_en.png.
@@ -49,6 +50,6 @@ def command(names, list_, output, lang, formats, dpi, basemap, scores_file, styl
         figures.get_recipe(n)  # unknown name → clear error listing the valid ones
     written = figures.render_all(output, names=wanted, lang=lang, formats=formats, basemap=basemap,
                                  scores=scores_file, overwrite=overwrite, dpi=dpi, progress=not quiet,
-                                 style=style)
+                                 style=style, processes=processes)
     for p in written:
         click.echo(str(p))

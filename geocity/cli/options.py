@@ -85,6 +85,11 @@ style_file = click.option(
 # --------------------------------------------------------------------------
 # distributed runs (geocity.distributed, issue 15): a Dask cluster instead of local memory
 # --------------------------------------------------------------------------
+processes = click.option(
+    "--processes", type=click.IntRange(min=1), default=None,
+    help="Render the plates in N worker processes (default: one per CPU, at most 4; 1: in this process). "
+         "The files are the same bytes either way.",
+)
 workers = click.option(
     "--workers",
     type=click.IntRange(min=1),

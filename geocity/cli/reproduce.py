@@ -25,7 +25,9 @@ from . import options
                    "geocity.edition): build that year's products from its rankings. Default: the embedded 2022 "
                    "edition.")
 @options.self_contained
-def command(output, overwrite, steps, lang, formats, within_km, scores_file, style, edition, self_contained):
+@options.processes
+def command(output, overwrite, steps, lang, formats, within_km, scores_file, style, edition, self_contained,
+            processes):
     """Rebuild the report's figures and exports from the embedded data.
 
     The files each step writes are listed, with their sha256, in
@@ -59,5 +61,6 @@ def command(output, overwrite, steps, lang, formats, within_km, scores_file, sty
         self_contained=self_contained,
         style=style,
         edition=edition,
+        processes=processes,
     )
     click.echo(f"wrote {len(written)} files into {output}")

@@ -1,0 +1,102 @@
+"""Plates rendered in worker processes (figures.render_all(processes=N),
+geocity._figure_worker): the same bytes as one process, errors raised in the
+caller, bad counts refused, and what crosses to a worker is picklable."""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+
+import pandas as pd
+import pytest
+
+from geocity import _validate, figures
+from geocity.analysis import Analysis
+from geocity.errors import NotFoundError, ValidationError
+
+NAMES = ["2-1", "table-2-6", "corridor-cpec", "2-6"]
+
+
+def _digests(paths):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+
+@pytest.fixture(scope="module")
+def analysis():
+    return Analysis()
+
+
+@pytest.mark.slow
+def test_parallel_files_are_the_bytes_of_one_process(tmp_path, analysis):
+    one = figures.render_all(tmp_path / "one", analysis=analysis, names=NAMES, formats=("png", "pdf"), dpi=60,
+                             processes=1)
+    two = figures.render_all(tmp_path / "two", analysis=analysis, names=NAMES, formats=("png", "pdf"), dpi=60,
+                             processes=2)
+    assert [p.name for p in one] == [p.name for p in two]  # catalogue order, whichever worker drew them
+    assert len(one) == 2 * len(NAMES)
+    assert _digests(one) == _digests(two)
+
+
+def test_a_workers_error_is_raised_in_the_caller(tmp_path, analysis, monkeypatch):
+    # a recipe the worker's catalogue does not have: its NotFoundError comes back as itself
+    rec = figures.RECIPES["2-1"]
+    monkeypatch.setitem(figures.RECIPES, "zz-only-here", figures.Recipe("zz-only-here", "t", "t", rec.func))
+    with pytest.raises(NotFoundError, match="zz-only-here"):
+        figures.render_all(tmp_path / "x", analysis=analysis, names=["2-1", "zz-only-here"], dpi=40, processes=2)
+
+
+def test_recipes_from_main_render_in_this_process(tmp_path, analysis, monkeypatch):
+    def recipe(ctx):
+        return figures.RECIPES["2-1"].func(ctx)
+
+    recipe.__module__ = "__main__"
+    monkeypatch.setitem(figures.RECIPES, "zz-main", figures.Recipe("zz-main", "Mine", "我的", recipe))
+    assert not figures._importable_recipes(["2-1", "zz-main"])
+    assert figures._importable_recipes(["2-1", "table-2-6"])
+    out = figures.render_all(tmp_path / "m", analysis=analysis, names=["zz-main", "2-1", "2-6", "table-2-6"],
+                             dpi=40, processes=2)
+    assert [p.name for p in out] == ["zz-main_en.png", "2-1_en.png", "2-6_en.png", "table-2-6_en.png"]
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True])
+def test_bad_process_counts_are_refused(tmp_path, analysis, bad):
+    with pytest.raises(ValidationError, match="processes"):
+        figures.render_all(tmp_path / "b", analysis=analysis, names=NAMES, processes=bad)
+    assert not (tmp_path / "b").exists()
+
+
+def test_default_counts():
+    assert figures._check_processes(None, 1) == 1
+    assert figures._check_processes(None, figures.PARALLEL_MIN_FIGURES - 1) == 1
+    assert 1 <= figures._check_processes(None, 50) <= figures.MAX_PROCESSES
+    assert figures._check_processes(8, 3) == 3  # never more workers than figures
+
+
+def test_pipeline_refuses_a_bad_count_before_writing(tmp_path):
+    from geocity import pipeline
+
+    with pytest.raises(ValidationError, match="processes"):
+        pipeline.reproduce(tmp_path / "out", steps=["figures"], processes=0)
+    assert not (tmp_path / "out").exists()
+
+
+def test_analysis_with_results_pickles(analysis):
+    analysis.scored()
+    analysis.clusters("composite")
+    b = pickle.loads(pickle.dumps(analysis))
+    pd.testing.assert_frame_equal(b.scored().drop(columns="geometry"), analysis.scored().drop(columns="geometry"))
+
+
+def test_row_labels_pickle_with_their_text(tmp_path):
+    text = "a,b\n1,2\n\"x\ny\",3\n4,5\n"
+    labels = [
+        _validate.RowLabels.csv(3, lambda: text),
+        _validate.RowLabels.index(pd.Index(["p", "q"])),
+        _validate.RowLabels.features(2),
+        _validate.RowLabels.positions(2, "row"),
+        _validate.RowLabels(2, _validate.CsvLines([7, 9])),
+    ]
+    for lab in labels:
+        back = pickle.loads(pickle.dumps(lab))
+        assert [str(x) for x in back] == [str(x) for x in lab]
+    assert [str(x) for x in labels[0]] == ["line 2", "line 3", "line 5"]
