@@ -98,13 +98,18 @@ def kernel_integral_km2(kernel: str, bandwidth_km: float) -> float:
 # --------------------------------------------------------------------------
 # the two methods
 # --------------------------------------------------------------------------
-def _exact_at(qlat, qlon, lat, lon, w, kernel, h, *, progress=False) -> np.ndarray:
-    """Direct sum of kernels at query points; returns un-normalised sums."""
+def _exact_at(qlat, qlon, lat, lon, w, kernel, h, *, progress=False, reach_km: float = math.inf) -> np.ndarray:
+    """Direct sum of kernels at query points; returns un-normalised sums.
+
+    ``reach_km``: leave out the terms of points farther than this (the
+    binned method's kernel, truncated at :func:`kernel_reach_km`); default:
+    every term.
+    """
     q = unit_vectors(qlat, qlon)
     p = unit_vectors(lat, lon)
     fast = _numba_sums()
     if fast is not None and len(q) and len(p):
-        return _exact_at_numba(fast, q, p, w, kernel, h)
+        return _exact_at_numba(fast, q, p, w, kernel, h, reach_km)
     out = np.zeros(len(q))
     chunk = max(1, int(4e6 // max(len(p), 1)))
     starts = range(0, len(q), chunk)
@@ -116,7 +121,10 @@ def _exact_at(qlat, qlon, lat, lon, w, kernel, h, *, progress=False) -> np.ndarr
         dot = q[a : a + chunk] @ p.T
         chord = np.sqrt(np.clip(2.0 - 2.0 * dot, 0.0, 4.0))
         d = 2.0 * EARTH_RADIUS_KM * np.arcsin(np.minimum(chord / 2.0, 1.0))
-        out[a : a + chunk] = _kernel_values(d, kernel, h) @ w
+        k = _kernel_values(d, kernel, h)
+        if math.isfinite(reach_km):
+            k = np.where(d <= reach_km, k, 0.0)
+        out[a : a + chunk] = k @ w
     return out
 
 
@@ -134,18 +142,19 @@ def _numba_sums():
     return _NUMBA_SUMS[0]
 
 
-def _exact_at_numba(fast, q, p, w, kernel: str, h: float) -> np.ndarray:
-    """:func:`_exact_at` by the compiled loop: every pair whose term is not exactly zero."""
+def _exact_at_numba(fast, q, p, w, kernel: str, h: float, d_max_km: float = math.inf) -> np.ndarray:
+    """:func:`_exact_at` by the compiled loop: every pair whose term is not exactly zero (within ``d_max_km``)."""
     from ._density_numba import GAUSSIAN_UNDERFLOW
 
     reach_km = math.sqrt(2.0 * GAUSSIAN_UNDERFLOW) * h if kernel == "gaussian" else h
+    reach_km = min(reach_km, d_max_km)
     half_angle = reach_km / (2.0 * EARTH_RADIUS_KM)
     # squared chord of the reach, with a margin: the loop's own test on u² decides at the edge
     chord2_max = 4.0 * math.sin(half_angle) ** 2 * (1.0 + 1e-9) if half_angle < math.pi / 2 else 5.0
     kind = KERNELS.index(kernel)
     return fast(np.ascontiguousarray(q, dtype=np.float64), np.ascontiguousarray(p, dtype=np.float64),
                 np.ascontiguousarray(w, dtype=np.float64), kind, float(h), float(chord2_max),
-                float(EARTH_RADIUS_KM))
+                float(EARTH_RADIUS_KM), float(d_max_km))
 
 
 def _kernel_rows(a, b, hav_lags, kernel, h, hav_reach, dtype=np.float64):

@@ -7,7 +7,8 @@ The pair terms are those of the NumPy path (chord of the unit vectors, then
 the great-circle distance ``2 R asin(chord / 2)``, then the kernel); a pair
 is skipped only where its term is exactly zero: beyond the support of the
 compact kernels, and where ``exp(-u²/2)`` of the Gaussian underflows to 0.0
-in double precision (``u > 38.6`` bandwidths). Module level, cached on disk,
+in double precision (``u > 38.6`` bandwidths) — or beyond ``d_max_km``,
+where the caller's kernel is truncated (the binned method's reach). Module level, cached on disk,
 imported only when numba is installed.
 """
 
@@ -23,11 +24,12 @@ GAUSSIAN_UNDERFLOW = 746.0
 
 
 @nb.njit(cache=True, parallel=True, fastmath=False)
-def exact_sums(q, p, w, kind, h, chord2_max, radius_km):  # pragma: no cover - compiled
+def exact_sums(q, p, w, kind, h, chord2_max, radius_km, d_max_km):  # pragma: no cover - compiled
     """Sums ``sum_j K(d(q_i, p_j)) w_j`` for unit vectors ``q`` (m×3) and ``p`` (n×3).
 
     ``kind``: 0 Gaussian, 1 Epanechnikov, 2 quartic; ``chord2_max``: squared
-    chord beyond which every term is zero.
+    chord beyond which every term is zero; ``d_max_km``: terms beyond this
+    great-circle distance are left out (``inf``: none).
     """
     m = q.shape[0]
     n = p.shape[0]
@@ -47,6 +49,8 @@ def exact_sums(q, p, w, kind, h, chord2_max, radius_km):  # pragma: no cover - c
             if half > 1.0:
                 half = 1.0
             d = 2.0 * radius_km * math.asin(half)
+            if d > d_max_km:
+                continue
             u2 = d * d * inv_h2
             if kind == 0:
                 if 0.5 * u2 > GAUSSIAN_UNDERFLOW:

@@ -558,8 +558,9 @@ def _sum(grid: _Grid, plan, method: str, lat, lon, ws, kernel: str, bandwidth_km
             v = _interpolate(sums, north, cdeg, qa, qlon)
             pol = np.abs(qa) >= polar_lat
             if near_pole.any() and pol.any():
+                # the kernel of the working grid (truncated at the reach), summed exactly
                 v[pol] = _exact_at(qa[pol], qlon[pol], lat_k[near_pole], lon[near_pole], ws[near_pole], kernel,
-                                   bandwidth_km) / norm
+                                   bandwidth_km, reach_km=reach) / norm
             return v
 
         values = _evaluate(grid, plan, at)

@@ -87,3 +87,21 @@ def _frame(lat, lon, w):
     import pandas as pd
 
     return pd.DataFrame({"lat": lat, "lon": lon, "w": w})
+
+
+@pytest.mark.parametrize("kernel", K.KERNELS)
+def test_truncated_sum_compiled_equals_numpy(monkeypatch, kernel):
+    # the binned method's polar patch: the kernel of the working grid, truncated at its reach
+    rng = np.random.default_rng(5)
+    lat, lon, w = _points(rng, 300)
+    qlat, qlon = rng.uniform(60, 90, 4000), rng.uniform(-180, 180, 4000)
+    reach = K.kernel_reach_km(kernel, 300.0)
+    monkeypatch.setattr(K, "_NUMBA_SUMS", [None])
+    ref = K._exact_at(qlat, qlon, lat, lon, w, kernel, 300.0, reach_km=reach)
+    full = K._exact_at(qlat, qlon, lat, lon, w, kernel, 300.0)
+    monkeypatch.setattr(K, "_NUMBA_SUMS", [])
+    got = K._exact_at(qlat, qlon, lat, lon, w, kernel, 300.0, reach_km=reach)
+    np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-12 * float(ref.max()))
+    # truncating at 6 bandwidths leaves out at most the Gaussian's tail beyond it
+    assert np.all(full - ref >= -1e-12 * float(ref.max()))
+    assert float(np.max(full - ref)) <= 1e-7 * float(w.sum())
