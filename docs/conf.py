@@ -96,7 +96,6 @@ nitpick_ignore_regex = [
 # Temporary, to be emptied (issue 18's report): references in docstrings of files others were
 # editing to names that are not part of the documented API (private helpers, not re-exported).
 nitpick_ignore = [
-    ("py:mod", "geocity.airports"),  # analysis.py, new module; its page is reference/api/geocity.airports
     ("py:attr", "labels_"),  # cluster.py, dbscan.py fit_predict: scikit-learn's fitted attribute, not documented
     ("py:data", "SHAPEFILE_FIELDS"),  # cluster.py: geocity._cluster_tables.SHAPEFILE_FIELDS, not exported
     ("py:attr", "DistributedResult.info"),  # distributed.py: a dataclass field numpydoc does not index
