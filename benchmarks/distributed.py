@@ -108,21 +108,34 @@ def dask_run(folder: Path, eps_km: float, min_weight: float, workers: int, out: 
                                        dashboard_address=":0", memory_limit=memory_limit or "auto")
     client = distributed.Client(cluster)
     peaks: dict[str, float] = {}
+    loads: list[float] = []  # 1-minute load average, every ~10 s (the machine is shared)
     stop = threading.Event()
 
     def sample():
+        k = 0
         while not stop.is_set():
             try:
                 for addr, mb in client.run(_rss_mb).items():
                     peaks[addr] = max(peaks.get(addr, 0.0), mb)
             except Exception:  # a worker restarting
                 pass
+            if k % 50 == 0:
+                with open("/proc/loadavg") as fh:
+                    loads.append(float(fh.read().split()[0]))
+                try:  # what was measured so far, should the run be stopped before it ends
+                    snap = {"elapsed_s": time.perf_counter() - t0, "peak_worker_mb_sampled": peaks,
+                            "peak_worker_mb_vmhwm": client.run(_vm_hwm_mb), "client_peak_mb": _vm_hwm_mb(),
+                            "loadavg_1min": loads}
+                    (out / "progress.json").write_text(json.dumps(snap, indent=1))
+                except Exception:  # a worker restarting
+                    pass
+            k += 1
             stop.wait(0.2)
 
+    t0 = time.perf_counter()
     th = threading.Thread(target=sample, daemon=True)
     th.start()
     labels_dir = out / "dask_labels"
-    t0 = time.perf_counter()
     res = gd.dbscan(folder, eps_km=eps_km, min_weight=min_weight, weight_column="weight", client=client,
                     output=labels_dir, overwrite=True)
     t1 = time.perf_counter()
@@ -133,7 +146,9 @@ def dask_run(folder: Path, eps_km: float, min_weight: float, workers: int, out: 
     cluster.close()
     return {"total_s": t1 - t0, "workers": workers, "peak_worker_mb_sampled": peaks,
             "peak_worker_mb_vmhwm": hwm, "client_peak_mb": _vm_hwm_mb(), "clusters": res.n_clusters,
-            "info": res.info, "memory_limit": memory_limit or "auto"}
+            "info": res.info, "memory_limit": memory_limit or "auto",
+            "loadavg_1min_during": {"min": min(loads, default=None), "max": max(loads, default=None),
+                                    "mean": sum(loads) / len(loads) if loads else None, "samples": len(loads)}}
 
 
 def compare(out: Path) -> dict:

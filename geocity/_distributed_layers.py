@@ -148,7 +148,7 @@ def corridor_members(points, *, corridors=("CPEC",), within_km: float = 100, pat
         The memberships, or the folder written.
     """
     # the scheme's shared helpers (imported here: geocity.distributed re-exports this module)
-    from .distributed import _check_output, _require_dask, _staged_folder, _write_provenance, get_client
+    from .distributed import _check_output, _require_dask, _settled, _staged_folder, _write_provenance, get_client
 
     _require_dask()
     import dask
@@ -171,7 +171,9 @@ def corridor_members(points, *, corridors=("CPEC",), within_km: float = 100, pat
         meta.attrs = {}
         shifted = [cl.submit(_shift_rows, cl.submit(_first, f, pure=True), int(o), pure=True)
                    for f, o in zip(res, offsets[:-1], strict=True)]
-        return cl.persist(dd.from_delayed(shifted, meta=meta, verify_meta=False))
+        members = cl.persist(dd.from_delayed(shifted, meta=meta, verify_meta=False))
+        _settled(members)  # an in-process scheduler done with its graph before the caller builds more
+        return members
     with _staged_folder(out, overwrite) as tmp:
         local = [str(tmp / f".local.{j:05d}.parquet") for j in range(len(parts))]
         res = cl.compute([dask.delayed(_members_part, pure=False)(p, j, corridors, within_km, path, local[j])

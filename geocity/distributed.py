@@ -56,13 +56,29 @@ antimeridian and the poles are ordinary places: nothing is cut in degrees.
 
 Nothing gathers points on the client: it holds per-block counts, the
 boundary records (two integers per core point that is halo somewhere), their
-component pairs and one integer per cluster. A worker holds its tasks' owned
-points plus their halo (the ``2r`` rim of the territory) until the relabel,
-and one task's engine arrays at a time (one thread per worker); measured
-(``benchmarks/DISTRIBUTED.md``): about 0.6 GB of fixed cost plus ~240 bytes
-per owned point per worker. ``npartitions`` and the number of workers bound
-it (a single block is never split, so a block holding more than the memory
-of a worker is the limit; ``block_km`` makes blocks smaller).
+component pairs and one integer per cluster.
+
+Memory per worker. With ``output=`` (a folder) the run goes **through disk**,
+inside the hidden staged folder (``.scratch/``, removed before the folder is
+moved into place): the block counts read each input partition and keep
+nothing; each input partition is read again and writes its rows (owned and
+halo) bucketed by task, one file per task it reaches
+(``.scratch/halo/t<task>/p<partition>.parquet``); each clustering task reads
+its buckets, writes its owned points' local component ids and its border
+candidates (``.scratch/own/``) and returns only its boundary records and
+per-component keys; the relabel step maps one task's file at a time. A
+worker's peak is then set by the largest task (its owned points plus halo,
+and the engine's arrays for them, one task at a time with one thread per
+worker) and by the largest input partition, not by ``n``: more
+``npartitions`` (tasks) and smaller input partitions lower it. The scratch
+needs about 40 bytes per point and halo row on the output's file system,
+which every worker must see (shared storage on a multi-node cluster). Without
+``output`` (labels returned as a Dask DataFrame, and so for dask arrays and
+the estimator) the halo moves by a Dask shuffle and the tasks' owned points
+stay in worker memory until the relabel: about 0.6 GB of fixed cost plus
+~240 bytes per owned point per worker (``benchmarks/DISTRIBUTED.md``). A
+single block is never split, so a block holding more than a worker's memory
+is the limit (``block_km`` makes blocks smaller).
 
 The core-flag sums run in the engine over the same neighbourhoods.
 ``algorithm="auto"`` runs in every task the engine that ``"auto"`` picks for
@@ -83,7 +99,8 @@ run the single-machine functions of :mod:`geocity.corridors` and
 :mod:`geocity.density` on partitions the same way.
 
 Faults: every step is a Dask task with its lineage, so a lost worker's
-results are recomputed by Dask and the answer does not change; the output is
+results are recomputed by Dask and the answer does not change (the files a
+retried task writes are rewritten whole, by rename); the output is
 written into a hidden temporary folder next to the destination and moved into
 place only when every part and the provenance record are written.
 """
@@ -346,6 +363,74 @@ def _write_part(out: pd.DataFrame, out_file: str) -> None:
 
 
 # --------------------------------------------------------------------------
+# through disk (output to a folder): the per-worker peak depends on the task size, not on n
+# --------------------------------------------------------------------------
+def _write_frame(frame: pd.DataFrame, path: str) -> None:
+    tmp = path + ".part"
+    frame.to_parquet(tmp, index=False)
+    os.replace(tmp, path)  # a retried task rewrites its file, whole
+
+
+def _replicate_to_disk(piece, offset: int, grid: _Grid, bkeys, bgroup, halo_dir: str, j: int) -> np.ndarray:
+    """:func:`_replicate` of one input partition, written bucketed by task: one file per task it
+    sends rows to (``<halo_dir>/t<task>/p<partition>.parquet``). Returns those tasks (sorted)."""
+    df = _replicate(piece, offset, grid, bkeys, bgroup)
+    targets = df["target"].to_numpy()
+    o = np.argsort(targets, kind="stable")
+    df, targets = df.iloc[o], targets[o]
+    uniq, start = np.unique(targets, return_index=True)
+    ends = np.append(start[1:], len(targets))
+    for t, a, b in zip(uniq, start, ends, strict=True):
+        folder = os.path.join(halo_dir, f"t{int(t):05d}")
+        os.makedirs(folder, exist_ok=True)
+        _write_frame(df.iloc[a:b].drop(columns="target").reset_index(drop=True),
+                     os.path.join(folder, f"p{j:05d}.parquet"))
+    return uniq.astype(np.int64)
+
+
+def _cluster_disk(grp: int, files: list[str], eps_km, min_weight, algorithm, r, prefix: str, *deps) -> dict:
+    """One task from its bucket files: :func:`_cluster_group`, its owned points and border
+    candidates written to ``prefix.points/.cand.parquet``; returns the rest (boundary records,
+    per-component keys: no point columns). ``deps``: the writers of the files (lineage only)."""
+    df = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    d = _cluster_group(df, grp, eps_km, min_weight, algorithm, r)
+    del df
+    _write_frame(d.pop("points"), prefix + ".points.parquet")
+    _write_frame(d.pop("cand"), prefix + ".cand.parquet")
+    d["prefix"] = prefix
+    return d
+
+
+def _summary_one(d: dict):
+    return _summary([d])
+
+
+def _finish_disk(d: dict, keys_sorted, bnode, bkey, out_file: str):
+    """:func:`_finish_part` of one task whose points are on disk (:func:`_cluster_disk`)."""
+    d = dict(d, points=pd.read_parquet(d["prefix"] + ".points.parquet"),
+             cand=pd.read_parquet(d["prefix"] + ".cand.parquet"))
+    return _finish_part([d], keys_sorted, bnode, bkey, out_file)
+
+
+def _clustered_through_disk(cl, pieces, offsets, grid, bkeys, bgroup, ngroups, args, scratch: Path) -> list:
+    """Futures of the clustering tasks, the halo shuffle through ``scratch``: each input
+    partition (read again) writes its rows bucketed by task; each task reads its buckets."""
+    halo, own = scratch / "halo", scratch / "own"
+    halo.mkdir(parents=True)
+    own.mkdir()
+    rep_f = cl.compute([_delayed(_replicate_to_disk)(p, int(o), grid, bkeys, bgroup, str(halo), j)
+                        for j, (p, o) in enumerate(zip(pieces, offsets, strict=True))])
+    hits = cl.gather(rep_f)
+    res_f = []
+    for g in range(ngroups):
+        js = [j for j, h in enumerate(hits) if len(h) and h[min(np.searchsorted(h, g), len(h) - 1)] == g]
+        files = [str(halo / f"t{g:05d}" / f"p{j:05d}.parquet") for j in js]
+        res_f.append(cl.submit(_cluster_disk, g, files, *args, str(own / f"t{g:05d}"), *[rep_f[j] for j in js],
+                               pure=False))
+    return res_f
+
+
+# --------------------------------------------------------------------------
 # public API
 # --------------------------------------------------------------------------
 @dataclass
@@ -458,6 +543,8 @@ def dbscan(
         A GeoParquet folder to write (one part per task; columns ``row``,
         ``lat``, ``lon``, ``weight``, ``label``, ``core``, geometry) with the
         provenance record :data:`PROVENANCE_NAME`; written all or nothing.
+        The run then goes through disk (see the module docstring): the
+        memory of a worker is bounded by its task's size, not by ``n``.
     overwrite
         Replace an existing ``output`` folder.
     inputs
@@ -472,17 +559,33 @@ def dbscan(
     DistributedResult
     """
     distributed = _require_dask()
-    import dask.dataframe as dd
 
     eps_km, min_weight = _parameters(eps_km, min_weight, npartitions, algorithm, block_km)
     out = _check_output(output, overwrite)
     what = "points"
     pieces = _input_pieces(points, lon, weights, weight_column, what)
     cl = get_client(client)
+    with contextlib.ExitStack() as stack:
+        tmp = None if out is None else stack.enter_context(_staged_folder(out, overwrite))
+        return _dbscan_run(cl, distributed, pieces, what, eps_km, min_weight, npartitions, algorithm, block_km,
+                           weight_column, inputs, progress, out, tmp)
+    raise AssertionError("unreachable")  # pragma: no cover - the with block returns
+
+
+def _dbscan_run(cl, distributed, pieces, what, eps_km, min_weight, npartitions, algorithm, block_km, weight_column,
+                inputs, progress, out, tmp) -> DistributedResult:
+    """:func:`dbscan` on a client: in memory (``tmp`` None: a Dask shuffle, results held by the
+    workers) or through the staged output folder ``tmp`` (halo buckets and each task's points
+    on disk, a worker's peak set by its task's size)."""
+    import dask.dataframe as dd
+
     grid = _grid(eps_km, block_km)
     clock = [time.perf_counter()]
-    pieces_f = cl.compute(pieces)
-    counts = cl.gather(cl.map(_block_counts, pieces_f, grid=grid, pure=True))
+    if tmp is None:
+        pieces_f = cl.compute(pieces)
+        counts = cl.gather(cl.map(_block_counts, pieces_f, grid=grid, pure=True))
+    else:  # nothing held: the pieces are read again by the replication
+        counts = cl.gather(cl.compute([_delayed(_block_counts)(p, grid) for p in pieces]))
     sizes = np.array([c[2] for c in counts], dtype=np.int64)
     n = int(sizes.sum())
     if n == 0:
@@ -490,6 +593,7 @@ def dbscan(
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     keys = np.concatenate([c[0] for c in counts])
     cnts = np.concatenate([c[1] for c in counts])
+    del counts
     clock.append(time.perf_counter())  # read + block counts
     ukeys, inv = np.unique(keys, return_inverse=True)
     ucounts = np.bincount(inv, weights=cnts).astype(np.int64)
@@ -498,49 +602,57 @@ def dbscan(
     bkeys, bgroup = _group_blocks(ukeys, ucounts, grid, ntask)
     task_algorithm = _task_algorithm(algorithm, n, grid.r)
     ngroups = int(bgroup.max()) + 1
-    rep_f = [cl.submit(_replicate, p, int(o), grid, bkeys, bgroup, pure=True)
-             for p, o in zip(pieces_f, offsets, strict=True)]
-    meta = pd.DataFrame({"target": pd.Series([], dtype=np.int64), "row": pd.Series([], dtype=np.int64),
-                         "lat": pd.Series([], dtype=float), "lon": pd.Series([], dtype=float),
-                         "w": pd.Series([], dtype=float), "kind": pd.Series([], dtype=np.int8),
-                         "rep": pd.Series([], dtype=bool)})
-    moved = dd.from_delayed(rep_f, meta=meta, verify_meta=False)
-    moved = moved.shuffle(on="target", npartitions=ngroups, shuffle_method="p2p")
-    parts = moved.to_delayed()
-    res_f = cl.compute([_delayed(_cluster_part)(p, eps_km, min_weight, task_algorithm, grid.r) for p in parts])
+    if tmp is None:
+        rep_f = [cl.submit(_replicate, p, int(o), grid, bkeys, bgroup, pure=True)
+                 for p, o in zip(pieces_f, offsets, strict=True)]
+        meta = pd.DataFrame({"target": pd.Series([], dtype=np.int64), "row": pd.Series([], dtype=np.int64),
+                             "lat": pd.Series([], dtype=float), "lon": pd.Series([], dtype=float),
+                             "w": pd.Series([], dtype=float), "kind": pd.Series([], dtype=np.int8),
+                             "rep": pd.Series([], dtype=bool)})
+        moved = dd.from_delayed(rep_f, meta=meta, verify_meta=False)
+        moved = moved.shuffle(on="target", npartitions=ngroups, shuffle_method="p2p")
+        parts = moved.to_delayed()
+        res_f = cl.compute([_delayed(_cluster_part)(p, eps_km, min_weight, task_algorithm, grid.r) for p in parts])
+        del pieces_f, rep_f  # the scheduler keeps their recipes: a lost result is recomputed from the input
+    else:
+        res_f = _clustered_through_disk(cl, pieces, offsets, grid, bkeys, bgroup, ngroups,
+                                        (eps_km, min_weight, task_algorithm, grid.r), tmp / ".scratch")
     if progress or (progress is None and sys.stdout.isatty()):
         distributed.progress(res_f)
-    del pieces_f, rep_f  # the scheduler keeps their recipes: a lost result is recomputed from the input
     if _PHASE_HOOK is not None:  # tests: kill a worker here, with every task's result in worker memory
         _PHASE_HOOK("clustered", cl, res_f)
     # boundary records, cluster keys: small, gathered once per task; one join and union-find here
-    small = cl.gather([cl.submit(_summary, f, pure=True) for f in res_f])
+    summary = _summary if tmp is None else _summary_one
+    small = cl.gather([cl.submit(summary, f, pure=True) for f in res_f])
     clock.append(time.perf_counter())  # halo shuffle + per-task clustering
     bnode, bkey, keys_sorted, npairs = _resolve(small)
+    del small
     n_clusters = len(keys_sorted)
     clock.append(time.perf_counter())  # union-find on the client
     info = {"tasks": len(res_f), "groups": ngroups, "input_partitions": len(pieces), "block_side": grid.side,
             "input_sizes": sizes.tolist(),
-            "boundary_pairs": npairs, "boundary_nodes": len(bnode)}
+            "boundary_pairs": npairs, "boundary_nodes": len(bnode), "through_disk": tmp is not None}
     bnode_f, bkey_f, keys_f = cl.scatter([bnode, bkey, keys_sorted], broadcast=True)
     params = {"eps_km": eps_km, "min_weight": min_weight, "algorithm": algorithm, "task_engine": task_algorithm,
               "npartitions": ntask,
               "weight_column": weight_column, "block_side_chord": grid.side}
-    if out is None:
+    if tmp is None:
         fin = [cl.submit(_finish_part, f, keys_f, bnode_f, bkey_f, None, pure=True) for f in res_f]
         labels = cl.persist(dd.from_delayed(fin, meta=_empty_labels(), verify_meta=False))  # holds its futures
+        _settled(labels)
         info["phase_s"] = _phases(clock)
         return DistributedResult(labels=labels, output=None, n_points=n, n_clusters=n_clusters, info=info)
-    with _staged_folder(out, overwrite) as tmp:
-        fin = [cl.submit(_finish_part, f, keys_f, bnode_f, bkey_f, str(tmp / f"part.{i:05d}.parquet"), pure=False)
-               for i, f in enumerate(res_f)]
-        written = int(sum(int(x["n"].sum()) for x in cl.gather(fin)))
-        if written != n:
-            raise GeocityError(f"internal error: {written} labels written for {n} points; nothing was written")
-        clock.append(time.perf_counter())  # relabel + write
-        info["phase_s"] = _phases(clock)
-        _write_provenance(tmp, params, inputs, {"n_points": n, "n_clusters": n_clusters,
-                                                **{k: v for k, v in info.items() if k != "phase_s"}})
+    fin = [cl.submit(_finish_disk, f, keys_f, bnode_f, bkey_f, str(tmp / f"part.{i:05d}.parquet"), pure=False)
+           for i, f in enumerate(res_f)]
+    written = int(sum(int(x["n"].sum()) for x in cl.gather(fin)))
+    if written != n:
+        raise GeocityError(f"internal error: {written} labels written for {n} points; nothing was written")
+    del fin, res_f
+    shutil.rmtree(tmp / ".scratch")
+    clock.append(time.perf_counter())  # relabel + write
+    info["phase_s"] = _phases(clock)
+    _write_provenance(tmp, params, inputs, {"n_points": n, "n_clusters": n_clusters,
+                                            **{k: v for k, v in info.items() if k != "phase_s"}})
     return DistributedResult(labels=None, output=out, n_points=n, n_clusters=n_clusters, info=info)
 
 
@@ -593,7 +705,22 @@ def _in_input_order(res: DistributedResult, client, columns, chunks=None) -> lis
     lengths = tuple(int(x) for x in sizes[sizes > 0])
     chunks = chunks if chunks is not None else lengths
     arrays = [ordered[c].to_dask_array(lengths=lengths).rechunk((chunks,)) for c in columns]
-    return list(get_client(client).persist(arrays))  # on the workers, holding their futures
+    arrays = list(get_client(client).persist(arrays))  # on the workers, holding their futures
+    _settled(arrays)
+    return arrays
+
+
+def _settled(collections) -> None:
+    """Wait until persisted ``collections`` are computed. An in-process scheduler (a
+    ``LocalCluster`` of this process) builds their graph in a thread of its own, and Python
+    3.11's ``functools.cached_property`` (one lock per property of a class, shared by every
+    Dask expression) deadlocks when this thread builds another expression meanwhile."""
+    from distributed import futures_of
+    from distributed.client import _wait
+
+    fs = futures_of(collections)
+    if fs:
+        fs[0].client.sync(_wait, fs)  # distributed.wait, on the futures' own client (not the default one)
 
 
 def fit_estimator(est, X, sample_weight=None):

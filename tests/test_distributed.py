@@ -581,3 +581,39 @@ def test_estimator_on_dask(client):
         with pytest.raises(ValidationError, match="column"):
             GeodesicDBSCAN(eps_km=45, min_weight=5).fit(dask_geopandas.from_geopandas(g, npartitions=3),
                                                         sample_weight=w)
+
+
+def test_output_through_disk_worker_lost(client, cluster, monkeypatch, tmp_path):
+    """To a folder, the halo shuffle and each task's points go through the staged folder (per-worker
+    memory set by the task size): same labels, a worker killed mid-run changes nothing, no scratch left."""
+    import geopandas as gpd
+
+    lat, lon, w = _mixed(3000)
+    src = _twelve_parts(tmp_path, lat, lon, w)
+    killed = []
+    seen = []
+
+    def hook(phase, cl, futures):
+        while not all(f.done() for f in futures):
+            time.sleep(0.05)
+        seen.extend(p.name for p in tmp_path.iterdir() if p.name.startswith(".labels."))
+        scratch = next(tmp_path.glob(".labels.*")) / ".scratch"
+        assert (scratch / "halo").is_dir() and list((scratch / "own").glob("*.points.parquet"))
+        who = cl.who_has(futures)
+        addr = next(a for f in futures for a in who[f.key])
+        nanny = next(n for n in cluster.workers.values() if n.worker_address == addr)
+        os.kill(nanny.process.pid, signal.SIGKILL)
+        killed.append(addr)
+        time.sleep(0.5)
+
+    monkeypatch.setattr(gd, "_PHASE_HOOK", hook)
+    res = gd.dbscan(src, eps_km=40, min_weight=6, weight_column="score", client=client, npartitions=9,
+                    output=tmp_path / "labels")
+    assert killed and seen and res.info["through_disk"] and res.info["tasks"] == 9
+    got = gd.read_labels(tmp_path / "labels")
+    _assert_same(lat, lon, w, 40, 6, got["label"].to_numpy(), got["core"].to_numpy())
+    assert sorted(p.name for p in (tmp_path / "labels").iterdir()) == (
+        [gd.PROVENANCE_NAME] + [f"part.{i:05d}.parquet" for i in range(9)])
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert len(gpd.read_parquet(tmp_path / "labels")) == len(lat)
+    client.wait_for_workers(2, timeout=60)
