@@ -617,3 +617,32 @@ def test_output_through_disk_worker_lost(client, cluster, monkeypatch, tmp_path)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     assert len(gpd.read_parquet(tmp_path / "labels")) == len(lat)
     client.wait_for_workers(2, timeout=60)
+
+
+def _logged_read(path, log):
+    import geopandas as gpd
+
+    with open(log, "a") as fh:
+        fh.write(f"{path}\n")
+    return gpd.read_parquet(path)
+
+
+def test_corridor_members_reads_each_partition_once(client, tmp_path):
+    import dask
+    import dask.dataframe as dd
+    import geopandas as gpd
+
+    rng = np.random.default_rng(9)
+    n = 900
+    lat, lon = rng.uniform(20, 45, n), rng.uniform(65, 120, n)
+    src = _twelve_parts(tmp_path, lat, lon, np.ones(n))
+    files = gd.parquet_files(src)
+    log = tmp_path / "reads.log"
+    meta = gpd.read_parquet(files[0]).iloc[0:0]
+    frame = dd.from_delayed([dask.delayed(_logged_read)(str(f), str(log)) for f in files], meta=meta,
+                            verify_meta=False)
+    out = gd.corridor_members(frame, corridors=None, within_km=300, client=client, output=tmp_path / "m")
+    assert sorted(log.read_text().split()) == sorted(str(f) for f in files)  # each partition read once
+    m = gpd.read_parquet(out)
+    assert len(m) and gd.provenance(out)["extra"]["n_points"] == n
+    np.testing.assert_allclose(m.geometry.y.to_numpy(), lat[m["row"].to_numpy()])
