@@ -418,15 +418,10 @@ class Analysis:
     def vehicle_sites(self):
         """The carmakers' factories and R&D sites of Figure 2-10
         (``layers/vehicle_sites.csv``, points EPSG:4326; a copy)."""
-        import geopandas as gpd
-        import pandas as pd
-
-        from ._data import data_path
+        from . import layers
 
         def make():
-            df = pd.read_csv(data_path("layers", "vehicle_sites.csv"), keep_default_na=False, na_values=[""],
-                             encoding="utf-8")
-            return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df["lon"], df["lat"], crs=4326), crs=4326)
+            return layers.load("vehicle_sites")
 
         return self._once("vehicle_sites", make).copy()
 

@@ -44,6 +44,8 @@ LAYERS: dict[str, tuple[tuple[str, ...], str]] = {
     "dimension_ranks": (("dimension_ranks.csv",), "table"),
     "basemap": (("basemap.gpkg", "basemap.geojson"), "vector"),
     "corridors": (("corridors.csv",), "table"),
+    # Figure 2-10: the carmakers' factories and R&D sites (geocity._build.vehicle_sites)
+    "vehicle_sites": (("vehicle_sites.csv",), "points"),
 }
 
 _QUALIFIER = re.compile(r"\s*[(（][^()（）]*[)）]\s*$")
@@ -56,6 +58,8 @@ _DTYPES = {
     "gdci_2022": {"rank": int, "city_id": str, "change": str},
     "bri_2022": {"rank": int, "city_id": str, "change": str},
     "dimension_ranks": {"table": str, "dimension": str, "rank": int, "city_id": str},
+    "vehicle_sites": {"company": str, "function": str, "site_name": str, "city": str, "country": str, "lat": float,
+                      "lon": float, "coord_method": str, "source": str, "source_date": str, "note": str},
 }
 
 
