@@ -227,6 +227,7 @@ def reproduce(
     style: str | Path | None = None,
     edition=None,
     processes: int | None = None,
+    airport_passengers=None,
 ) -> list[Path]:
     """Run the main job into ``out_dir``.
 
@@ -272,6 +273,10 @@ def reproduce(
     processes
         Plate-rendering processes of the figures step
         (:func:`geocity.figures.render_all`; ``None``: one per CPU, at most 4).
+    airport_passengers
+        A table of airport passenger figures for Figures 2-13/2-14
+        (:func:`geocity.airports.read_passengers`; ``Analysis(airport_passengers=)``);
+        None: the labelled rank proxy.
 
     Returns
     -------
@@ -294,12 +299,13 @@ def reproduce(
         from .edition import report_edition
 
         # checks every parameter, and reads and checks the edition's tables
-        analysis = Analysis(within_km=within_km, scores=scores,
+        analysis = Analysis(within_km=within_km, scores=scores, airport_passengers=airport_passengers,
                             edition=report_edition() if edition is None else edition)
     elif not isinstance(analysis, Analysis):
         raise ValidationError(f"analysis must be a geocity.analysis.Analysis, not {type(analysis).__name__}")
-    elif edition is not None:
-        raise ValidationError("give either analysis= or edition= (an Analysis holds its edition), not both")
+    elif edition is not None or airport_passengers is not None:
+        raise ValidationError("give either analysis= or edition=/airport_passengers= (an Analysis holds them: "
+                              "Analysis(edition=..., airport_passengers=...)), not both")
     langs = figures._check_langs(lang)
     fmts = figures._check_formats(formats)
     figures._check_processes(processes, PARALLEL_CHECK_FIGURES)  # a bad count fails before the folder is made

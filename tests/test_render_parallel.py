@@ -100,3 +100,23 @@ def test_row_labels_pickle_with_their_text(tmp_path):
         back = pickle.loads(pickle.dumps(lab))
         assert [str(x) for x in back] == [str(x) for x in lab]
     assert [str(x) for x in labels[0]] == ["line 2", "line 3", "line 5"]
+
+
+def test_cli_airport_passengers_reach_the_plates(tmp_path):
+    from click.testing import CliRunner
+
+    from geocity.cli.main import cli
+
+    table = tmp_path / "passengers.csv"
+    table.write_text("iata,value_2019,value_2022\nORD,100,90\nNRT,90,20\nLHR,80,70\n", encoding="utf-8")
+    r = CliRunner().invoke(cli, ["figures", "2-13", "-o", str(tmp_path / "f"), "--lang", "en", "--dpi", "40",
+                                 "--airport-passengers", str(table), "-q"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "f" / "2-13_en.png").is_file()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("iata,value_2019\nORD,lots\n", encoding="utf-8")
+    r = CliRunner().invoke(cli, ["reproduce", "-o", str(tmp_path / "out"), "--steps", "figures",
+                                 "--airport-passengers", str(bad)])
+    assert r.exit_code != 0 and "Traceback" not in r.output
+    assert "line 2" in r.output or "ORD" in r.output, r.output
+    assert not (tmp_path / "out").exists()

@@ -23,8 +23,10 @@ from . import options
 @options.style_file
 @options.overwrite
 @options.quiet
+@options.airport_passengers
 @options.processes
-def command(names, list_, output, lang, formats, dpi, basemap, scores_file, style, overwrite, quiet, processes):
+def command(names, list_, output, lang, formats, dpi, basemap, scores_file, style, overwrite, quiet,
+            airport_passengers, processes):
     """Render figures of the report by name (or ``all``) to PNG/PDF/SVG plates.
 
     Files are named <figure>_<lang>.<format>, e.g. 2-3_en.png.
@@ -48,8 +50,10 @@ def command(names, list_, output, lang, formats, dpi, basemap, scores_file, styl
     wanted = figures.list_figures() if "all" in names else list(dict.fromkeys(names))
     for n in wanted:
         figures.get_recipe(n)  # unknown name → clear error listing the valid ones
-    written = figures.render_all(output, names=wanted, lang=lang, formats=formats, basemap=basemap,
-                                 scores=scores_file, overwrite=overwrite, dpi=dpi, progress=not quiet,
-                                 style=style, processes=processes)
+    from ..analysis import Analysis
+
+    analysis = Analysis(scores=scores_file, basemap=basemap, airport_passengers=airport_passengers)
+    written = figures.render_all(output, names=wanted, lang=lang, formats=formats, analysis=analysis,
+                                 overwrite=overwrite, dpi=dpi, progress=not quiet, style=style, processes=processes)
     for p in written:
         click.echo(str(p))

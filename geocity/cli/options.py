@@ -85,6 +85,11 @@ style_file = click.option(
 # --------------------------------------------------------------------------
 # distributed runs (geocity.distributed, issue 15): a Dask cluster instead of local memory
 # --------------------------------------------------------------------------
+airport_passengers = click.option(
+    "--airport-passengers", "airport_passengers", type=click.Path(exists=True, dir_okay=False), default=None,
+    help="CSV of airport passenger figures for Figures 2-13/2-14 (iata, value_2019[, value_2022]); without it "
+         "those plates draw the labelled rank proxy (geocity.airports).",
+)
 processes = click.option(
     "--processes", type=click.IntRange(min=1), default=None,
     help="Render the plates in N worker processes (default: one per CPU, at most 4; 1: in this process). "

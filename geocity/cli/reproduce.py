@@ -25,9 +25,10 @@ from . import options
                    "geocity.edition): build that year's products from its rankings. Default: the embedded 2022 "
                    "edition.")
 @options.self_contained
+@options.airport_passengers
 @options.processes
 def command(output, overwrite, steps, lang, formats, within_km, scores_file, style, edition, self_contained,
-            processes):
+            airport_passengers, processes):
     """Rebuild the report's figures and exports from the embedded data.
 
     The files each step writes are listed, with their sha256, in
@@ -62,5 +63,6 @@ def command(output, overwrite, steps, lang, formats, within_km, scores_file, sty
         style=style,
         edition=edition,
         processes=processes,
+        airport_passengers=airport_passengers,
     )
     click.echo(f"wrote {len(written)} files into {output}")
