@@ -70,12 +70,6 @@ numpydoc_validation_checks = {"GL08", "GL06", "GL07", "PR02"}
 numpydoc_validation_exclude = {
     r"^geocity\.(dbscan|cluster)\.geodesic_dbscan$",  # dbscan.py: sections "Engines", "Pairs on the edge of eps",
     # "Labels and tie rule" (GL06) are not numpydoc sections; make them paragraphs of "Notes"
-    r"^geocity\.render\.web\.assemble\.Given\.of$",  # render/web/*: GL08, no docstring
-    r"^geocity\.render\.web\.base\.WebMap\.(extend|map)$",
-    r"^geocity\.render\.web\.features\.wgs84$",
-    r"^geocity\.render\.web\.legend\.Legend\.(content|extend|toggles)$",
-    r"^geocity\.render\.web\.legend\.Section\.html$",
-    r"^geocity\.render\.web\.text\.country_tag$",
 }
 numpydoc_validation_overrides: dict[str, list[str]] = {}
 
@@ -99,22 +93,7 @@ nitpick_ignore = [
     ("py:attr", "labels_"),  # cluster.py, dbscan.py fit_predict: scikit-learn's fitted attribute, not documented
     ("py:data", "SHAPEFILE_FIELDS"),  # cluster.py: geocity._cluster_tables.SHAPEFILE_FIELDS, not exported
     ("py:attr", "DistributedResult.info"),  # distributed.py: a dataclass field numpydoc does not index
-    ("py:data", "ANALYSIS_ARGUMENTS"),  # render/leaflet.py: not in __all__
-    ("py:data", "MIN_RADIUS_PX"),  # render/leaflet.py
-    ("py:func", "provenance_of"),  # render/web/clusters.py: not in __all__
-    ("py:meth", "Plate.add_legend"),  # render/static.py: methods of the PlateFurniture mixin
-    ("py:meth", "Plate.add_scalebar"),
-    ("py:meth", "add_scalebar"),
     ("py:func", "html.escape"),  # the standard library (no intersphinx offline)
-    ("py:data", "EXCLUDED"),  # airports.py: not in __all__
-    ("py:data", "RECIPES"),  # figures.py: re-exported data of geocity._figure_registry (autodoc documents
-    # module data only where it is assigned, with a #: comment)
-    ("py:data", "MAX_PROCESSES"),  # figures.py: not in __all__
-    ("py:data", "PARALLEL_MIN_FIGURES"),
-    ("py:data", "MANIFEST"),  # pipeline.py: re-exported from geocity._manifest
-    ("py:data", "DIMENSIONS"),  # render/leaflet.py: re-exported from render.web.assemble
-    ("py:func", "geocity.export.read_points"),  # corridors.py, plate.py: geocity.export's readers are not in its
-    ("py:func", "geocity.export.read_vector"),  # __all__ (to export them, or to write them as code)
 ]
 # cluster.py's module docstring: a heading underline one character short
 geocity_docs_temporary_underlines = ["geocity.cluster"]

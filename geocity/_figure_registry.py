@@ -1,7 +1,7 @@
 """The figure catalogue's registry and the context a recipe draws with
 (:mod:`geocity.figures` re-exports everything here).
 
-* :data:`RECIPES`, :func:`register`, :func:`list_figures`,
+* ``RECIPES``, :func:`register`, :func:`list_figures`,
   :func:`get_recipe`: the named, ordered catalogue (extra recipe modules are
   imported lazily by :func:`_load_extra_recipes`).
 * :class:`RecipeContext`: language, style and the run's
@@ -71,7 +71,7 @@ RECIPES: dict[str, Recipe] = {}
 
 
 def register(name: str, title_en: str, title_zh: str, *, kind: str = "Figure") -> Callable:
-    """Decorator adding a recipe to :data:`RECIPES` under ``name``.
+    """Decorator adding a recipe to ``RECIPES`` under ``name``.
 
     Parameters
     ----------

@@ -13,7 +13,7 @@ The join (:func:`city_airports`)
 --------------------------------
 An airport is a candidate for a city when it has an IATA code, its name does
 not mark it as military, a heliport, a seaplane base or an airfield
-(:data:`EXCLUDED`), and it lies within :data:`AIRPORT_RADIUS_KM` (70 km; Narita is 66 km from Tokyo's point) of
+(``EXCLUDED``), and it lies within :data:`AIRPORT_RADIUS_KM` (70 km; Narita is 66 km from Tokyo's point) of
 the city's point, measured on the WGS 84 ellipsoid (geodesic, so the
 antimeridian is no edge: Suva and Nadi, Fiji, are 130 km apart whichever side
 of ±180° one looks from). The **city's airports** are the candidates whose

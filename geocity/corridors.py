@@ -525,7 +525,7 @@ def members(
         always, ``False`` never (``-q/--quiet`` on the command line).
     encoding
         Of a CSV ``points`` file; default: detected (UTF-8, UTF-8 with BOM
-        or GB18030/GBK), see :func:`geocity.export.read_points`.
+        or GB18030/GBK), see ``geocity.export.read_points``.
 
     Returns
     -------

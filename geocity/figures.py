@@ -51,7 +51,7 @@ registered under the report's figure number with :func:`register`::
   picked up automatically (``ctx.style``).
 * Put recipes in another module (e.g. ``geocity/_figures_landscape.py``);
   it is imported by :func:`_load_extra_recipes` when the catalogue is first
-  used, so it registers into the same :data:`RECIPES`.
+  used, so it registers into the same ``RECIPES``.
 
 Modules
 -------
@@ -59,7 +59,7 @@ This module checks the options and writes the plates (:func:`build`,
 :func:`render`, :func:`render_all`); every name below stays importable
 from here:
 
-* :mod:`geocity._figure_registry` -- :data:`RECIPES`, :func:`register`,
+* :mod:`geocity._figure_registry` -- ``RECIPES``, :func:`register`,
   :func:`list_figures`, :func:`get_recipe` and :class:`RecipeContext`;
 * :mod:`geocity._figure_recipes` -- the report's recipes (2-1 … 3-2, the
   table maps, the corridor plates) and their drawing helpers;
@@ -298,8 +298,8 @@ def render_all(out_dir: str | Path, *, analysis: Analysis | None = None, names: 
     basemap) is computed once.
 
     ``processes``: render the plates in this many worker processes (``None``:
-    one per CPU, at most :data:`MAX_PROCESSES`, and one for fewer than
-    :data:`PARALLEL_MIN_FIGURES` figures; 1: in this process). Each worker
+    one per CPU, at most ``MAX_PROCESSES`` (4), and one for fewer than
+    ``PARALLEL_MIN_FIGURES`` (4) figures; 1: in this process). Each worker
     starts fresh (``spawn``), receives a copy of the analysis with the results
     it already holds, and draws a fixed share of the figures (every
     ``processes``-th, in catalogue order), so the files are the bytes a

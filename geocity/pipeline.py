@@ -241,7 +241,7 @@ def reproduce(
         Output folder. An existing, non-empty folder is refused unless
         ``overwrite`` is true, in which case geocity's own outputs in it are
         replaced and the outputs of the previous run that this run no longer
-        writes (as listed in :data:`MANIFEST`) are removed — only those
+        writes (as listed in ``MANIFEST``) are removed — only those
         inside ``out_dir``, not reached through a symbolic link and still
         byte-identical to what geocity wrote (sha256); every other file is
         left alone, with a :class:`ManifestWarning` for listed ones.

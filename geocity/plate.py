@@ -36,8 +36,8 @@ A plate file (see ``examples/*.yaml``)::
     credits: ["Parks: example data"]
 
 Layer sources: ``file`` (relative to the plate file; vector files through
-:func:`geocity.export.read_vector`, CSVs with lat/lon or wkt columns through
-:func:`geocity.export.read_points` / :func:`geocity.export.read`, GeoTIFFs
+``geocity.export.read_vector``, CSVs with lat/lon or wkt columns through
+``geocity.export.read_points`` / :func:`geocity.export.read`, GeoTIFFs
 through rasterio), ``embedded`` (a layer of :mod:`geocity.layers`: cities,
 basemap), ``corridor`` and ``buffer`` (corridor names, the buffers at
 ``within_km``) and ``clusters`` (a score: the clusters of that score). The

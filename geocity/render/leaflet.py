@@ -19,7 +19,7 @@ rendered text as a template.
 Colours and symbol sizes come from the shared style sheet
 (:mod:`geocity.styles`), the same one the static renderer uses. A marker of
 area ``A`` points² becomes a circle of radius ``sqrt(A)`` pixels, never less
-than :data:`MIN_RADIUS_PX` so it stays clickable.
+than ``MIN_RADIUS_PX`` so it stays clickable.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def webmap(analysis=None, layers: Sequence[str] | str | None = None, *, points=N
     style
         Style name or dict (default ``"base"``).
     density_weights, network_dimension
-        Scores (:data:`DIMENSIONS`) of the density overlays and the links.
+        Scores (``DIMENSIONS``) of the density overlays and the links.
     m
         A map to add to; a new one when None.
     **given
@@ -102,7 +102,7 @@ def webmap(analysis=None, layers: Sequence[str] | str | None = None, *, points=N
         surfaces`` (DensitySurface, GeoTIFF path or ``(values, transform,
         crs)``; a list of such, or a dict of layer name → such) and
         ``links``. Without an ``analysis``, ``within_km`` and ``top_k`` are
-        the parameters of the one built (:data:`ANALYSIS_ARGUMENTS`).
+        the parameters of the one built (``ANALYSIS_ARGUMENTS``).
 
     Returns
     -------

@@ -7,7 +7,7 @@ plus the map axes, the map's CRS and the style. Build one with
 :func:`world_plate`, :func:`regional_plate` or :func:`chart_plate`, add layers
 (:meth:`Plate.add_basemap`, :meth:`Plate.add_polygons`,
 :meth:`Plate.add_lines`, :meth:`Plate.add_points`, :meth:`Plate.add_labels`),
-furniture (:meth:`Plate.add_legend`, :meth:`Plate.add_scalebar`, ...) and
+furniture (``Plate.add_legend``, ``Plate.add_scalebar``, ...) and
 write it with :func:`save_figure`.
 
 Modules
@@ -202,7 +202,7 @@ class Plate(PlateFurniture):
         ``(lat, lon)`` of the plate centre (maps).
     scale_m_per_unit
         Ground metres per map unit along the horizontal at the centre, once
-        :meth:`add_scalebar` ran.
+        ``add_scalebar`` ran.
     notes
         Lines of the source/credit note.
     """

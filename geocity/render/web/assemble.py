@@ -52,6 +52,7 @@ class Given:
 
     @classmethod
     def of(cls, given: Mapping[str, Any]) -> "Given":
+        """The frames of ``given`` (keyword → frame); an unknown keyword is a ValidationError naming the known ones."""
         known = [f.name for f in fields(cls)]
         bad = sorted(set(given) - set(known))
         if bad:

@@ -136,6 +136,7 @@ class WebMap(MacroElement):
 
     @property
     def map(self) -> folium.Map:
+        """The folium map this state belongs to."""
         return self._parent  # type: ignore[return-value]  # branca types it Element; always the map
 
     @classmethod
@@ -161,6 +162,7 @@ class WebMap(MacroElement):
         return layer
 
     def extend(self, b: list[list[float]] | None) -> None:
+        """Grow the initial view to hold ``b`` (``[[south, west], [north, east]]``, degrees; None: no change)."""
         if b is None:
             return
         if self.bounds is None:

@@ -79,7 +79,7 @@ def add(wm: WebMap, data, *, lang: str = "both", style: Mapping | None = None,
         ``city_id``, ``name_en``, ``name_zh``) for the member list and to
         show the poles (city ids) by name.
     provenance
-        Where the scores come from; default :func:`provenance_of` the members
+        Where the scores come from; default ``provenance_of`` the members
         or clusters (None: the popups do not say).
 
     Returns

@@ -73,7 +73,7 @@ def add(wm: WebMap, data, *, lang: str = "both", style: Mapping | None = None,
         written by :func:`geocity.density.write_geotiff`, or a ``(values,
         transform, crs)`` tuple.
     provenance
-        Where the weights come from; default :func:`provenance_of` the
+        Where the weights come from; default ``provenance_of`` the
         surface's metadata.
     name
         Layer name (plain text); default from the weight column, saying

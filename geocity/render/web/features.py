@@ -32,6 +32,7 @@ def style_of(style: Mapping | None) -> Mapping:
 
 
 def wgs84(gdf, what: str):
+    """``gdf`` in EPSG:4326 (:func:`geocity.geodesy.to_wgs84`); ``what`` names the layer in error messages."""
     import geopandas as gpd
 
     from ...geodesy import to_wgs84

@@ -75,6 +75,7 @@ class Section:
         return self
 
     def html(self) -> str:
+        """The section as HTML, every title and label escaped."""
         parts = [f'<div class="geocity-legend-title">{escape(self.title)}</div>']
         for kind, colour, lab in self.items:
             if kind == "note":
@@ -141,11 +142,13 @@ class Legend(MacroElement):
         return section
 
     def extend(self, sections: Sequence[Section | None]) -> None:
+        """Add each of ``sections`` (None entries are skipped by :meth:`add`)."""
         for s in sections:
             self.add(s)
 
     @property
     def toggles(self) -> bool:
+        """Does any section switch map layers on and off?"""
         return any(s.layers for s in self.sections)
 
     @property
@@ -159,5 +162,6 @@ class Legend(MacroElement):
 
     @property
     def content(self) -> str:
+        """The legend as HTML: a collapsible box of the sections that have items."""
         body = "".join(s.html() for s in self.sections if s.items)
         return f"<details open><summary>{escape(self.title)}</summary>{body}</details>"

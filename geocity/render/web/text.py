@@ -188,6 +188,7 @@ def name(row: Mapping, lang: str, en_col: str = "name_en", zh_col: str = "name_z
 
 
 def country_tag(row: Mapping) -> str:
+    """``"(XX)"`` of the row's ``country_iso2``, or ``""`` when it has none."""
     iso = text(row.get("country_iso2"))
     return f"({iso})" if iso else ""
 
