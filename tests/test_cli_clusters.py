@@ -310,3 +310,24 @@ def test_cli_default_run_on_embedded_layers(runner, tmp_path):
     assert len(df) >= 7
     assert df["name_zh"].str.contains("深圳").any()
     assert set(df["score_src"]) == {"rank-proxy"}
+
+
+def test_cli_boundary_option_reaches_the_estimator(runner, tmp_path):
+    # the report's cities with the report's defaults: partition boundaries never overlap, hulls may
+    import shapely
+
+    got = {}
+    for boundary in ("partition", "hull"):
+        out = tmp_path / boundary / "clusters.gpkg"
+        res = runner.invoke(cli, ["clusters", "--boundary", boundary, "-o", str(out), "-q"])
+        assert res.exit_code == 0, res.output
+        got[boundary] = pyogrio.read_dataframe(out)
+        meta = json.loads(out.with_name(out.name + ".meta.json").read_text(encoding="utf-8"))
+        assert boundary in json.dumps(meta)
+    part = got["partition"].geometry.to_numpy()
+    overlaps = [(i, j) for i in range(len(part)) for j in range(i + 1, len(part))
+                if shapely.area(shapely.intersection(part[i], part[j])) > 1e-9]
+    assert overlaps == []
+    assert len(got["hull"]) == len(got["partition"])
+    res = runner.invoke(cli, ["clusters", "--boundary", "voronoi", "-o", str(tmp_path / "x.gpkg")])
+    assert res.exit_code != 0 and "partition" in res.output and not (tmp_path / "x.gpkg").exists()

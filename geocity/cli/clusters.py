@@ -30,6 +30,9 @@ from . import options
 @click.option("--max-span-km", type=float, default=None,
               help="Largest cluster span with --method metro/split (default 700).")
 @click.option("--hull", type=click.Choice(["convex", "concave"]), default="convex", show_default=True)
+@click.option("--boundary", type=click.Choice(["partition", "hull"]), default="partition", show_default=True,
+              help="partition: the boundaries do not overlap (an overlap goes to the cluster with the nearer "
+                   "member, on the sphere); hull: each cluster's own buffered hull, which may overlap.")
 @click.option("--buffer-km", type=float, default=None,
               help="Buffer around the members' hull in km (default 30; at most 2000).")
 @click.option(
@@ -62,7 +65,7 @@ from . import options
 )
 @options.overwrite
 @options.quiet
-def command(eps_km, min_weight, score, scores_file, method, max_span_km, hull, buffer_km, members_path,
+def command(eps_km, min_weight, score, scores_file, method, max_span_km, hull, boundary, buffer_km, members_path,
             points_path, weight_column, partitions, workers, scheduler, output, overwrite, quiet):
     """Identify city clusters (weighted geodesic DBSCAN on 3I scores) and write
     their boundaries and member table.
@@ -112,6 +115,7 @@ def command(eps_km, min_weight, score, scores_file, method, max_span_km, hull, b
         max_span_km=DEFAULTS["max_span_km"] if max_span_km is None else max_span_km,
         score=score,
         hull=hull,
+        boundary=boundary,
         buffer_km=DEFAULTS["buffer_km"] if buffer_km is None else buffer_km,
     )
     # user mistakes first (parameters, scores table), then the output policy, so that
