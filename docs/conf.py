@@ -64,13 +64,8 @@ numpydoc_xref_param_type = False
 # "Parameters" section names every parameter when it has one (PR01 is reported by docs/_ext for
 # such docstrings only; see geocity_docs.check_parameters).
 numpydoc_validation_checks = {"GL08", "GL06", "GL07", "PR02"}
-# Temporary exclusions, to be emptied: public names without a docstring in modules that other
-# engineers were editing while the site was built (issue 18's report lists each). A new name
-# missing a docstring anywhere else fails the build.
-numpydoc_validation_exclude = {
-    r"^geocity\.(dbscan|cluster)\.geodesic_dbscan$",  # dbscan.py: sections "Engines", "Pairs on the edge of eps",
-    # "Labels and tie rule" (GL06) are not numpydoc sections; make them paragraphs of "Notes"
-}
+# No exclusions: a public name missing a docstring anywhere fails the build.
+numpydoc_validation_exclude: set[str] = set()
 numpydoc_validation_overrides: dict[str, list[str]] = {}
 
 # --- cross-references ---------------------------------------------------------------------------
@@ -87,16 +82,12 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(.*\.)?_[A-Za-z0-9_]*(\..*)?"),
 ]
 
-# Temporary, to be emptied (issue 18's report): references in docstrings of files others were
-# editing to names that are not part of the documented API (private helpers, not re-exported).
+# The standard library has no inventory offline.
 nitpick_ignore = [
-    ("py:attr", "labels_"),  # cluster.py, dbscan.py fit_predict: scikit-learn's fitted attribute, not documented
-    ("py:data", "SHAPEFILE_FIELDS"),  # cluster.py: geocity._cluster_tables.SHAPEFILE_FIELDS, not exported
-    ("py:attr", "DistributedResult.info"),  # distributed.py: a dataclass field numpydoc does not index
     ("py:func", "html.escape"),  # the standard library (no intersphinx offline)
 ]
-# cluster.py's module docstring: a heading underline one character short
-geocity_docs_temporary_underlines = ["geocity.cluster"]
+# Modules whose docstring headings may be fixed up by the build (none: every underline is right).
+geocity_docs_temporary_underlines: list[str] = []
 
 # --- HTML ---------------------------------------------------------------------------------------
 html_theme = "furo"

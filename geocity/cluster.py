@@ -84,7 +84,7 @@ as DBSCAN found them, and ``method="dbscan"`` keeps plain weighted DBSCAN for
 everything.
 
 The metropolitan cut (``method="metro"``, default)
--------------------------------------------------
+--------------------------------------------------
 A region of 450 km links still joins, at one scale, cities a planner keeps
 apart: Shantou is 233 km from Huizhou, Houston 236 km from Austin, yet the
 Greater Bay Area stops at Huizhou and Dallas–Houston is one cluster. The
@@ -241,7 +241,7 @@ private module, its names re-exported here:
 - :mod:`geocity._cluster_naming`: poles, names, typology, the ``ranked`` flag;
 - :mod:`geocity._cluster_boundary`: buffered hulls and the partition of their overlaps;
 - :mod:`geocity._cluster_tables`: the ``clusters_`` / ``members_`` tables and the
-  shapefile field names (:data:`SHAPEFILE_FIELDS`); writing goes through
+  shapefile field names (``SHAPEFILE_FIELDS``); writing goes through
   :func:`geocity.export.write_clusters`.
 """
 
@@ -709,7 +709,7 @@ class CityClusters(ClusterMixin, BaseEstimator):
         path
             Cluster polygons; format from the extension (``.shp``, ``.gpkg``,
             ``.geojson``, ``.fgb``), written with the fixed short DBF field
-            names of :data:`SHAPEFILE_FIELDS` and a provenance record.
+            names of ``SHAPEFILE_FIELDS`` and a provenance record.
         members_path
             Member table (one row per city and cluster; ``.csv`` or any
             vector format). Default: ``<stem>_members.csv`` beside ``path``.
@@ -734,7 +734,7 @@ class CityClusters(ClusterMixin, BaseEstimator):
 
     def fit_predict(self, cities: pd.DataFrame | None = None, y: object = None,
                     sample_weight: ArrayLike | None = None) -> np.ndarray:
-        """Fit (see :meth:`fit`) and return :attr:`labels_`."""
+        """Fit (see :meth:`fit`) and return ``labels_``."""
         return self.fit(cities, sample_weight=sample_weight).labels_
 
     # ------------------------------------------------------------------

@@ -147,75 +147,6 @@ def geodesic_dbscan(
     min_samples=min_weight).fit(radians, sample_weight=weights)``:
     identical core flags, noise and labels, including the label numbers.
 
-    Engines
-    -------
-    ``algorithm="auto"`` (default) takes the grid engine for 50 000 points or
-    more when numba is installed (300 000 while numba's cache is cold), the
-    KD-tree engine otherwise; all engines give identical results.
-
-    ``"grid"``: the unit vectors are binned into cubes whose side is just
-    below the chord of ``eps_km`` over √3, so that any two points of a cube
-    are within eps and every neighbour of a point lies in the 5 × 5 × 5 cubes
-    around it; compiled (numba) loops, on all of numba's threads, sum the
-    weights (whole cubes, groups and leaves of points at once wherever a
-    bounding box lies wholly inside or beyond eps, with a safety margin, so
-    the result is that of testing every pair), join core points with a
-    union-find over cubes (one forest per thread, merged) and label the
-    border points (see :mod:`geocity._grid_numba`). Memory: a few arrays of
-    n plus the neighbour lists and boxes of the non-empty cubes (10^7
-    clumped points, eps 10 km: 2.1 GB for the whole process, 32 s on 2
-    cores; ``benchmarks/README.md``). On a fresh install, while numba's
-    on-disk cache of the kernels is still empty, ``"auto"`` takes the grid
-    only from :data:`GRID_COLD_MIN_POINTS` points on (compiling takes
-    several seconds).
-
-    ``"kdtree"`` (pure NumPy/SciPy):
-    Points become 3-D unit vectors and ``eps_km`` the chord
-    :math:`c = 2\sin(\varepsilon / 2R)` on the sphere of radius
-    :data:`~geocity.geodesy.EARTH_RADIUS_KM` (chord length grows monotonically
-    with arc length, so the neighbour sets are exactly the great-circle ones
-    with no antimeridian or pole case). Exact duplicates are merged first
-    (summing their weights). A :class:`scipy.spatial.cKDTree` then gives, in
-    spatially coherent chunks of about ``chunk_pairs`` neighbour pairs each,
-
-    1. the summed weight around each point → core flags;
-    2. the core–core pairs, merged chunk by chunk into components
-       (a union-find over component labels with
-       :func:`scipy.sparse.csgraph.connected_components`, linear time);
-    3. for each non-core point, its core neighbours → border label.
-
-    No pass holds more than one chunk of pairs, so memory stays bounded
-    (measured on this project's 2-core machine: 1 000 000 clumped points,
-    eps 5 km, 6 s and 210 MB peak traced memory; eps 40 km with about 170
-    neighbours per point, 26 s and 550 MB resident). The grid engine: 10^6
-    clumped points in 2-8 s for eps 1-50 km, 16x scikit-learn at eps 10 km
-    with identical labels (``benchmarks/README.md``).
-
-    Pairs on the edge of eps
-    ------------------------
-    Every engine decides "within eps" by the same floating-point test,
-    ``sqrt(dx² + dy² + dz²) <= c`` on the unit vectors (the grid engine
-    compares the squared distance with the largest double whose square root
-    is ``<= c``, which is the same test), so all engines give identical
-    results even for pairs at exactly eps. A pair whose chord lies within a
-    relative :data:`EDGE_RTOL` (1e-9) of ``c`` is decided by that test,
-    while scikit-learn's haversine rounding may decide it the other way:
-    such pairs are *excluded from the agreement claim* and **counted**, by
-    every engine alike, in ``info["edge_pairs"]`` (``return_info=True``;
-    unordered pairs of input points, exact duplicates counted separately),
-    and logged at DEBUG level. With ``edge_pairs == 0`` the result is
-    scikit-learn's. Neighbourhood weights are summed in a different order than
-    scikit-learn's ``np.sum``; with non-dyadic weights a point whose summed
-    weight equals ``min_weight`` to the last bit could be decided the other
-    way (never observed in the comparisons of the test suite and benchmarks).
-
-    Labels and tie rule
-    -------------------
-    Clusters are numbered in the order of their lowest-index core point and a
-    border point within ``eps_km`` of cores of several clusters goes to the
-    one with the **lowest label** — exactly what scikit-learn's expansion
-    order produces.
-
     Parameters
     ----------
     lat, lon
@@ -246,7 +177,7 @@ def geodesic_dbscan(
         Also return a dict of diagnostics, with the same keys for every
         engine: ``n_points``, ``n_unique`` (after merging exact
         duplicates), ``algorithm`` (the engine that ran), ``edge_pairs``
-        (pairs within a relative :data:`EDGE_RTOL` of eps, see above) and
+        (pairs within a relative :data:`EDGE_RTOL` of eps, see Notes) and
         ``chunks`` (neighbour-pair chunks or cell blocks processed).
 
     Returns
@@ -255,6 +186,74 @@ def geodesic_dbscan(
         Cluster label per point, −1 for noise.
     core_mask : numpy.ndarray of bool
         True for core points.
+
+    Notes
+    -----
+    **Engines.**
+    ``algorithm="auto"`` (default) takes the grid engine for 50 000 points or
+    more when numba is installed (300 000 while numba's cache is cold), the
+    KD-tree engine otherwise; all engines give identical results.
+
+    ``"grid"``: the unit vectors are binned into cubes whose side is just
+    below the chord of ``eps_km`` over √3, so that any two points of a cube
+    are within eps and every neighbour of a point lies in the 5 × 5 × 5 cubes
+    around it; compiled (numba) loops, on all of numba's threads, sum the
+    weights (whole cubes, groups and leaves of points at once wherever a
+    bounding box lies wholly inside or beyond eps, with a safety margin, so
+    the result is that of testing every pair), join core points with a
+    union-find over cubes (one forest per thread, merged) and label the
+    border points (see :mod:`geocity._grid_numba`). Memory: a few arrays of
+    n plus the neighbour lists and boxes of the non-empty cubes (10^7
+    clumped points, eps 10 km: 2.1 GB for the whole process, 32 s on 2
+    cores; ``benchmarks/README.md``). On a fresh install, while numba's
+    on-disk cache of the kernels is still empty, ``"auto"`` takes the grid
+    only from ``GRID_COLD_MIN_POINTS`` (300 000) points on (compiling takes
+    several seconds).
+
+    ``"kdtree"`` (pure NumPy/SciPy):
+    Points become 3-D unit vectors and ``eps_km`` the chord
+    :math:`c = 2\sin(\varepsilon / 2R)` on the sphere of radius
+    :data:`~geocity.geodesy.EARTH_RADIUS_KM` (chord length grows monotonically
+    with arc length, so the neighbour sets are exactly the great-circle ones
+    with no antimeridian or pole case). Exact duplicates are merged first
+    (summing their weights). A :class:`scipy.spatial.cKDTree` then gives, in
+    spatially coherent chunks of about ``chunk_pairs`` neighbour pairs each,
+
+    1. the summed weight around each point → core flags;
+    2. the core–core pairs, merged chunk by chunk into components
+       (a union-find over component labels with
+       :func:`scipy.sparse.csgraph.connected_components`, linear time);
+    3. for each non-core point, its core neighbours → border label.
+
+    No pass holds more than one chunk of pairs, so memory stays bounded
+    (measured on this project's 2-core machine: 1 000 000 clumped points,
+    eps 5 km, 6 s and 210 MB peak traced memory; eps 40 km with about 170
+    neighbours per point, 26 s and 550 MB resident). The grid engine: 10^6
+    clumped points in 2-8 s for eps 1-50 km, 16x scikit-learn at eps 10 km
+    with identical labels (``benchmarks/README.md``).
+
+    **Pairs on the edge of eps.**
+    Every engine decides "within eps" by the same floating-point test,
+    ``sqrt(dx² + dy² + dz²) <= c`` on the unit vectors (the grid engine
+    compares the squared distance with the largest double whose square root
+    is ``<= c``, which is the same test), so all engines give identical
+    results even for pairs at exactly eps. A pair whose chord lies within a
+    relative :data:`EDGE_RTOL` (1e-9) of ``c`` is decided by that test,
+    while scikit-learn's haversine rounding may decide it the other way:
+    such pairs are *excluded from the agreement claim* and **counted**, by
+    every engine alike, in ``info["edge_pairs"]`` (``return_info=True``;
+    unordered pairs of input points, exact duplicates counted separately),
+    and logged at DEBUG level. With ``edge_pairs == 0`` the result is
+    scikit-learn's. Neighbourhood weights are summed in a different order than
+    scikit-learn's ``np.sum``; with non-dyadic weights a point whose summed
+    weight equals ``min_weight`` to the last bit could be decided the other
+    way (never observed in the comparisons of the test suite and benchmarks).
+
+    **Labels and tie rule.**
+    Clusters are numbered in the order of their lowest-index core point and a
+    border point within ``eps_km`` of cores of several clusters goes to the
+    one with the **lowest label** — exactly what scikit-learn's expansion
+    order produces.
 
     Examples
     --------
@@ -810,5 +809,5 @@ class GeodesicDBSCAN(ClusterMixin, BaseEstimator):
         return self
 
     def fit_predict(self, X, y=None, sample_weight=None) -> np.ndarray:
-        """Fit and return :attr:`labels_` (see :meth:`fit`)."""
+        """Fit and return ``labels_`` (see :meth:`fit`)."""
         return self.fit(X, sample_weight=sample_weight).labels_

@@ -675,7 +675,7 @@ def dask_dbscan(lat, lon, *, eps_km: float, min_weight: float, weights=None, alg
     client, npartitions
         As in :func:`dbscan`.
     return_info
-        Also return :attr:`DistributedResult.info`.
+        Also return ``DistributedResult.info``.
 
     Returns
     -------
@@ -735,7 +735,7 @@ def fit_estimator(est, X, sample_weight=None):
     arrays of a single-machine fit): ``labels_`` (chunked like the input),
     ``core_sample_indices_`` and ``components_`` (``[lat, lon]`` of the core
     points; unknown chunk sizes until computed). ``info_`` is
-    :attr:`DistributedResult.info`; ``fit_predict`` returns ``labels_``.
+    ``DistributedResult.info``; ``fit_predict`` returns ``labels_``.
     """
     _require_dask()
     import dask.array as da
