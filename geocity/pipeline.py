@@ -209,10 +209,6 @@ def _check_steps(steps) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-#: Any figure count above the parallel threshold: only the value of ``processes`` is checked up front.
-PARALLEL_CHECK_FIGURES = 100
-
-
 def reproduce(
     out_dir: str | Path,
     *,
@@ -308,7 +304,7 @@ def reproduce(
                               "Analysis(edition=..., airport_passengers=...)), not both")
     langs = figures._check_langs(lang)
     fmts = figures._check_formats(formats)
-    figures._check_processes(processes, PARALLEL_CHECK_FIGURES)  # a bad count fails before the folder is made
+    figures._check_processes(processes, len(figures.list_figures()))  # a bad count fails before the folder is made
     if style is not None:
         from .styles import load_style, style_path
 

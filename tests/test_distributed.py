@@ -85,6 +85,16 @@ def _run(client, lat, lon, w, eps_km, min_weight, nparts, **kw):
     return res, df["label"].to_numpy(), df["core"].to_numpy()
 
 
+def _kill_holder(cl, cluster, futures) -> str:
+    """SIGKILL the worker process holding one of ``futures``' results; returns its address."""
+    who = cl.who_has(futures)
+    addr = next(a for f in futures for a in who[f.key])
+    nanny = next(n for n in cluster.workers.values() if n.worker_address == addr)
+    os.kill(nanny.process.pid, signal.SIGKILL)
+    time.sleep(0.5)
+    return addr
+
+
 def _assert_same(lat, lon, w, eps_km, min_weight, labels, core):
     ref, rcore = geodesic_dbscan(lat, lon, eps_km=eps_km, min_weight=min_weight, weights=w)
     assert ref.max() >= 1  # several clusters: a real test
@@ -136,12 +146,7 @@ def test_worker_lost_mid_run(client, cluster, monkeypatch):
     def hook(phase, cl, futures):
         while not all(f.done() for f in futures):
             time.sleep(0.05)
-        who = cl.who_has(futures)
-        addr = next(a for f in futures for a in who[f.key])
-        nanny = next(n for n in cluster.workers.values() if n.worker_address == addr)
-        os.kill(nanny.process.pid, signal.SIGKILL)
-        killed.append(addr)
-        time.sleep(0.5)
+        killed.append(_kill_holder(cl, cluster, futures))
 
     monkeypatch.setattr(gd, "_PHASE_HOOK", hook)
     res, labels, core = _run(client, lat, lon, w, 40.0, 6.0, 6)
@@ -599,12 +604,7 @@ def test_output_through_disk_worker_lost(client, cluster, monkeypatch, tmp_path)
         seen.extend(p.name for p in tmp_path.iterdir() if p.name.startswith(".labels."))
         scratch = next(tmp_path.glob(".labels.*")) / ".scratch"
         assert (scratch / "halo").is_dir() and list((scratch / "own").glob("*.points.parquet"))
-        who = cl.who_has(futures)
-        addr = next(a for f in futures for a in who[f.key])
-        nanny = next(n for n in cluster.workers.values() if n.worker_address == addr)
-        os.kill(nanny.process.pid, signal.SIGKILL)
-        killed.append(addr)
-        time.sleep(0.5)
+        killed.append(_kill_holder(cl, cluster, futures))
 
     monkeypatch.setattr(gd, "_PHASE_HOOK", hook)
     res = gd.dbscan(src, eps_km=40, min_weight=6, weight_column="score", client=client, npartitions=9,
