@@ -643,6 +643,16 @@ def _literal(fig: Figure) -> None:
         t.set_parse_math(False)
 
 
+def _pdf_subset_fonts(fig: Figure, style: Mapping) -> list:
+    """For a PDF: the CJK font's small working copy in front of it in every
+    text's family list (:mod:`geocity.render.static_pdf_fonts`); what to restore."""
+    from matplotlib.text import Text
+
+    from .static_pdf_fonts import pdf_font_families
+
+    return pdf_font_families(fig.findobj(Text), font_families(style)["zh"])
+
+
 def save_figure(fig: Figure | Plate, path: str | Path, *, dpi: int | None = None, overwrite: bool = False,
                 style: Mapping | None = None) -> Path:
     """Write a plate to PNG, PDF or SVG (from the extension), atomically and
@@ -677,8 +687,13 @@ def save_figure(fig: Figure | Plate, path: str | Path, *, dpi: int | None = None
     dpi = check_dpi(dpi) or int(st["output"]["dpi"])
     rc: dict[Any, Any] = {"svg.fonttype": "none", "svg.hashsalt": "geocity",
                           "pdf.fonttype": st["output"]["pdf_fonttype"], "pdf.compression": 6}
-    with matplotlib.rc_context(rc), atomic_path(path, overwrite=overwrite) as tmp:
-        fig.savefig(tmp, format=fmt, dpi=dpi, metadata=_METADATA[fmt], facecolor=fig.get_facecolor(),
-                    bbox_inches=bbox)
+    restore = _pdf_subset_fonts(fig, st) if fmt == "pdf" else []
+    try:
+        with matplotlib.rc_context(rc), atomic_path(path, overwrite=overwrite) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=dpi, metadata=_METADATA[fmt], facecolor=fig.get_facecolor(),
+                        bbox_inches=bbox)
+    finally:
+        for t, fam in restore:
+            t.set_fontfamily(fam)
     log.info("wrote %s", path)
     return path
