@@ -50,7 +50,10 @@ def own_cjk_characters() -> list[int]:
     from .. import __file__ as pkg_file
     from .._data import data_dir
 
-    roots = [Path(pkg_file).resolve().parent, data_dir("layers"), data_dir("styles")]
+    roots: list[Path] = []
+    for r in (Path(pkg_file).resolve().parent, data_dir("layers").resolve(), data_dir("styles").resolve()):
+        if not any(r.is_relative_to(done) for done in roots):  # a wheel holds them inside the package
+            roots.append(r)
     chars: set[int] = set()
     for root in roots:
         for p in sorted(root.rglob("*")):
