@@ -99,10 +99,13 @@ def single(folder: Path, eps_km: float, min_weight: float, out: Path) -> dict:
 
 
 def dask_run(folder: Path, eps_km: float, min_weight: float, workers: int, out: Path,
-             memory_limit: str | None) -> dict:
+             memory_limit: str | None, tasks: int | None = None, client_join_max: int | None = None) -> dict:
     import distributed
 
     from geocity import distributed as gd
+
+    if client_join_max is not None:  # where the boundary records are joined (client below, workers above)
+        gd.CLIENT_JOIN_MAX_RECORDS = client_join_max
 
     cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                        dashboard_address=":0", memory_limit=memory_limit or "auto")
@@ -137,7 +140,7 @@ def dask_run(folder: Path, eps_km: float, min_weight: float, workers: int, out: 
     th.start()
     labels_dir = out / "dask_labels"
     res = gd.dbscan(folder, eps_km=eps_km, min_weight=min_weight, weight_column="weight", client=client,
-                    output=labels_dir, overwrite=True)
+                    output=labels_dir, overwrite=True, npartitions=tasks)
     t1 = time.perf_counter()
     stop.set()
     th.join()
@@ -169,6 +172,10 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--eps-km", type=float, default=10.0)
     ap.add_argument("--min-weight", type=float, default=20.0)
+    ap.add_argument("--tasks", type=int, default=None, help="clustering tasks (npartitions; default: dask's)")
+    ap.add_argument("--client-join-max", type=int, default=None,
+                    help="boundary records joined on the client up to this (default CLIENT_JOIN_MAX_RECORDS)")
+    ap.add_argument("--generate-only", action="store_true", help="write the points folder and stop")
     ap.add_argument("--memory-limit", default=None, help="per worker, e.g. 6GB (default: dask's auto)")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/geocity-dist"))
     ap.add_argument("--skip-single", action="store_true")
@@ -184,12 +191,15 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         generate(args.n, args.parts or max(1, args.n // 500_000), folder)
         print(f"generated {args.n} points in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+    if args.generate_only:
+        return 0
     result = {"n": args.n, "eps_km": args.eps_km, "min_weight": args.min_weight,
               "parquet_mb": sum(f.stat().st_size for f in folder.glob("*.parquet")) / 2**20,
               "parts": len(list(folder.glob("*.parquet"))), "cpus": os.cpu_count()}
     with open("/proc/loadavg") as fh:
         result["loadavg_before"] = fh.read().split()[:3]
-    result["dask"] = dask_run(folder, args.eps_km, args.min_weight, args.workers, out, args.memory_limit)
+    result["dask"] = dask_run(folder, args.eps_km, args.min_weight, args.workers, out, args.memory_limit,
+                              args.tasks, args.client_join_max)
     print(json.dumps(result["dask"]), file=sys.stderr)
     if not args.skip_single:
         cmd = [sys.executable, __file__, "--_single", "--n", str(args.n), "--eps-km", str(args.eps_km),
@@ -198,7 +208,8 @@ def main(argv=None) -> int:
         result["agreement"] = compare(out)
     with open("/proc/loadavg") as fh:
         result["loadavg_after"] = fh.read().split()[:3]
-    (args.workdir / f"distributed_{args.n}.json").write_text(json.dumps(result, indent=2))
+    tag = "".join(f"_{k}{v}" for k, v in (("t", args.tasks), ("j", args.client_join_max)) if v is not None)
+    (args.workdir / f"distributed_{args.n}{tag}.json").write_text(json.dumps(result, indent=2))
     d = result["dask"]
     peak = max(d["peak_worker_mb_sampled"].values()) if d["peak_worker_mb_sampled"] else float("nan")
     s = result.get("single", {})

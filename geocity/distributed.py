@@ -44,19 +44,27 @@ antimeridian and the poles are ordinary places: nothing is cut in degrees.
    *boundary records* — (row, component) of its inner-halo cores and of its
    owned cores that are inner halo elsewhere — and per component the lowest
    row of an owned core.
-4. **Client.** The tasks' boundary records (boundary cores only) are
-   gathered and joined on the row, giving the (deduplicated) pairs of
-   components that share a core point; one union-find (:func:`scipy.sparse.csgraph.connected_components`)
-   over those pairs on the client merges them; a cluster's key is the lowest
-   row of its core points, and the sorted keys number the clusters 0, 1, ...
-   as the engine does.
+4. **Join and union-find.** Each halo record is joined on the row with its
+   owner's record, giving the pairs of components that share a core point,
+   reduced to the distinct pairs. Up to :data:`CLIENT_JOIN_MAX_RECORDS`
+   records in all (the tasks report their counts first) the client gathers
+   and joins them; above, the join is a Dask merge on the workers (a p2p hash
+   join on the row, each merged partition reduced to its distinct pairs and
+   how many records gave each, which must add up to the halo records) and
+   the client receives only those pairs. One union-find
+   (:func:`scipy.sparse.csgraph.connected_components`) over the pairs, on
+   the client, merges the components; a cluster's key is the lowest row of
+   its core points, and the sorted keys number the clusters 0, 1, ... as the
+   engine does.
 5. **Relabel** (per task): owned cores take their cluster's number, border
    points the lowest number among their core neighbours' clusters (never
    merging clusters), the rest −1. The task writes its GeoParquet part.
 
-Nothing gathers points on the client: it holds per-block counts, the
-boundary records (two integers per core point that is halo somewhere), their
-component pairs and one integer per cluster.
+Nothing gathers points on the client: it holds per-block counts, at most
+:data:`CLIENT_JOIN_MAX_RECORDS` boundary records (two integers each; about
+0.5 per point with 200 tasks on clumped points, so tens of millions at
+10^8 points: joined on the workers), the distinct component pairs, one row per
+boundary component and one integer per cluster.
 
 Memory per worker. With ``output=`` (a folder) the run goes **through disk**,
 inside the hidden staged folder (``.scratch/``, removed before the folder is
@@ -150,6 +158,9 @@ _BIG = np.iinfo(np.int64).max
 #: Called as ``hook(phase, client, futures)`` between phases (tests only).
 _PHASE_HOOK = None
 _SHIFT = np.int64(1) << np.int64(32)  # component node = group * 2**32 + local component
+#: Boundary records (halo + owner, all tasks) up to which they are joined on the client; above,
+#: the join runs on the workers and the client receives the distinct component pairs only.
+CLIENT_JOIN_MAX_RECORDS: int = 1_000_000
 
 
 # --------------------------------------------------------------------------
@@ -448,9 +459,10 @@ class DistributedResult:
     n_points, n_clusters
         Points clustered, clusters found.
     info
-        Diagnostics: tasks, groups, input partitions and their sizes, block side, boundary pairs and
-        components, and ``phase_s`` (wall seconds: read_and_count, shuffle_and_cluster, union_find,
-        relabel_and_write).
+        Diagnostics: tasks, groups, input partitions and their sizes, block side, boundary records
+        (halo + owner), where they were joined (``records_joined_on``: ``"client"`` or
+        ``"workers"``), boundary pairs and components, and ``phase_s`` (wall seconds:
+        read_and_count, shuffle_and_cluster, join_and_union_find, relabel_and_write).
     """
 
     labels: Any
@@ -621,17 +633,34 @@ def _dbscan_run(cl, distributed, pieces, what, eps_km, min_weight, npartitions, 
         distributed.progress(res_f)
     if _PHASE_HOOK is not None:  # tests: kill a worker here, with every task's result in worker memory
         _PHASE_HOOK("clustered", cl, res_f)
-    # boundary records, cluster keys: small, gathered once per task; one join and union-find here
+    # boundary records: joined on the client when few, else on the workers (a Dask merge);
+    # the client then holds only the component pairs, the boundary components and the cluster keys
     summary = _summary if tmp is None else _summary_one
-    small = cl.gather([cl.submit(summary, f, pure=True) for f in res_f])
+    rec_f = [cl.submit(summary, f, pure=True) for f in res_f]
+    nrec = np.array(cl.gather([cl.submit(_record_counts, f, pure=True) for f in rec_f]), dtype=np.int64)
+    nrec = nrec.reshape(-1, 2)
     clock.append(time.perf_counter())  # halo shuffle + per-task clustering
-    bnode, bkey, keys_sorted, npairs = _resolve(small)
-    del small
+    on_workers = int(nrec.sum()) > CLIENT_JOIN_MAX_RECORDS
+    if on_workers:
+        pairs = _pairs_on_workers(cl, rec_f, int(nrec[:, 0].sum()))
+        rest = cl.gather([cl.submit(_nodes_and_keys, f, pure=True) for f in rec_f])
+    else:
+        small = cl.gather(rec_f)
+        pairs = _pairs(pd.concat([s[0] for s in small], ignore_index=True),
+                       pd.concat([s[1] for s in small], ignore_index=True))
+        rest = [(s[2], s[3]) for s in small]
+        del small
+    del rec_f
+    bnode, bkey, keys_sorted = _resolve(pairs, pd.concat([r[0] for r in rest], ignore_index=True),
+                                        [r[1] for r in rest])
+    npairs = len(pairs)
+    del rest, pairs
     n_clusters = len(keys_sorted)
-    clock.append(time.perf_counter())  # union-find on the client
+    clock.append(time.perf_counter())  # boundary join + union-find
     info = {"tasks": len(res_f), "groups": ngroups, "input_partitions": len(pieces), "block_side": grid.side,
             "input_sizes": sizes.tolist(),
-            "boundary_pairs": npairs, "boundary_nodes": len(bnode), "through_disk": tmp is not None}
+            "boundary_pairs": npairs, "boundary_nodes": len(bnode), "through_disk": tmp is not None,
+            "boundary_records": int(nrec.sum()), "records_joined_on": "workers" if on_workers else "client"}
     bnode_f, bkey_f, keys_f = cl.scatter([bnode, bkey, keys_sorted], broadcast=True)
     params = {"eps_km": eps_km, "min_weight": min_weight, "algorithm": algorithm, "task_engine": task_algorithm,
               "npartitions": ntask,
@@ -772,7 +801,7 @@ def fit_estimator(est, X, sample_weight=None):
 
 
 def _phases(clock: list[float]) -> dict[str, float]:
-    names = ["read_and_count", "shuffle_and_cluster", "union_find", "relabel_and_write"]
+    names = ["read_and_count", "shuffle_and_cluster", "join_and_union_find", "relabel_and_write"]
     return {k: round(b - a, 3) for k, a, b in zip(names, clock[:-1], clock[1:], strict=False)}
 
 
@@ -792,19 +821,63 @@ def _delayed(fn):
     return dask.delayed(fn, pure=True)
 
 
-def _resolve(small: list):
-    """One union-find over the boundary pairs: node -> cluster key; all keys sorted; pairs."""
+def _record_counts(s) -> tuple[int, int]:
+    """Halo and owner boundary records of one task's summary."""
+    return len(s[0]), len(s[1])
+
+
+def _nodes_and_keys(s):
+    """The boundary components and the other cluster keys of one task's summary (no records)."""
+    return s[2], s[3]
+
+
+def _record_part(s, which: int) -> pd.DataFrame:
+    return s[which]
+
+
+def _pairs(halo: pd.DataFrame, own: pd.DataFrame) -> np.ndarray:
+    """Distinct ``(node_h, node_o)`` component pairs sharing a core point: halo records joined on
+    the row with their owner's record (every halo core has one, or the run is wrong)."""
+    m = halo.merge(own, on="row", suffixes=("_h", "_o"))
+    if len(m) != len(halo):
+        raise GeocityError(f"internal error: {len(halo) - len(m)} halo core point(s) without their owner's record")
+    return np.unique(m[["node_h", "node_o"]].to_numpy(dtype=np.int64).reshape(-1, 2), axis=0)
+
+
+def _pair_counts(m: pd.DataFrame) -> pd.DataFrame:
+    """One merged partition reduced to its distinct pairs and how many records gave each."""
+    g = m.groupby(["node_h", "node_o"], sort=True).size()
+    return pd.DataFrame({"node_h": g.index.get_level_values(0).to_numpy(dtype=np.int64),
+                         "node_o": g.index.get_level_values(1).to_numpy(dtype=np.int64),
+                         "n": g.to_numpy(dtype=np.int64)})
+
+
+def _pairs_on_workers(cl, rec_f: list, nhalo: int) -> np.ndarray:
+    """:func:`_pairs` as a Dask merge on the workers (a p2p hash join on the row): the records
+    stay on the workers, the client receives each merged partition's distinct pairs only."""
+    import dask.dataframe as dd
+
+    halo = dd.from_delayed([cl.submit(_record_part, f, 0, pure=True) for f in rec_f],
+                           meta=_frame("row", "node"), verify_meta=False)
+    own = dd.from_delayed([cl.submit(_record_part, f, 1, pure=True) for f in rec_f],
+                          meta=_frame("row", "node"), verify_meta=False)
+    m = halo.merge(own, on="row", how="inner", suffixes=("_h", "_o"), npartitions=max(1, len(rec_f)),
+                   shuffle_method="p2p")
+    counted = m.map_partitions(_pair_counts, meta=_frame("node_h", "node_o", "n"))
+    got = cl.compute(counted).result()
+    if int(got["n"].sum()) != nhalo:
+        raise GeocityError(f"internal error: {nhalo - int(got['n'].sum())} halo core point(s) without their "
+                           "owner's record")
+    e = got[["node_h", "node_o"]].to_numpy(dtype=np.int64).reshape(-1, 2)
+    return np.unique(e, axis=0)
+
+
+def _resolve(pairs: np.ndarray, bn: pd.DataFrame, keys: list):
+    """One union-find over the component pairs: node -> cluster key (sorted nodes); all keys sorted."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    halo = pd.concat([s[0] for s in small], ignore_index=True)
-    own = pd.concat([s[1] for s in small], ignore_index=True)
-    bn = pd.concat([s[2] for s in small], ignore_index=True)
-    keys = [s[3] for s in small]
-    m = halo.merge(own, on="row", suffixes=("_h", "_o"))
-    if len(m) != len(halo):  # every halo core has its owner's record
-        raise GeocityError(f"internal error: {len(halo) - len(m)} halo core point(s) without their owner's record")
-    e = np.unique(m[["node_h", "node_o"]].to_numpy(dtype=np.int64).reshape(-1, 2), axis=0)
+    e = pairs
     bnode = bn["node"].to_numpy(dtype=np.int64)
     bkey = bn["key"].to_numpy(dtype=np.int64)
     o = np.argsort(bnode, kind="stable")
@@ -818,7 +891,7 @@ def _resolve(small: list):
         np.minimum.at(ck, comp, bkey)
         bkey = ck[comp]
     allkeys = np.concatenate(keys + [bkey[bkey < _BIG]])
-    return bnode, bkey, np.unique(allkeys), len(e)
+    return bnode, bkey, np.unique(allkeys)
 
 
 @contextlib.contextmanager

@@ -138,9 +138,41 @@ def test_unit_weights_and_kdtree_in_tasks(client):
     assert res.info["block_side"] < 0.0064 and res.info["boundary_pairs"] > 0
 
 
-def test_worker_lost_mid_run(client, cluster, monkeypatch):
-    """One worker process is killed while it holds clustered partitions: Dask recomputes them, same labels."""
+def _join_on(monkeypatch, where: str) -> None:
+    """Force the boundary-record join onto the client or the workers (a Dask merge)."""
+    if where == "workers":
+        monkeypatch.setattr(gd, "CLIENT_JOIN_MAX_RECORDS", 0)
+
+        def no_client_join(*a, **k):  # pragma: no cover - the test fails if it is called
+            raise AssertionError("the records were joined on the client")
+
+        monkeypatch.setattr(gd, "_pairs", no_client_join)
+    else:
+        monkeypatch.setattr(gd, "CLIENT_JOIN_MAX_RECORDS", 10**12)
+
+
+@pytest.mark.parametrize("nparts", [2, 7, 64])
+def test_boundary_join_on_workers(client, monkeypatch, nparts):
+    """Above CLIENT_JOIN_MAX_RECORDS the boundary records are joined by a Dask merge on the workers and
+    the client receives the distinct component pairs only: same pairs, same labels as the client join."""
+    lat, lon, w = _mixed()
+    _join_on(monkeypatch, "client")
+    ref_res, _, _ = _run(client, lat, lon, w, 30.0, 5.0, nparts)
+    assert ref_res.info["records_joined_on"] == "client"
+    _join_on(monkeypatch, "workers")
+    res, labels, core = _run(client, lat, lon, w, 30.0, 5.0, nparts)
+    assert res.info["records_joined_on"] == "workers" and res.info["boundary_records"] > 0
+    assert res.info["boundary_pairs"] == ref_res.info["boundary_pairs"] > 0
+    assert res.info["boundary_records"] == ref_res.info["boundary_records"]
+    _assert_same(lat, lon, w, 30.0, 5.0, labels, core)
+
+
+@pytest.mark.parametrize("join", ["client", "workers"])
+def test_worker_lost_mid_run(client, cluster, monkeypatch, join):
+    """One worker process is killed while it holds clustered partitions: Dask recomputes them, same labels
+    (with the boundary records joined on the client, and by a Dask merge on the workers)."""
     lat, lon, w = _mixed(4000)
+    _join_on(monkeypatch, join)
     killed = []
 
     def hook(phase, cl, futures):
@@ -150,7 +182,7 @@ def test_worker_lost_mid_run(client, cluster, monkeypatch):
 
     monkeypatch.setattr(gd, "_PHASE_HOOK", hook)
     res, labels, core = _run(client, lat, lon, w, 40.0, 6.0, 6)
-    assert killed
+    assert killed and res.info["records_joined_on"] == join
     _assert_same(lat, lon, w, 40.0, 6.0, labels, core)
     client.wait_for_workers(2, timeout=60)
 
@@ -588,11 +620,13 @@ def test_estimator_on_dask(client):
                                                         sample_weight=w)
 
 
-def test_output_through_disk_worker_lost(client, cluster, monkeypatch, tmp_path):
+@pytest.mark.parametrize("join", ["client", "workers"])
+def test_output_through_disk_worker_lost(client, cluster, monkeypatch, tmp_path, join):
     """To a folder, the halo shuffle and each task's points go through the staged folder (per-worker
     memory set by the task size): same labels, a worker killed mid-run changes nothing, no scratch left."""
     import geopandas as gpd
 
+    _join_on(monkeypatch, join)
     lat, lon, w = _mixed(3000)
     src = _twelve_parts(tmp_path, lat, lon, w)
     killed = []
@@ -610,6 +644,7 @@ def test_output_through_disk_worker_lost(client, cluster, monkeypatch, tmp_path)
     res = gd.dbscan(src, eps_km=40, min_weight=6, weight_column="score", client=client, npartitions=9,
                     output=tmp_path / "labels")
     assert killed and seen and res.info["through_disk"] and res.info["tasks"] == 9
+    assert res.info["records_joined_on"] == join
     got = gd.read_labels(tmp_path / "labels")
     _assert_same(lat, lon, w, 40, 6, got["label"].to_numpy(), got["core"].to_numpy())
     assert sorted(p.name for p in (tmp_path / "labels").iterdir()) == (
