@@ -150,7 +150,7 @@ from .errors import DependencyError, GeocityError, OutputExistsError, Validation
 
 __all__ = ["dbscan", "dask_dbscan", "dbscan_local", "corridor_members", "density_surface", "get_client",
            "read_labels", "provenance", "parquet_files", "fit_estimator", "DistributedResult", "MARGIN",
-           "PROVENANCE_NAME"]
+           "PROVENANCE_NAME", "CLIENT_JOIN_MAX_RECORDS"]
 
 #: Name of the provenance record inside an output folder (ignored by Parquet readers: leading ``_``).
 PROVENANCE_NAME: str = "_geocity.meta.json"
