@@ -1,11 +1,15 @@
 """A plate-rendering worker of :func:`geocity.figures.render_all`
 (``processes`` > 1): ``python -m geocity._figure_worker``.
 
-It reads one pickled job from stdin — ``(names, out_dir, analysis, opts)``,
-the analysis with the results its parent already holds — renders those
-figures in order with :func:`geocity.figures.render`, and writes one pickled
-answer to stdout: ``("ok", [paths per figure])`` or ``("error", exception,
-traceback text)``. A fresh interpreter (not a fork, not multiprocessing's
+It reads from stdin one pickled job header — ``(out_dir, analysis, opts,
+modules)``, the analysis with the results its parent already holds — then
+pickled figure names one at a time, ``None`` to stop. For each name it
+renders the figure with :func:`geocity.figures.render` and writes one
+pickled answer to stdout at once: ``("ok", name, paths)``, or ``("error",
+exception, traceback text)`` after which it stops. The parent hands the next
+name to whichever worker answers first (a work queue: the plates differ
+several-fold in cost), so the files are the bytes a single process writes
+whoever draws them. A fresh interpreter (not a fork, not multiprocessing's
 re-import of the caller's ``__main__``), so it works the same from the CLI,
 a script or a notebook, on every platform. Internal.
 """
@@ -18,29 +22,43 @@ import traceback
 from typing import Any
 
 
+def _error(exc: Exception) -> tuple[Any, ...]:
+    tb = traceback.format_exc()
+    try:
+        pickle.dumps(exc)
+        return ("error", exc, tb)
+    except Exception:
+        return ("error", None, tb)
+
+
 def main() -> int:
     answer_to = sys.stdout.buffer
-    sys.stdout = sys.stderr  # anything a plate prints goes to stderr, never into the answer
-    job = pickle.load(sys.stdin.buffer)
-    answer: tuple[Any, ...]
+    sys.stdout = sys.stderr  # anything a plate prints goes to stderr, never into the answers
+    jobs = sys.stdin.buffer
+    header = pickle.load(jobs)
+
+    def send(answer: tuple[Any, ...]) -> None:
+        pickle.dump(answer, answer_to, protocol=pickle.HIGHEST_PROTOCOL)
+        answer_to.flush()
+
     try:
         import importlib
 
         from geocity import figures
 
-        names, out_dir, analysis, opts, modules = job
+        out_dir, analysis, opts, modules = header
         for mod in modules:  # the modules that register these recipes (the catalogue's own, or a user's package)
             importlib.import_module(mod)
-        answer = ("ok", [figures.render(n, out_dir, analysis=analysis, **opts) for n in names])
     except Exception as exc:  # handed to the parent, which raises it
-        tb = traceback.format_exc()
+        send(_error(exc))
+        return 0
+    while (name := pickle.load(jobs)) is not None:
         try:
-            pickle.dumps(exc)
-            answer = ("error", exc, tb)
-        except Exception:
-            answer = ("error", None, tb)
-    pickle.dump(answer, answer_to, protocol=pickle.HIGHEST_PROTOCOL)
-    answer_to.flush()
+            paths = figures.render(name, out_dir, analysis=analysis, **opts)
+        except Exception as exc:
+            send(_error(exc))
+            return 0
+        send(("ok", name, paths))
     return 0
 
 

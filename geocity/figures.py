@@ -68,6 +68,7 @@ from here:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -301,9 +302,10 @@ def render_all(out_dir: str | Path, *, analysis: Analysis | None = None, names: 
     one per CPU, at most ``MAX_PROCESSES`` (4), and one for fewer than
     ``PARALLEL_MIN_FIGURES`` (4) figures; 1: in this process). Each worker
     starts fresh (``spawn``), receives a copy of the analysis with the results
-    it already holds, and draws a fixed share of the figures (every
-    ``processes``-th, in catalogue order), so the files are the bytes a
-    single process writes. Returns the paths in catalogue order.
+    it already holds, then the next figure of the list (in catalogue order)
+    whenever it has drawn one — a work queue, as plates differ several-fold in
+    cost — so the files are the bytes a single process writes, whichever
+    worker draws them. Returns the paths in catalogue order.
     """
     from .export import check_writable
 
@@ -381,18 +383,42 @@ def _importable_recipes(names: Sequence[str]) -> bool:
     return True
 
 
+def _send(proc, obj, *, close: bool = False) -> None:
+    """Pickle ``obj`` to a worker's stdin (a worker already gone is reported when its answer is missing)."""
+    import pickle
+
+    try:
+        pickle.dump(obj, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+        proc.stdin.flush()
+        if close:
+            proc.stdin.close()
+    except OSError:  # BrokenPipeError
+        pass
+
+
+def _stop_workers(procs) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        for pipe in (p.stdin, p.stdout):
+            if pipe is not None and not pipe.closed:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+
+
 def _render_parallel(names: Sequence[str], out_dir: Path, analysis: Analysis, opts: dict, n_proc: int,
                      progress: bool) -> list[Path]:
-    """:func:`render_all` in ``n_proc`` fresh worker processes (:mod:`geocity._figure_worker`),
-    worker ``k`` drawing figures ``k, k + n_proc, …`` of ``names`` in order."""
+    """:func:`render_all` in ``n_proc`` fresh worker processes (:mod:`geocity._figure_worker`): each
+    receives the analysis once, then the next figure of ``names`` (in order) whenever it has drawn one."""
     import os
     import pickle
+    import selectors
     import subprocess
     import sys
 
     from .errors import GeocityError
 
-    shares = [list(names[k::n_proc]) for k in range(n_proc)]
     env = dict(os.environ)
     here = str(Path(__file__).resolve().parent.parent)  # the geocity the caller imported, also from a source tree
     env["PYTHONPATH"] = os.pathsep.join([here] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
@@ -402,45 +428,51 @@ def _render_parallel(names: Sequence[str], out_dir: Path, analysis: Analysis, op
 
         bar = tqdm(total=len(names), desc="figures", unit="figure")
     procs = [subprocess.Popen([sys.executable, "-m", "geocity._figure_worker"], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, env=env) for _ in shares]
-    answers = []
+                              stdout=subprocess.PIPE, env=env) for _ in range(n_proc)]
+    by_name: dict[str, list[Path]] = {}
+    drawing: dict[int, str | None] = {}  # worker -> the figure it draws (None: told to stop)
+    queue = list(names)
+    failure = None
+
+    def hand_next(k: int) -> None:
+        drawing[k] = queue.pop(0) if queue and failure is None else None
+        _send(procs[k], drawing[k], close=drawing[k] is None)
+
+    sel = selectors.DefaultSelector()
     try:
-        for p, share in zip(procs, shares, strict=True):
-            assert p.stdin is not None
-            job = (share, out_dir, analysis, opts, _recipe_modules(share))
-            try:
-                pickle.dump(job, p.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-                p.stdin.close()
-            except OSError:  # the worker is gone (BrokenPipeError): reported below, with no answer
-                pass
-        for p, share in zip(procs, shares, strict=True):
-            assert p.stdout is not None
-            out = p.stdout.read()
-            p.wait()
-            try:
-                answers.append(pickle.loads(out))
-            except Exception as exc:
-                raise GeocityError(f"figures: a plate-rendering process ended without an answer (exit code "
-                                   f"{p.returncode}; out of memory?) while drawing {', '.join(share)}; the files "
-                                   "already written are complete plates. Run again with processes=1 (CLI: "
-                                   "--processes 1) to see the error, or with fewer processes") from exc
-            if bar is not None:
-                bar.update(len(share))
+        for k, p in enumerate(procs):
+            _send(p, (out_dir, analysis, opts, _recipe_modules(names)))
+            hand_next(k)
+            sel.register(p.stdout, selectors.EVENT_READ, k)  # type: ignore[arg-type]
+        while sel.get_map():
+            for key, _ in sel.select():
+                k = key.data
+                if drawing[k] is not None:
+                    try:
+                        answer = pickle.load(key.fileobj)  # type: ignore[arg-type]
+                    except Exception as exc:
+                        procs[k].wait()
+                        raise GeocityError(
+                            f"figures: a plate-rendering process ended without an answer (exit code "
+                            f"{procs[k].returncode}; out of memory?) while drawing {drawing[k]}; the files "
+                            "already written are complete plates. Run again with processes=1 (CLI: --processes 1) "
+                            "to see the error, or with fewer processes") from exc
+                    if answer[0] == "ok":
+                        by_name[answer[1]] = answer[2]
+                        if bar is not None:
+                            bar.update(1)
+                        hand_next(k)
+                        continue
+                    failure = failure or answer  # the worker stops after an error
+                sel.unregister(key.fileobj)  # told to stop, or failed: the worker ends
+                procs[k].wait()
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-            for pipe in (p.stdin, p.stdout):
-                if pipe is not None and not pipe.closed:
-                    pipe.close()
+        sel.close()
+        _stop_workers(procs)
         if bar is not None:
             bar.close()
-    for answer in answers:
-        if answer[0] == "error":
-            if answer[1] is not None:
-                raise answer[1]
-            raise GeocityError(f"figures: a plate-rendering process failed:\n{answer[2]}")
-    by_name = {n: paths for share, answer in zip(shares, answers, strict=True) for n, paths in zip(share, answer[1],
-                                                                                                  strict=True)}
+    if failure is not None:
+        if failure[1] is not None:
+            raise failure[1]
+        raise GeocityError(f"figures: a plate-rendering process failed:\n{failure[2]}")
     return [p for n in names for p in by_name[n]]

@@ -120,3 +120,28 @@ def test_cli_airport_passengers_reach_the_plates(tmp_path):
     assert r.exit_code != 0 and "Traceback" not in r.output
     assert "line 2" in r.output or "ORD" in r.output, r.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_worker_that_dies_is_named_with_its_figure(tmp_path, analysis, monkeypatch):
+    """A worker process that ends without an answer (killed, out of memory) is a clear error naming the
+    figure it was drawing; the other workers are stopped and no file is half-written."""
+    import sys
+
+    from geocity.errors import GeocityError
+
+    mod = tmp_path / "zz_crash_recipes.py"
+    mod.write_text("import os\nfrom geocity.figures import register\n\n"
+                   "@register('zz-crash', 'Crash', '崩溃')\n"
+                   "def crash(ctx):\n    os._exit(3)\n", encoding="utf-8")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import zz_crash_recipes  # noqa: F401 - registers zz-crash here too
+
+    try:
+        with pytest.raises(GeocityError, match=r"ended without an answer \(exit code 3.*while drawing zz-crash"):
+            figures.render_all(tmp_path / "c", analysis=analysis, names=["table-2-6", "zz-crash", "2-1", "2-6"],
+                               dpi=40, processes=2)
+        assert not list(tmp_path.glob("c/zz-crash*"))
+    finally:
+        figures.RECIPES.pop("zz-crash", None)
+        sys.modules.pop("zz_crash_recipes", None)
