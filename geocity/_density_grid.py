@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -200,15 +203,66 @@ class _Plan:
     inactive: np.ndarray | None = None  # rows out of every kernel's reach: centres only, no refinement
 
 
+#: Points from which :func:`_inverse` splits its transforms over threads (PROJ releases the GIL).
+THREAD_MIN_POINTS = 200_000
+#: At most this many threads for the transforms of a projected grid.
+MAX_THREADS = 4
+_local = threading.local()
+_pool: list[ThreadPoolExecutor] = []
+
+
+def _after_fork() -> None:
+    """A forked child has none of the parent's threads: it starts its own pool (and transformers)."""
+    _pool.clear()
+    _local.__dict__.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
+def _thread_transformers(wkt: str):
+    """This thread's own transformer pair for ``wkt`` (a pyproj Transformer is not shared between threads)."""
+    cache = getattr(_local, "transformers", None)
+    if cache is None:
+        cache = _local.transformers = {}
+    if wkt not in cache:
+        crs = CRS.from_wkt(wkt)
+        cache[wkt] = (Transformer.from_crs(crs, WGS84, always_xy=True),
+                      Transformer.from_crs(WGS84, crs, always_xy=True))
+    return cache[wkt]
+
+
+def _round_trip(wkt: str, x: np.ndarray, y: np.ndarray):
+    """Inverse projection of ``x, y`` and the forward projection of the result (this thread's transformers)."""
+    inv, fwd = _thread_transformers(wkt)
+    with np.errstate(invalid="ignore"):
+        lon, lat = inv.transform(x, y)
+        lon, lat = np.asarray(lon), np.asarray(lat)
+        bx, by = fwd.transform(lon, lat)
+    return lon, lat, np.asarray(bx), np.asarray(by)
+
+
+def _transform_round_trip(crs: CRS, x: np.ndarray, y: np.ndarray):
+    """:func:`_round_trip` of flat arrays, in up to :data:`MAX_THREADS` threads for large ones: each
+    point is transformed on its own, so the result is the same bytes in any split."""
+    wkt = crs.to_wkt()
+    k = int(min(os.cpu_count() or 1, MAX_THREADS, len(x) // THREAD_MIN_POINTS))
+    if k <= 1:
+        return _round_trip(wkt, x, y)
+    if not _pool:
+        _pool.append(ThreadPoolExecutor(max_workers=MAX_THREADS, thread_name_prefix="geocity-proj"))
+    cuts = np.linspace(0, len(x), k + 1).astype(np.int64)
+    parts = list(_pool[0].map(lambda i: _round_trip(wkt, x[cuts[i]:cuts[i + 1]], y[cuts[i]:cuts[i + 1]]), range(k)))
+    return tuple(np.concatenate([p[j] for p in parts]) for j in range(4))
+
+
 def _inverse(grid: _Grid, X: np.ndarray, Y: np.ndarray):
     """lon, lat (0 where invalid) and validity of projected coordinates: on
     the globe when the inverse projection round-trips within 1 m."""
-    inv, fwd = _transformers(grid.crs)
     shape = X.shape
+    lon, lat, bx, by = _transform_round_trip(grid.crs, np.ascontiguousarray(X.ravel()),
+                                             np.ascontiguousarray(Y.ravel()))
     with np.errstate(invalid="ignore"):
-        lon, lat = inv.transform(X.ravel(), Y.ravel())
-        lon, lat = np.asarray(lon), np.asarray(lat)
-        bx, by = fwd.transform(lon, lat)
         valid = (np.isfinite(lon) & np.isfinite(lat)
                  & (np.hypot(np.asarray(bx) - X.ravel(), np.asarray(by) - Y.ravel()) < 1.0))
     lon = np.where(valid, lon, 0.0).reshape(shape)

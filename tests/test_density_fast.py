@@ -105,3 +105,36 @@ def test_truncated_sum_compiled_equals_numpy(monkeypatch, kernel):
     # truncating at 6 bandwidths leaves out at most the Gaussian's tail beyond it
     assert np.all(full - ref >= -1e-12 * float(ref.max()))
     assert float(np.max(full - ref)) <= 1e-7 * float(w.sum())
+
+
+def _threaded_case():
+    rng = np.random.default_rng(5)
+    lat, lon, w = rng.uniform(-80, 80, 300), rng.uniform(-180, 180, 300), rng.gamma(1.0, 1.0, 300)
+    lon[:3] = [179.9, -179.9, 180.0]
+    return _frame(lat, lon, w), dict(bandwidth_km=300.0, cell_km=40.0, extent=(-180, -90, 180, 90))
+
+
+def test_projected_grid_transforms_in_threads_give_the_same_bytes(monkeypatch):
+    """The Equal Earth grid's inverse/forward transforms split over threads (PROJ releases the GIL):
+    each point on its own, so the surface is the same bytes as in one thread."""
+    frame, kw = _threaded_case()
+    monkeypatch.setattr(G, "THREAD_MIN_POINTS", 10**12)  # one thread
+    G._GEOMETRY.clear()
+    one = density.density(frame, weight="w", **kw)
+    assert G._pool == []  # no thread was started
+    monkeypatch.setattr(G, "THREAD_MIN_POINTS", 1000)
+    monkeypatch.setattr(G, "MAX_THREADS", 3)
+    monkeypatch.setattr(G.os, "cpu_count", lambda: 3)
+    G._GEOMETRY.clear()
+    G._pool.clear()
+    threaded = density.density(frame, weight="w", **kw)
+    assert G._pool  # the transforms ran in the pool
+    assert one.values.tobytes() == threaded.values.tobytes()
+    x, y = np.linspace(-1.7e7, 1.7e7, 7001), np.linspace(-8.7e6, 8.7e6, 7001)  # some off the globe (NaN)
+    split = G._transform_round_trip(G.EQUAL_EARTH, x, y)
+    monkeypatch.setattr(G, "THREAD_MIN_POINTS", 10**12)
+    whole = G._transform_round_trip(G.EQUAL_EARTH, x, y)
+    off = ~(np.hypot(whole[2] - x, whole[3] - y) < 1.0)  # off the globe: no round trip
+    assert off.any() and (~off).any()
+    for a, b in zip(split, whole, strict=True):
+        assert a.tobytes() == b.tobytes()
