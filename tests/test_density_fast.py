@@ -118,17 +118,20 @@ def test_projected_grid_transforms_in_threads_give_the_same_bytes(monkeypatch):
     """The Equal Earth grid's inverse/forward transforms split over threads (PROJ releases the GIL):
     each point on its own, so the surface is the same bytes as in one thread."""
     frame, kw = _threaded_case()
+    pool: list = []
+    monkeypatch.setattr(G, "_pool", pool)  # this test's own pool (an earlier call may have started the module's)
     monkeypatch.setattr(G, "THREAD_MIN_POINTS", 10**12)  # one thread
     G._GEOMETRY.clear()
     one = density.density(frame, weight="w", **kw)
-    assert G._pool == []  # no thread was started
+    assert pool == []  # no thread was started
     monkeypatch.setattr(G, "THREAD_MIN_POINTS", 1000)
     monkeypatch.setattr(G, "MAX_THREADS", 3)
     monkeypatch.setattr(G.os, "cpu_count", lambda: 3)
     G._GEOMETRY.clear()
-    G._pool.clear()
     threaded = density.density(frame, weight="w", **kw)
-    assert G._pool  # the transforms ran in the pool
+    assert pool  # the transforms ran in the pool
+    pool[0].shutdown()
+    pool.clear()
     assert one.values.tobytes() == threaded.values.tobytes()
     x, y = np.linspace(-1.7e7, 1.7e7, 7001), np.linspace(-8.7e6, 8.7e6, 7001)  # some off the globe (NaN)
     split = G._transform_round_trip(G.EQUAL_EARTH, x, y)
