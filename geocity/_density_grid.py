@@ -220,16 +220,23 @@ def _after_fork() -> None:
 os.register_at_fork(after_in_child=_after_fork)
 
 
+def _transformer_pair(wkt: str):
+    crs = CRS.from_wkt(wkt)
+    return (Transformer.from_crs(crs, WGS84, always_xy=True), Transformer.from_crs(WGS84, crs, always_xy=True))
+
+
 def _thread_transformers(wkt: str):
-    """This thread's own transformer pair for ``wkt`` (a pyproj Transformer is not shared between threads)."""
-    cache = getattr(_local, "transformers", None)
-    if cache is None:
-        cache = _local.transformers = {}
-    if wkt not in cache:
-        crs = CRS.from_wkt(wkt)
-        cache[wkt] = (Transformer.from_crs(crs, WGS84, always_xy=True),
-                      Transformer.from_crs(WGS84, crs, always_xy=True))
-    return cache[wkt]
+    """This thread's own (inverse, forward) transformers for ``wkt``, the last 8 CRSs kept per thread
+    (a pyproj Transformer is not shared between threads)."""
+    cached = getattr(_local, "pairs", None)
+    if cached is None:
+        cached = _local.pairs = lru_cache(maxsize=8)(_transformer_pair)
+    return cached(wkt)
+
+
+def _transformers(crs: CRS):
+    """(inverse, forward) transformers of ``crs`` for the calling thread."""
+    return _thread_transformers(crs.to_wkt())
 
 
 def _round_trip(wkt: str, x: np.ndarray, y: np.ndarray):
@@ -263,8 +270,7 @@ def _inverse(grid: _Grid, X: np.ndarray, Y: np.ndarray):
     lon, lat, bx, by = _transform_round_trip(grid.crs, np.ascontiguousarray(X.ravel()),
                                              np.ascontiguousarray(Y.ravel()))
     with np.errstate(invalid="ignore"):
-        valid = (np.isfinite(lon) & np.isfinite(lat)
-                 & (np.hypot(np.asarray(bx) - X.ravel(), np.asarray(by) - Y.ravel()) < 1.0))
+        valid = np.isfinite(lon) & np.isfinite(lat) & (np.hypot(bx - X.ravel(), by - Y.ravel()) < 1.0)
     lon = np.where(valid, lon, 0.0).reshape(shape)
     lat = np.where(valid, lat, 0.0).reshape(shape)
     return lon, lat, valid.reshape(shape)
@@ -335,16 +341,6 @@ def _edge_samples_uncached(grid: _Grid, rows, s: int):
         cell = np.broadcast_to(cell[:, None, None], ev.shape)
         extra = (elon[ev], elat[ev], cell[ev], np.full(int(ev.sum()), 1.0 / (s * s * m * m)))
     return lon[core], lat[core], vin & ~edge, wts, extra, edge
-
-
-@lru_cache(maxsize=8)
-def _transformers_cached(wkt: str):
-    crs = CRS.from_wkt(wkt)
-    return (Transformer.from_crs(crs, WGS84, always_xy=True), Transformer.from_crs(WGS84, crs, always_xy=True))
-
-
-def _transformers(crs: CRS):
-    return _transformers_cached(crs.to_wkt())
 
 
 def _active(lat_lo, lat_hi, point_lat_sorted, margin_deg: float) -> np.ndarray:
