@@ -831,45 +831,42 @@ def _nodes_and_keys(s):
     return s[2], s[3]
 
 
-def _record_part(s, which: int) -> pd.DataFrame:
-    return s[which]
-
-
 def _pairs(halo: pd.DataFrame, own: pd.DataFrame) -> np.ndarray:
-    """Distinct ``(node_h, node_o)`` component pairs sharing a core point: halo records joined on
-    the row with their owner's record (every halo core has one, or the run is wrong)."""
-    m = halo.merge(own, on="row", suffixes=("_h", "_o"))
-    if len(m) != len(halo):
-        raise GeocityError(f"internal error: {len(halo) - len(m)} halo core point(s) without their owner's record")
-    return np.unique(m[["node_h", "node_o"]].to_numpy(dtype=np.int64).reshape(-1, 2), axis=0)
+    """The client join: distinct ``(node_h, node_o)`` component pairs sharing a core point, from
+    the halo records joined on the row with their owner's record."""
+    return _distinct_pairs(_pair_counts(halo.merge(own, on="row", suffixes=("_h", "_o"))), len(halo))
 
 
 def _pair_counts(m: pd.DataFrame) -> pd.DataFrame:
-    """One merged partition reduced to its distinct pairs and how many records gave each."""
+    """Joined records reduced to their distinct pairs and how many records gave each."""
     g = m.groupby(["node_h", "node_o"], sort=True).size()
     return pd.DataFrame({"node_h": g.index.get_level_values(0).to_numpy(dtype=np.int64),
                          "node_o": g.index.get_level_values(1).to_numpy(dtype=np.int64),
                          "n": g.to_numpy(dtype=np.int64)})
 
 
+def _distinct_pairs(counted: pd.DataFrame, nhalo: int) -> np.ndarray:
+    """The distinct pairs of :func:`_pair_counts` frames (concatenated), once every one of the
+    ``nhalo`` halo records is seen to have found its owner's record."""
+    joined = int(counted["n"].sum())
+    if joined != nhalo:
+        raise GeocityError(f"internal error: {nhalo - joined} halo core point(s) without their owner's record")
+    return np.unique(counted[["node_h", "node_o"]].to_numpy(dtype=np.int64).reshape(-1, 2), axis=0)
+
+
 def _pairs_on_workers(cl, rec_f: list, nhalo: int) -> np.ndarray:
     """:func:`_pairs` as a Dask merge on the workers (a p2p hash join on the row): the records
     stay on the workers, the client receives each merged partition's distinct pairs only."""
+    import operator
+
     import dask.dataframe as dd
 
-    halo = dd.from_delayed([cl.submit(_record_part, f, 0, pure=True) for f in rec_f],
-                           meta=_frame("row", "node"), verify_meta=False)
-    own = dd.from_delayed([cl.submit(_record_part, f, 1, pure=True) for f in rec_f],
-                          meta=_frame("row", "node"), verify_meta=False)
+    halo, own = (dd.from_delayed([cl.submit(operator.getitem, f, which, pure=True) for f in rec_f],
+                                 meta=_frame("row", "node"), verify_meta=False) for which in (0, 1))
     m = halo.merge(own, on="row", how="inner", suffixes=("_h", "_o"), npartitions=max(1, len(rec_f)),
                    shuffle_method="p2p")
     counted = m.map_partitions(_pair_counts, meta=_frame("node_h", "node_o", "n"))
-    got = cl.compute(counted).result()
-    if int(got["n"].sum()) != nhalo:
-        raise GeocityError(f"internal error: {nhalo - int(got['n'].sum())} halo core point(s) without their "
-                           "owner's record")
-    e = got[["node_h", "node_o"]].to_numpy(dtype=np.int64).reshape(-1, 2)
-    return np.unique(e, axis=0)
+    return _distinct_pairs(cl.compute(counted).result(), nhalo)
 
 
 def _resolve(pairs: np.ndarray, bn: pd.DataFrame, keys: list):
@@ -877,14 +874,13 @@ def _resolve(pairs: np.ndarray, bn: pd.DataFrame, keys: list):
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    e = pairs
     bnode = bn["node"].to_numpy(dtype=np.int64)
     bkey = bn["key"].to_numpy(dtype=np.int64)
     o = np.argsort(bnode, kind="stable")
     bnode, bkey = bnode[o], bkey[o]
     if len(bnode):
-        a = np.searchsorted(bnode, e[:, 0])
-        b = np.searchsorted(bnode, e[:, 1])
+        a = np.searchsorted(bnode, pairs[:, 0])
+        b = np.searchsorted(bnode, pairs[:, 1])
         g = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(len(bnode), len(bnode)))
         _, comp = connected_components(g, directed=False)
         ck = np.full(comp.max() + 1, _BIG, dtype=np.int64)
