@@ -383,12 +383,10 @@ def _importable_recipes(names: Sequence[str]) -> bool:
     return True
 
 
-def _send(proc, obj, *, close: bool = False) -> None:
-    """Pickle ``obj`` to a worker's stdin (a worker already gone is reported when its answer is missing)."""
-    import pickle
-
+def _send(proc, data: bytes, *, close: bool = False) -> None:
+    """Write pickled ``data`` to a worker's stdin (a worker already gone is reported when its answer is missing)."""
     try:
-        pickle.dump(obj, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+        proc.stdin.write(data)
         proc.stdin.flush()
         if close:
             proc.stdin.close()
@@ -436,12 +434,14 @@ def _render_parallel(names: Sequence[str], out_dir: Path, analysis: Analysis, op
 
     def hand_next(k: int) -> None:
         drawing[k] = queue.pop(0) if queue and failure is None else None
-        _send(procs[k], drawing[k], close=drawing[k] is None)
+        _send(procs[k], pickle.dumps(drawing[k], protocol=pickle.HIGHEST_PROTOCOL), close=drawing[k] is None)
 
+    # the analysis is pickled once, the same bytes for every worker
+    header = pickle.dumps((out_dir, analysis, opts, _recipe_modules(names)), protocol=pickle.HIGHEST_PROTOCOL)
     sel = selectors.DefaultSelector()
     try:
         for k, p in enumerate(procs):
-            _send(p, (out_dir, analysis, opts, _recipe_modules(names)))
+            _send(p, header)
             hand_next(k)
             sel.register(p.stdout, selectors.EVENT_READ, k)  # type: ignore[arg-type]
         while sel.get_map():
