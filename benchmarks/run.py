@@ -185,8 +185,7 @@ def _w_wgs(args, workdir: Path) -> dict:
             t0 = time.perf_counter()
             labels, core, info = gd.geodesic_dbscan(lat, lon, eps_km=eps_km, min_weight=mw, return_info=True)
             times.append(time.perf_counter() - t0)
-            extra = {"engine": info["algorithm"], "edge_pairs": int(info["edge_pairs"]),
-                     "phases": dict(gd.GRID_TIMINGS), "n_unique": int(info["n_unique"])}
+            extra = {"engine": info["algorithm"], "phases": dict(gd.GRID_TIMINGS), "n_unique": int(info["n_unique"])}
         elif side == "wgs":
             from dbscan import DBSCAN  # Wang, Gu and Shun (SIGMOD 2020), PyPI "dbscan"
 
@@ -209,6 +208,26 @@ def _w_wgs(args, workdir: Path) -> dict:
     np.savez(workdir / f"out_{args['tag']}.npz", labels=np.asarray(labels), core=np.asarray(core, dtype=bool))
     return {"time": min(times), "times": times, "n_clusters": int(np.max(labels)) + 1,
             "core_frac": float(np.mean(core)), **extra}
+
+
+def _w_edges(args, workdir: Path) -> dict:
+    """The eps-edge certificate of a timed geocity run (which, like the
+    baselines, does not count the pairs on the edge): the same call in a
+    process of its own (so that neither its time nor its memory is in the
+    row), with ``count_edge_pairs=True``; its labels and core flags must be
+    those the timed run saved (``geo_tag``)."""
+    import numpy as np
+
+    from geocity.dbscan import geodesic_dbscan
+
+    lat, lon, w = _load(workdir, args["kind"], args["n"])
+    lab, core, info = geodesic_dbscan(lat, lon, eps_km=args["eps_km"], min_weight=args["min_weight"],
+                                      weights=w if args.get("weighted", True) else None, return_info=True,
+                                      count_edge_pairs=True)
+    timed = np.load(workdir / f"out_{args['geo_tag']}.npz")
+    if not (np.array_equal(lab, timed["labels"]) and np.array_equal(core, timed["core"])):
+        raise AssertionError("geocity: labels or core flags differ with count_edge_pairs=True")
+    return {"edge_pairs": int(info["edge_pairs"])}
 
 
 def _explain_core_diff(workdir: Path, kind: str, n: int, eps_km: float, mw: int, tag_a: str, tag_b: str) -> str:
@@ -243,13 +262,13 @@ def _w_dbscan(args, workdir: Path) -> dict:
     eps_km, mw = args["eps_km"], args["min_weight"]
     rss0 = _rss_mb()
     if args["side"] == "geocity":
-        from geocity.dbscan import geodesic_dbscan
+        from geocity.dbscan import GRID_TIMINGS, geodesic_dbscan
 
         t0 = time.perf_counter()
         labels, core, info = geodesic_dbscan(lat, lon, eps_km=eps_km, min_weight=mw, weights=w, return_info=True)
         dt = time.perf_counter() - t0
         extra = {"engine": info.get("algorithm"), "n_unique": int(info.get("n_unique", -1)),
-                 "edge_pairs": int(info["edge_pairs"])}
+                 "phases": dict(GRID_TIMINGS)}
         if len(lat) <= 1_000_000:  # a second call in the same process: compiled kernels already loaded
             t0 = time.perf_counter()
             geodesic_dbscan(lat, lon, eps_km=eps_km, min_weight=mw, weights=w)
@@ -412,7 +431,8 @@ def _w_density(args, workdir: Path) -> dict:
 def _worker(spec: str) -> None:
     args = json.loads(spec)
     workdir = Path(args["workdir"])
-    workers = {"gen": _w_gen, "warm": _w_warm, "dbscan": _w_dbscan, "wgs": _w_wgs, "corridors": _w_corridors,
+    workers = {"gen": _w_gen, "warm": _w_warm, "dbscan": _w_dbscan, "wgs": _w_wgs, "edges": _w_edges,
+               "corridors": _w_corridors,
                "density": _w_density}
     fn = workers[args["task"]]
     res = fn(args, workdir)
@@ -679,6 +699,8 @@ def _wgs_row(a, workdir: Path, n: int, eps: float) -> dict:
         res[side] = _run({**base, "side": side, "tag": f"{tag}_{side}"}, a.threads,
                          timeout=None if side == "geocity" else a.baseline_timeout)
     rg, rw, rs = res["geocity"], res["wgs"], res.get("sklearn")
+    if rg["ok"]:
+        rg["edge_pairs"] = _edge_count(a, {**base, "weighted": False}, f"{tag}_geocity")
     parts = []
     if rg["ok"] and rw["ok"]:
         parts.append("geocity vs theirs: " + _agree_dbscan(workdir, f"{tag}_geocity", f"{tag}_wgs").replace(
@@ -697,7 +719,7 @@ def _wgs_row(a, workdir: Path, n: int, eps: float) -> dict:
     else:
         parts.append(f"scikit-learn not run (n > {a.sklearn_max:,})")
     if rg["ok"]:
-        parts.append(f"edge pairs {rg['edge_pairs']:,} [{rg['engine']}, {rg['n_clusters']:,} clusters, core "
+        parts.append(f"edge pairs {_fmt_n(rg['edge_pairs'])} [{rg['engine']}, {rg['n_clusters']:,} clusters, core "
                      f"{100 * rg['core_frac']:.0f} %]")
         ph = rg.get("phases") or {}
         if ph:
@@ -715,6 +737,18 @@ def _wgs_row(a, workdir: Path, n: int, eps: float) -> dict:
     print(f"    geocity {_fmt_t(row['geocity_s'])} {row['geocity_peak_mb'] or 0:.0f} MB | theirs "
           f"{_fmt_t(row['baseline_s'])} | {row['agreement']}", flush=True)
     return row
+
+
+def _edge_count(a, base: dict, geo_tag: str):
+    """The eps-edge count of the timed geocity run ``geo_tag`` (:func:`_w_edges`), or
+    the reason it failed."""
+    print("    ... eps-edge count (untimed)", flush=True)
+    r = _run({**base, "task": "edges", "tag": geo_tag + "_edges", "geo_tag": geo_tag}, a.threads)
+    return r["edge_pairs"] if r["ok"] else f"not counted ({r['why']})"
+
+
+def _fmt_n(x) -> str:
+    return f"{x:,}" if isinstance(x, int) else str(x)
 
 
 def _fmt_t(t):
@@ -805,6 +839,8 @@ def main(argv=None) -> int:  # noqa: C901 - options, then one loop over the plan
                 label = f"density h {DENSITY_BANDWIDTH_KM:g} km, {DENSITY_CELL_DEG:g}° world grid"
             print(f"... {label}, n={n:,}: geocity", flush=True)
             rg = _run({**base, "side": "geocity", "tag": tag + "_g"}, a.threads)
+            if task == "dbscan" and rg["ok"]:
+                rg["edge_pairs"] = _edge_count(a, base, tag + "_g")
             rb = None
             run_base = wanted and not (task == "dbscan" and n > a.sklearn_max)
             if run_base and rg["ok"]:
@@ -829,7 +865,7 @@ def main(argv=None) -> int:  # noqa: C901 - options, then one loop over the plan
             else:
                 agree = f"baseline failed: {rb['why']}"
             if rg.get("ok") and task == "dbscan":
-                agree += f"; edge pairs {rg['edge_pairs']:,}"
+                agree += f"; edge pairs {_fmt_n(rg['edge_pairs'])}"
                 agree += f" [{rg.get('engine')}, {rg['n_clusters']:,} clusters, core {100 * rg['core_frac']:.0f} %]"
                 if "warm_time" in rg:
                     agree += f"; geocity 2nd call in the same process {_fmt_t(rg['warm_time'])}"

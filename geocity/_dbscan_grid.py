@@ -44,7 +44,8 @@ def _chunked(nb, fn, *args, chunk: int = 8):
         nb.set_parallel_chunksize(old)
 
 
-def _dbscan_grid(X, w, r, min_weight, disable, *, strategy: str = "tree", skip: bool = True):
+def _dbscan_grid(X, w, r, min_weight, disable, *, count_edge: bool = False, strategy: str = "tree",
+                 skip: bool = True):
     """Exact weighted DBSCAN of unique unit vectors on a grid of cubes of side
     just below ``r / sqrt(3)`` (``r`` the chord of eps): any two points of a
     cube are within eps, and every neighbour of a point lies in the 5 x 5 x 5
@@ -59,9 +60,13 @@ def _dbscan_grid(X, w, r, min_weight, disable, *, strategy: str = "tree", skip: 
     of whole cells only) or ``"pairs"`` (no box shortcut: every candidate
     pair tested); ``skip=False`` tests cell pairs already joined again. All
     give the same result (the slower ones are there for the tests).
+    ``count_edge``: also count the pairs on the eps edge; without it the
+    ``"tree"`` core test stops at ``min_weight`` (a point already known to
+    be core tests no more pairs), which is most of its cost at large eps.
 
     Returns labels, core flags, the number of unordered pairs of input
-    points on the eps edge, and the number of blocks processed; or ``None``
+    points on the eps edge (``None`` unless ``count_edge``), and the number
+    of blocks processed; or ``None``
     if the grid cannot guarantee its invariant (never observed; the caller
     then uses the KD-tree engine)."""
     import time
@@ -154,14 +159,14 @@ def _dbscan_grid(X, w, r, min_weight, disable, *, strategy: str = "tree", skip: 
             if tree:
                 _chunked(nb, k._weight_sums_tree, P, X_, Y_, Z_, w, m_, start, end, lo, hi, ptr, nbr, W, gptr, gbeg,
                          gend, glo, ghi, gw, lbeg, lend, llo, lhi, lw, r2, lo2, hi2, r, tol, in2, out2,
-                         float(min_weight), ca, cb, wsum, edge_n)
+                         float(min_weight), ca, cb, wsum, edge_n, count_edge)
             else:
                 _chunked(nb, k._weight_sums, P, w, m_, start, end, lo, hi, W, ptr, nbr, r2, lo2, hi2, r, tol,
                          in2, out2, strategy == "cells", ca, cb, wsum, edge_n)
             bar.update(int(end[cb - 1] - start[ca]))
             n_blocks += 1
-    # "tree" counts each unordered pair on the edge once, the others twice
-    edge_pairs = int((edge_n * m_).sum()) // (1 if tree else 2)
+    # "tree" counts each unordered pair on the edge once, the others twice; only when asked
+    edge_pairs = int((edge_n * m_).sum()) // (1 if tree else 2) if count_edge else None
     del edge_n, w, W
     if tree:
         del lptr, lbeg, lend, llo, lhi, lw, gptr, gbeg, gend, glo, ghi, gw, X_, Y_, Z_

@@ -22,8 +22,10 @@ engines' ``sqrt(d2) <= r``:
 
 * core test: a neighbour cell whose box lies wholly within ``r`` of a point
   (and clear of the eps edge band) adds its summed weight in one step; a
-  cell wholly beyond is skipped; only the rest is tested point by point
-  (where the pairs on the eps edge are counted);
+  cell wholly beyond is skipped; only the rest is tested point by point,
+  and a point stops as soon as its sum reaches ``min_weight`` -- unless the
+  pairs on the eps edge are to be counted (``count_edge_pairs``), which
+  takes the scan of every cell straddling the eps sphere;
 * core links: all core points of a cell are joined at once (one
   union-find node per cell); two neighbour cells are joined as soon as one
   core pair within eps is found (or their core boxes lie wholly within
@@ -526,14 +528,20 @@ def _scan_cell(P, w, mult, X, Y, Z, x, y, z, k, gptr, gbeg, gend, glo, ghi, gw, 
 
 @nb.njit(cache=True, parallel=True)
 def _weight_sums_tree(P, X, Y, Z, w, mult, start, end, lo, hi, ptr, nbr, W, gptr, gbeg, gend, glo, ghi, gw,
-                      lbeg, lend, llo, lhi, lw, r2, lo2, hi2, r, tol, in2, out2, min_weight, ca, cb, out, edge):
+                      lbeg, lend, llo, lhi, lw, r2, lo2, hi2, r, tol, in2, out2, min_weight, ca, cb, out, edge,
+                      count_edge):
     """:func:`_weight_sums` with two levels of boxes inside each neighbour
-    cell (see :func:`_scan_cell`), and two savings: a point whose cell's
+    cell (see :func:`_scan_cell`), and these savings: a point whose cell's
     wholly-inside neighbour cells already reach ``min_weight`` is a core
-    point (``out`` gets that partial sum) and only looks for pairs on the eps
-    edge; and each unordered pair on the edge is counted once, by the point of
-    the lower cell (``edge[p]``: input points of higher cells on the edge;
-    no edge pair lies within one cell)."""
+    point (``out`` gets that partial sum); it then tests no pair at all,
+    or, if ``count_edge``, only looks for pairs on the eps edge. Without
+    ``count_edge`` any point stops at the first neighbour cell that brings
+    its sum to ``min_weight`` (weights are non-negative, so a partial sum
+    that reaches it is a core point, and one that never does is the full
+    sum, added in the same order as with ``count_edge``). With it, each
+    unordered pair on the edge is counted once, by the point of the lower
+    cell (``edge[p]``: input points of higher cells on the edge; no edge
+    pair lies within one cell)."""
     for c in nb.prange(ca, cb):
         base = 0.0
         part = np.empty(ptr[c + 1] - ptr[c], dtype=np.int64)
@@ -549,18 +557,24 @@ def _weight_sums_tree(P, X, Y, Z, w, mult, start, end, lo, hi, ptr, nbr, W, gptr
         for p in range(start[c], end[c]):
             s = base
             e = 0
+            if decided and not count_edge:
+                out[p] = s
+                edge[p] = 0
+                continue
             x, y, z = P[p, 0], P[p, 1], P[p, 2]
             for j in range(m):
                 k = part[j]
                 if decided and k < c:
                     continue
+                if not count_edge and s >= min_weight:
+                    break
                 if _box_max2(x, y, z, lo, hi, k) < in2:
                     s += W[k]
                     continue
                 if _box_min2(x, y, z, lo, hi, k) > out2:
                     continue
                 ds, de = _scan_cell(P, w, mult, X, Y, Z, x, y, z, k, gptr, gbeg, gend, glo, ghi, gw, lbeg, lend,
-                                    llo, lhi, lw, r2, lo2, hi2, r, tol, in2, out2, not decided, k > c)
+                                    llo, lhi, lw, r2, lo2, hi2, r, tol, in2, out2, not decided, count_edge and k > c)
                 s += ds
                 e += de
             out[p] = s

@@ -772,6 +772,9 @@ def fit_estimator(est, X, sample_weight=None):
     est._validate_params()
     kw = dict(eps_km=float(est.eps_km), min_weight=float(est.min_weight), algorithm=est.algorithm)
     name = type(est).__name__
+    if getattr(est, "count_edge_pairs", False):
+        raise ValidationError(f"{name}: count_edge_pairs=True is not available on Dask inputs; count the pairs "
+                              f"on one machine (numpy or GeoDataFrame input), or leave it False")
     if isinstance(X, da.Array):
         if X.ndim != 2 or X.shape[1] != 2:
             raise ValidationError(f"{name}: a dask array X must have shape (n, 2), [lat, lon] degrees per row, "

@@ -194,7 +194,7 @@ def test_edge_pairs_counted_alike_by_every_engine_and_labels_still_sklearns():
     assert sk_core.any() and (~sk_core).any()
     for algorithm in ENGINES:
         labels, core, info = geodesic_dbscan(lat, lon, eps_km=eps_km, min_weight=3, weights=w,
-                                             algorithm=algorithm, return_info=True)
+                                             algorithm=algorithm, return_info=True, count_edge_pairs=True)
         assert info["edge_pairs"] == expected_pairs, algorithm
         np.testing.assert_array_equal(core, sk_core, err_msg=algorithm)
         np.testing.assert_array_equal(labels, sk_labels, err_msg=algorithm)
@@ -211,7 +211,8 @@ def test_engines_decide_pairs_at_exactly_eps_identically(eps_km):
     lo = rng.uniform(-180, 180, m)
     la2, lo2 = _destination(la, lo, rng.uniform(0, 360, m), np.full(m, eps_km))
     lat, lon = np.concatenate([la, la2]), np.concatenate([lo, lo2])
-    out = {a: geodesic_dbscan(lat, lon, eps_km=eps_km, min_weight=2, algorithm=a, return_info=True) for a in ENGINES}
+    out = {a: geodesic_dbscan(lat, lon, eps_km=eps_km, min_weight=2, algorithm=a, return_info=True,
+                              count_edge_pairs=True) for a in ENGINES}
     assert {o[2]["edge_pairs"] for o in out.values()} == {out["brute"][2]["edge_pairs"]}
     assert out["brute"][2]["edge_pairs"] >= m
     for a in ("grid", "kdtree"):

@@ -681,3 +681,17 @@ def test_corridor_members_reads_each_partition_once(client, tmp_path):
     m = gpd.read_parquet(out)
     assert len(m) and gd.provenance(out)["extra"]["n_points"] == n
     np.testing.assert_allclose(m.geometry.y.to_numpy(), lat[m["row"].to_numpy()])
+
+
+def test_edge_pair_count_refused_on_dask_inputs():
+    """The eps-edge certificate is a single-machine count: asked for on Dask inputs it is a clear
+    error naming the option, before any work is scheduled (no client needed)."""
+    from geocity.cluster import GeodesicDBSCAN
+
+    lat, lon, _ = _mixed(200)
+    with pytest.raises(ValidationError, match="count_edge_pairs=True is not available"):
+        geodesic_dbscan(da.from_array(lat, chunks=50), da.from_array(lon, chunks=50), eps_km=45, min_weight=5,
+                        count_edge_pairs=True)
+    X = da.from_array(np.column_stack([lat, lon]), chunks=(50, 2))
+    with pytest.raises(ValidationError, match="count_edge_pairs=True is not available on Dask inputs"):
+        GeodesicDBSCAN(eps_km=45, min_weight=5, count_edge_pairs=True).fit(X)

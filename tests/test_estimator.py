@@ -254,7 +254,8 @@ def _random_layer(seed: int):
 def test_geodesic_dbscan_equals_sklearn_haversine_dbscan_with_sample_weight(seed, algorithm):
     X, w = _random_layer(seed)
     eps_km, min_weight = 80.0, 3
-    est = GeodesicDBSCAN(eps_km=eps_km, min_weight=min_weight, algorithm=algorithm).fit(X, sample_weight=w)
+    est = GeodesicDBSCAN(eps_km=eps_km, min_weight=min_weight, algorithm=algorithm,
+                         count_edge_pairs=True).fit(X, sample_weight=w)
     assert est.info_["edge_pairs"] == 0  # no pair within 1e-9 of eps: the claim is exact agreement
     sk = DBSCAN(eps=eps_km / EARTH_RADIUS_KM, min_samples=min_weight, metric="haversine",
                 algorithm="ball_tree").fit(np.radians(X), sample_weight=w)

@@ -98,21 +98,21 @@ def grid_options(monkeypatch):
 def test_every_grid_strategy_equals_sklearn_and_the_kdtree_engine(kind, threads, grid_options):
     lat, lon, w, eps, mw = _layer(kind)
     ref_lab, ref_core, ref_info = geodesic_dbscan(lat, lon, eps_km=eps, min_weight=mw, weights=w,
-                                                  algorithm="kdtree", return_info=True)
+                                                  algorithm="kdtree", return_info=True, count_edge_pairs=True)
     assert ref_info["edge_pairs"] == 0
     sk_lab, sk_core = sklearn_dbscan(lat, lon, eps, mw, w)
     np.testing.assert_array_equal(ref_core, sk_core)
     np.testing.assert_array_equal(ref_lab, sk_lab)
     assert 0 < ref_core.sum() < len(lat) and (ref_lab == -1).any()  # cores, borders and noise all present
-    for strategy, skip in STRATEGIES:
+    for (strategy, skip), count in itertools.product(STRATEGIES, [True, False]):
         grid_options(strategy, skip)
         lab, core, info = geodesic_dbscan(lat, lon, eps_km=eps, min_weight=mw, weights=w, algorithm="grid",
-                                          return_info=True)
+                                          return_info=True, count_edge_pairs=count)
         assert info["algorithm"] == "grid"
         assert info["n_unique"] == ref_info["n_unique"]
-        assert info["edge_pairs"] == 0
-        np.testing.assert_array_equal(core, ref_core, err_msg=f"{strategy} skip={skip}")
-        np.testing.assert_array_equal(lab, ref_lab, err_msg=f"{strategy} skip={skip}")
+        assert info["edge_pairs"] == (0 if count else None)
+        np.testing.assert_array_equal(core, ref_core, err_msg=f"{strategy} skip={skip} count={count}")
+        np.testing.assert_array_equal(lab, ref_lab, err_msg=f"{strategy} skip={skip} count={count}")
 
 
 def test_dense_layer_really_has_cells_of_several_groups():
@@ -143,12 +143,13 @@ def test_grid_strategies_count_the_same_pairs_on_the_eps_edge(threads, grid_opti
     eps = 5.0
     lat, lon = _edge_layer(eps)
     ref_lab, ref_core, ref = geodesic_dbscan(lat, lon, eps_km=eps, min_weight=3, algorithm="kdtree",
-                                             return_info=True)
+                                             return_info=True, count_edge_pairs=True)
     assert ref["edge_pairs"] > 0
-    for strategy, skip in STRATEGIES:
+    for (strategy, skip), count in itertools.product(STRATEGIES, [True, False]):
         grid_options(strategy, skip)
-        lab, core, info = geodesic_dbscan(lat, lon, eps_km=eps, min_weight=3, algorithm="grid", return_info=True)
-        assert info["edge_pairs"] == ref["edge_pairs"], strategy
+        lab, core, info = geodesic_dbscan(lat, lon, eps_km=eps, min_weight=3, algorithm="grid", return_info=True,
+                                          count_edge_pairs=count)
+        assert info["edge_pairs"] == (ref["edge_pairs"] if count else None), strategy
         np.testing.assert_array_equal(core, ref_core)
         np.testing.assert_array_equal(lab, ref_lab)
 
@@ -185,10 +186,31 @@ def test_grid_on_the_benchmark_clumps_equals_kdtree(strategy, skip, grid_options
     spec.loader.exec_module(ds)
     lat, lon, w = ds.clumped(30_000, seed=11)
     grid_options(strategy, skip)
-    for eps in (1.0, 10.0):
-        ref = geodesic_dbscan(lat, lon, eps_km=eps, min_weight=20, weights=w, algorithm="kdtree", return_info=True)
-        got = geodesic_dbscan(lat, lon, eps_km=eps, min_weight=20, weights=w, algorithm="grid", return_info=True)
+    for eps, count in itertools.product((1.0, 10.0), (True, False)):
+        ref = geodesic_dbscan(lat, lon, eps_km=eps, min_weight=20, weights=w, algorithm="kdtree", return_info=True,
+                              count_edge_pairs=True)
+        got = geodesic_dbscan(lat, lon, eps_km=eps, min_weight=20, weights=w, algorithm="grid", return_info=True,
+                              count_edge_pairs=count)
         np.testing.assert_array_equal(got[1], ref[1])
         np.testing.assert_array_equal(got[0], ref[0])
-        assert got[2]["edge_pairs"] == ref[2]["edge_pairs"]
+        assert got[2]["edge_pairs"] == (ref[2]["edge_pairs"] if count else None)
         assert got[2]["n_unique"] == ref[2]["n_unique"]
+
+
+def test_edge_pairs_are_counted_only_when_asked_and_the_option_is_checked():
+    """``info["edge_pairs"]`` is None (not counted) unless ``count_edge_pairs=True``, for every
+    engine, with the same labels; a non-boolean value is a clear error."""
+    from geocity.errors import ValidationError
+
+    lat, lon = _edge_layer(5.0)
+    ref = geodesic_dbscan(lat, lon, eps_km=5.0, min_weight=3, algorithm="brute", return_info=True,
+                          count_edge_pairs=True)
+    assert ref[2]["edge_pairs"] > 0
+    for algorithm in ("brute", "kdtree", "grid"):
+        lab, core, info = geodesic_dbscan(lat, lon, eps_km=5.0, min_weight=3, algorithm=algorithm, return_info=True)
+        assert info["edge_pairs"] is None, algorithm
+        np.testing.assert_array_equal(lab, ref[0])
+        np.testing.assert_array_equal(core, ref[1])
+    for bad in ("yes", 1, None):
+        with pytest.raises(ValidationError, match="count_edge_pairs must be True or False"):
+            geodesic_dbscan(lat, lon, eps_km=5.0, min_weight=3, count_edge_pairs=bad)

@@ -104,7 +104,7 @@ def test_benchmark_layers_match_sklearn_for_every_engine(datasets, kind, n, eps_
     infos = []
     for algorithm in ("grid", "kdtree"):
         labels, core, info = geodesic_dbscan(lat, lon, eps_km=eps_km, min_weight=min_samples, weights=w,
-                                             algorithm=algorithm, return_info=True)
+                                             algorithm=algorithm, return_info=True, count_edge_pairs=True)
         infos.append(info)
         np.testing.assert_array_equal(core, sk_core)
         np.testing.assert_array_equal(labels == -1, sk_labels == -1)
