@@ -166,21 +166,6 @@ def _neighbours(ukeys, ucells, n, lo, hi, out2, bounds, counts, ptr, idx, fill):
                 counts[c] = k
 
 
-@nb.njit(cache=True)
-def _stabilise(ks, order):
-    """Within each run of equal sorted keys, the input indices in increasing
-    order (an unstable sort made stable)."""
-    n = ks.size
-    a = 0
-    while a < n:
-        b = a + 1
-        while b < n and ks[b] == ks[a]:
-            b += 1
-        if b - a > 1:
-            order[a:b] = np.sort(order[a:b])
-        a = b
-
-
 @nb.njit(cache=True, parallel=True)
 def _weight_sums(P, w, mult, start, end, lo, hi, W, ptr, nbr, r2, lo2, hi2, r, tol, in2, out2,
                  shortcuts, ca, cb, out, edge):
@@ -238,9 +223,10 @@ def _cell_sums(w, start, end, W):
 
 
 @nb.njit(cache=True, parallel=True)
-def _cores_first(core, start, end, perm, ncore):
-    """Permutation putting each cell's core points first (stable), and the
-    number of core points per cell."""
+def _cores_first(P, fs, core, start, end, perm, ncore, Q, qfs, qcore):
+    """Permutation putting each cell's core points first (stable), the
+    number of core points per cell, and the points (``Q``), their lowest
+    input indices (``qfs``, from ``fs``) and core flags in that order."""
     for c in nb.prange(start.size):
         k = start[c]
         for p in range(start[c], end[c]):
@@ -252,6 +238,45 @@ def _cores_first(core, start, end, perm, ncore):
             if not core[p]:
                 perm[k] = p
                 k += 1
+        for q in range(start[c], end[c]):
+            p = perm[q]
+            Q[q, 0] = P[p, 0]
+            Q[q, 1] = P[p, 1]
+            Q[q, 2] = P[p, 2]
+            qfs[q] = fs[p]
+            qcore[q] = q < start[c] + ncore[c]
+
+
+@nb.njit(cache=True, parallel=True)
+def _cell_first_cores(qfs, start, ncore, cmin):
+    """Lowest input index among each cell's core points (its first ``ncore``
+    points); cells without cores untouched."""
+    for c in nb.prange(start.size):
+        m = cmin[c]
+        for q in range(start[c], start[c] + ncore[c]):
+            m = min(m, qfs[q])
+        cmin[c] = m
+
+
+@nb.njit(cache=True, parallel=True)
+def _label_cores(start, ncore, clab, lab):
+    """Each core point (the first ``ncore`` of its cell) takes its cell's label."""
+    for c in nb.prange(start.size):
+        for q in range(start[c], start[c] + ncore[c]):
+            lab[q] = clab[c]
+
+
+@nb.njit(cache=True, parallel=True)
+def _to_input_order(lab, core, perm, inv, ulab, ucore, out_lab, out_core):
+    """Labels and core flags from the cell order (position ``q`` holds unique
+    point ``perm[q]``) to the input order (input point ``i`` is unique point
+    ``inv[i]``), through ``ulab``/``ucore`` (those of each unique point)."""
+    for q in nb.prange(lab.size):
+        ulab[perm[q]] = lab[q]
+        ucore[perm[q]] = core[q]
+    for i in nb.prange(inv.size):
+        out_lab[i] = ulab[inv[i]]
+        out_core[i] = ucore[inv[i]]
 
 
 @nb.njit(cache=True, parallel=True)
@@ -665,33 +690,99 @@ def _border_labels_tree(Q, start, end, ncore, lo, hi, clab, ptr, nbr, clptr, cbe
             out[p] = best if best != big else -1
 
 
-@nb.njit(cache=True)
-def _dedupe(X, ks, order, uid, rep):
+@nb.njit(cache=True, parallel=True)
+def _run_bounds(ks, nch):
+    """``nch + 1`` boundaries cutting the sorted keys ``ks`` into chunks of
+    about equal length, each cut moved forward to the start of a run of
+    equal keys (so that no run, and no set of duplicates, spans two chunks)."""
+    n = ks.size
+    b = np.empty(nch + 1, dtype=np.int64)
+    for c in nb.prange(nch + 1):
+        i = min(n, (n * c) // nch)
+        while 0 < i < n and ks[i] == ks[i - 1]:
+            i += 1
+        b[c] = i
+    return b
+
+
+@nb.njit(cache=True, parallel=True)
+def _stabilise_chunks(ks, order, bounds):
+    """Within each run of equal sorted keys, the input indices in increasing
+    order (an unstable sort made stable), on the chunks of
+    :func:`_run_bounds` in parallel."""
+    for ch in nb.prange(bounds.size - 1):
+        a = bounds[ch]
+        end = bounds[ch + 1]
+        while a < end:
+            b = a + 1
+            while b < end and ks[b] == ks[a]:
+                b += 1
+            if b - a > 1:
+                order[a:b] = np.sort(order[a:b])
+            a = b
+
+
+@nb.njit(cache=True, parallel=True)
+def _dedupe_chunks(X, ks, order, bounds, uid, rep, nloc):
     """Exact duplicates among points sorted by key (``ks``: the sorted keys,
     ``order``: the sort; equal points have equal keys, so they sit in one run
-    of equal keys): ``uid[i]`` the unique point of sorted position ``i``,
-    ``rep[u]`` the sorted position of the first point of unique point ``u``.
-    Returns the number of unique points (numbered in sorted order)."""
-    n = ks.size
-    nu = 0
-    a = 0
-    while a < n:
-        b = a + 1
-        while b < n and ks[b] == ks[a]:
-            b += 1
-        u0 = nu  # unique points of this run: u0 .. nu-1
-        for i in range(a, b):
+    of equal keys, in one chunk of :func:`_run_bounds`), chunk by chunk in
+    parallel, with unique points numbered in sorted order and locally to
+    their chunk: ``uid[i]`` the local number of the unique
+    point of sorted position ``i``, ``rep[a + u]`` (``a`` the chunk's start)
+    the sorted position of the first point of local unique point ``u``,
+    ``nloc[ch]`` the chunk's number of unique points."""
+    for ch in nb.prange(bounds.size - 1):
+        a0 = bounds[ch]
+        end = bounds[ch + 1]
+        nu = 0
+        a = a0
+        while a < end:
+            b = a + 1
+            while b < end and ks[b] == ks[a]:
+                b += 1
+            u0 = nu
+            for i in range(a, b):
+                p = order[i]
+                found = -1
+                for u in range(u0, nu):
+                    q = order[rep[a0 + u]]
+                    if X[p, 0] == X[q, 0] and X[p, 1] == X[q, 1] and X[p, 2] == X[q, 2]:
+                        found = u
+                        break
+                if found < 0:
+                    rep[a0 + nu] = i
+                    found = nu
+                    nu += 1
+                uid[i] = found
+            a = b
+        nloc[ch] = nu
+
+
+@nb.njit(cache=True, parallel=True)
+def _gather_unique(X, w, ks, order, bounds, off, uid, rep, shift, inv, U, first, uks, wu, mult):
+    """The unique points in sorted order, from :func:`_dedupe_chunks` and the
+    chunks' offsets ``off`` (exclusive prefix sums of their unique counts):
+    ``U``/``first``/``uks``: coordinates, lowest input index and cell key
+    (``ks >> shift``) of each; ``wu``/``mult``: summed weight and number of
+    input points of each, added in sorted order (as ``np.bincount`` would);
+    ``inv``: the unique point of each input point."""
+    for ch in nb.prange(bounds.size - 1):
+        a = bounds[ch]
+        o = off[ch]
+        for u in range(off[ch + 1] - o):
+            i = rep[a + u]
+            f = order[i]
+            first[o + u] = f
+            U[o + u, 0] = X[f, 0]
+            U[o + u, 1] = X[f, 1]
+            U[o + u, 2] = X[f, 2]
+            uks[o + u] = ks[i] >> shift
+            wu[o + u] = 0.0
+            mult[o + u] = 0
+        for i in range(a, bounds[ch + 1]):
+            g = uid[i] + o
             p = order[i]
-            found = -1
-            for u in range(u0, nu):
-                q = order[rep[u]]
-                if X[p, 0] == X[q, 0] and X[p, 1] == X[q, 1] and X[p, 2] == X[q, 2]:
-                    found = u
-                    break
-            if found < 0:
-                rep[nu] = i
-                found = nu
-                nu += 1
-            uid[i] = found
-        a = b
-    return nu
+            inv[p] = g
+            wu[g] += w[p]
+            mult[g] += 1
