@@ -73,6 +73,44 @@ def _reuse_freed_memory():
         libc.malloc_trim(0)
 
 
+#: From this many points the grid engine's sort runs on several threads (:func:`_sort_keys`).
+SORT_THREAD_MIN: int = 1 << 20
+
+
+def _sort_keys(k, key: np.ndarray):
+    """``(order, key[order])`` for ``order`` an argsort of ``key`` (ties in
+    any order). From :data:`SORT_THREAD_MIN` keys: split into one bucket per
+    thread by splitters drawn from a sample of the keys (equal keys share a
+    bucket), each bucket sorted by NumPy on its own thread (NumPy releases
+    the GIL), so the buckets laid end to end are sorted."""
+    from ._threads import n_threads, thread_map
+
+    t = n_threads()
+    if len(key) < SORT_THREAD_MIN or t < 2:
+        order = np.argsort(key)
+        return order, key[order]
+    sample = np.sort(key[:: max(1, len(key) // (1024 * t))])
+    spl = np.unique(sample[(len(sample) * np.arange(1, t)) // t])
+    counts = np.zeros((4 * t, len(spl) + 1), dtype=np.int64)
+    k._bucket_counts(key, spl, counts)
+    size = counts.sum(axis=0)
+    edges = np.concatenate([[0], np.cumsum(size)])
+    offs = edges[:-1][None, :] + np.cumsum(counts, axis=0) - counts  # chunk ch's start in bucket j
+    bidx = np.empty(len(key), dtype=np.int64)
+    bkey = np.empty(len(key), dtype=np.int64)
+    k._bucket_scatter(key, spl, offs, bidx, bkey)
+
+    def sort_bucket(j: int) -> None:
+        a, b = edges[j], edges[j + 1]
+        sub = np.argsort(bkey[a:b])
+        bidx[a:b] = bidx[a:b][sub]
+        bkey[a:b] = bkey[a:b][sub]
+
+    for _ in thread_map(sort_bucket, range(len(size)), t):
+        pass
+    return bidx, bkey
+
+
 def _cell_blocks(start: np.ndarray, nu: int) -> np.ndarray:
     """Cell boundaries of blocks of about :data:`GRID_BLOCK` points (at most ~100)."""
     size = max(GRID_BLOCK, -(-nu // 100))
@@ -137,8 +175,7 @@ def _grid_run(X, w, r, min_weight, disable, *, count_edge: bool = False, strateg
     bits = int(max(0, min(5, (62 - 3 * np.log2(n)) // 3)))
     key = np.empty(len(X), dtype=np.int64)
     k._keys(X, s, n, bits, key)
-    order = np.argsort(key)
-    ks = key[order]
+    order, ks = _sort_keys(k, key)
     del key
     # chunks of the sorted keys that split no run of equal keys, for the parallel passes
     nthreads = nb.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]  # numba's config, set at import

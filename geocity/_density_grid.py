@@ -9,7 +9,6 @@ import math
 import os
 import threading
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -18,6 +17,7 @@ import numpy as np
 from pyproj import CRS, Transformer
 
 from ._density_kernel import _KM_PER_DEG, EQUAL_EARTH, _band
+from ._threads import n_threads, thread_map
 from .errors import ValidationError
 from .geodesy import EARTH_RADIUS_KM, WGS84, local_crs
 
@@ -205,15 +205,13 @@ class _Plan:
 
 #: Points from which :func:`_inverse` splits its transforms over threads (PROJ releases the GIL).
 THREAD_MIN_POINTS = 200_000
-#: At most this many threads for the transforms of a projected grid.
+#: At most this many threads for the transforms of a projected grid (:mod:`geocity._threads`).
 MAX_THREADS = 4
 _local = threading.local()
-_pool: list[ThreadPoolExecutor] = []
 
 
 def _after_fork() -> None:
-    """A forked child has none of the parent's threads: it starts its own pool (and transformers)."""
-    _pool.clear()
+    """A forked child has none of the parent's threads: it makes its own transformers."""
     _local.__dict__.clear()
 
 
@@ -253,13 +251,11 @@ def _transform_round_trip(crs: CRS, x: np.ndarray, y: np.ndarray):
     """:func:`_round_trip` of flat arrays, in up to :data:`MAX_THREADS` threads for large ones: each
     point is transformed on its own, so the result is the same bytes in any split."""
     wkt = crs.to_wkt()
-    k = int(min(os.cpu_count() or 1, MAX_THREADS, len(x) // THREAD_MIN_POINTS))
+    k = int(min(n_threads(MAX_THREADS), len(x) // THREAD_MIN_POINTS))
     if k <= 1:
         return _round_trip(wkt, x, y)
-    if not _pool:
-        _pool.append(ThreadPoolExecutor(max_workers=MAX_THREADS, thread_name_prefix="geocity-proj"))
     cuts = np.linspace(0, len(x), k + 1).astype(np.int64)
-    parts = list(_pool[0].map(lambda i: _round_trip(wkt, x[cuts[i]:cuts[i + 1]], y[cuts[i]:cuts[i + 1]]), range(k)))
+    parts = list(thread_map(lambda i: _round_trip(wkt, x[cuts[i]:cuts[i + 1]], y[cuts[i]:cuts[i + 1]]), range(k), k))
     return tuple(np.concatenate([p[j] for p in parts]) for j in range(4))
 
 

@@ -786,3 +786,38 @@ def _gather_unique(X, w, ks, order, bounds, off, uid, rep, shift, inv, U, first,
             inv[p] = g
             wu[g] += w[p]
             mult[g] += 1
+
+
+@nb.njit(cache=True, inline="always")
+def _bucket_of(v, spl):
+    """Number of splitters ``<= v`` (``spl`` sorted, a handful)."""
+    j = 0
+    while j < spl.size and spl[j] <= v:
+        j += 1
+    return j
+
+
+@nb.njit(cache=True, parallel=True)
+def _bucket_counts(key, spl, counts):
+    """``counts[ch, j]``: keys of chunk ``ch`` (of ``counts.shape[0]`` equal
+    chunks) in bucket ``j`` (between splitters ``j - 1`` and ``j``)."""
+    n = key.size
+    nch = counts.shape[0]
+    for ch in nb.prange(nch):
+        for i in range(n * ch // nch, n * (ch + 1) // nch):
+            counts[ch, _bucket_of(key[i], spl)] += 1
+
+
+@nb.njit(cache=True, parallel=True)
+def _bucket_scatter(key, spl, offs, bidx, bkey):
+    """Indices and keys grouped by bucket (chunk ``ch``'s keys of bucket
+    ``j`` from ``offs[ch, j]``), in input order within each bucket."""
+    n = key.size
+    nch = offs.shape[0]
+    for ch in nb.prange(nch):
+        pos = offs[ch].copy()
+        for i in range(n * ch // nch, n * (ch + 1) // nch):
+            j = _bucket_of(key[i], spl)
+            bidx[pos[j]] = i
+            bkey[pos[j]] = key[i]
+            pos[j] += 1

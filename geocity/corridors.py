@@ -60,6 +60,7 @@ from ._corridor_tables import (  # noqa: F401 - COLUMNS and the table functions 
     available,
     waypoints,
 )
+from ._threads import n_threads, thread_map
 from .errors import ValidationError
 
 log = logging.getLogger(__name__)
@@ -79,12 +80,8 @@ _K = 16
 
 def _n_workers() -> int:
     """Threads for the chunks of :func:`members` (NumPy, SciPy and PROJ release the
-    GIL): the CPUs available, at most ``OMP_NUM_THREADS`` when set, at most 8."""
-    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    env = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if env.isdigit() and int(env) > 0:
-        n = min(n, int(env))
-    return max(1, min(n, 8))
+    GIL): :func:`geocity._threads.n_threads`, at most 8."""
+    return n_threads(8)
 
 _RESULT_COLUMNS = ["corridor", "branch", "distance_km", "chainage_km", "nearest_waypoint", "side"]
 
@@ -636,22 +633,11 @@ def _members_of(name, branches, idx, pts, lat, lon, d, starts, chunk_size, bar, 
         sl = slice(s0, s0 + chunk_size)
         return s0, _nearest(idx, lat[sl], lon[sl], d)
 
-    workers = min(_n_workers(), len(starts))
-    if workers > 1:  # chunks in parallel threads, results in chunk order (deterministic)
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(workers) as ex:
-            done = []
-            for r in ex.map(one, starts):
-                done.append(r)
-                if bar is not None:
-                    bar.update(1)
-    else:
-        done = []
-        for s0 in starts:
-            done.append(one(s0))
-            if bar is not None:
-                bar.update(1)
+    done = []
+    for r in thread_map(one, starts, _n_workers()):  # chunks in threads, results in chunk order (deterministic)
+        done.append(r)
+        if bar is not None:
+            bar.update(1)
     res = [(i + s0, v, tt, dist, side) for s0, (i, v, tt, dist, side) in done if i.size]
     if not res:
         return []

@@ -94,10 +94,36 @@ def unit_vectors(lat, lon) -> np.ndarray:
     Euclidean neighbour search on them is an exact great-circle search with no
     antimeridian or pole special case.
     """
-    phi = np.radians(np.asarray(lat, dtype=float))
-    lam = np.radians(np.asarray(lon, dtype=float))
-    c = np.cos(phi)
-    return np.column_stack([c * np.cos(lam), c * np.sin(lam), np.sin(phi)])
+    lat = np.asarray(lat, dtype=float)
+    lon = np.asarray(lon, dtype=float)
+    if lat.ndim != 1 or lat.shape != lon.shape or lat.size < UNIT_VECTOR_BLOCK:
+        phi, lam = np.radians(lat), np.radians(lon)
+        c = np.cos(phi)
+        return np.column_stack([c * np.cos(lam), c * np.sin(lam), np.sin(phi)])
+    # blocks that stay in cache, on the shared threads (NumPy releases the GIL); each
+    # value is computed on its own, so the bytes are those of the whole-array expression
+    from ._threads import n_threads, thread_map
+
+    out = np.empty((lat.size, 3))
+
+    def block(a: int) -> None:
+        b = min(a + UNIT_VECTOR_BLOCK, lat.size)
+        phi, lam = np.radians(lat[a:b]), np.radians(lon[a:b])
+        c = np.cos(phi)
+        np.multiply(c, np.cos(lam), out=out[a:b, 0])
+        np.multiply(c, np.sin(lam), out=out[a:b, 1])
+        np.sin(phi, out=out[a:b, 2])
+
+    starts = range(0, lat.size, UNIT_VECTOR_BLOCK)
+    for _ in thread_map(block, starts, n_threads() if lat.size >= UNIT_VECTOR_THREAD_MIN else 1):
+        pass
+    return out
+
+
+#: Points per block of :func:`unit_vectors` (arrays of at least this many are done in blocks).
+UNIT_VECTOR_BLOCK: int = 65_536
+#: ... and on several threads from this many points.
+UNIT_VECTOR_THREAD_MIN: int = 1_000_000
 
 
 def chord_from_arc_km(arc_km, radius_km: float = EARTH_RADIUS_KM):

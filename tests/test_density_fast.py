@@ -117,25 +117,27 @@ def _threaded_case():
 def test_projected_grid_transforms_in_threads_give_the_same_bytes(monkeypatch):
     """The Equal Earth grid's inverse/forward transforms split over threads (PROJ releases the GIL):
     each point on its own, so the surface is the same bytes as in one thread."""
+    from geocity import _threads, geodesy
+
     frame, kw = _threaded_case()
-    pool: list = []
-    monkeypatch.setattr(G, "_pool", pool)  # this test's own pool (an earlier call may have started the module's)
+    pools: dict = {}
+    monkeypatch.setattr(_threads, "_pools", pools)  # this test's own pools (an earlier call may have started some)
+    monkeypatch.setattr(geodesy, "UNIT_VECTOR_THREAD_MIN", 10**12)  # only the transforms may use threads here
     monkeypatch.setattr(G, "THREAD_MIN_POINTS", 10**12)  # one thread
     G._GEOMETRY.clear()
     one = density.density(frame, weight="w", **kw)
-    assert pool == []  # no thread was started
+    assert pools == {}  # no thread was started
     monkeypatch.setattr(G, "THREAD_MIN_POINTS", 1000)
     monkeypatch.setattr(G, "MAX_THREADS", 3)
-    monkeypatch.setattr(G.os, "cpu_count", lambda: 3)
+    monkeypatch.setattr(G, "n_threads", lambda limit: min(3, limit))
     G._GEOMETRY.clear()
     threaded = density.density(frame, weight="w", **kw)
-    assert pool  # the transforms ran in the pool
-    pool[0].shutdown()
-    pool.clear()
+    assert set(pools) == {3}  # the transforms ran in a pool of 3 threads
     assert one.values.tobytes() == threaded.values.tobytes()
     x, y = np.linspace(-1.7e7, 1.7e7, 7001), np.linspace(-8.7e6, 8.7e6, 7001)  # some off the globe
     split = G._transform_round_trip(G.EQUAL_EARTH, x, y)
-    pool[0].shutdown()
+    for p in pools.values():
+        p.shutdown()
     monkeypatch.setattr(G, "THREAD_MIN_POINTS", 10**12)
     whole = G._transform_round_trip(G.EQUAL_EARTH, x, y)
     off = ~(np.hypot(whole[2] - x, whole[3] - y) < 1.0)  # off the globe: no round trip

@@ -143,3 +143,25 @@ def test_from_local_hull_across_antimeridian():
     assert sum(p.bounds[2] - p.bounds[0] for p in poly.geoms) < 20
     for x, y in zip(lon, lat, strict=True):
         assert poly.contains(Point(x, y))
+
+
+def test_unit_vectors_in_blocks_and_threads_are_the_bytes_of_the_whole_array(monkeypatch):
+    """Large inputs are converted in cache-sized blocks on the shared threads: each value on
+    its own, so the same bytes as the one-expression conversion, whatever the block size
+    or thread count (poles, antimeridian and -0.0 included)."""
+    from geocity import _threads, geodesy
+
+    rng = np.random.default_rng(3)
+    n = 20_011
+    lat = np.degrees(np.arcsin(rng.uniform(-1, 1, n)))
+    lon = rng.uniform(-180, 180, n)
+    lat[:4], lon[:4] = [90.0, -90.0, -0.0, 0.0], [180.0, -180.0, -0.0, 179.999999]
+    phi, lam = np.radians(lat), np.radians(lon)
+    ref = np.column_stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)])
+    for block, thread_min in [(1, 10**9), (7, 1), (4096, 1), (65_536, 10**9)]:
+        monkeypatch.setattr(geodesy, "UNIT_VECTOR_BLOCK", block)
+        monkeypatch.setattr(geodesy, "UNIT_VECTOR_THREAD_MIN", thread_min)
+        monkeypatch.setattr(_threads, "n_threads", lambda limit=8: 3)
+        got = geodesy.unit_vectors(lat, lon)
+        assert got.shape == (n, 3) and got.tobytes() == ref.tobytes(), block
+    assert geodesy.unit_vectors(10.0, 20.0).shape == (1, 3)  # scalars as before

@@ -214,3 +214,26 @@ def test_edge_pairs_are_counted_only_when_asked_and_the_option_is_checked():
     for bad in ("yes", 1, None):
         with pytest.raises(ValidationError, match="count_edge_pairs must be True or False"):
             geodesic_dbscan(lat, lon, eps_km=5.0, min_weight=3, count_edge_pairs=bad)
+
+
+def test_bucketed_sort_gives_the_argsort_and_the_same_clusters(monkeypatch):
+    """The grid's sort split into buckets on threads (forced on a small layer, 3 threads):
+    keys in order, every index once, and the labels of the one-thread sort."""
+    from geocity import _dbscan_grid as DG
+    from geocity import _grid_numba as K
+    from geocity import _threads
+
+    rng = np.random.default_rng(4)
+    key = np.concatenate([rng.integers(0, 50, 3000), rng.integers(0, 2**40, 3000), np.full(500, 7)])
+    rng.shuffle(key)
+    monkeypatch.setattr(DG, "SORT_THREAD_MIN", 1)
+    for t in (2, 3, 5):
+        monkeypatch.setattr(_threads, "n_threads", lambda limit=8, t=t: t)
+        order, ks = DG._sort_keys(K, key)
+        assert np.array_equal(np.sort(order), np.arange(len(key)))
+        assert np.array_equal(ks, key[order]) and np.all(np.diff(ks) >= 0)
+    lat, lon, w, eps, mw = _layer("clumps+duplicates")
+    ref = geodesic_dbscan(lat, lon, eps_km=eps, min_weight=mw, weights=w, algorithm="kdtree")
+    got = geodesic_dbscan(lat, lon, eps_km=eps, min_weight=mw, weights=w, algorithm="grid")
+    np.testing.assert_array_equal(got[0], ref[0])
+    np.testing.assert_array_equal(got[1], ref[1])
