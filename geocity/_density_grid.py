@@ -237,39 +237,51 @@ def _transformers(crs: CRS):
     return _thread_transformers(crs.to_wkt())
 
 
-def _round_trip(wkt: str, x: np.ndarray, y: np.ndarray):
-    """Inverse projection of ``x, y`` and the forward projection of the result (this thread's transformers)."""
+def _round_trip_into(wkt: str, x: np.ndarray, y: np.ndarray, out, a: int, b: int, valid=None) -> None:
+    """Inverse projection of ``x[a:b], y[a:b]`` into ``out[0][a:b], out[1][a:b]``
+    (lon, lat) and the forward projection of the result into ``out[2], out[3]``,
+    in place (this thread's transformers). With ``valid``: also its slice
+    (on the globe: finite and round-tripping within 1 m), and lon, lat set
+    to 0 where not."""
     inv, fwd = _thread_transformers(wkt)
+    lon, lat, bx, by = (o[a:b] for o in out)
+    lon[:] = x[a:b]
+    lat[:] = y[a:b]
     with np.errstate(invalid="ignore"):
-        lon, lat = inv.transform(x, y)
-        lon, lat = np.asarray(lon), np.asarray(lat)
-        bx, by = fwd.transform(lon, lat)
-    return lon, lat, np.asarray(bx), np.asarray(by)
+        inv.transform(lon, lat, inplace=True)
+        bx[:] = lon
+        by[:] = lat
+        fwd.transform(bx, by, inplace=True)
+        if valid is not None:
+            v = np.isfinite(lon) & np.isfinite(lat) & (np.hypot(bx - x[a:b], by - y[a:b]) < 1.0)
+            valid[a:b] = v
+            np.copyto(lon, 0.0, where=~v)
+            np.copyto(lat, 0.0, where=~v)
 
 
-def _transform_round_trip(crs: CRS, x: np.ndarray, y: np.ndarray):
-    """:func:`_round_trip` of flat arrays, in up to :data:`MAX_THREADS` threads for large ones: each
-    point is transformed on its own, so the result is the same bytes in any split."""
+def _transform_round_trip(crs: CRS, x: np.ndarray, y: np.ndarray, valid=None):
+    """``(lon, lat, x', y')``: the inverse projection of the flat arrays ``x, y``
+    and the forward projection of the result, in up to :data:`MAX_THREADS`
+    threads for large ones, each writing its slice of the outputs (and of
+    ``valid``, see :func:`_round_trip_into`): each point is transformed on its
+    own, so the result is the same bytes in any split."""
     wkt = crs.to_wkt()
-    k = int(min(n_threads(MAX_THREADS), len(x) // THREAD_MIN_POINTS))
-    if k <= 1:
-        return _round_trip(wkt, x, y)
+    out = tuple(np.empty(len(x)) for _ in range(4))
+    k = max(1, int(min(n_threads(MAX_THREADS), len(x) // THREAD_MIN_POINTS)))
     cuts = np.linspace(0, len(x), k + 1).astype(np.int64)
-    parts = list(thread_map(lambda i: _round_trip(wkt, x[cuts[i]:cuts[i + 1]], y[cuts[i]:cuts[i + 1]]), range(k), k))
-    return tuple(np.concatenate([p[j] for p in parts]) for j in range(4))
+    for _ in thread_map(lambda i: _round_trip_into(wkt, x, y, out, cuts[i], cuts[i + 1], valid), range(k), k):
+        pass
+    return out
 
 
 def _inverse(grid: _Grid, X: np.ndarray, Y: np.ndarray):
     """lon, lat (0 where invalid) and validity of projected coordinates: on
     the globe when the inverse projection round-trips within 1 m."""
     shape = X.shape
-    lon, lat, bx, by = _transform_round_trip(grid.crs, np.ascontiguousarray(X.ravel()),
-                                             np.ascontiguousarray(Y.ravel()))
-    with np.errstate(invalid="ignore"):
-        valid = np.isfinite(lon) & np.isfinite(lat) & (np.hypot(bx - X.ravel(), by - Y.ravel()) < 1.0)
-    lon = np.where(valid, lon, 0.0).reshape(shape)
-    lat = np.where(valid, lat, 0.0).reshape(shape)
-    return lon, lat, valid.reshape(shape)
+    valid = np.empty(X.size, dtype=bool)
+    lon, lat, _, _ = _transform_round_trip(grid.crs, np.ascontiguousarray(X.ravel()), np.ascontiguousarray(Y.ravel()),
+                                           valid)
+    return lon.reshape(shape), lat.reshape(shape), valid.reshape(shape)
 
 
 def _sample_xy(grid: _Grid, rows, s: int, pad: int = 0):

@@ -142,6 +142,21 @@ def _numba_sums():
     return _NUMBA_SUMS[0]
 
 
+_NUMBA_BILINEAR: list = []
+
+
+def _numba_bilinear():
+    """The compiled blend of :func:`_interpolate` (:func:`geocity._density_numba.bilinear`), or None
+    without numba (the NumPy expression then)."""
+    if not _NUMBA_BILINEAR:
+        try:
+            from ._density_numba import bilinear
+        except ImportError:
+            bilinear = None
+        _NUMBA_BILINEAR.append(bilinear)
+    return _NUMBA_BILINEAR[0]
+
+
 def _exact_at_numba(fast, q, p, w, kernel: str, h: float, d_max_km: float = math.inf) -> np.ndarray:
     """:func:`_exact_at` by the compiled loop: every pair whose term is not exactly zero (within ``d_max_km``)."""
     from ._density_numba import GAUSSIAN_UNDERFLOW
@@ -308,6 +323,11 @@ def _interpolate(sums, north, cell_deg, qlat, qlon) -> np.ndarray:
     tr = fr - r0
     c0 = np.floor(fc).astype(np.int64)
     tc = fc - c0
+    fast = _numba_bilinear()
+    if fast is not None and qlat.ndim == 1:
+        return fast(np.ascontiguousarray(sums, dtype=np.float64), float(north), float(south),
+                    np.ascontiguousarray(r0), np.ascontiguousarray(tr), np.ascontiguousarray(c0),
+                    np.ascontiguousarray(tc))
     half = n_cols // 2
 
     def row(r):
