@@ -25,7 +25,7 @@ from .errors import ValidationError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["STEPS", "MANIFEST", "ManifestWarning", "reproduce", "km_tag"]
+__all__ = ["STEPS", "BESIDE_FIGURES", "MANIFEST", "ManifestWarning", "reproduce", "km_tag"]
 
 #: Steps of the main job, in order; each writes into its own sub-folder.
 STEPS: tuple[str, ...] = ("layers", "clusters", "corridors", "density", "network", "figures", "webmap", "qgis")
@@ -231,6 +231,12 @@ def reproduce(
     folder is created or any file written: a bad option fails the run at
     once, with nothing on disk.
 
+    The steps run in :data:`STEPS` order, except that those of
+    :data:`BESIDE_FIGURES` (the density surfaces, which no plate draws) run
+    in a thread while the figures step's worker processes draw the plates;
+    the files are the same bytes either way, and each step's files are
+    recorded under that step.
+
     Parameters
     ----------
     out_dir
@@ -316,16 +322,82 @@ def reproduce(
     _manifest.make_out(out)
     manifest = dict(previous)
     written: list[Path] = []
-    for step in steps:
-        log.info("step %s", step)
-        before = _manifest.snapshot(out)
-        got = _FUNCS[step](out, analysis, lang=langs, formats=fmts, self_contained=bool(self_contained),
-                             style=style, processes=processes)
-        after = _manifest.snapshot(out)
-        own = _manifest.own_files(out, got, before, after)
+    kw = dict(lang=langs, formats=fmts, self_contained=bool(self_contained), style=style, processes=processes)
+
+    def record(step: str, got: list[Path], before: dict, after: dict) -> None:
+        own = _manifest.own_files(out, got, _under(before, step), _under(after, step))
         _manifest.remove_stale(out, step, previous.get(step, {}), list(own))
         manifest[step] = dict(own)  # {path: sha256} as the manifest's {path: sha256 or None}
         _manifest.log_unknown(out, step, own, after, manifest)
         _manifest.write(out, manifest)  # after each step: an interrupted run still knows its files
-        written += got
+        written.extend(got)
+
+    beside = [s for s in steps if s in BESIDE_FIGURES] if "figures" in steps else []
+    for step in [s for s in steps if s not in beside]:
+        log.info("step %s", step)
+        before = _manifest.snapshot(out)
+        if step == "figures" and beside:
+            got, done, error = _beside_figures(out, analysis, beside, kw)
+            after = _manifest.snapshot(out)
+            for b in beside:  # those that finished, in step order, then the figures (if they did)
+                if b in done:
+                    record(b, done[b], before, after)
+            if got is not None:
+                record(step, got, before, after)
+            if error is not None:
+                raise error
+            continue
+        else:
+            got = _FUNCS[step](out, analysis, **kw)
+            after = _manifest.snapshot(out)
+        record(step, got, before, after)
     return written
+
+
+#: Steps whose results no plate draws, so that they run in a thread while the
+#: figures step's worker processes draw the plates (the main process only waits
+#: on them then): the density surfaces, ~11 s of the main job.
+BESIDE_FIGURES: tuple[str, ...] = ("density",)
+
+
+def _under(snap: dict, step: str) -> dict:
+    """The part of a folder snapshot inside ``step``'s own path (its sub-folder or file)."""
+    own = _STEP_PATHS[step]
+    return {k: v for k, v in snap.items() if k == own or k.startswith(own + "/")}
+
+
+def _beside_figures(out: Path, a: Analysis, beside: Sequence[str], kw: dict):
+    """The figures step, with the steps ``beside`` run one after the other in
+    a thread meanwhile. Returns the figures' files (None if they failed),
+    each finished step's files, and the first error (the figures' own
+    first), for the caller to record what was written and then raise. The
+    thread is always waited for: nothing is written after this returns."""
+    import threading
+
+    done: dict[str, list[Path]] = {}
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            for step in beside:
+                log.info("step %s (beside the figures)", step)
+                done[step] = _FUNCS[step](out, a, **kw)
+        except BaseException as exc:  # raised in the caller's thread below
+            failed.append(exc)
+
+    def run_reusing() -> None:
+        from ._memory import reuse_freed_memory
+
+        with reuse_freed_memory():  # the surfaces' large arrays reuse each other's memory (geocity._memory)
+            run()
+
+    t = threading.Thread(target=run_reusing, name="geocity-beside-figures")
+    t.start()
+    got, error = None, None
+    try:
+        got = _FUNCS["figures"](out, a, **kw)
+    except BaseException as exc:
+        error = exc
+    finally:
+        t.join()
+    return got, done, error or (failed[0] if failed else None)

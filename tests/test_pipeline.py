@@ -163,3 +163,66 @@ def test_user_scores_records_name_the_table_and_the_cities_it_left_out(tmp_path)
     assert rec["n_scores_user"] + rec["n_scores_missing"] == len(ids)  # cities, not links
     assert rec["scores_missing_cities"] == sorted(ids.iloc[-3:].astype(str))
     assert "3 of" in rec["scores_note"]
+
+
+def _stub_steps(monkeypatch, log, *, density_fails=False, figures_fails=False):
+    """Density and figures stubs: the figures wait (up to 20 s) for the density to have started,
+    which only happens if the two run at the same time."""
+    import threading
+
+    started = threading.Event()
+
+    def density(out, a, **_):
+        started.set()
+        log.append(("density", threading.current_thread().name))
+        if density_fails:
+            raise RuntimeError("density broke")
+        p = out / "density" / "d.txt"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("d")
+        return [p]
+
+    def figures(out, a, **_):
+        assert started.wait(20), "the density step did not run beside the figures"
+        log.append(("figures", threading.current_thread().name))
+        p = out / "figures" / "f.txt"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("f")
+        if figures_fails:
+            raise RuntimeError("figures broke")
+        return [p]
+
+    monkeypatch.setitem(pipeline._FUNCS, "density", density)
+    monkeypatch.setitem(pipeline._FUNCS, "figures", figures)
+
+
+def _manifest_steps(out):
+    import json
+
+    return json.loads((out / pipeline.MANIFEST).read_text())["steps"]
+
+
+def test_density_runs_beside_the_figures_and_each_step_keeps_its_own_files(tmp_path, monkeypatch):
+    log: list = []
+    _stub_steps(monkeypatch, log)
+    out = tmp_path / "out"
+    written = pipeline.reproduce(out, steps=["density", "network", "figures"])
+    assert {p.relative_to(out).as_posix() for p in written} >= {"density/d.txt", "figures/f.txt"}
+    assert log[0] == ("density", "geocity-beside-figures") and log[1][0] == "figures"
+    steps = _manifest_steps(out)
+    assert set(steps["density"]) == {"density/d.txt"} and set(steps["figures"]) == {"figures/f.txt"}
+    assert "network" in steps
+
+
+@pytest.mark.parametrize("which", ["density", "figures"])
+def test_a_failure_beside_the_figures_is_raised_after_both_ended_and_what_finished_is_recorded(
+        tmp_path, monkeypatch, which):
+    log: list = []
+    _stub_steps(monkeypatch, log, density_fails=which == "density", figures_fails=which == "figures")
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match=f"{which} broke"):
+        pipeline.reproduce(out, steps=["density", "figures", "webmap"])
+    steps = _manifest_steps(out)
+    other = "figures" if which == "density" else "density"
+    assert other in steps and which not in steps  # the finished step's files are known, the failed step's not
+    assert "webmap" not in steps  # the run stopped there

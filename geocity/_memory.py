@@ -1,0 +1,71 @@
+"""glibc's heap thresholds, for code that allocates and frees many large
+arrays: the grid DBSCAN engine (for the length of a run) and geocity's own
+plate-rendering worker processes (for their whole life). Internal.
+
+glibc maps every allocation above its ``mmap`` threshold (at most 32 MiB,
+raised dynamically) afresh and returns it to the system when freed, so an
+array of the next phase, or the next plate's 35 MB image buffer, is faulted
+in page by page again. On a virtual machine that backs the guest's memory
+lazily those first touches are costly (this project's 2-core machine: up to
+~1.6 s per GB). With a higher threshold the freed memory stays in the heap
+and is reused. Elsewhere than glibc nothing changes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Iterator
+
+#: glibc's ``mallopt`` parameters.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+#: Values restored after :func:`reuse_freed_memory`: the ceilings glibc's own
+#: dynamic thresholds reach in a long-running process.
+_RESTORE_MMAP, _RESTORE_TRIM = 32 << 20, 64 << 20
+
+
+def _glibc():
+    """The C library when it is glibc (with ``mallopt`` and ``malloc_trim``), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+    return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+
+
+@contextlib.contextmanager
+def reuse_freed_memory(up_to_bytes: int = 1 << 30) -> Iterator[None]:
+    """Within the block, allocations of up to ``up_to_bytes`` come from the
+    heap, so memory freed by one phase is reused by the next; afterwards
+    glibc's usual ceilings are restored and the freed memory is returned to
+    the system (``malloc_trim``)."""
+    libc = _glibc()
+    if libc is None:
+        yield
+        return
+    libc.mallopt(_M_MMAP_THRESHOLD, int(up_to_bytes))
+    try:
+        yield
+    finally:
+        libc.mallopt(_M_MMAP_THRESHOLD, _RESTORE_MMAP)
+        libc.mallopt(_M_TRIM_THRESHOLD, _RESTORE_TRIM)
+        libc.malloc_trim(0)
+
+
+def keep_freed_memory(up_to_bytes: int = 1 << 30) -> bool:
+    """For a worker process of geocity's own: allocations of up to
+    ``up_to_bytes`` come from the heap, and freed memory is kept there for
+    reuse, for the rest of the process. Returns whether it applied."""
+    libc = _glibc()
+    if libc is None:
+        return False
+    libc.mallopt(_M_MMAP_THRESHOLD, int(up_to_bytes))
+    libc.mallopt(_M_TRIM_THRESHOLD, 4 * int(up_to_bytes))
+    return True
