@@ -32,9 +32,6 @@ def _error(exc: Exception) -> tuple[Any, ...]:
 
 
 def main() -> int:
-    from geocity._memory import keep_freed_memory
-
-    keep_freed_memory()  # each plate's image buffers reuse the last one's memory (geocity._memory)
     answer_to = sys.stdout.buffer
     sys.stdout = sys.stderr  # anything a plate prints goes to stderr, never into the answers
     jobs = sys.stdin.buffer

@@ -1,10 +1,10 @@
 """glibc's heap thresholds, for code that allocates and frees many large
-arrays: the grid DBSCAN engine (for the length of a run) and geocity's own
-plate-rendering worker processes (for their whole life). Internal.
+arrays: the grid DBSCAN engine and the main job's density surfaces, for the
+length of the work (restored afterwards). Internal.
 
 glibc maps every allocation above its ``mmap`` threshold (at most 32 MiB,
 raised dynamically) afresh and returns it to the system when freed, so an
-array of the next phase, or the next plate's 35 MB image buffer, is faulted
+array of the next phase is faulted
 in page by page again. On a virtual machine that backs the guest's memory
 lazily those first touches are costly (this project's 2-core machine: up to
 ~1.6 s per GB). With a higher threshold the freed memory stays in the heap
@@ -57,15 +57,3 @@ def reuse_freed_memory(up_to_bytes: int = 1 << 30) -> Iterator[None]:
         libc.mallopt(_M_MMAP_THRESHOLD, _RESTORE_MMAP)
         libc.mallopt(_M_TRIM_THRESHOLD, _RESTORE_TRIM)
         libc.malloc_trim(0)
-
-
-def keep_freed_memory(up_to_bytes: int = 1 << 30) -> bool:
-    """For a worker process of geocity's own: allocations of up to
-    ``up_to_bytes`` come from the heap, and freed memory is kept there for
-    reuse, for the rest of the process. Returns whether it applied."""
-    libc = _glibc()
-    if libc is None:
-        return False
-    libc.mallopt(_M_MMAP_THRESHOLD, int(up_to_bytes))
-    libc.mallopt(_M_TRIM_THRESHOLD, 4 * int(up_to_bytes))
-    return True
