@@ -165,3 +165,38 @@ def test_unit_vectors_in_blocks_and_threads_are_the_bytes_of_the_whole_array(mon
         got = geodesy.unit_vectors(lat, lon)
         assert got.shape == (n, 3) and got.tobytes() == ref.tobytes(), block
     assert geodesy.unit_vectors(10.0, 20.0).shape == (1, 3)  # scalars as before
+
+
+@pytest.mark.parametrize("kind", ["aeqd", "laea"])
+@pytest.mark.parametrize("lat0,lon0", [(31.2304, 121.4737), (0.0, 0.0), (90.0, 0.0), (-90.0, 45.0),
+                                        (-17.5, 180.0), (64.1, -179.99999999), (12.34567891, -0.5)])
+def test_local_transformers_are_the_operations_from_crs_resolves_to(kind, lat0, lon0):
+    """The local CRSs' transformers are built from written-out pipelines (no PROJ database lookup):
+    they must be the very operations Transformer.from_crs picks, with the same results."""
+    from pyproj import Transformer
+
+    lat0, lon0 = round(lat0, 8), round(lon0, 8)
+    crs = g.local_crs(lat0, lon0, kind)
+    ref_fwd = Transformer.from_crs(g.WGS84, crs, always_xy=True)
+    ref_inv = Transformer.from_crs(crs, g.WGS84, always_xy=True)
+    fwd, inv = g._transformers(lat0, lon0, kind)
+
+    def steps(definition):  # the pipeline's tokens, numbers as numbers ("31.2304" == "31.23040000")
+        out = []
+        for tok in definition.split():
+            key, _, value = tok.partition("=")
+            try:
+                out.append((key, float(value)))
+            except ValueError:
+                out.append((key, value))
+        return out
+
+    assert steps(fwd.definition) == steps(ref_fwd.definition)
+    assert steps(inv.definition) == steps(ref_inv.definition)
+    rng = np.random.default_rng(1)
+    lon, lat = rng.uniform(-180, 180, 5000), rng.uniform(-90, 90, 5000)
+    for a, b in zip(fwd.transform(lon, lat), ref_fwd.transform(lon, lat), strict=True):
+        assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
+    x, y = rng.uniform(-6e6, 6e6, 5000), rng.uniform(-6e6, 6e6, 5000)
+    for a, b in zip(inv.transform(x, y), ref_inv.transform(x, y), strict=True):
+        assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
