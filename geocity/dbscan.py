@@ -215,8 +215,8 @@ def geodesic_dbscan(
     union-find over cubes (one forest per thread, merged) and label the
     border points (see :mod:`geocity._grid_numba`). Memory: a few arrays of
     n plus the neighbour lists and boxes of the non-empty cubes (10^7
-    clumped points, eps 10 km: 2.1 GB for the whole process, 32 s on 2
-    cores; ``benchmarks/README.md``). On a fresh install, while numba's
+    clumped points, eps 10 km, weighted: 1.9 GB for the whole process,
+    4.5 s on 2 cores; ``benchmarks/README.md``). On a fresh install, while numba's
     on-disk cache of the kernels is still empty, ``"auto"`` takes the grid
     only from ``GRID_COLD_MIN_POINTS`` (300 000) points on (compiling takes
     several seconds).
