@@ -23,7 +23,7 @@ import numpy as np
 GAUSSIAN_UNDERFLOW = 746.0
 
 
-@nb.njit(cache=True, parallel=True, fastmath=False)
+@nb.njit(cache=True, parallel=True, fastmath=False, nogil=True)
 def exact_sums(q, p, w, kind, h, chord2_max, radius_km, d_max_km):  # pragma: no cover - compiled
     """Sums ``sum_j K(d(q_i, p_j)) w_j`` for unit vectors ``q`` (m×3) and ``p`` (n×3).
 
@@ -65,7 +65,7 @@ def exact_sums(q, p, w, kind, h, chord2_max, radius_km, d_max_km):  # pragma: no
     return out
 
 
-@nb.njit(cache=True, parallel=True, fastmath=False)
+@nb.njit(cache=True, parallel=True, fastmath=False, nogil=True)
 def bilinear(sums, north, south, r0, tr, c0, tc):  # pragma: no cover - compiled
     """:func:`geocity._density_kernel._interpolate`'s blend of the four cells
     around each query (rows ``r0``, ``r0 + 1``, columns ``c0``, ``c0 + 1``,

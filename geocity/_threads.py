@@ -37,8 +37,11 @@ def n_threads(limit: int = MAX_THREADS) -> int:
 
 
 def _after_fork() -> None:
-    """A forked child has none of the parent's threads: it starts its own pools."""
+    """A forked child has none of the parent's threads: it starts its own pools (and lock,
+    which a thread of the parent may have held at the fork)."""
+    global _lock
     _pools.clear()
+    _lock = threading.Lock()
 
 
 os.register_at_fork(after_in_child=_after_fork)

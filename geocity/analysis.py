@@ -201,6 +201,21 @@ class Analysis:
             self._cache[key] = make()
         return self._cache[key]
 
+    def _for_thread(self) -> "Analysis":
+        """A copy for work in another thread: the same parameters and the
+        results computed so far, in a cache of its own (so that neither
+        thread changes the other's while it is read or pickled)."""
+        import copy
+
+        other = copy.copy(self)
+        other._cache = dict(self._cache)
+        return other
+
+    def _take_results(self, other: "Analysis") -> None:
+        """Keep the results ``other`` (from :meth:`_for_thread`) computed that this one lacks."""
+        for key, value in other._cache.items():
+            self._cache.setdefault(key, value)
+
     # ------------------------------------------------------------------ layers and scores
     @property
     def scores_table(self) -> str | None:

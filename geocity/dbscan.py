@@ -276,6 +276,8 @@ def geodesic_dbscan(
     if type(lat).__module__.partition(".")[0] == "dask":  # dask arrays: on the Dask cluster (geocity.distributed)
         from .distributed import dask_dbscan
 
+        if not isinstance(count_edge_pairs, (bool, np.bool_)):
+            raise ValidationError(f"geodesic_dbscan: count_edge_pairs must be True or False, not {count_edge_pairs!r}")
         if count_edge_pairs:
             raise ValidationError("geodesic_dbscan: count_edge_pairs=True is not available for dask arrays "
                                   "(geocity.distributed); count them on one machine, or leave it False")

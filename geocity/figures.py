@@ -323,11 +323,7 @@ def render_all(out_dir: str | Path, *, analysis: Analysis | None = None, names: 
         for lg in langs:
             for f in fmts:
                 check_writable(out_dir / f"{n}_{lg}.{f}", overwrite)
-    n_proc = _check_processes(processes, len(names))
-    if n_proc > 1 and not _importable_recipes(names):
-        log.info("figures: a recipe is defined in __main__ or a notebook, so it cannot be drawn in a worker "
-                 "process; rendering in this process")
-        n_proc = 1
+    n_proc = _processes_for(names, processes)
     opts = {"lang": langs, "formats": fmts, "overwrite": overwrite, "dpi": dpi, "style": style}
     if n_proc > 1:
         return _render_parallel(names, out_dir, analysis, opts, n_proc, progress)
@@ -359,6 +355,17 @@ def _check_processes(processes, n_figures: int) -> int:
     if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
         raise ValidationError(f"processes must be a whole number >= 1 (1: render in this process), not {processes!r}")
     return min(processes, max(1, n_figures))
+
+
+def _processes_for(names: Sequence[str], processes: int | None) -> int:
+    """The processes :func:`render_all` draws ``names`` in: :func:`_check_processes`,
+    or 1 when a recipe cannot be imported by a worker (defined in ``__main__`` or a notebook)."""
+    n_proc = _check_processes(processes, len(names))
+    if n_proc > 1 and not _importable_recipes(names):
+        log.info("figures: a recipe is defined in __main__ or a notebook, so it cannot be drawn in a worker "
+                 "process; rendering in this process")
+        n_proc = 1
+    return n_proc
 
 
 def _recipe_modules(names: Sequence[str]) -> list[str]:

@@ -245,8 +245,16 @@ def _local_pipelines(lat0: float, lon0: float, kind: str) -> tuple[str, str]:
             f"+proj=pipeline +step +inv {p} +step +proj=unitconvert +xy_in=rad +xy_out=deg")
 
 
+#: Within this many degrees of a pole the local transformers come from ``from_crs``
+#: (PROJ moves a centre a hair off the pole onto it; the written-out pipeline would not).
+_POLE_MARGIN_DEG = 1e-3
+
+
 @lru_cache(maxsize=4096)
 def _transformers(lat0: float, lon0: float, kind: str):
+    if abs(float(lat0)) > 90.0 - _POLE_MARGIN_DEG:
+        crs = local_crs(lat0, lon0, kind)
+        return (Transformer.from_crs(WGS84, crs, always_xy=True), Transformer.from_crs(crs, WGS84, always_xy=True))
     fwd, inv = _local_pipelines(lat0, lon0, kind)
     return Transformer.from_pipeline(fwd), Transformer.from_pipeline(inv)
 

@@ -15,6 +15,7 @@ by its manifest (:mod:`geocity._manifest`).
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -321,42 +322,37 @@ def reproduce(
     previous = _manifest.read(out, STEPS) if out.is_dir() else {}
     _manifest.make_out(out)
     manifest = dict(previous)
-    written: list[Path] = []
+    by_step: dict[str, list[Path]] = {}
     kw = dict(lang=langs, formats=fmts, self_contained=bool(self_contained), style=style, processes=processes)
+    lock = threading.Lock()  # the manifest is recorded by the density thread too (BESIDE_FIGURES)
 
     def record(step: str, got: list[Path], before: dict, after: dict) -> None:
-        own = _manifest.own_files(out, got, _under(before, step), _under(after, step))
-        _manifest.remove_stale(out, step, previous.get(step, {}), list(own))
-        manifest[step] = dict(own)  # {path: sha256} as the manifest's {path: sha256 or None}
-        _manifest.log_unknown(out, step, own, after, manifest)
-        _manifest.write(out, manifest)  # after each step: an interrupted run still knows its files
-        written.extend(got)
+        with lock:
+            own = _manifest.own_files(out, got, _under(before, step), _under(after, step))
+            _manifest.remove_stale(out, step, previous.get(step, {}), list(own))
+            manifest[step] = dict(own)  # {path: sha256} as the manifest's {path: sha256 or None}
+            _manifest.log_unknown(out, step, own, after, manifest)
+            _manifest.write(out, manifest)  # after each step: an interrupted run still knows its files
+            by_step[step] = list(got)
 
-    beside = [s for s in steps if s in BESIDE_FIGURES] if "figures" in steps else []
+    beside: list[str] = []
+    if "figures" in steps and figures._processes_for(figures.list_figures(), processes) > 1:
+        beside = [s for s in steps if s in BESIDE_FIGURES]  # plates in worker processes: this one only waits
     for step in [s for s in steps if s not in beside]:
         log.info("step %s", step)
         before = _manifest.snapshot(out)
         if step == "figures" and beside:
-            got, done, error = _beside_figures(out, analysis, beside, kw)
-            after = _manifest.snapshot(out)
-            for b in beside:  # those that finished, in step order, then the figures (if they did)
-                if b in done:
-                    record(b, done[b], before, after)
-            if got is not None:
-                record(step, got, before, after)
-            if error is not None:
-                raise error
+            _beside_figures(out, analysis, beside, kw, record, before)  # records the figures and those beside
             continue
-        else:
-            got = _FUNCS[step](out, analysis, **kw)
-            after = _manifest.snapshot(out)
-        record(step, got, before, after)
-    return written
+        got = _FUNCS[step](out, analysis, **kw)
+        record(step, got, before, _manifest.snapshot(out))
+    return [p for step in STEPS for p in by_step.get(step, [])]
 
 
 #: Steps whose results no plate draws, so that they run in a thread while the
 #: figures step's worker processes draw the plates (the main process only waits
-#: on them then): the density surfaces, ~11 s of the main job.
+#: on them then): the density surfaces, ~11 s of the main job. Only when the
+#: plates are drawn in worker processes (``processes`` > 1).
 BESIDE_FIGURES: tuple[str, ...] = ("density",)
 
 
@@ -366,38 +362,50 @@ def _under(snap: dict, step: str) -> dict:
     return {k: v for k, v in snap.items() if k == own or k.startswith(own + "/")}
 
 
-def _beside_figures(out: Path, a: Analysis, beside: Sequence[str], kw: dict):
+def _beside_figures(out: Path, a: Analysis, beside: Sequence[str], kw: dict, record, before: dict) -> None:
     """The figures step, with the steps ``beside`` run one after the other in
-    a thread meanwhile. Returns the figures' files (None if they failed),
-    each finished step's files, and the first error (the figures' own
-    first), for the caller to record what was written and then raise. The
-    thread is always waited for: nothing is written after this returns."""
+    a thread meanwhile, on a copy of the analysis with a cache of its own
+    (the figures step pickles the analysis for its workers while the thread
+    adds results); each step is recorded (``record``) as soon as it is done,
+    and the thread's results are added to ``a`` at the end. The thread is
+    always waited for, so nothing is written after this returns; an error of
+    the figures is raised (the thread's, if any, logged), else the thread's,
+    once the figures are recorded."""
     import threading
 
-    done: dict[str, list[Path]] = {}
+    other = a._for_thread()
     failed: list[BaseException] = []
 
     def run() -> None:
         try:
-            for step in beside:
-                log.info("step %s (beside the figures)", step)
-                done[step] = _FUNCS[step](out, a, **kw)
+            from ._memory import reuse_freed_memory
+
+            with reuse_freed_memory():  # the surfaces' large arrays reuse each other's memory (geocity._memory)
+                for step in beside:
+                    log.info("step %s (beside the figures)", step)
+                    got = _FUNCS[step](out, other, **kw)
+                    record(step, got, before, _manifest.snapshot(out))
         except BaseException as exc:  # raised in the caller's thread below
             failed.append(exc)
 
-    def run_reusing() -> None:
-        from ._memory import reuse_freed_memory
-
-        with reuse_freed_memory():  # the surfaces' large arrays reuse each other's memory (geocity._memory)
-            run()
-
-    t = threading.Thread(target=run_reusing, name="geocity-beside-figures")
+    t = threading.Thread(target=run, name="geocity-beside-figures")
     t.start()
-    got, error = None, None
     try:
         got = _FUNCS["figures"](out, a, **kw)
-    except BaseException as exc:
-        error = exc
-    finally:
-        t.join()
-    return got, done, error or (failed[0] if failed else None)
+    except BaseException:
+        _join(t, beside)
+        if failed:
+            log.error("meanwhile the %s step failed too: %r", "/".join(beside), failed[0])
+        raise
+    _join(t, beside)
+    record("figures", got, before, _manifest.snapshot(out))
+    if failed:
+        raise failed[0]
+    a._take_results(other)
+
+
+def _join(t, beside: Sequence[str]) -> None:
+    """Wait for the thread of :func:`_beside_figures`, saying so if it is still at work."""
+    if t.is_alive():
+        log.info("waiting for the %s step to finish", "/".join(beside))
+    t.join()

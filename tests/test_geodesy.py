@@ -169,6 +169,8 @@ def test_unit_vectors_in_blocks_and_threads_are_the_bytes_of_the_whole_array(mon
 
 @pytest.mark.parametrize("kind", ["aeqd", "laea"])
 @pytest.mark.parametrize("lat0,lon0", [(31.2304, 121.4737), (0.0, 0.0), (90.0, 0.0), (-90.0, 45.0),
+                                        (89.99999999, 10.0), (-89.99999999, 10.0), (89.9999999, 0.0),
+                                        (-89.9985, 170.0), (89.99, -60.0),
                                         (-17.5, 180.0), (64.1, -179.99999999), (12.34567891, -0.5)])
 def test_local_transformers_are_the_operations_from_crs_resolves_to(kind, lat0, lon0):
     """The local CRSs' transformers are built from written-out pipelines (no PROJ database lookup):

@@ -237,3 +237,54 @@ def test_bucketed_sort_gives_the_argsort_and_the_same_clusters(monkeypatch):
     got = geodesic_dbscan(lat, lon, eps_km=eps, min_weight=mw, weights=w, algorithm="grid")
     np.testing.assert_array_equal(got[0], ref[0])
     np.testing.assert_array_equal(got[1], ref[1])
+
+
+@pytest.mark.parametrize("distinct", [1, 2, 3, 40, 300])
+def test_sort_kernels_on_many_chunks_equal_a_stable_argsort_and_bincount(distinct):
+    """The grid's parallel duplicate merge on chunks of the sorted keys (the fast suite's layers fit
+    in one chunk): runs of equal keys longer than a chunk, empty chunks, up to one chunk per
+    point — the same unique points, weights, counts and inverse as a stable argsort + bincount."""
+    from geocity import _grid_numba as K
+
+    rng = np.random.default_rng(distinct)
+    base = rng.normal(size=(300, 3))
+    ids = rng.integers(0, 300, 3000)
+    X, w = base[ids], rng.random(3000) * 0.3
+    key = (ids % distinct).astype(np.int64) << 6  # equal points have equal keys
+    shift = 6
+    o = np.argsort(key, kind="stable")
+    ks = key[o]
+    uid, rep, nu = np.empty(len(X), np.int64), [], 0
+    a = 0
+    while a < len(X):  # reference: unique points in sorted order, numbered by first occurrence per run
+        b, seen = a, {}
+        while b < len(X) and ks[b] == ks[a]:
+            b += 1
+        for i in range(a, b):
+            t = tuple(X[o[i]])
+            if t not in seen:
+                seen[t], nu = nu, nu + 1
+                rep.append(i)
+            uid[i] = seen[t]
+        a = b
+    rep = np.array(rep)
+    inv = np.empty(len(X), np.int64)
+    inv[o] = uid
+    ref = (inv, X[o[rep]], o[rep], ks[rep] >> shift, np.bincount(uid, weights=w[o], minlength=nu),
+           np.bincount(uid, minlength=nu))
+    order = np.argsort(key)  # unstable: the kernels make it stable
+    for nch in (1, 2, 3, 5, 17, 64, 3000):
+        oo = order.copy()
+        bounds = K._run_bounds(ks, nch)
+        assert np.all(np.diff(bounds) >= 0) and bounds[0] == 0 and bounds[-1] == len(ks)
+        K._stabilise_chunks(ks, oo, bounds)
+        u, r, nloc = np.empty(len(X), np.int64), np.empty(len(X), np.int64), np.empty(len(bounds) - 1, np.int64)
+        K._dedupe_chunks(X, ks, oo, bounds, u, r, nloc)
+        off = np.zeros(len(bounds), np.int64)
+        np.cumsum(nloc, out=off[1:])
+        m = int(off[-1])
+        got = (np.empty(len(X), np.int64), np.empty((m, 3)), np.empty(m, np.int64), np.empty(m, np.int64),
+               np.empty(m), np.empty(m, np.int64))
+        K._gather_unique(X, w, ks, oo, bounds, off, u, r, shift, *got)
+        for name, g, want in zip("inv U first uks wu mult".split(), got, ref, strict=True):
+            assert g.tobytes() == want.tobytes(), (nch, name)

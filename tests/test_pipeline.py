@@ -165,16 +165,21 @@ def test_user_scores_records_name_the_table_and_the_cities_it_left_out(tmp_path)
     assert "3 of" in rec["scores_note"]
 
 
-def _stub_steps(monkeypatch, log, *, density_fails=False, figures_fails=False):
-    """Density and figures stubs: the figures wait (up to 20 s) for the density to have started,
-    which only happens if the two run at the same time."""
+def _stub_steps(monkeypatch, log, *, density_fails=False, figures_fails=False, beside=True):
+    """Density and figures stubs. With ``beside``, the figures wait (up to 20 s) until the density
+    step has been recorded in the manifest, which only happens if the two run at the same time,
+    and meanwhile pickle the analysis over and over while the density step fills its cache (as
+    the real figures step pickles it for its workers)."""
+    import pickle
     import threading
+    import time
 
-    started = threading.Event()
+    recorded = threading.Event()
 
     def density(out, a, **_):
-        started.set()
         log.append(("density", threading.current_thread().name))
+        for i in range(2000):  # new results while the figures pickle the analysis
+            a._once(("stub", i), lambda i=i: [i] * 50)
         if density_fails:
             raise RuntimeError("density broke")
         p = out / "density" / "d.txt"
@@ -183,8 +188,18 @@ def _stub_steps(monkeypatch, log, *, density_fails=False, figures_fails=False):
         return [p]
 
     def figures(out, a, **_):
-        assert started.wait(20), "the density step did not run beside the figures"
         log.append(("figures", threading.current_thread().name))
+        if beside:
+            n = len(a._cache)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not recorded.is_set():
+                pickle.dumps(a)
+                assert len(a._cache) == n  # the thread works on its own copy
+                if (out / pipeline.MANIFEST).exists() and '"density"' in (out / pipeline.MANIFEST).read_text():
+                    recorded.set()
+                if density_fails and not any(t.name == "geocity-beside-figures" for t in threading.enumerate()):
+                    break  # the density step failed: nothing to wait for
+            assert recorded.is_set() or density_fails, "the density step was not recorded beside the figures"
         p = out / "figures" / "f.txt"
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text("f")
@@ -203,26 +218,44 @@ def _manifest_steps(out):
 
 
 def test_density_runs_beside_the_figures_and_each_step_keeps_its_own_files(tmp_path, monkeypatch):
+    from geocity.analysis import Analysis
+
     log: list = []
     _stub_steps(monkeypatch, log)
     out = tmp_path / "out"
-    written = pipeline.reproduce(out, steps=["density", "network", "figures"])
-    assert {p.relative_to(out).as_posix() for p in written} >= {"density/d.txt", "figures/f.txt"}
-    assert log[0] == ("density", "geocity-beside-figures") and log[1][0] == "figures"
+    a = Analysis()
+    written = pipeline.reproduce(out, steps=["density", "network", "figures"], analysis=a, processes=2)
+    rel = [p.relative_to(out).as_posix() for p in written]
+    assert rel.index("density/d.txt") < rel.index("figures/f.txt")  # files in step order
+    assert ("density", "geocity-beside-figures") in log and ("figures", "MainThread") in log
     steps = _manifest_steps(out)
     assert set(steps["density"]) == {"density/d.txt"} and set(steps["figures"]) == {"figures/f.txt"}
     assert "network" in steps
+    assert ("stub", 1999) in a._cache  # the thread's results are the analysis' afterwards
 
 
-@pytest.mark.parametrize("which", ["density", "figures"])
-def test_a_failure_beside_the_figures_is_raised_after_both_ended_and_what_finished_is_recorded(
-        tmp_path, monkeypatch, which):
+def test_density_runs_in_order_when_the_plates_are_drawn_in_this_process(tmp_path, monkeypatch):
+    """With one process the plates (and their own density surfaces) are drawn in this thread:
+    nothing runs beside them."""
     log: list = []
-    _stub_steps(monkeypatch, log, density_fails=which == "density", figures_fails=which == "figures")
+    _stub_steps(monkeypatch, log, beside=False)
+    pipeline.reproduce(tmp_path / "out", steps=["density", "figures"], processes=1)
+    assert log == [("density", "MainThread"), ("figures", "MainThread")]
+
+
+@pytest.mark.parametrize("which", ["density", "figures", "both"])
+def test_a_failure_beside_the_figures_is_raised_after_both_ended_and_what_finished_is_recorded(
+        tmp_path, monkeypatch, caplog, which):
+    log: list = []
+    _stub_steps(monkeypatch, log, density_fails=which in ("density", "both"),
+                figures_fails=which in ("figures", "both"))
     out = tmp_path / "out"
-    with pytest.raises(RuntimeError, match=f"{which} broke"):
-        pipeline.reproduce(out, steps=["density", "figures", "webmap"])
-    steps = _manifest_steps(out)
-    other = "figures" if which == "density" else "density"
-    assert other in steps and which not in steps  # the finished step's files are known, the failed step's not
+    raised = "figures" if which == "both" else which  # the figures' own error first
+    with caplog.at_level("ERROR", logger="geocity.pipeline"), pytest.raises(RuntimeError, match=f"{raised} broke"):
+        pipeline.reproduce(out, steps=["density", "figures", "webmap"], processes=2)
+    steps = _manifest_steps(out) if (out / pipeline.MANIFEST).exists() else {}
+    for step in ("density", "figures"):
+        assert (step in steps) == (which not in (step, "both")), step  # finished steps known, failed ones not
     assert "webmap" not in steps  # the run stopped there
+    if which == "both":
+        assert "density step failed too" in caplog.text and "density broke" in caplog.text
