@@ -412,6 +412,11 @@ def _stop_workers(procs) -> None:
                     pipe.close()
 
 
+#: A worker's command (``python -c``): the caller's geocity (its argument) first on the path, then the worker.
+_WORKER_MAIN = ("import runpy, sys; sys.path.insert(0, sys.argv.pop(1)); "
+                "runpy.run_module('geocity._figure_worker', run_name='__main__', alter_sys=True)")
+
+
 def _render_parallel(names: Sequence[str], out_dir: Path, analysis: Analysis, opts: dict, n_proc: int,
                      progress: bool) -> list[Path]:
     """:func:`render_all` in ``n_proc`` fresh worker processes (:mod:`geocity._figure_worker`): each
@@ -432,7 +437,9 @@ def _render_parallel(names: Sequence[str], out_dir: Path, analysis: Analysis, op
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(names), desc="figures", unit="figure")
-    procs = [subprocess.Popen([sys.executable, "-m", "geocity._figure_worker"], stdin=subprocess.PIPE,
+    # `python -m` would put the working directory first on the worker's path, so that a `geocity` folder
+    # there would be imported instead of the caller's: the caller's goes first
+    procs = [subprocess.Popen([sys.executable, "-c", _WORKER_MAIN, here], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, env=env) for _ in range(n_proc)]
     by_name: dict[str, list[Path]] = {}
     drawing: dict[int, str | None] = {}  # worker -> the figure it draws (None: told to stop)

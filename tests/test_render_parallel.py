@@ -145,3 +145,15 @@ def test_a_worker_that_dies_is_named_with_its_figure(tmp_path, analysis, monkeyp
     finally:
         figures.RECIPES.pop("zz-crash", None)
         sys.modules.pop("zz_crash_recipes", None)
+
+
+def test_workers_import_the_callers_geocity_not_one_in_the_working_directory(tmp_path, analysis, monkeypatch):
+    """A `geocity` folder in the working directory (another checkout, a user's file) is not
+    what the workers run: they import the package the caller imported."""
+    decoy = tmp_path / "cwd" / "geocity"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text("raise ImportError('the decoy geocity in the working directory')\n")
+    monkeypatch.chdir(tmp_path / "cwd")
+    out = figures.render_all(tmp_path / "out", analysis=analysis, names=["2-1", "table-2-6", "2-6", "2-2"], dpi=30,
+                             processes=2)
+    assert [p.name for p in out] == ["2-1_en.png", "table-2-6_en.png", "2-6_en.png", "2-2_en.png"]
