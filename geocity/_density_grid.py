@@ -432,12 +432,11 @@ def _plan_uncached(grid: _Grid, target_km: float, polar_target_km: float | None 
     return _Plan(s_row, capped, (lo, hi), inactive)
 
 
-def _evaluate(grid: _Grid, plan: _Plan, f, *, progress: bool = False) -> np.ndarray:
-    """Cell averages of the density ``f(lat, lon)`` (geodetic degrees) over
-    the sub-samples of ``plan``; NaN where no sub-sample is on the globe."""
+def _blocks(grid: _Grid, plan: _Plan) -> list[tuple[int, np.ndarray]]:
+    """``(s, rows)`` blocks of output rows sampled ``s x s`` per cell, of at
+    most ~2·10^6 sub-samples each; ``s = 0``: rows out of every kernel's
+    reach (their centres only)."""
     H, W = grid.height, grid.width
-    values = np.full((H, W), np.nan)
-    t = grid.transform
     blocks = []
     inactive = plan.inactive if plan.inactive is not None else np.zeros(H, dtype=bool)
     for s in sorted(set(int(v) for v in plan.s)):
@@ -446,37 +445,51 @@ def _evaluate(grid: _Grid, plan: _Plan, f, *, progress: bool = False) -> np.ndar
         blocks += [(s, rows[a : a + step]) for a in range(0, len(rows), step)]
     rows = np.flatnonzero(inactive)
     blocks += [(0, rows[a : a + 20000 // max(W, 1) + 1]) for a in range(0, len(rows), 20000 // max(W, 1) + 1)]
-    it = blocks
+    return blocks
+
+
+def _block_geometry(grid: _Grid, rows, s: int):
+    """The sub-samples of a block of :func:`_blocks`: ``lon, lat, valid, wts``
+    of shape ``(len(rows), s, width * s)`` (``s = 0``: ``(len(rows), 1,
+    width)``, the centres, weight 1) and the extra points of the cells at a
+    projection's edge (:func:`_edge_samples_uncached`) or None. A cell's
+    value is the sum of ``f * wts`` over its valid sub-samples and extra points."""
+    n, W = len(rows), grid.width
+    if s == 0:  # out of reach: the centres, without refinement
+        lon, lat, valid = _projected_samples(grid, rows, 1)
+        return lon, lat, valid, valid.astype(float), None
+    if grid.geographic:
+        t = grid.transform
+        lon = np.broadcast_to(t.c + (np.arange(W * s) + 0.5) * grid.cell / s, (n, s, W * s))
+        sub = rows[:, None] * s + np.arange(s)[None, :]  # sub-rows of the lattice of cell / s
+        top, bot, mid = _band(t.f, sub, grid.cell / s)
+        lat = np.broadcast_to(mid[:, :, None], (n, s, W * s))
+        wts = np.sin(np.radians(top)) - np.sin(np.radians(bot))
+        wts = wts / wts.sum(axis=1, keepdims=True) / s
+        wts = np.broadcast_to(wts[:, :, None], (n, s, W * s))
+        return lon, lat, np.ones((n, s, W * s), dtype=bool), wts, None
+    lon, lat, valid, wts, extra, _ = _edge_samples(grid, rows, s)
+    return lon, lat, valid, wts, extra
+
+
+def _evaluate(grid: _Grid, plan: _Plan, f, *, progress: bool = False) -> np.ndarray:
+    """Cell averages of the density ``f(lat, lon)`` (geodetic degrees) over
+    the sub-samples of ``plan``; NaN where no sub-sample is on the globe."""
+    H, W = grid.height, grid.width
+    values = np.full((H, W), np.nan)
+    it: Any = _blocks(grid, plan)
     if progress:
         from tqdm.auto import tqdm
 
-        it = tqdm(blocks, desc="density", unit="block", disable=None)
+        it = tqdm(it, desc="density", unit="block", disable=None)
     for s, rows in it:
-        n = len(rows)
-        if s == 0:  # out of reach: the centres, without refinement
-            lon, lat, valid = _projected_samples(grid, rows, 1)
-            vals = np.zeros(valid.shape)
-            if valid.any():
-                vals[valid] = f(lat[valid], lon[valid])
-            values[rows] = np.where(valid[:, 0, :], vals[:, 0, :], np.nan)
-            continue
-        if grid.geographic:
-            lon = np.broadcast_to(t.c + (np.arange(W * s) + 0.5) * grid.cell / s, (n, s, W * s))
-            sub = rows[:, None] * s + np.arange(s)[None, :]  # sub-rows of the lattice of cell / s
-            top, bot, mid = _band(t.f, sub, grid.cell / s)
-            lat = np.broadcast_to(mid[:, :, None], (n, s, W * s))
-            wts = np.sin(np.radians(top)) - np.sin(np.radians(bot))
-            wts = wts / wts.sum(axis=1, keepdims=True) / s
-            wts = np.broadcast_to(wts[:, :, None], (n, s, W * s))
-            valid = np.ones((n, s, W * s), dtype=bool)
-            extra, edge = None, np.zeros(valid.shape, dtype=bool)
-        else:
-            lon, lat, valid, wts, extra, edge = _edge_samples(grid, rows, s)
+        n, k = len(rows), max(s, 1)
+        lon, lat, valid, wts, extra = _block_geometry(grid, rows, s)
         vals = np.zeros(valid.shape)
         if valid.any():
             vals[valid] = f(lat[valid], lon[valid])
-        cell = (vals * wts).reshape(n, s, W, s).sum(axis=(1, 3))
-        anyvalid = valid.reshape(n, s, W, s).any(axis=(1, 3))
+        cell = (vals * wts).reshape(n, k, W, k).sum(axis=(1, 3))
+        anyvalid = valid.reshape(n, k, W, k).any(axis=(1, 3))
         if extra is not None and len(extra[0]):
             elon, elat, ecell, ew = extra
             cell = cell + np.bincount(ecell, weights=f(elat, elon) * ew, minlength=n * W).reshape(n, W)
@@ -486,6 +499,77 @@ def _evaluate(grid: _Grid, plan: _Plan, f, *, progress: bool = False) -> np.ndar
         on = _on_globe(grid)
         values = np.where(on, np.nan_to_num(values, nan=0.0), np.nan)
     return values
+
+
+@dataclass
+class _LinearOperator:
+    """The cell averages of :func:`_evaluate` for a density that is linear in
+    a working grid's values, ``f = terms · sums``, as one sparse matrix: the
+    same sub-samples, their weights folded into the interpolation weights and
+    summed per (cell, working-grid node). Sub-samples flagged by ``exact``
+    are kept aside (cell, latitude, longitude, weight) for a density summed
+    there directly."""
+
+    matrix: Any  # scipy.sparse CSR, (cells, working-grid nodes)
+    anyvalid: np.ndarray  # (H, W): cells with a sub-sample on the globe
+    exact: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # cell, lat, lon, weight
+    on_globe: np.ndarray | None  # projected grids: _on_globe
+
+    def apply(self, sums: np.ndarray, f_exact=None) -> np.ndarray:
+        """Cell values of the working grid ``sums`` (and of ``f_exact(lat, lon)`` at the samples kept aside)."""
+        values = self.matrix @ np.ascontiguousarray(sums, dtype=np.float64).ravel()
+        cell, lat, lon, w = self.exact
+        if len(cell):
+            values = values + np.bincount(cell, weights=f_exact(lat, lon) * w, minlength=values.size)
+        values = np.where(self.anyvalid, values.reshape(self.anyvalid.shape), np.nan)
+        if self.on_globe is not None:
+            values = np.where(self.on_globe, np.nan_to_num(values, nan=0.0), np.nan)
+        return values
+
+
+def _linear_operator_uncached(grid: _Grid, plan: _Plan, terms, n_nodes: int) -> _LinearOperator:
+    """Build :class:`_LinearOperator`: ``terms(lat, lon) -> (nodes, weights,
+    exact)``, for flat geodetic sub-sample coordinates: ``exact``, the
+    samples whose value is summed directly instead (a boolean mask), and for
+    the others the working-grid nodes (m x k flat indices) and weights (m x
+    k) of each sample's value."""
+    import scipy.sparse as sp
+
+    H, W = grid.height, grid.width
+    anyvalid = np.zeros((H, W), dtype=bool)
+    parts_r, parts_c, parts_v = [], [], []
+    ex: list[list[np.ndarray]] = [[], [], [], []]
+    for s, rows in _blocks(grid, plan):
+        n, k = len(rows), max(s, 1)
+        lon, lat, valid, wts, extra = _block_geometry(grid, rows, s)
+        # flat index within the block of each sub-sample's cell
+        cell = np.broadcast_to((np.arange(n)[:, None, None] * W + np.arange(W * k)[None, None, :] // k), valid.shape)
+        c_s, lat_s, lon_s, w_s = cell[valid], lat[valid], lon[valid], wts[valid]
+        if extra is not None and len(extra[0]):
+            elon, elat, ecell, ew = extra
+            c_s, lat_s = np.concatenate([c_s, ecell]), np.concatenate([lat_s, elat])
+            lon_s, w_s = np.concatenate([lon_s, elon]), np.concatenate([w_s, ew])
+        hit = np.zeros(n * W, dtype=bool)
+        hit[c_s] = True
+        anyvalid[rows] = hit.reshape(n, W)
+        nodes, nw, exact = terms(lat_s, lon_s)
+        glob = rows[c_s // W] * W + c_s % W  # the cells' flat indices in the grid
+        if exact.any():
+            for lst, v in zip(ex, (glob[exact], lat_s[exact], lon_s[exact], w_s[exact]), strict=True):
+                lst.append(v)
+            glob, w_s = glob[~exact], w_s[~exact]
+        # summed per (cell, node) within the block (a block's cells are its own), so the parts do not overlap
+        block = sp.coo_matrix(((nw * w_s[:, None]).ravel(), (np.repeat(glob, nodes.shape[1]), nodes.ravel())),
+                              shape=(H * W, n_nodes)).tocsr().tocoo()
+        parts_r.append(block.row)
+        parts_c.append(block.col)
+        parts_v.append(block.data)
+    matrix = sp.csr_matrix((np.concatenate(parts_v), (np.concatenate(parts_r), np.concatenate(parts_c))),
+                           shape=(H * W, n_nodes))
+    exact_parts = tuple(np.concatenate(v) if v else np.zeros(0, dtype=t)
+                        for v, t in zip(ex, (np.int64, float, float, float), strict=True))
+    return _LinearOperator(matrix, anyvalid, exact_parts,  # type: ignore[arg-type]
+                           None if grid.geographic else _on_globe(grid))
 
 
 def _on_globe_uncached(grid: _Grid) -> np.ndarray:
@@ -620,3 +704,18 @@ def _plan(grid: _Grid, target_km: float, polar_target_km: float | None = None, p
             _frozen(arr)
         cache[key] = plan
     return cache[key]
+
+
+def _linear_operator(grid: _Grid, plan: _Plan, terms, n_nodes: int, key: tuple) -> _LinearOperator:
+    """:func:`_linear_operator_uncached`, once per grid, plan and ``key`` (which must name
+    everything ``terms`` depends on: the working grid and the samples summed exactly)."""
+    import hashlib
+
+    plan_key = hashlib.sha256(plan.s.tobytes() + (b"" if plan.inactive is None else plan.inactive.tobytes()))
+    full = ("operator", plan_key.hexdigest(), int(n_nodes), key)
+    cache = _geometry(grid)
+    if full not in cache:
+        op = _linear_operator_uncached(grid, plan, terms, n_nodes)
+        _frozen((op.anyvalid, *op.exact))
+        cache[full] = op
+    return cache[full]

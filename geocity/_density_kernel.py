@@ -142,21 +142,6 @@ def _numba_sums():
     return _NUMBA_SUMS[0]
 
 
-_NUMBA_BILINEAR: list = []
-
-
-def _numba_bilinear():
-    """The compiled blend of :func:`_interpolate` (:func:`geocity._density_numba.bilinear`), or None
-    without numba (the NumPy expression then)."""
-    if not _NUMBA_BILINEAR:
-        try:
-            from ._density_numba import bilinear
-        except ImportError:
-            bilinear = None
-        _NUMBA_BILINEAR.append(bilinear)
-    return _NUMBA_BILINEAR[0]
-
-
 def _exact_at_numba(fast, q, p, w, kernel: str, h: float, d_max_km: float = math.inf) -> np.ndarray:
     """:func:`_exact_at` by the compiled loop: every pair whose term is not exactly zero (within ``d_max_km``)."""
     from ._density_numba import GAUSSIAN_UNDERFLOW
@@ -312,34 +297,41 @@ def _working_grid(lat, lon, w, *, lat_range, cell_km, kernel, h, progress=False,
     return sums, north, cell_deg
 
 
-def _interpolate(sums, north, cell_deg, qlat, qlon) -> np.ndarray:
-    """Bilinear interpolation of a working grid (periodic in longitude)."""
-    n_rows, n_cols = sums.shape
-    west = -180.0
+def _bilinear_terms(shape: tuple[int, int], north: float, cell_deg: float, qlat, qlon):
+    """The bilinear interpolation of a working grid of ``shape`` (rows from
+    ``north`` down, columns from -180°, periodic in longitude) at ``qlat,
+    qlon`` (degrees, flat) as ``(nodes, weights)``: for each query the flat
+    indices of its four grid cells (rows ``r0``, ``r0 + 1`` x columns ``c0``,
+    ``c0 + 1``) and their weights, which sum to 1. Across a pole the
+    neighbouring row is the polar row itself, half a turn of longitude away;
+    beyond the grid's other edges the edge row."""
+    n_rows, n_cols = shape
+    qlat, qlon = np.asarray(qlat, dtype=float), np.asarray(qlon, dtype=float)
     fr = (north - qlat) / cell_deg - 0.5
-    fc = np.mod(qlon - west, 360.0) / cell_deg - 0.5
+    fc = np.mod(qlon + 180.0, 360.0) / cell_deg - 0.5
     south = north - n_rows * cell_deg
     r0 = np.floor(fr).astype(np.int64)
     tr = fr - r0
     c0 = np.floor(fc).astype(np.int64)
     tc = fc - c0
-    fast = _numba_bilinear()
-    if fast is not None and qlat.ndim == 1:
-        return fast(np.ascontiguousarray(sums, dtype=np.float64), float(north), float(south),
-                    np.ascontiguousarray(r0), np.ascontiguousarray(tr), np.ascontiguousarray(c0),
-                    np.ascontiguousarray(tc))
     half = n_cols // 2
-
-    def row(r):
-        # across a pole the neighbouring row is the polar row itself, half a turn of longitude away
+    nodes = np.empty((qlat.size, 4), dtype=np.int64)
+    weights = np.empty((qlat.size, 4))
+    for k, (r, wr) in enumerate(((r0, 1.0 - tr), (r0 + 1, tr))):
         flip = ((r < 0) & (north >= 90.0 - 1e-9)) | ((r >= n_rows) & (south <= -90.0 + 1e-9))
         rr = np.where(r < 0, np.where(flip, -1 - r, 0), np.where(r >= n_rows, np.where(flip, 2 * n_rows - 1 - r,
                                                                                    n_rows - 1), r))
         rr = np.clip(rr, 0, n_rows - 1)
         a = np.mod(c0 + np.where(flip, half, 0), n_cols)
         b = np.mod(a + 1, n_cols)
-        return sums[rr, a] * (1 - tc) + sums[rr, b] * tc
+        nodes[:, 2 * k], nodes[:, 2 * k + 1] = rr * n_cols + a, rr * n_cols + b
+        weights[:, 2 * k], weights[:, 2 * k + 1] = wr * (1.0 - tc), wr * tc
+    return nodes, weights
 
-    return row(r0) * (1 - tr) + row(r0 + 1) * tr
+
+def _interpolate(sums, north, cell_deg, qlat, qlon) -> np.ndarray:
+    """Bilinear interpolation of a working grid (:func:`_bilinear_terms`) at flat ``qlat, qlon``."""
+    nodes, weights = _bilinear_terms(sums.shape, north, cell_deg, qlat, qlon)
+    return (np.asarray(sums, dtype=np.float64).ravel()[nodes] * weights).sum(axis=1)
 
 

@@ -63,37 +63,3 @@ def exact_sums(q, p, w, kind, h, chord2_max, radius_km, d_max_km):  # pragma: no
             s += k * w[j]
         out[i] = s
     return out
-
-
-@nb.njit(cache=True, parallel=True, fastmath=False, nogil=True)
-def bilinear(sums, north, south, r0, tr, c0, tc):  # pragma: no cover - compiled
-    """:func:`geocity._density_kernel._interpolate`'s blend of the four cells
-    around each query (rows ``r0``, ``r0 + 1``, columns ``c0``, ``c0 + 1``,
-    weights ``tr``, ``tc``), with its row and column rules, term for term
-    the same arithmetic as the NumPy expression (so the same bytes)."""
-    n_rows, n_cols = sums.shape
-    half = n_cols // 2
-    north_pole = north >= 90.0 - 1e-9
-    south_pole = south <= -90.0 + 1e-9
-    out = np.empty(r0.size)
-    for i in nb.prange(r0.size):
-        v = 0.0
-        for k in range(2):
-            r = r0[i] + k
-            flip = (r < 0 and north_pole) or (r >= n_rows and south_pole)
-            if r < 0:
-                rr = -1 - r if flip else 0
-            elif r >= n_rows:
-                rr = 2 * n_rows - 1 - r if flip else n_rows - 1
-            else:
-                rr = r
-            rr = min(max(rr, 0), n_rows - 1)
-            a = (c0[i] + (half if flip else 0)) % n_cols
-            b = (a + 1) % n_cols
-            x = sums[rr, a] * (1 - tc[i]) + sums[rr, b] * tc[i]
-            if k == 0:
-                v = x * (1 - tr[i])
-            else:
-                v = v + x * tr[i]
-        out[i] = v
-    return out

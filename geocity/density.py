@@ -103,6 +103,7 @@ from ._density_grid import (  # noqa: F401 - re-exported constants
     _from_origin,
     _Grid,
     _km_grid,
+    _linear_operator,
     _plan,
     _transformers,
 )
@@ -115,9 +116,9 @@ from ._density_kernel import (  # noqa: F401 - re-exported constants and kernels
     KERNELS,
     MEMORY_LIMIT_GB,
     NODATA,
+    _bilinear_terms,
     _binned_lonlat,
     _exact_at,
-    _interpolate,
     _working_grid,
     kernel_integral_km2,
     kernel_reach_km,
@@ -551,19 +552,25 @@ def _sum(grid: _Grid, plan, method: str, lat, lon, ws, kernel: str, bandwidth_km
         # samples within the polar zone are summed exactly over the points that reach them
         polar_lat = 90.0 - (POLAR_ZONE * scale_km + reach) / _KM_PER_DEG
         near_pole = np.abs(lat_k) >= polar_lat - reach / _KM_PER_DEG
+        exact_polar = bool(near_pole.any())
         norm = kernel_integral_km2(kernel, bandwidth_km)
 
-        def at(qlat, qlon):
+        def terms(qlat, qlon):
             qa = _authalic_lat(qlat, crs_k)
-            v = _interpolate(sums, north, cdeg, qa, qlon)
-            pol = np.abs(qa) >= polar_lat
-            if near_pole.any() and pol.any():
-                # the kernel of the working grid (truncated at the reach), summed exactly
-                v[pol] = _exact_at(qa[pol], qlon[pol], lat_k[near_pole], lon[near_pole], ws[near_pole], kernel,
-                                   bandwidth_km, reach_km=reach) / norm
-            return v
+            exact = (np.abs(qa) >= polar_lat) if exact_polar else np.zeros(qa.shape, dtype=bool)
+            nodes, weights = _bilinear_terms(sums.shape, north, cdeg, qa[~exact], qlon[~exact])
+            return nodes, weights, exact
 
-        values = _evaluate(grid, plan, at)
+        def at_pole(qlat, qlon):  # the kernel of the working grid (truncated at the reach), summed exactly
+            return _exact_at(_authalic_lat(qlat, crs_k), qlon, lat_k[near_pole], lon[near_pole], ws[near_pole],
+                             kernel, bandwidth_km, reach_km=reach) / norm
+
+        # the cell averages are linear in the working grid: one sparse matrix per grid, plan and working
+        # grid, shared by the surfaces of every weight of these points on this grid
+        op = _linear_operator(grid, plan, terms, sums.size,
+                              key=("bilinear", sums.shape, float(north), float(cdeg),
+                                   float(polar_lat) if exact_polar else None))
+        values = op.apply(sums, at_pole)
     return values, plan
 
 

@@ -144,24 +144,3 @@ def test_projected_grid_transforms_in_threads_give_the_same_bytes(monkeypatch):
     assert off.any() and (~off).any()
     for a, b in zip(split, whole, strict=True):
         assert a.tobytes() == b.tobytes()
-
-
-@pytest.mark.parametrize("north,n_rows", [(90.0, 1800), (60.0, 500), (10.0, 1000)])
-def test_compiled_bilinear_blend_is_the_numpy_expression_byte_for_byte(north, n_rows, monkeypatch):
-    """The working grid's interpolation compiled (numba) and in NumPy: the same bytes, across
-    both poles (a row beyond a pole is the polar row half a turn away), the antimeridian and
-    the grid's own edges."""
-    from geocity import _density_kernel as K
-
-    pytest.importorskip("numba")
-    rng = np.random.default_rng(n_rows)
-    cell = 0.1
-    sums = rng.gamma(1.0, 1.0, (n_rows, 3600))
-    south = north - n_rows * cell
-    qlat = np.clip(rng.uniform(south - 0.2, north + 0.2, 200_000), -90, 90)
-    qlon = rng.uniform(-180, 180, 200_000)
-    qlat[:6], qlon[:6] = [90, -90, 89.99, -89.99, south, north], [-180, 180, 179.95, -179.95, 0, 0]
-    fast = K._interpolate(sums, north, cell, qlat, qlon)
-    monkeypatch.setattr(K, "_NUMBA_BILINEAR", [None])  # the NumPy expression
-    slow = K._interpolate(sums, north, cell, qlat, qlon)
-    assert fast.tobytes() == slow.tobytes()
