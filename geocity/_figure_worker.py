@@ -1,7 +1,7 @@
 """A plate-rendering worker of :func:`geocity.figures.render_all`
 (``processes`` > 1): ``python -m geocity._figure_worker``.
 
-It reads from stdin one pickled job header — ``(out_dir, analysis, opts,
+It imports what every plate needs, then reads from stdin one pickled job header — ``(out_dir, analysis, opts,
 modules)``, the analysis with the results its parent already holds — then
 pickled figure names one at a time, ``None`` to stop. For each name it
 renders the figure with :func:`geocity.figures.render` and writes one
@@ -31,11 +31,31 @@ def _error(exc: Exception) -> tuple[Any, ...]:
         return ("error", None, tb)
 
 
+def _warm_up() -> None:
+    """What every plate needs, imported before the job arrives (a worker started
+    ahead of its job by :func:`geocity.figures.start_workers` does this while
+    its parent computes): the catalogue, its recipe modules, matplotlib's
+    PNG and PDF backends. A failure here is left to the job to meet and report."""
+    try:
+        import matplotlib.backends.backend_agg  # noqa: F401
+        import matplotlib.backends.backend_pdf  # noqa: F401
+
+        from geocity import _figure_registry, figures  # noqa: F401
+
+        _figure_registry._load_extra_recipes()
+    except Exception:  # noqa: BLE001 - reported by the job's own imports
+        pass
+
+
 def main() -> int:
     answer_to = sys.stdout.buffer
     sys.stdout = sys.stderr  # anything a plate prints goes to stderr, never into the answers
     jobs = sys.stdin.buffer
-    header = pickle.load(jobs)
+    _warm_up()
+    try:
+        header = pickle.load(jobs)
+    except EOFError:  # started ahead (figures.start_workers) and not used: stopped
+        return 0
 
     def send(answer: tuple[Any, ...]) -> None:
         pickle.dump(answer, answer_to, protocol=pickle.HIGHEST_PROTOCOL)

@@ -68,8 +68,10 @@ from here:
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
+import subprocess
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -412,6 +414,52 @@ def _stop_workers(procs) -> None:
                     pipe.close()
 
 
+def _spawn_workers(n: int) -> list[subprocess.Popen[bytes]]:
+    """``n`` fresh plate-rendering processes (:mod:`geocity._figure_worker`), waiting for their job."""
+    import os
+    import sys
+
+    env = dict(os.environ)
+    here = str(Path(__file__).resolve().parent.parent)  # the geocity the caller imported, also from a source tree
+    env["PYTHONPATH"] = os.pathsep.join([here] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    # `python -m` would put the working directory first on the worker's path, so that a `geocity` folder
+    # there would be imported instead of the caller's: the caller's goes first
+    return [subprocess.Popen([sys.executable, "-c", _WORKER_MAIN, here], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, env=env) for _ in range(n)]
+
+
+_STARTED: list[subprocess.Popen[bytes]] = []
+
+
+def start_workers(n: int) -> None:
+    """Start ``n`` plate-rendering processes now, for the next :func:`render_all`
+    in ``n`` processes to use: they import matplotlib and the recipes while the
+    caller computes (``geocity reproduce`` starts them before its first step).
+    Any not used by then are stopped at exit or by :func:`stop_started_workers`."""
+    stop_started_workers()
+    if n > 1:
+        _STARTED.extend(_spawn_workers(n))
+
+
+def stop_started_workers() -> None:
+    """Stop the processes of :func:`start_workers` that no :func:`render_all` took."""
+    procs = list(_STARTED)
+    _STARTED.clear()
+    _stop_workers(procs)
+
+
+def _take_started(n: int) -> list[subprocess.Popen[bytes]]:
+    """The processes of :func:`start_workers` if there are ``n`` of them still running, else ``n`` new ones."""
+    procs = list(_STARTED)
+    _STARTED.clear()
+    if len(procs) == n and all(p.poll() is None for p in procs):
+        return procs
+    _stop_workers(procs)
+    return _spawn_workers(n)
+
+
+atexit.register(stop_started_workers)  # any started ahead and never used
+
 #: A worker's command (``python -c``): the caller's geocity (its argument) first on the path, then the worker.
 _WORKER_MAIN = ("import runpy, sys; sys.path.insert(0, sys.argv.pop(1)); "
                 "runpy.run_module('geocity._figure_worker', run_name='__main__', alter_sys=True)")
@@ -419,28 +467,20 @@ _WORKER_MAIN = ("import runpy, sys; sys.path.insert(0, sys.argv.pop(1)); "
 
 def _render_parallel(names: Sequence[str], out_dir: Path, analysis: Analysis, opts: dict, n_proc: int,
                      progress: bool) -> list[Path]:
-    """:func:`render_all` in ``n_proc`` fresh worker processes (:mod:`geocity._figure_worker`): each
-    receives the analysis once, then the next figure of ``names`` (in order) whenever it has drawn one."""
-    import os
+    """:func:`render_all` in ``n_proc`` worker processes (:mod:`geocity._figure_worker`; fresh, or those
+    of :func:`start_workers`): each receives the analysis once, then the next figure of ``names`` (in
+    order) whenever it has drawn one."""
     import pickle
     import selectors
-    import subprocess
-    import sys
 
     from .errors import GeocityError
 
-    env = dict(os.environ)
-    here = str(Path(__file__).resolve().parent.parent)  # the geocity the caller imported, also from a source tree
-    env["PYTHONPATH"] = os.pathsep.join([here] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(names), desc="figures", unit="figure")
-    # `python -m` would put the working directory first on the worker's path, so that a `geocity` folder
-    # there would be imported instead of the caller's: the caller's goes first
-    procs = [subprocess.Popen([sys.executable, "-c", _WORKER_MAIN, here], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, env=env) for _ in range(n_proc)]
+    procs = _take_started(n_proc)
     by_name: dict[str, list[Path]] = {}
     drawing: dict[int, str | None] = {}  # worker -> the figure it draws (None: told to stop)
     queue = list(names)

@@ -233,10 +233,13 @@ def reproduce(
     once, with nothing on disk.
 
     The steps run in :data:`STEPS` order, except that those of
-    :data:`BESIDE_FIGURES` (the density surfaces, which no plate draws) run
-    in a thread while the figures step's worker processes draw the plates;
-    the files are the same bytes either way, and each step's files are
-    recorded under that step.
+    :data:`BESIDE_FIGURES` (the density surfaces and the web map, which no
+    plate draws) run in a thread, one after the other, while the figures
+    step's worker processes draw the plates (started before the first step,
+    so that they import what they need meanwhile); the files are the same
+    bytes either way, and each step's files are recorded under that step.
+    If a step beside fails, the next ones beside do not run; if the figures
+    fail, those beside still run to their end (and are recorded).
 
     Parameters
     ----------
@@ -324,7 +327,7 @@ def reproduce(
     manifest = dict(previous)
     by_step: dict[str, list[Path]] = {}
     kw = dict(lang=langs, formats=fmts, self_contained=bool(self_contained), style=style, processes=processes)
-    lock = threading.Lock()  # the manifest is recorded by the density thread too (BESIDE_FIGURES)
+    lock = threading.Lock()  # the manifest is recorded by the thread beside the figures too (BESIDE_FIGURES)
 
     def record(step: str, got: list[Path], before: dict, after: dict) -> None:
         with lock:
@@ -336,24 +339,30 @@ def reproduce(
             by_step[step] = list(got)
 
     beside: list[str] = []
-    if "figures" in steps and figures._processes_for(figures.list_figures(), processes) > 1:
+    n_proc = figures._processes_for(figures.list_figures(), processes) if "figures" in steps else 1
+    if n_proc > 1:
         beside = [s for s in steps if s in BESIDE_FIGURES]  # plates in worker processes: this one only waits
-    for step in [s for s in steps if s not in beside]:
-        log.info("step %s", step)
-        before = _manifest.snapshot(out)
-        if step == "figures" and beside:
-            _beside_figures(out, analysis, beside, kw, record, before)  # records the figures and those beside
-            continue
-        got = _FUNCS[step](out, analysis, **kw)
-        record(step, got, before, _manifest.snapshot(out))
+        figures.start_workers(n_proc)  # they import matplotlib and the recipes while the first steps run
+    try:
+        for step in [s for s in steps if s not in beside]:
+            log.info("step %s", step)
+            before = _manifest.snapshot(out)
+            if step == "figures" and beside:
+                _beside_figures(out, analysis, beside, kw, record, before)  # records the figures and those beside
+                continue
+            got = _FUNCS[step](out, analysis, **kw)
+            record(step, got, before, _manifest.snapshot(out))
+    finally:
+        figures.stop_started_workers()  # those a failed step before the figures left unused
     return [p for step in STEPS for p in by_step.get(step, [])]
 
 
 #: Steps whose results no plate draws, so that they run in a thread while the
 #: figures step's worker processes draw the plates (the main process only waits
-#: on them then): the density surfaces, ~11 s of the main job. Only when the
-#: plates are drawn in worker processes (``processes`` > 1).
-BESIDE_FIGURES: tuple[str, ...] = ("density",)
+#: on them then): the density surfaces (~8 s of CPU in the main job) and the
+#: web map (~1 s), one after the other. Only when the plates are drawn in
+#: worker processes (``processes`` > 1).
+BESIDE_FIGURES: tuple[str, ...] = ("density", "webmap")
 
 
 def _under(snap: dict, step: str) -> dict:
@@ -374,9 +383,10 @@ def _beside_figures(out: Path, a: Analysis, beside: Sequence[str], kw: dict, rec
     import threading
 
     other = a._for_thread()
-    failed: list[BaseException] = []
+    failed: list[tuple[str, BaseException]] = []
 
     def run() -> None:
+        step = beside[0]
         try:
             from ._memory import reuse_freed_memory
 
@@ -386,7 +396,7 @@ def _beside_figures(out: Path, a: Analysis, beside: Sequence[str], kw: dict, rec
                     got = _FUNCS[step](out, other, **kw)
                     record(step, got, before, _manifest.snapshot(out))
         except BaseException as exc:  # raised in the caller's thread below
-            failed.append(exc)
+            failed.append((step, exc))
 
     t = threading.Thread(target=run, name="geocity-beside-figures")
     t.start()
@@ -395,12 +405,12 @@ def _beside_figures(out: Path, a: Analysis, beside: Sequence[str], kw: dict, rec
     except BaseException:
         _join(t, beside)
         if failed:
-            log.error("meanwhile the %s step failed too: %r", "/".join(beside), failed[0])
+            log.error("meanwhile the %s step failed too: %r", failed[0][0], failed[0][1])
         raise
     _join(t, beside)
     record("figures", got, before, _manifest.snapshot(out))
     if failed:
-        raise failed[0]
+        raise failed[0][1]
     a._take_results(other)
 
 

@@ -207,8 +207,15 @@ def _stub_steps(monkeypatch, log, *, density_fails=False, figures_fails=False, b
             raise RuntimeError("figures broke")
         return [p]
 
+    def webmap(out, a, **_):
+        log.append(("webmap", threading.current_thread().name))
+        p = out / "map.html"
+        p.write_text("w")
+        return [p]
+
     monkeypatch.setitem(pipeline._FUNCS, "density", density)
     monkeypatch.setitem(pipeline._FUNCS, "figures", figures)
+    monkeypatch.setitem(pipeline._FUNCS, "webmap", webmap)
 
 
 def _manifest_steps(out):
@@ -224,12 +231,14 @@ def test_density_runs_beside_the_figures_and_each_step_keeps_its_own_files(tmp_p
     _stub_steps(monkeypatch, log)
     out = tmp_path / "out"
     a = Analysis()
-    written = pipeline.reproduce(out, steps=["density", "network", "figures"], analysis=a, processes=2)
+    written = pipeline.reproduce(out, steps=["density", "network", "figures", "webmap"], analysis=a, processes=2)
     rel = [p.relative_to(out).as_posix() for p in written]
-    assert rel.index("density/d.txt") < rel.index("figures/f.txt")  # files in step order
+    assert rel.index("density/d.txt") < rel.index("figures/f.txt") < rel.index("map.html")  # files in step order
     assert ("density", "geocity-beside-figures") in log and ("figures", "MainThread") in log
+    assert log.index(("density", "geocity-beside-figures")) < log.index(("webmap", "geocity-beside-figures"))
     steps = _manifest_steps(out)
     assert set(steps["density"]) == {"density/d.txt"} and set(steps["figures"]) == {"figures/f.txt"}
+    assert set(steps["webmap"]) == {"map.html"}
     assert "network" in steps
     assert ("stub", 1999) in a._cache  # the thread's results are the analysis' afterwards
 
@@ -239,8 +248,8 @@ def test_density_runs_in_order_when_the_plates_are_drawn_in_this_process(tmp_pat
     nothing runs beside them."""
     log: list = []
     _stub_steps(monkeypatch, log, beside=False)
-    pipeline.reproduce(tmp_path / "out", steps=["density", "figures"], processes=1)
-    assert log == [("density", "MainThread"), ("figures", "MainThread")]
+    pipeline.reproduce(tmp_path / "out", steps=["density", "figures", "webmap"], processes=1)
+    assert log == [("density", "MainThread"), ("figures", "MainThread"), ("webmap", "MainThread")]
 
 
 @pytest.mark.parametrize("which", ["density", "figures", "both"])
@@ -256,6 +265,8 @@ def test_a_failure_beside_the_figures_is_raised_after_both_ended_and_what_finish
     steps = _manifest_steps(out) if (out / pipeline.MANIFEST).exists() else {}
     for step in ("density", "figures"):
         assert (step in steps) == (which not in (step, "both")), step  # finished steps known, failed ones not
-    assert "webmap" not in steps  # the run stopped there
+    # the web map runs beside the figures after the density: to its end (and recorded) unless the density failed
+    assert ("webmap" in steps) == (which == "figures")
+    assert (out / "map.html").exists() == (which == "figures")
     if which == "both":
         assert "density step failed too" in caplog.text and "density broke" in caplog.text

@@ -157,3 +157,57 @@ def test_workers_import_the_callers_geocity_not_one_in_the_working_directory(tmp
     out = figures.render_all(tmp_path / "out", analysis=analysis, names=["2-1", "table-2-6", "2-6", "2-2"], dpi=30,
                              processes=2)
     assert [p.name for p in out] == ["2-1_en.png", "table-2-6_en.png", "2-6_en.png", "2-2_en.png"]
+
+
+def test_workers_started_ahead_are_the_ones_that_draw(tmp_path, analysis, monkeypatch):
+    spawned: list = []
+    real = figures._spawn_workers
+
+    def spawn(n):
+        spawned.append(n)
+        return real(n)
+
+    monkeypatch.setattr(figures, "_spawn_workers", spawn)
+    figures.start_workers(2)
+    ahead = list(figures._STARTED)
+    assert spawned == [2] and len(ahead) == 2
+    one = figures.render_all(tmp_path / "one", analysis=analysis, names=NAMES, dpi=30, processes=1)
+    two = figures.render_all(tmp_path / "two", analysis=analysis, names=NAMES, dpi=30, processes=2)
+    assert spawned == [2]  # no new process: the two started ahead drew the plates
+    assert figures._STARTED == [] and all(p.poll() is not None for p in ahead)  # and ended after
+    assert _digests(one) == _digests(two)
+    # a different count: those started ahead are stopped and fresh ones drawn with
+    figures.start_workers(3)
+    ahead = list(figures._STARTED)
+    figures.render_all(tmp_path / "three", analysis=analysis, names=NAMES, dpi=30, processes=2)
+    assert spawned == [2, 3, 2] and all(p.poll() is not None for p in ahead)
+
+
+def test_workers_started_ahead_and_not_used_are_stopped():
+    figures.start_workers(2)
+    ahead = list(figures._STARTED)
+    figures.stop_started_workers()
+    assert figures._STARTED == [] and all(p.poll() is not None for p in ahead)
+    figures.start_workers(1)  # one process: nothing to start
+    assert figures._STARTED == []
+    # a worker whose parent goes away before sending a job (its input ends) exits cleanly
+    (p,) = figures._spawn_workers(1)
+    p.stdin.close()
+    assert p.wait(timeout=60) == 0
+    p.stdout.close()
+
+
+def test_a_failed_step_before_the_figures_stops_the_workers_started_ahead(tmp_path, monkeypatch):
+    from geocity import pipeline
+
+    seen: list = []
+
+    def clusters(out, a, **_):
+        seen.extend(figures._STARTED)
+        raise RuntimeError("clusters broke")
+
+    monkeypatch.setitem(pipeline._FUNCS, "clusters", clusters)
+    with pytest.raises(RuntimeError, match="clusters broke"):
+        pipeline.reproduce(tmp_path / "out", steps=["clusters", "figures"], processes=2)
+    assert len(seen) == 2  # started before the first step
+    assert figures._STARTED == [] and all(p.poll() is not None for p in seen)
