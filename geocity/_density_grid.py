@@ -310,44 +310,69 @@ def _projected_samples(grid: _Grid, rows, s: int, extra: bool = False):
 
 
 #: Sub-cells that straddle the edge of the globe in a projection (Equal
-#: Earth's pole lines and curved ±180° meridians) are averaged over
-#: ``EDGE_SUBSAMPLES²`` points, so that only their part on the globe counts.
+#: Earth's pole lines and curved ±180° meridians) are averaged over points
+#: of which only those on the globe count: ``EDGE_SUBSAMPLES`` across the
+#: edge by ``EDGE_ALONG`` along it (:func:`_edge_samples_uncached`). Across
+#: the edge is where the part on the globe changes: 16 x 4 points give the
+#: surface of 16 x 16 at a quarter of the points (against 64 x 64 points per
+#: sub-cell on a world Equal Earth grid of 50 km cells with cities at the
+#: ±180° edge, the cells at the edge are off by at most 0.84 % of the peak
+#: either way; at the pole lines 16 x 4 and 16 x 16 integrate to the same
+#: weight within 1e-5).
 EDGE_SUBSAMPLES = 16
+EDGE_ALONG = 4
+#: The on-globe mask (:func:`_on_globe_uncached`) tests ``EDGE_MASK_SUBSAMPLES²`` points of each edge cell.
+EDGE_MASK_SUBSAMPLES = 16
 
 
-def _edge_samples_uncached(grid: _Grid, rows, s: int):
+def _edge_samples_uncached(grid: _Grid, rows, s: int, full: bool = False):
     """Sub-samples of ``rows`` of a projected grid, with the edge of the globe resolved.
 
     Returns ``lon, lat, valid, weights`` of shape ``(len(rows), s, width *
     s)`` and ``(lon, lat, cell, weight)`` of the extra points: a sub-cell
     whose validity differs from one of its four neighbours (it straddles the
-    projection's edge) is replaced by ``EDGE_SUBSAMPLES²`` points of which
-    those on the globe count. ``cell`` is the flat index of the cell in the
-    block; weights sum to 1 over a cell lying wholly on the globe.
+    projection's edge) is replaced by points of which those on the globe
+    count: where only its left or right neighbour differs (an edge that runs
+    up the map, the curved ±180° meridians) ``EDGE_SUBSAMPLES`` across by
+    ``EDGE_ALONG`` up; where only the one above or below differs (an edge
+    across the map, Equal Earth's pole lines) the other way round; where
+    both do (a corner, a slanting edge) ``EDGE_SUBSAMPLES²``. The part on
+    the globe is resolved finely across the edge, where it changes, and
+    along it only as finely as the part's shape needs (at the pole line of a
+    row sampled 24 x 24: 1.5 million points where 16 x 16 took 6 million).
+    With ``full``: ``EDGE_MASK_SUBSAMPLES²`` points in every case (the
+    on-globe mask). ``cell`` is the flat index of the cell in the block;
+    weights sum to 1 over a cell lying wholly on the globe.
     """
     rows = np.asarray(rows)
     X, Y = _sample_xy(grid, rows, s, pad=1)
     lon, lat, valid = _inverse(grid, X, Y)
     core = (slice(None), slice(1, -1), slice(1, -1))
     vin = valid[core]
-    edge = np.zeros(vin.shape, dtype=bool)
-    for nb in ((slice(None), slice(1, -1), slice(0, -2)), (slice(None), slice(1, -1), slice(2, None)),
-               (slice(None), slice(0, -2), slice(1, -1)), (slice(None), slice(2, None), slice(1, -1))):
-        edge |= vin != valid[nb]
+    across_x = (vin != valid[:, 1:-1, 0:-2]) | (vin != valid[:, 1:-1, 2:])  # left or right neighbour differs
+    across_y = (vin != valid[:, 0:-2, 1:-1]) | (vin != valid[:, 2:, 1:-1])  # the one above or below differs
+    edge = across_x | across_y
     wts = np.where(vin & ~edge, 1.0 / (s * s), 0.0)
     extra = None
     if edge.any():
-        m = EDGE_SUBSAMPLES
+        m, a = EDGE_SUBSAMPLES, EDGE_ALONG
         d = grid.cell / s
-        ii = np.nonzero(edge)
-        off = (np.arange(m) + 0.5) / m - 0.5
-        ex = X[core][ii][:, None, None] + off[None, None, :] * d
-        ey = Y[core][ii][:, None, None] - off[None, :, None] * d
-        ex, ey = np.broadcast_to(ex, (len(ii[0]), m, m)), np.broadcast_to(ey, (len(ii[0]), m, m))
-        elon, elat, ev = _inverse(grid, np.ascontiguousarray(ex), np.ascontiguousarray(ey))
-        cell = ii[0] * grid.width + ii[2] // s
-        cell = np.broadcast_to(cell[:, None, None], ev.shape)
-        extra = (elon[ev], elat[ev], cell[ev], np.full(int(ev.sum()), 1.0 / (s * s * m * m)))
+        kinds = [(edge, EDGE_MASK_SUBSAMPLES, EDGE_MASK_SUBSAMPLES)] if full else [
+            (across_x & across_y, m, m), (across_x & ~across_y, m, a), (across_y & ~across_x, a, m)]
+        parts = []
+        for which, mx, my in kinds:  # (sub-cells, points across x, points across y)
+            ii = np.nonzero(which)
+            if not len(ii[0]):
+                continue
+            ox = (np.arange(mx) + 0.5) / mx - 0.5
+            oy = (np.arange(my) + 0.5) / my - 0.5
+            shape = (len(ii[0]), len(oy), len(ox))
+            ex = np.broadcast_to(X[core][ii][:, None, None] + ox[None, None, :] * d, shape)
+            ey = np.broadcast_to(Y[core][ii][:, None, None] - oy[None, :, None] * d, shape)
+            elon, elat, ev = _inverse(grid, np.ascontiguousarray(ex), np.ascontiguousarray(ey))
+            cell = np.broadcast_to((ii[0] * grid.width + ii[2] // s)[:, None, None], ev.shape)
+            parts.append((elon[ev], elat[ev], cell[ev], np.full(int(ev.sum()), 1.0 / (s * s * mx * my))))
+        extra = tuple(np.concatenate(v) for v in zip(*parts, strict=True)) if parts else None
     return lon[core], lat[core], vin & ~edge, wts, extra, edge
 
 
@@ -574,14 +599,15 @@ def _linear_operator_uncached(grid: _Grid, plan: _Plan, terms, n_nodes: int) -> 
 
 def _on_globe_uncached(grid: _Grid) -> np.ndarray:
     """Cells of a projected grid with some part on the globe (their centre, or
-    for cells at the projection's edge one of ``EDGE_SUBSAMPLES²`` points):
-    the same mask whatever the method or the sampling."""
+    for cells at the projection's edge one of ``EDGE_MASK_SUBSAMPLES²``
+    points, ``full`` in :func:`_edge_samples_uncached`): the same mask
+    whatever the method or the sampling."""
     H, W = grid.height, grid.width
     mask = np.zeros((H, W), dtype=bool)
     step = max(1, int(2e5 // max(W, 1)))
     for a in range(0, H, step):
         rows = np.arange(a, min(H, a + step))
-        _, _, valid, _, extra, edge = _edge_samples(grid, rows, 1)
+        _, _, valid, _, extra, edge = _edge_samples(grid, rows, 1, full=True)
         m = valid[:, 0, :]
         if extra is not None and len(extra[2]):
             m = m | (np.bincount(extra[2], minlength=len(rows) * W).reshape(len(rows), W) > 0)
@@ -670,13 +696,13 @@ def _frozen(value):
     return value
 
 
-def _edge_samples(grid: _Grid, rows, s: int):
-    """:func:`_edge_samples_uncached`, once per grid, rows and ``s``."""
+def _edge_samples(grid: _Grid, rows, s: int, full: bool = False):
+    """:func:`_edge_samples_uncached`, once per grid, rows, ``s`` and ``full``."""
     rows = np.asarray(rows, dtype=np.int64)
     cache = _geometry(grid)
-    key = ("edge", rows.tobytes(), int(s))
+    key = ("edge", rows.tobytes(), int(s), bool(full))
     if key not in cache:
-        cache[key] = _frozen(_edge_samples_uncached(grid, rows, s))
+        cache[key] = _frozen(_edge_samples_uncached(grid, rows, s, full))
     return cache[key]
 
 

@@ -1,5 +1,5 @@
 """A plate-rendering worker of :func:`geocity.figures.render_all`
-(``processes`` > 1): ``python -m geocity._figure_worker``.
+(``processes`` > 1), started by :func:`geocity.figures._spawn_workers`.
 
 It imports what every plate needs, then reads from stdin one pickled job header — ``(out_dir, analysis, opts,
 modules)``, the analysis with the results its parent already holds — then

@@ -132,7 +132,8 @@ def test_projected_grid_transforms_in_threads_give_the_same_bytes(monkeypatch):
     monkeypatch.setattr(G, "n_threads", lambda limit: min(3, limit))
     G._GEOMETRY.clear()
     threaded = density.density(frame, weight="w", **kw)
-    assert set(pools) == {3}  # the transforms ran in a pool of 3 threads
+    # the transforms ran in a pool of 3 threads (of 2 for those of 2000 to 3000 points: THREAD_MIN_POINTS each)
+    assert 3 in pools and set(pools) <= {2, 3}
     assert one.values.tobytes() == threaded.values.tobytes()
     x, y = np.linspace(-1.7e7, 1.7e7, 7001), np.linspace(-8.7e6, 8.7e6, 7001)  # some off the globe
     split = G._transform_round_trip(G.EQUAL_EARTH, x, y)

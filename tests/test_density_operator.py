@@ -146,7 +146,7 @@ def test_interpolate_is_the_terms_blend():
 
 def test_world_surface_with_a_pole_city_conserves_the_weight_at_the_pole_line():
     """Equal Earth's pole line (a row sampled 24 x 24, each of its edge
-    sub-cells over 16 x 16 points): cities at and near both poles, the whole
+    sub-cells over 4 x 16 points): cities at and near both poles, the whole
     weight on the grid, within the documented tolerance (else refused)."""
     lat = np.array([90.0, 89.9, 88.0, -90.0, -89.0, 0.0])
     lon = np.array([0.0, 100.0, -170.0, 0.0, 60.0, 0.0])
@@ -159,3 +159,33 @@ def test_world_surface_with_a_pole_city_conserves_the_weight_at_the_pole_line():
     areas = s.cell_areas_km2()
     total = float((np.nan_to_num(s.values) * areas).sum())
     assert abs(total / w.sum() - 1.0) <= G.MASS_TOLERANCE
+
+
+def test_edge_cells_over_fewer_points_along_the_edge_give_the_full_surface(monkeypatch):
+    """Edge sub-cells over EDGE_SUBSAMPLES points across the edge by EDGE_ALONG along it, against
+    EDGE_SUBSAMPLES² points each: the same cells on the globe, the same weight, the edge cells
+    within a small part of the peak (the full version's own error against 64 x 64 points is
+    0.84 % of the peak on such a grid)."""
+    rng = np.random.default_rng(1)
+    n = 300
+    lat = np.concatenate([rng.uniform(40, 66, n // 2), rng.uniform(-60, 60, n // 2), [90.0, 89.5]])
+    lon = np.concatenate([rng.uniform(160, 200, n // 2), rng.uniform(-180, 180, n // 2), [0.0, 40.0]])
+    frame = _frame(lat, (lon + 180) % 360 - 180, rng.gamma(1.0, 1.0, n + 2))
+    kw = dict(weight="w", bandwidth_km=300.0, cell_km=50.0, extent=(-180, -90, 180, 90), method="binned")
+    G._GEOMETRY.clear()
+    few = density.density(frame, **kw)
+    counts = [len(v[4][0]) for c in G._GEOMETRY.values() for k, v in c.items()
+              if k[0] == "edge" and not k[3] and v[4] is not None]
+    orig = G._edge_samples_uncached
+    monkeypatch.setattr(G, "_edge_samples_uncached", lambda grid, rows, s, full=False: orig(grid, rows, s, True))
+    G._GEOMETRY.clear()
+    full = density.density(frame, **kw)
+    counts_full = [len(v[4][0]) for c in G._GEOMETRY.values() for k, v in c.items()
+                   if k[0] == "edge" and not k[3] and v[4] is not None]
+    assert sum(counts) < 0.4 * sum(counts_full)  # far fewer points
+    assert np.array_equal(np.isnan(few.values), np.isnan(full.values))
+    peak = float(np.nanmax(full.values))
+    assert float(np.nanmax(np.abs(few.values - full.values))) < 5e-3 * peak
+    areas = full.cell_areas_km2()
+    mass = [float((np.nan_to_num(v) * areas).sum()) for v in (few.values, full.values)]
+    assert abs(mass[0] / mass[1] - 1.0) < 1e-4
