@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 import zlib
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -509,3 +510,31 @@ def test_pacific_plate_pixels_ocean_at_the_edges_land_in_the_middle(tmp_path):
     rows = is_land.mean(axis=1)
     assert rows.max() < 0.8  # no row is (nearly) all land
     assert 0.02 < is_land.mean() < 0.6
+
+
+def test_the_shipped_cjk_file_is_used_even_where_the_system_has_the_family(tmp_path):
+    """A second file of Noto Sans CJK SC registered first (as Debian's fonts-noto-cjk is, in a
+    fresh font cache): the plates still use mplfonts' file, so their bytes do not depend on
+    the machine's fonts."""
+    import shutil
+
+    from matplotlib.font_manager import FontProperties, fontManager
+
+    shipped = static.cjk_font_path()
+    if shipped is None:
+        pytest.skip("mplfonts is not installed")
+    other = tmp_path / "system-copy.otf"
+    shutil.copyfile(shipped, other)
+    saved = list(fontManager.ttflist)
+    try:
+        fontManager.addfont(str(other))
+        entry = [f for f in fontManager.ttflist if f.fname == str(other)]
+        fontManager.ttflist[:] = entry + [f for f in fontManager.ttflist if f.fname != str(other)]
+        fontManager.findfont(FontProperties(family=static.SHIPPED_CJK_FAMILY))  # cached with the copy first
+        assert static.ensure_cjk_font() == static.SHIPPED_CJK_FAMILY
+        found = fontManager.findfont(FontProperties(family=static.SHIPPED_CJK_FAMILY), fallback_to_default=False)
+        assert Path(found).resolve() == shipped.resolve()
+    finally:
+        fontManager.ttflist[:] = saved
+        fontManager.addfont(str(shipped))  # clears findfont's cache
+        fontManager.ttflist[:] = saved

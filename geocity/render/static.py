@@ -150,19 +150,45 @@ def _has_family(family: str) -> bool:
     return any(f.name == family for f in fontManager.ttflist)
 
 
-def ensure_cjk_font(family: str = "Noto Sans CJK SC") -> str:
+#: The CJK family of ``mplfonts``' file (:func:`cjk_font_path`).
+SHIPPED_CJK_FAMILY = "Noto Sans CJK SC"
+
+
+def _prefer_shipped_cjk(p: Path) -> None:
+    """Put ``mplfonts``' file first among matplotlib's fonts, so that the family
+    means that file even where the system has its own copy (Debian's
+    fonts-noto-cjk, a .ttc): the same glyphs and the same PDF bytes on every
+    machine with the same geocity and mplfonts."""
+    path = str(p)
+    if not any(f.fname == path for f in fontManager.ttflist):
+        fontManager.addfont(path)
+    if fontManager.ttflist and fontManager.ttflist[0].fname == path:
+        return
+    mine = [f for f in fontManager.ttflist if f.fname == path]
+    fontManager.ttflist[:] = mine + [f for f in fontManager.ttflist if f.fname != path]
+    cached = getattr(fontManager, "_findfont_cached", None)  # findfont keeps its answers: ask again
+    if cached is not None:
+        cached.cache_clear()
+
+
+def ensure_cjk_font(family: str = SHIPPED_CJK_FAMILY) -> str:
     """Make sure the CJK font ``family`` is known to matplotlib.
 
-    Registers the ``mplfonts`` Noto Sans CJK SC file when needed.
+    For Noto Sans CJK SC the file shipped by ``mplfonts`` is used (registered
+    if needed, and preferred to a copy of the same family the system may
+    have, so that plates are the same bytes on every machine); another family
+    must be installed.
 
     Raises
     ------
     DependencyError
         No font of that family is installed and ``mplfonts`` is missing.
     """
+    p = cjk_font_path()
+    if family == SHIPPED_CJK_FAMILY and p is not None:
+        _prefer_shipped_cjk(p)
     if _has_family(family):
         return family
-    p = cjk_font_path()
     if p is not None:
         fontManager.addfont(str(p))
         if _has_family(family):
