@@ -373,7 +373,7 @@ def _edge_samples_uncached(grid: _Grid, rows, s: int, full: bool = False):
             cell = np.broadcast_to((ii[0] * grid.width + ii[2] // s)[:, None, None], ev.shape)
             parts.append((elon[ev], elat[ev], cell[ev], np.full(int(ev.sum()), 1.0 / (s * s * mx * my))))
         extra = tuple(np.concatenate(v) for v in zip(*parts, strict=True)) if parts else None
-    return lon[core], lat[core], vin & ~edge, wts, extra, edge
+    return lon[core], lat[core], vin & ~edge, wts, extra
 
 
 def _active(lat_lo, lat_hi, point_lat_sorted, margin_deg: float) -> np.ndarray:
@@ -493,8 +493,7 @@ def _block_geometry(grid: _Grid, rows, s: int):
         wts = wts / wts.sum(axis=1, keepdims=True) / s
         wts = np.broadcast_to(wts[:, :, None], (n, s, W * s))
         return lon, lat, np.ones((n, s, W * s), dtype=bool), wts, None
-    lon, lat, valid, wts, extra, _ = _edge_samples(grid, rows, s)
-    return lon, lat, valid, wts, extra
+    return _edge_samples(grid, rows, s)
 
 
 def _evaluate(grid: _Grid, plan: _Plan, f, *, progress: bool = False) -> np.ndarray:
@@ -607,7 +606,7 @@ def _on_globe_uncached(grid: _Grid) -> np.ndarray:
     step = max(1, int(2e5 // max(W, 1)))
     for a in range(0, H, step):
         rows = np.arange(a, min(H, a + step))
-        _, _, valid, _, extra, edge = _edge_samples(grid, rows, 1, full=True)
+        _, _, valid, _, extra = _edge_samples(grid, rows, 1, full=True)
         m = valid[:, 0, :]
         if extra is not None and len(extra[2]):
             m = m | (np.bincount(extra[2], minlength=len(rows) * W).reshape(len(rows), W) > 0)
@@ -738,10 +737,10 @@ def _linear_operator(grid: _Grid, plan: _Plan, terms, n_nodes: int, key: tuple) 
     import hashlib
 
     plan_key = hashlib.sha256(plan.s.tobytes() + (b"" if plan.inactive is None else plan.inactive.tobytes()))
-    full = ("operator", plan_key.hexdigest(), int(n_nodes), key)
+    cache_key = ("operator", plan_key.hexdigest(), int(n_nodes), key)
     cache = _geometry(grid)
-    if full not in cache:
+    if cache_key not in cache:
         op = _linear_operator_uncached(grid, plan, terms, n_nodes)
         _frozen((op.anyvalid, *op.exact))
-        cache[full] = op
-    return cache[full]
+        cache[cache_key] = op
+    return cache[cache_key]

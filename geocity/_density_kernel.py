@@ -329,9 +329,4 @@ def _bilinear_terms(shape: tuple[int, int], north: float, cell_deg: float, qlat,
     return nodes, weights
 
 
-def _interpolate(sums, north, cell_deg, qlat, qlon) -> np.ndarray:
-    """Bilinear interpolation of a working grid (:func:`_bilinear_terms`) at flat ``qlat, qlon``."""
-    nodes, weights = _bilinear_terms(sums.shape, north, cell_deg, qlat, qlon)
-    return (np.asarray(sums, dtype=np.float64).ravel()[nodes] * weights).sum(axis=1)
-
 

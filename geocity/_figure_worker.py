@@ -1,9 +1,9 @@
 """A plate-rendering worker of :func:`geocity.figures.render_all`
 (``processes`` > 1), started by :func:`geocity.figures._spawn_workers`.
 
-It imports what every plate needs, then reads from stdin one pickled job header — ``(out_dir, analysis, opts,
-modules)``, the analysis with the results its parent already holds — then
-pickled figure names one at a time, ``None`` to stop. For each name it
+It imports what every plate needs, then reads from stdin one pickled job
+header — ``(out_dir, analysis, opts, modules)``, the analysis with the
+results its parent already holds — then pickled figure names one at a time, ``None`` to stop. For each name it
 renders the figure with :func:`geocity.figures.render` and writes one
 pickled answer to stdout at once: ``("ok", name, paths)``, or ``("error",
 exception, traceback text)`` after which it stops. The parent hands the next

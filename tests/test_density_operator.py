@@ -136,14 +136,6 @@ def test_bilinear_terms(north, n_rows):
         assert set(n4[0] // n_cols) == {0}
 
 
-def test_interpolate_is_the_terms_blend():
-    rng = np.random.default_rng(3)
-    sums = rng.gamma(1.0, 1.0, (400, 1800))
-    qlat, qlon = rng.uniform(-90, 90, 1000), rng.uniform(-180, 180, 1000)
-    nodes, w = K._bilinear_terms(sums.shape, 90.0, 0.2, qlat, qlon)
-    np.testing.assert_array_equal(K._interpolate(sums, 90.0, 0.2, qlat, qlon), (sums.ravel()[nodes] * w).sum(axis=1))
-
-
 def test_world_surface_with_a_pole_city_conserves_the_weight_at_the_pole_line():
     """Equal Earth's pole line (a row sampled 24 x 24, each of its edge
     sub-cells over 4 x 16 points): cities at and near both poles, the whole
